@@ -1,0 +1,229 @@
+/**
+ * The one error taxonomy of Sealpost.
+ *
+ * Every failure that crosses a boundary is a `SealpostError` with a stable `code` from `ERRORS`.
+ * The table maps each code to its class (kind), its HTTP status and its WebSocket close code, so the
+ * server never decides a status in a handler. Messages say what was wrong and with which input;
+ * they never carry a secret (keys, signatures, payloads, tokens).
+ */
+
+/** WebSocket close codes Sealpost uses (RFC 6455 §7.4; 4000-4999 are private use). Documented in docs/protocol.md. */
+export const CLOSE = {
+  normal: 1000,
+  /** Server is shutting down (graceful drain): reconnect, possibly to another instance. */
+  goingAway: 1001,
+  /** Malformed frame or a frame not allowed in the current state. */
+  protocolError: 1002,
+  /** Authentication failed (bad signature, unknown device, replayed challenge). */
+  policyViolation: 1008,
+  /** Frame larger than `LIMITS.wsFrameMaxBytes`. */
+  tooBig: 1009,
+  internalError: 1011,
+  /** A newer connection for the same device replaced this one. Do not reconnect automatically. */
+  replaced: 4001,
+  /** The device did not authenticate within `LIMITS.authTimeoutMs`. */
+  authTimeout: 4002,
+  /** The device was removed from its account while connected. */
+  deviceRemoved: 4003,
+  /** Too many frames; wait and reconnect. */
+  rateLimited: 4029,
+} as const;
+export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE];
+
+export type ErrorKind =
+  | 'codec'
+  | 'validation'
+  | 'auth'
+  | 'not-found'
+  | 'conflict'
+  | 'limit'
+  | 'rate-limited'
+  | 'crypto'
+  | 'unavailable'
+  | 'config'
+  | 'internal';
+
+interface ErrorSpec {
+  readonly kind: ErrorKind;
+  readonly status: number;
+  readonly close: CloseCode;
+}
+
+/** code -> kind, HTTP status, WebSocket close code. Codes are stable: clients match on them. */
+export const ERRORS = {
+  CODEC_TRUNCATED: { kind: 'codec', status: 400, close: CLOSE.protocolError },
+  CODEC_TRAILING_BYTES: { kind: 'codec', status: 400, close: CLOSE.protocolError },
+  CODEC_LENGTH_LIMIT: { kind: 'codec', status: 400, close: CLOSE.protocolError },
+  CODEC_INVALID_VALUE: { kind: 'codec', status: 400, close: CLOSE.protocolError },
+
+  VALIDATION_FAILED: { kind: 'validation', status: 400, close: CLOSE.protocolError },
+  USERNAME_INVALID: { kind: 'validation', status: 400, close: CLOSE.protocolError },
+  UNEXPECTED_FRAME: { kind: 'validation', status: 400, close: CLOSE.protocolError },
+
+  AUTH_REQUIRED: { kind: 'auth', status: 401, close: CLOSE.policyViolation },
+  AUTH_CHALLENGE_UNKNOWN: { kind: 'auth', status: 401, close: CLOSE.policyViolation },
+  AUTH_SIGNATURE_INVALID: { kind: 'auth', status: 401, close: CLOSE.policyViolation },
+  AUTH_TIMEOUT: { kind: 'auth', status: 401, close: CLOSE.authTimeout },
+
+  ACCOUNT_NOT_FOUND: { kind: 'not-found', status: 404, close: CLOSE.policyViolation },
+  DEVICE_NOT_FOUND: { kind: 'not-found', status: 404, close: CLOSE.policyViolation },
+  ROUTE_NOT_FOUND: { kind: 'not-found', status: 404, close: CLOSE.protocolError },
+
+  USERNAME_TAKEN: { kind: 'conflict', status: 409, close: CLOSE.protocolError },
+  DEVICE_EXISTS: { kind: 'conflict', status: 409, close: CLOSE.protocolError },
+  MESSAGE_ID_REUSED: { kind: 'conflict', status: 409, close: CLOSE.protocolError },
+  LAST_DEVICE: { kind: 'conflict', status: 409, close: CLOSE.protocolError },
+
+  BODY_TOO_LARGE: { kind: 'limit', status: 413, close: CLOSE.tooBig },
+  FRAME_TOO_LARGE: { kind: 'limit', status: 413, close: CLOSE.tooBig },
+  MESSAGE_TOO_LARGE: { kind: 'limit', status: 413, close: CLOSE.tooBig },
+  TOO_MANY_DEVICES: { kind: 'limit', status: 409, close: CLOSE.protocolError },
+  TOO_MANY_RECIPIENTS: { kind: 'limit', status: 400, close: CLOSE.protocolError },
+  MAILBOX_FULL: { kind: 'limit', status: 507, close: CLOSE.protocolError },
+
+  RATE_LIMITED: { kind: 'rate-limited', status: 429, close: CLOSE.rateLimited },
+
+  CRYPTO_VERIFICATION_FAILED: { kind: 'crypto', status: 400, close: CLOSE.protocolError },
+  KEYSTORE_PASSPHRASE_WRONG: { kind: 'crypto', status: 400, close: CLOSE.protocolError },
+
+  NOT_READY: { kind: 'unavailable', status: 503, close: CLOSE.goingAway },
+  SHUTTING_DOWN: { kind: 'unavailable', status: 503, close: CLOSE.goingAway },
+  STORE_UNAVAILABLE: { kind: 'unavailable', status: 503, close: CLOSE.internalError },
+  REPLACED: { kind: 'unavailable', status: 409, close: CLOSE.replaced },
+
+  CONFIG_INVALID: { kind: 'config', status: 500, close: CLOSE.internalError },
+
+  INTERNAL: { kind: 'internal', status: 500, close: CLOSE.internalError },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERRORS, value);
+}
+
+/** Base of every typed Sealpost error. `details` holds only public, non-secret facts. */
+export class SealpostError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, string | number | boolean>>;
+  constructor(code: ErrorCode, message: string, details: Record<string, string | number | boolean> = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+  get kind(): ErrorKind {
+    return ERRORS[this.code].kind;
+  }
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+  get closeCode(): CloseCode {
+    return ERRORS[this.code].close;
+  }
+  toJSON(): { code: ErrorCode; message: string; details: Record<string, string | number | boolean> } {
+    return { code: this.code, message: this.message, details: { ...this.details } };
+  }
+}
+
+type CodeOfKind<K extends ErrorKind> = {
+  [C in ErrorCode]: (typeof ERRORS)[C]['kind'] extends K ? C : never;
+}[ErrorCode];
+
+export class CodecError extends SealpostError {
+  constructor(code: CodeOfKind<'codec'>, message: string, details?: Record<string, string | number | boolean>) {
+    super(code, message, details);
+  }
+}
+export class ValidationError extends SealpostError {
+  constructor(
+    code: CodeOfKind<'validation'>,
+    message: string,
+    details?: Record<string, string | number | boolean>,
+  ) {
+    super(code, message, details);
+  }
+}
+export class AuthError extends SealpostError {
+  constructor(code: CodeOfKind<'auth'>, message: string, details?: Record<string, string | number | boolean>) {
+    super(code, message, details);
+  }
+}
+export class NotFoundError extends SealpostError {
+  constructor(
+    code: CodeOfKind<'not-found'>,
+    message: string,
+    details?: Record<string, string | number | boolean>,
+  ) {
+    super(code, message, details);
+  }
+}
+export class ConflictError extends SealpostError {
+  constructor(
+    code: CodeOfKind<'conflict'>,
+    message: string,
+    details?: Record<string, string | number | boolean>,
+  ) {
+    super(code, message, details);
+  }
+}
+export class LimitError extends SealpostError {
+  constructor(code: CodeOfKind<'limit'>, message: string, details?: Record<string, string | number | boolean>) {
+    super(code, message, details);
+  }
+}
+export class RateLimitedError extends SealpostError {
+  readonly retryAfterSecs: number;
+  constructor(message: string, retryAfterSecs: number) {
+    super('RATE_LIMITED', message, { retryAfterSecs });
+    this.retryAfterSecs = retryAfterSecs;
+  }
+}
+export class CryptoVerificationError extends SealpostError {
+  constructor(code: CodeOfKind<'crypto'>, message: string, details?: Record<string, string | number | boolean>) {
+    super(code, message, details);
+  }
+}
+export class UnavailableError extends SealpostError {
+  constructor(
+    code: CodeOfKind<'unavailable'>,
+    message: string,
+    details?: Record<string, string | number | boolean>,
+  ) {
+    super(code, message, details);
+  }
+}
+export class ConfigError extends SealpostError {
+  constructor(message: string, details?: Record<string, string | number | boolean>) {
+    super('CONFIG_INVALID', message, details);
+  }
+}
+export class InternalError extends SealpostError {
+  constructor(message: string) {
+    super('INTERNAL', message);
+  }
+}
+
+/**
+ * Rebuilds a typed error from its wire form `{code, message, details}` (a server answer).
+ * An unknown code becomes INTERNAL so a client never trusts an unexpected shape.
+ */
+export function errorFromWire(value: unknown): SealpostError {
+  if (typeof value === 'object' && value !== null) {
+    const v = value as { code?: unknown; message?: unknown; details?: unknown };
+    if (isErrorCode(v.code) && typeof v.message === 'string') {
+      const details: Record<string, string | number | boolean> = {};
+      if (typeof v.details === 'object' && v.details !== null) {
+        for (const [k, d] of Object.entries(v.details)) {
+          if (typeof d === 'string' || typeof d === 'number' || typeof d === 'boolean') details[k] = d;
+        }
+      }
+      if (v.code === 'RATE_LIMITED') {
+        const secs = typeof details['retryAfterSecs'] === 'number' ? details['retryAfterSecs'] : 1;
+        return new RateLimitedError(v.message, secs);
+      }
+      return new SealpostError(v.code, v.message, details);
+    }
+  }
+  return new InternalError('unrecognised error answer from server');
+}

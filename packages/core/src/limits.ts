@@ -1,0 +1,71 @@
+/**
+ * Every size, rate, count and timeout of Sealpost in one table (STYLE.md rule 5).
+ * Handlers and decoders name an entry here; no magic number lives anywhere else.
+ * Changing a value is a protocol decision: the server advertises the ones clients need.
+ */
+export const LIMITS = {
+  // --- identities
+  usernameMinLength: 3,
+  usernameMaxLength: 32,
+  /** Devices per account (Signal allows 5 linked devices plus the primary). */
+  devicesPerAccount: 16,
+  /** Ed25519 public keys and signatures (RFC 8032). */
+  publicKeyBytes: 32,
+  signatureBytes: 64,
+  deviceIdBytes: 8,
+
+  // --- authentication
+  challengeBytes: 32,
+  /** A challenge is single-use and expires after this long. */
+  challengeTtlMs: 60_000,
+  /** A WebSocket must authenticate within this long or is closed with CLOSE.authTimeout. */
+  authTimeoutMs: 10_000,
+
+  // --- delivery
+  messageIdBytes: 16,
+  /** Largest payload of one message (the ciphertext the client sends). */
+  messageMaxBytes: 256 * 1024,
+  recipientsPerSend: 1_000,
+  /** Unacknowledged messages pushed to one connection at once (DESIGN.md "Delivery"). */
+  inFlightPerDevice: 256,
+  /** Messages waiting in one device's mailbox before sends to it are refused. */
+  mailboxMaxMessages: 100_000,
+  messageTtlDefaultSecs: 30 * 24 * 3600,
+  messageTtlMaxSecs: 90 * 24 * 3600,
+  /** A lost bus hint delays delivery by at most this long: each connection re-reads its mailbox. */
+  mailboxPollMs: 5_000,
+  expirySweepMs: 60_000,
+  acksPerFrame: 1_024,
+
+  // --- frames and bodies
+  /** One WebSocket frame: a full message plus recipients and framing. */
+  wsFrameMaxBytes: 256 * 1024 + 64 * 1024,
+  /** One HTTP request body (account and device operations are small). */
+  httpBodyMaxBytes: 64 * 1024,
+  /** Upper bound for any length-prefixed field a decoder accepts without a tighter limit. */
+  codecFieldMaxBytes: 1024 * 1024,
+  codecVectorMaxItems: 10_000,
+
+  // --- rates (token buckets: capacity, refill per second)
+  ratePerDeviceBurst: 200,
+  ratePerDevicePerSec: 100,
+  ratePerAddressBurst: 60,
+  ratePerAddressPerSec: 20,
+  rateBucketsMax: 100_000,
+
+  // --- reconnects (client)
+  reconnectBaseMs: 250,
+  reconnectMaxMs: 30_000,
+
+  // --- shutdown
+  shutdownDrainMs: 10_000,
+
+  // --- local key store
+  /** Argon2id parameters (RFC 9106 §4, second recommended option: 64 MiB, t=3, p=4). */
+  argon2MemoryKiB: 64 * 1024,
+  argon2Iterations: 3,
+  argon2Parallelism: 4,
+  keystoreMaxBytes: 1024 * 1024,
+} as const;
+
+export type LimitName = keyof typeof LIMITS;

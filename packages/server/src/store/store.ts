@@ -1,0 +1,112 @@
+/**
+ * The server's one storage interface. Two implementations: `sqlite.ts` (node:sqlite, WAL, the
+ * embedded default) and `postgres.ts` (pg, production; several instances share one database).
+ * Every method is atomic. Every column the implementations create is listed, with its reason, in
+ * `schema.ts` (the allow-list of what the server knows); a test compares the live schemas to it.
+ *
+ * Times: `day` is days since the Unix epoch (last-seen and creation are kept at day granularity,
+ * DESIGN.md threat model 4); `*Secs` and `*Ms` are Unix times.
+ */
+import type { Username } from '@sealpost/core';
+
+declare const devicePkBrand: unique symbol;
+/** The store's internal key of a device (never sent to clients). */
+export type DevicePk = number & { readonly [devicePkBrand]: true };
+
+export interface AccountRecord {
+  readonly id: number;
+  readonly username: Username;
+  readonly accountKey: Uint8Array;
+  readonly createdDay: number;
+}
+
+export interface DeviceRecord {
+  readonly pk: DevicePk;
+  readonly accountId: number;
+  readonly deviceId: Uint8Array;
+  readonly publicKey: Uint8Array;
+  readonly createdDay: number;
+  readonly lastSeenDay: number;
+}
+
+export interface NewDevice {
+  readonly deviceId: Uint8Array;
+  readonly publicKey: Uint8Array;
+}
+
+export interface EnqueueInput {
+  readonly sender: DevicePk;
+  /** Client-chosen, LIMITS.messageIdBytes; unique per sender. */
+  readonly messageId: Uint8Array;
+  /** SHA-256 of (recipients, payload): a resend must match it exactly. */
+  readonly digest: Uint8Array;
+  /** Distinct devices; already resolved and authorised. */
+  readonly recipients: readonly DevicePk[];
+  readonly payload: Uint8Array;
+  readonly expiresAtSecs: number;
+}
+
+export interface MailEntry {
+  readonly seq: number;
+  readonly messageId: Uint8Array;
+  readonly payload: Uint8Array;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+
+  /** Applies pending numbered migrations exactly once, even when several instances start together. Returns how many this call applied. */
+  migrate(): Promise<number>;
+  /** Throws UnavailableError(STORE_UNAVAILABLE) when the store cannot answer. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  // --- single-use authentication challenges
+  putChallenge(challenge: Uint8Array, expiresAtMs: number): Promise<void>;
+  /** Deletes the challenge; true only if it existed and `nowMs < expiresAtMs`. A second call is false. */
+  consumeChallenge(challenge: Uint8Array, nowMs: number): Promise<boolean>;
+
+  // --- accounts and devices
+  /**
+   * Creates the account and its first device atomically.
+   * Throws ConflictError USERNAME_TAKEN when the username or its skeleton exists.
+   */
+  createAccount(input: {
+    readonly username: Username;
+    readonly skeleton: string;
+    readonly accountKey: Uint8Array;
+    readonly device: NewDevice;
+    readonly day: number;
+  }): Promise<{ account: AccountRecord; device: DeviceRecord }>;
+  getAccount(username: Username): Promise<AccountRecord | undefined>;
+  listDevices(accountId: number): Promise<DeviceRecord[]>;
+  getDevice(username: Username, deviceId: Uint8Array): Promise<DeviceRecord | undefined>;
+  /** Resolves addresses in order; `undefined` for each unknown one. */
+  resolveDevices(
+    addresses: readonly { readonly username: Username; readonly deviceId: Uint8Array }[],
+  ): Promise<(DevicePk | undefined)[]>;
+  /** Throws ConflictError DEVICE_EXISTS, LimitError TOO_MANY_DEVICES (LIMITS.devicesPerAccount). */
+  addDevice(accountId: number, device: NewDevice, day: number): Promise<DeviceRecord>;
+  /**
+   * Removes the device and its whole mailbox. Throws NotFoundError DEVICE_NOT_FOUND,
+   * ConflictError LAST_DEVICE (an account keeps at least one device).
+   */
+  removeDevice(accountId: number, deviceId: Uint8Array): Promise<DevicePk>;
+  /** Records that the device was seen today (day granularity only). */
+  touchDevice(device: DevicePk, day: number): Promise<void>;
+
+  // --- mailboxes (DESIGN.md "Delivery")
+  /**
+   * Stores one copy per recipient, each with the next sequence number of that recipient's mailbox,
+   * all or nothing. If (sender, messageId) was stored before: same digest -> `{duplicate: true}` and
+   * nothing new is stored; another digest -> ConflictError MESSAGE_ID_REUSED.
+   * Throws LimitError MAILBOX_FULL (nothing stored) when a recipient holds LIMITS.mailboxMaxMessages.
+   */
+  enqueue(input: EnqueueInput): Promise<{ duplicate: boolean }>;
+  /** Unexpired entries with `seq > afterSeq`, increasing seq, at most `limit`. */
+  fetchMail(device: DevicePk, afterSeq: number, limit: number, nowSecs: number): Promise<MailEntry[]>;
+  /** Deletes the listed entries of this device's mailbox (others' are untouched). Returns how many. */
+  ack(device: DevicePk, seqs: readonly number[]): Promise<number>;
+  /** Deletes expired mailbox entries and idempotency records. Returns how many entries. */
+  sweepExpired(nowSecs: number): Promise<number>;
+}
