@@ -1,0 +1,26 @@
+/** What every handler of one server instance shares. Built once by `app.ts`. */
+import type { CryptoProvider } from '@sealpost/core';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Bus } from './bus/bus.ts';
+import type { Metrics } from './metrics.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import type { DevicePk, Store } from './store/store.ts';
+
+export interface ServerContext {
+  readonly store: Store;
+  readonly bus: Bus;
+  readonly crypto: CryptoProvider;
+  readonly metrics: Metrics;
+  readonly log: FastifyBaseLogger;
+  /** Unix time in milliseconds (injected so tests can move time). */
+  readonly now: () => number;
+  readonly addressLimiter: RateLimiter;
+  readonly deviceLimiter: RateLimiter;
+  /** True once shutdown started: no new connections or sessions. */
+  draining: boolean;
+  /** Called after a device was removed from its account (closes its live session). */
+  onDeviceRemoved?: (device: DevicePk) => void;
+}
+
+export const MS_PER_DAY = 86_400_000;
+export const dayOf = (ms: number): number => Math.floor(ms / MS_PER_DAY);

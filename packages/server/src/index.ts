@@ -1,0 +1,6 @@
+/** @sealpost/server: delivery service (HTTP + WebSocket) on SQLite or PostgreSQL, with a bus between instances. */
+export { createServer, type ServerOptions, type SealpostServer } from './app.ts';
+export { loadConfig, redactConfig, type Config, type ConfigSources } from './config.ts';
+export { startServer, openStore, openBus, type RunningServer } from './start.ts';
+export type { Store, DevicePk } from './store/store.ts';
+export type { Bus, BusEvent } from './bus/bus.ts';

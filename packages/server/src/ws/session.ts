@@ -1,0 +1,306 @@
+/**
+ * One device's WebSocket session (docs/protocol.md "WebSocket"):
+ *
+ *   open --CHALLENGE--> awaiting-auth --AUTH ok--> ready --close--> closed
+ *                            |  AUTH bad / timeout: ERROR, close 1008 / 4002
+ *
+ * Frames are handled one at a time in arrival order, so one device's sends are stored in the
+ * order it sent them. The pump pushes the mailbox in sequence order with at most
+ * LIMITS.inFlightPerDevice unacknowledged; a new session starts from the beginning of the mailbox,
+ * so everything not acknowledged is delivered again (devices drop duplicates by message id).
+ */
+import {
+  AuthError,
+  CodecError,
+  LIMITS,
+  NotFoundError,
+  RateLimitedError,
+  SealpostError,
+  ValidationError,
+  Writer,
+  decodeClientFrame,
+  encodeServerFrame,
+  parseUsername,
+  toHex,
+  wsAuthStatement,
+  type AckFrame,
+  type ClientFrame,
+  type SendFrame,
+  type ServerFrame,
+  type Username,
+} from '@sealpost/core';
+import type { WebSocket } from 'ws';
+import { dayOf, type ServerContext } from '../context.ts';
+import type { DevicePk } from '../store/store.ts';
+import type { Hub, HubSession } from './hub.ts';
+
+/** Frames waiting to be handled before the connection is closed as flooding. */
+const FRAMES_QUEUED_MAX = LIMITS.inFlightPerDevice * 2;
+
+export class DeviceSession implements HubSession {
+  readonly connectionId: string;
+  readonly connectedAtMs: number;
+  #device: DevicePk | undefined;
+  #state: 'awaiting-auth' | 'ready' | 'closed' = 'awaiting-auth';
+  readonly #ws: WebSocket;
+  readonly #ctx: ServerContext;
+  readonly #hub: Hub;
+  readonly #audience: string;
+  readonly #challenge: Uint8Array;
+  #queue: Promise<void> = Promise.resolve();
+  #queued = 0;
+  readonly #inFlight = new Set<number>();
+  #cursor = 0;
+  #pumping = false;
+  #pumpAgain = false;
+  #authTimer: ReturnType<typeof setTimeout> | undefined;
+  #pollTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(ws: WebSocket, ctx: ServerContext, hub: Hub, audience: string) {
+    this.#ws = ws;
+    this.#ctx = ctx;
+    this.#hub = hub;
+    this.#audience = audience;
+    this.connectedAtMs = ctx.now();
+    this.connectionId = toHex(ctx.crypto.randomBytes(12));
+    this.#challenge = ctx.crypto.randomBytes(LIMITS.challengeBytes);
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    ws.on('close', () => this.#onClosed());
+    ws.on('error', () => this.#onClosed());
+    this.#authTimer = setTimeout(
+      () => this.#fail(new AuthError('AUTH_TIMEOUT', 'no authentication in time'), 0),
+      LIMITS.authTimeoutMs,
+    );
+    this.#authTimer.unref?.();
+    this.#sendFrame({ type: 'challenge', challenge: this.#challenge });
+  }
+
+  get device(): DevicePk {
+    if (this.#device === undefined) throw new AuthError('AUTH_REQUIRED', 'session is not authenticated');
+    return this.#device;
+  }
+
+  /** Resolves when every frame received so far has been handled. */
+  settled(): Promise<void> {
+    return this.#queue;
+  }
+
+  wake(): void {
+    if (this.#state === 'ready') void this.#pump();
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    try {
+      this.#ws.close(code, reason);
+    } catch {
+      this.#ws.terminate();
+    }
+    this.#onClosed();
+  }
+
+  #onMessage(data: unknown, isBinary: boolean): void {
+    if (this.#state === 'closed') return;
+    if (!isBinary || !(data instanceof Buffer)) {
+      this.#fail(new ValidationError('UNEXPECTED_FRAME', 'frames must be binary'), 0);
+      return;
+    }
+    if (++this.#queued > FRAMES_QUEUED_MAX) {
+      this.#fail(new RateLimitedError('too many frames waiting; wait for answers', 1), 0);
+      return;
+    }
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    this.#queue = this.#queue.then(async () => {
+      this.#queued--;
+      if (this.#state === 'closed') return;
+      let frame: ClientFrame;
+      try {
+        frame = decodeClientFrame(bytes);
+      } catch (err) {
+        this.#fail(err instanceof CodecError ? err : new CodecError('CODEC_INVALID_VALUE', 'bad frame'), 0);
+        return;
+      }
+      await this.#handle(frame);
+    });
+  }
+
+  async #handle(frame: ClientFrame): Promise<void> {
+    try {
+      if (this.#state === 'awaiting-auth') {
+        if (frame.type !== 'auth') throw new ValidationError('UNEXPECTED_FRAME', 'first frame must be AUTH');
+        await this.#authenticate(frame.username, frame.deviceId, frame.signature);
+        return;
+      }
+      if (frame.type === 'send') await this.#send(frame);
+      else if (frame.type === 'ack') await this.#ack(frame);
+      else throw new ValidationError('UNEXPECTED_FRAME', 'already authenticated');
+    } catch (err) {
+      const e = err instanceof SealpostError ? err : undefined;
+      if (e === undefined) this.#ctx.log.error({ err }, 'session frame failed');
+      const requestId = frame.type === 'send' ? frame.requestId : 0;
+      const typed = e ?? new SealpostError('INTERNAL', 'internal error');
+      this.#ctx.metrics.errors.inc({ code: typed.code });
+      // A failed send is answered and the session goes on; anything else ends the session.
+      if (frame.type === 'send' && this.#state === 'ready' && typed.kind !== 'codec' && typed.kind !== 'internal') {
+        this.#sendError(typed, requestId);
+      } else {
+        this.#fail(typed, requestId);
+      }
+    }
+  }
+
+  async #authenticate(name: string, deviceId: Uint8Array, signature: Uint8Array): Promise<void> {
+    let username: Username;
+    try {
+      username = parseUsername(name);
+    } catch {
+      throw new AuthError('AUTH_SIGNATURE_INVALID', 'unknown device or bad signature');
+    }
+    const device = await this.#ctx.store.getDevice(username, deviceId);
+    const statement = wsAuthStatement(this.#challenge, this.#audience, username, deviceId);
+    // One answer for unknown device and bad signature: the endpoint is no device-existence oracle.
+    if (device === undefined || !this.#ctx.crypto.ed25519.verify(device.publicKey, statement, signature)) {
+      throw new AuthError('AUTH_SIGNATURE_INVALID', 'unknown device or bad signature');
+    }
+    if (this.#state !== 'awaiting-auth') return;
+    clearTimeout(this.#authTimer);
+    this.#device = device.pk;
+    this.#state = 'ready';
+    this.#hub.register(this);
+    this.#ctx.metrics.wsConnections.inc();
+    await this.#ctx.store.touchDevice(device.pk, dayOf(this.#ctx.now()));
+    this.#sendFrame({ type: 'ready', inFlightMax: LIMITS.inFlightPerDevice, messageMaxBytes: LIMITS.messageMaxBytes });
+    this.#pollTimer = setInterval(() => this.wake(), LIMITS.mailboxPollMs);
+    this.#pollTimer.unref?.();
+    void this.#pump();
+  }
+
+  async #send(f: SendFrame): Promise<void> {
+    const wait = this.#ctx.deviceLimiter.take(this.device);
+    if (wait > 0) throw new RateLimitedError('device is sending too fast', wait);
+    if (f.recipients.length === 0) throw new ValidationError('VALIDATION_FAILED', 'a send needs recipients');
+    const ttlSecs = f.ttlSecs === 0 ? LIMITS.messageTtlDefaultSecs : f.ttlSecs;
+    if (ttlSecs > LIMITS.messageTtlMaxSecs) {
+      throw new ValidationError('VALIDATION_FAILED', `ttl over ${LIMITS.messageTtlMaxSecs} seconds`);
+    }
+    const seen = new Set<string>();
+    const addresses = f.recipients.map((r, i) => {
+      let username: Username;
+      try {
+        username = parseUsername(r.username);
+      } catch {
+        throw new NotFoundError('DEVICE_NOT_FOUND', `recipient ${i} is not a device`, { recipient: i });
+      }
+      const k = `${username}/${toHex(r.deviceId)}`;
+      if (seen.has(k)) throw new ValidationError('VALIDATION_FAILED', `recipient ${i} is listed twice`);
+      seen.add(k);
+      return { username, deviceId: r.deviceId };
+    });
+    const pks = await this.#ctx.store.resolveDevices(addresses);
+    const recipients: DevicePk[] = [];
+    pks.forEach((pk, i) => {
+      if (pk === undefined) throw new NotFoundError('DEVICE_NOT_FOUND', `recipient ${i} is not a device`, { recipient: i });
+      recipients.push(pk);
+    });
+    const digest = this.#ctx.crypto.sha256(
+      new Writer(f.payload.length + 64)
+        .vector(addresses, (w, a) => w.string(a.username).opaque(a.deviceId))
+        .opaque(f.payload)
+        .finish(),
+    );
+    const stopTimer = this.#ctx.metrics.storeSeconds.startTimer();
+    const { duplicate } = await this.#ctx.store.enqueue({
+      sender: this.device,
+      messageId: f.messageId,
+      digest,
+      recipients,
+      payload: f.payload,
+      expiresAtSecs: Math.ceil(this.#ctx.now() / 1000) + ttlSecs,
+    });
+    stopTimer();
+    if (duplicate) {
+      this.#ctx.metrics.sendsDuplicate.inc();
+    } else {
+      this.#ctx.metrics.messagesStored.inc(recipients.length);
+      for (const pk of recipients) this.#hub.notifyMail(pk);
+    }
+    this.#sendFrame({ type: 'sent', requestId: f.requestId, duplicate });
+  }
+
+  async #ack(f: AckFrame): Promise<void> {
+    if (f.seqs.length === 0) return;
+    for (const s of f.seqs) this.#inFlight.delete(s);
+    const n = await this.#ctx.store.ack(this.device, f.seqs);
+    this.#ctx.metrics.messagesAcked.inc(n);
+    void this.#pump();
+  }
+
+  /** Pushes unacknowledged mail in sequence order up to the in-flight bound. Never runs twice at once. */
+  async #pump(): Promise<void> {
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    try {
+      do {
+        this.#pumpAgain = false;
+        const room = LIMITS.inFlightPerDevice - this.#inFlight.size;
+        if (room <= 0 || this.#state !== 'ready') break;
+        const entries = await this.#ctx.store.fetchMail(
+          this.device,
+          this.#cursor,
+          room,
+          Math.floor(this.#ctx.now() / 1000),
+        );
+        for (const e of entries) {
+          if (this.#state !== 'ready') break;
+          this.#sendFrame({ type: 'deliver', seq: e.seq, messageId: e.messageId, payload: e.payload });
+          this.#inFlight.add(e.seq);
+          this.#cursor = e.seq;
+        }
+        this.#ctx.metrics.messagesPushed.inc(entries.length);
+        if (entries.length === room) this.#pumpAgain = true;
+      } while (this.#pumpAgain);
+    } catch (err) {
+      // The store is down or the device was removed: the next wake or poll tries again.
+      this.#ctx.log.warn({ code: err instanceof SealpostError ? err.code : 'INTERNAL' }, 'mailbox pump failed');
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #sendFrame(frame: ServerFrame): void {
+    if (this.#ws.readyState !== this.#ws.OPEN) return;
+    this.#ws.send(encodeServerFrame(frame), { binary: true });
+  }
+
+  #sendError(e: SealpostError, requestId: number): void {
+    this.#sendFrame({
+      type: 'error',
+      requestId,
+      code: e.code,
+      message: e.message,
+      retryAfterSecs: e instanceof RateLimitedError ? e.retryAfterSecs : 0,
+    });
+  }
+
+  #fail(e: SealpostError, requestId: number): void {
+    if (this.#state === 'closed') return;
+    this.#sendError(e, requestId);
+    this.close(e.closeCode, e.code);
+  }
+
+  #onClosed(): void {
+    this.#state = 'closed';
+    clearTimeout(this.#authTimer);
+    clearInterval(this.#pollTimer);
+    if (this.#device !== undefined && !this.#unregistered) {
+      this.#unregistered = true;
+      this.#hub.unregister(this);
+      this.#ctx.metrics.wsConnections.dec();
+    }
+  }
+  #unregistered = false;
+}
