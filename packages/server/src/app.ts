@@ -40,6 +40,11 @@ export interface ServerOptions {
   readonly logLevel?: string;
   readonly trustProxy?: boolean;
   readonly now?: () => number;
+  /** Overrides of the rate limits (benchmarks and load tests); defaults from LIMITS. */
+  readonly rates?: {
+    readonly device?: { readonly burst: number; readonly perSec: number };
+    readonly address?: { readonly burst: number; readonly perSec: number };
+  };
 }
 
 export interface SealpostServer {
@@ -109,12 +114,12 @@ export function createServer(opts: ServerOptions): SealpostServer {
     log: app.log,
     now,
     addressLimiter: new RateLimiter(
-      { burst: LIMITS.ratePerAddressBurst, perSec: LIMITS.ratePerAddressPerSec },
+      opts.rates?.address ?? { burst: LIMITS.ratePerAddressBurst, perSec: LIMITS.ratePerAddressPerSec },
       now,
       LIMITS.rateBucketsMax,
     ),
     deviceLimiter: new RateLimiter(
-      { burst: LIMITS.ratePerDeviceBurst, perSec: LIMITS.ratePerDevicePerSec },
+      opts.rates?.device ?? { burst: LIMITS.ratePerDeviceBurst, perSec: LIMITS.ratePerDevicePerSec },
       now,
       LIMITS.rateBucketsMax,
     ),
