@@ -131,7 +131,11 @@ type CodeOfKind<K extends ErrorKind> = {
 }[ErrorCode];
 
 export class CodecError extends SealpostError {
-  constructor(code: CodeOfKind<'codec'>, message: string, details?: Record<string, string | number | boolean>) {
+  constructor(
+    code: CodeOfKind<'codec'>,
+    message: string,
+    details?: Record<string, string | number | boolean>,
+  ) {
     super(code, message, details);
   }
 }
@@ -145,7 +149,11 @@ export class ValidationError extends SealpostError {
   }
 }
 export class AuthError extends SealpostError {
-  constructor(code: CodeOfKind<'auth'>, message: string, details?: Record<string, string | number | boolean>) {
+  constructor(
+    code: CodeOfKind<'auth'>,
+    message: string,
+    details?: Record<string, string | number | boolean>,
+  ) {
     super(code, message, details);
   }
 }
@@ -168,7 +176,11 @@ export class ConflictError extends SealpostError {
   }
 }
 export class LimitError extends SealpostError {
-  constructor(code: CodeOfKind<'limit'>, message: string, details?: Record<string, string | number | boolean>) {
+  constructor(
+    code: CodeOfKind<'limit'>,
+    message: string,
+    details?: Record<string, string | number | boolean>,
+  ) {
     super(code, message, details);
   }
 }
@@ -180,7 +192,11 @@ export class RateLimitedError extends SealpostError {
   }
 }
 export class CryptoVerificationError extends SealpostError {
-  constructor(code: CodeOfKind<'crypto'>, message: string, details?: Record<string, string | number | boolean>) {
+  constructor(
+    code: CodeOfKind<'crypto'>,
+    message: string,
+    details?: Record<string, string | number | boolean>,
+  ) {
     super(code, message, details);
   }
 }

@@ -39,7 +39,10 @@ export function parseUsername(input: unknown): Username {
   return folded as Username;
 }
 
-/** Multi-character look-alikes first (order matters), then single characters. */
+/**
+ * Single characters first, then multi-character look-alikes: `c1ear` must reach `clear` before
+ * `cl` -> `d` is applied, or it would escape the class of `clear` (and `r_nary` that of `rnary`).
+ */
 const SKELETON_SEQUENCES: ReadonlyArray<readonly [string, string]> = [
   ['rn', 'm'],
   ['vv', 'w'],
@@ -56,14 +59,13 @@ const SKELETON_CHARS: Readonly<Record<string, string>> = {
   '6': 'b',
   '9': 'g',
   q: 'g',
-  '_': '',
+  _: '',
 };
 
 /** The look-alike class of a username; unique in the directory. */
 export function usernameSkeleton(name: Username): string {
-  let s: string = name;
+  let s = '';
+  for (const c of name) s += SKELETON_CHARS[c] ?? c;
   for (const [from, to] of SKELETON_SEQUENCES) s = s.split(from).join(to);
-  let out = '';
-  for (const c of s) out += SKELETON_CHARS[c] ?? c;
-  return out;
+  return s;
 }

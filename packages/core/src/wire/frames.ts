@@ -104,16 +104,31 @@ function checkLength(bytes: Uint8Array, n: number, what: string): void {
   if (bytes.length !== n) throw new CodecError('CODEC_INVALID_VALUE', `${what}: must be ${n} bytes`);
 }
 
+/** Encoders refuse what the decoders would refuse, so a frame that leaves is always decodable. */
+function checkMax(n: number, max: number, what: string): void {
+  if (n > max) throw new CodecError('CODEC_LENGTH_LIMIT', `${what}: ${n} exceeds ${max}`, { length: n, max });
+}
+const utf8 = new TextEncoder();
+function checkUsername(username: string, what: string): void {
+  checkMax(utf8.encode(username).length, LIMITS.usernameMaxLength, what);
+}
+
 export function encodeClientFrame(f: ClientFrame): Uint8Array {
   const w = new Writer(f.type === 'send' ? f.payload.length + 64 : 128);
   switch (f.type) {
     case 'auth':
+      checkUsername(f.username, 'username');
       checkLength(f.deviceId, LIMITS.deviceIdBytes, 'device id');
       checkLength(f.signature, LIMITS.signatureBytes, 'signature');
       return w.u8(FRAME.auth).string(f.username).fixed(f.deviceId).fixed(f.signature).finish();
     case 'send':
       checkLength(f.messageId, LIMITS.messageIdBytes, 'message id');
-      for (const a of f.recipients) checkLength(a.deviceId, LIMITS.deviceIdBytes, 'recipient device id');
+      checkMax(f.recipients.length, LIMITS.recipientsPerSend, 'recipients');
+      for (const a of f.recipients) {
+        checkUsername(a.username, 'recipient username');
+        checkLength(a.deviceId, LIMITS.deviceIdBytes, 'recipient device id');
+      }
+      checkMax(f.payload.length, LIMITS.messageMaxBytes, 'payload');
       return w
         .u8(FRAME.send)
         .u32(f.requestId)
@@ -123,6 +138,7 @@ export function encodeClientFrame(f: ClientFrame): Uint8Array {
         .opaque(f.payload)
         .finish();
     case 'ack':
+      checkMax(f.seqs.length, LIMITS.acksPerFrame, 'acks');
       return w
         .u8(FRAME.ack)
         .vector(f.seqs, (w2, s) => w2.u53(s))
@@ -174,6 +190,7 @@ export function encodeServerFrame(f: ServerFrame): Uint8Array {
       return w.u8(FRAME.ready).u32(f.inFlightMax).u32(f.messageMaxBytes).finish();
     case 'deliver':
       checkLength(f.messageId, LIMITS.messageIdBytes, 'message id');
+      checkMax(f.payload.length, LIMITS.messageMaxBytes, 'payload');
       return w.u8(FRAME.deliver).u53(f.seq).fixed(f.messageId).opaque(f.payload).finish();
     case 'sent':
       return w.u8(FRAME.sent).u32(f.requestId).bool(f.duplicate).finish();

@@ -1,0 +1,346 @@
+// Tests run under Node: node:test and node:assert are the only node:* imports, and only here.
+/* eslint-disable no-restricted-imports */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import {
+  decodeClientFrame,
+  decodeServerFrame,
+  encodeClientFrame,
+  encodeServerFrame,
+  FRAME,
+  type ClientFrame,
+  type ServerFrame,
+} from './frames.ts';
+import { CodecError, ERRORS, type ErrorCode } from '../errors.ts';
+import { LIMITS } from '../limits.ts';
+
+function assertCodecError(fn: () => unknown, code: ErrorCode): void {
+  assert.throws(fn, (e: unknown) => e instanceof CodecError && e.code === code);
+}
+
+const utf8Length = (s: string) => new TextEncoder().encode(s).length;
+const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
+const u32 = fc.integer({ min: 0, max: 0xffffffff });
+/** Any well-formed Unicode of at most `maxBytes` UTF-8 bytes (the decoder bounds bytes, not characters). */
+const text = (maxBytes: number) =>
+  fc.string({ unit: 'grapheme', maxLength: maxBytes }).filter((s) => utf8Length(s) <= maxBytes);
+const username = text(LIMITS.usernameMaxLength);
+const payload = fc.uint8Array({ maxLength: 2048 });
+
+const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
+  fc.record({
+    type: fc.constant('auth' as const),
+    username,
+    deviceId: bytes(LIMITS.deviceIdBytes),
+    signature: bytes(LIMITS.signatureBytes),
+  }),
+  fc.record({
+    type: fc.constant('send' as const),
+    requestId: u32,
+    messageId: bytes(LIMITS.messageIdBytes),
+    ttlSecs: u32,
+    recipients: fc.array(fc.record({ username, deviceId: bytes(LIMITS.deviceIdBytes) }), { maxLength: 8 }),
+    payload,
+  }),
+  fc.record({ type: fc.constant('ack' as const), seqs: fc.array(fc.maxSafeNat(), { maxLength: 40 }) }),
+);
+
+const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
+  fc.record({ type: fc.constant('challenge' as const), challenge: bytes(LIMITS.challengeBytes) }),
+  fc.record({ type: fc.constant('ready' as const), inFlightMax: u32, messageMaxBytes: u32 }),
+  fc.record({
+    type: fc.constant('deliver' as const),
+    seq: fc.maxSafeNat(),
+    messageId: bytes(LIMITS.messageIdBytes),
+    payload,
+  }),
+  fc.record({ type: fc.constant('sent' as const), requestId: u32, duplicate: fc.boolean() }),
+  fc.record({
+    type: fc.constant('error' as const),
+    requestId: u32,
+    code: fc.constantFrom(...(Object.keys(ERRORS) as ErrorCode[])),
+    // The encoder keeps the first 256 UTF-16 units; within that a message survives unchanged.
+    message: fc.string({ unit: 'grapheme', maxLength: 64 }).filter((s) => s.length <= 256),
+    retryAfterSecs: u32,
+  }),
+);
+
+/** fast-check builds records without a prototype; a structured clone gives plain objects to compare. */
+const plain = <T>(x: T): T => structuredClone(x);
+
+const encodedClient = clientFrame.map(encodeClientFrame);
+const encodedServer = serverFrame.map(encodeServerFrame);
+
+describe('frame round trips', () => {
+  test('every client frame decodes to itself', () => {
+    fc.assert(
+      fc.property(clientFrame, (f) => assert.deepEqual(decodeClientFrame(encodeClientFrame(f)), plain(f))),
+      {
+        numRuns: 500,
+      },
+    );
+  });
+
+  test('every server frame decodes to itself', () => {
+    fc.assert(
+      fc.property(serverFrame, (f) => assert.deepEqual(decodeServerFrame(encodeServerFrame(f)), plain(f))),
+      {
+        numRuns: 500,
+      },
+    );
+  });
+
+  test('each frame starts with its type byte from FRAME', () => {
+    const first = (b: Uint8Array) => b[0];
+    assert.equal(first(encodeClientFrame({ type: 'ack', seqs: [] })), FRAME.ack);
+    assert.equal(first(encodeServerFrame({ type: 'sent', requestId: 1, duplicate: false })), FRAME.sent);
+  });
+});
+
+describe('frame decoders are total', () => {
+  test('random bytes give a client frame or a CodecError', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (b) => {
+        try {
+          decodeClientFrame(b);
+        } catch (e) {
+          assert.ok(e instanceof CodecError, String(e));
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  test('random bytes give a server frame or a CodecError', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (b) => {
+        try {
+          decodeServerFrame(b);
+        } catch (e) {
+          assert.ok(e instanceof CodecError, String(e));
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  test('random bytes after a valid type byte give a frame or a CodecError', () => {
+    const types = Object.values(FRAME);
+    fc.assert(
+      fc.property(fc.constantFrom(...types), fc.uint8Array({ maxLength: 120 }), (t, rest) => {
+        const b = new Uint8Array([t, ...rest]);
+        for (const decode of [decodeClientFrame, decodeServerFrame]) {
+          try {
+            decode(b);
+          } catch (e) {
+            assert.ok(e instanceof CodecError, String(e));
+          }
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  test('every strict prefix of a valid client frame is rejected as truncated', () => {
+    fc.assert(
+      fc.property(encodedClient, fc.nat(), (enc, cut) => {
+        assertCodecError(() => decodeClientFrame(enc.subarray(0, cut % enc.length)), 'CODEC_TRUNCATED');
+        assertCodecError(() => decodeClientFrame(enc.subarray(0, enc.length - 1)), 'CODEC_TRUNCATED');
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test('every strict prefix of a valid server frame is rejected as truncated', () => {
+    fc.assert(
+      fc.property(encodedServer, fc.nat(), (enc, cut) => {
+        assertCodecError(() => decodeServerFrame(enc.subarray(0, cut % enc.length)), 'CODEC_TRUNCATED');
+        assertCodecError(() => decodeServerFrame(enc.subarray(0, enc.length - 1)), 'CODEC_TRUNCATED');
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test('a valid frame with one trailing byte is rejected', () => {
+    fc.assert(
+      fc.property(encodedClient, encodedServer, fc.integer({ min: 0, max: 255 }), (c, s, extra) => {
+        assertCodecError(() => decodeClientFrame(new Uint8Array([...c, extra])), 'CODEC_TRAILING_BYTES');
+        assertCodecError(() => decodeServerFrame(new Uint8Array([...s, extra])), 'CODEC_TRAILING_BYTES');
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('frame limits', () => {
+  /** A SEND frame written by hand, so the encoder's own checks do not stop it. */
+  function rawSend(payloadLength: number): Uint8Array {
+    const head = [FRAME.send, 0, 0, 0, 1, ...new Array(16).fill(7), 0, 0, 0, 60, 0];
+    // payload length as a 4-byte varint (RFC 9420 §2.1.2), then that many bytes
+    const len = [
+      0x80 | (payloadLength >>> 24),
+      (payloadLength >>> 16) & 0xff,
+      (payloadLength >>> 8) & 0xff,
+      payloadLength & 0xff,
+    ];
+    const out = new Uint8Array(head.length + len.length + payloadLength);
+    out.set(head);
+    out.set(len, head.length);
+    return out;
+  }
+
+  test('a SEND payload of exactly LIMITS.messageMaxBytes is accepted', () => {
+    const f = decodeClientFrame(rawSend(LIMITS.messageMaxBytes));
+    assert.equal(f.type === 'send' && f.payload.length, LIMITS.messageMaxBytes);
+  });
+
+  test('a SEND payload one byte over LIMITS.messageMaxBytes is rejected with CODEC_LENGTH_LIMIT', () =>
+    assertCodecError(() => decodeClientFrame(rawSend(LIMITS.messageMaxBytes + 1)), 'CODEC_LENGTH_LIMIT'));
+
+  test('an oversized payload length is rejected before the payload is read (header alone suffices)', () =>
+    assertCodecError(
+      () => decodeClientFrame(rawSend(LIMITS.messageMaxBytes + 1).subarray(0, 30)),
+      'CODEC_LENGTH_LIMIT',
+    ));
+
+  test('a DELIVER payload over the limit is rejected with CODEC_LENGTH_LIMIT', () => {
+    const n = LIMITS.messageMaxBytes + 1;
+    const head = [FRAME.deliver, 0, 0, 0, 0, 0, 0, 0, 1, ...new Array(16).fill(1)];
+    const b = new Uint8Array([...head, 0x80 | (n >>> 24), (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
+    assertCodecError(() => decodeServerFrame(b), 'CODEC_LENGTH_LIMIT');
+  });
+
+  test('a frame over LIMITS.wsFrameMaxBytes is rejected with CODEC_LENGTH_LIMIT', () => {
+    const b = new Uint8Array(LIMITS.wsFrameMaxBytes + 1);
+    b[0] = FRAME.ack;
+    assertCodecError(() => decodeClientFrame(b), 'CODEC_LENGTH_LIMIT');
+    assertCodecError(() => decodeServerFrame(b), 'CODEC_LENGTH_LIMIT');
+  });
+
+  test('an ACK with more than LIMITS.acksPerFrame sequence numbers is rejected', () => {
+    const n = LIMITS.acksPerFrame + 1;
+    const b = new Uint8Array([FRAME.ack, 0x40 | (n >> 8), n & 0xff]);
+    assertCodecError(() => decodeClientFrame(b), 'CODEC_LENGTH_LIMIT');
+  });
+
+  test('a username over LIMITS.usernameMaxLength bytes is rejected', () => {
+    const name = new TextEncoder().encode('a'.repeat(LIMITS.usernameMaxLength + 1));
+    const b = new Uint8Array([FRAME.auth, name.length, ...name, ...new Array(8 + 64).fill(0)]);
+    assertCodecError(() => decodeClientFrame(b), 'CODEC_LENGTH_LIMIT');
+  });
+
+  const messageId = new Uint8Array(LIMITS.messageIdBytes);
+  const deviceId = new Uint8Array(LIMITS.deviceIdBytes);
+  const refusedByEncoder: readonly [string, () => unknown][] = [
+    [
+      'an AUTH username longer than the decoder accepts',
+      () =>
+        encodeClientFrame({
+          type: 'auth',
+          username: 'é'.repeat(17),
+          deviceId,
+          signature: new Uint8Array(64),
+        }),
+    ],
+    [
+      'a SEND payload over LIMITS.messageMaxBytes',
+      () =>
+        encodeClientFrame({
+          type: 'send',
+          requestId: 1,
+          messageId,
+          ttlSecs: 60,
+          recipients: [],
+          payload: new Uint8Array(LIMITS.messageMaxBytes + 1),
+        }),
+    ],
+    [
+      'a SEND with more than LIMITS.recipientsPerSend recipients',
+      () =>
+        encodeClientFrame({
+          type: 'send',
+          requestId: 1,
+          messageId,
+          ttlSecs: 60,
+          recipients: new Array(LIMITS.recipientsPerSend + 1).fill({ username: 'bob', deviceId }),
+          payload: new Uint8Array(1),
+        }),
+    ],
+    [
+      'an ACK with more than LIMITS.acksPerFrame sequence numbers',
+      () => encodeClientFrame({ type: 'ack', seqs: new Array(LIMITS.acksPerFrame + 1).fill(1) }),
+    ],
+    [
+      'a DELIVER payload over LIMITS.messageMaxBytes',
+      () =>
+        encodeServerFrame({
+          type: 'deliver',
+          seq: 1,
+          messageId,
+          payload: new Uint8Array(LIMITS.messageMaxBytes + 1),
+        }),
+    ],
+  ];
+  for (const [what, encode] of refusedByEncoder) {
+    test(`the encoder refuses ${what} (it would not decode)`, () =>
+      assertCodecError(encode, 'CODEC_LENGTH_LIMIT'));
+  }
+
+  test('the encoder refuses ids and signatures of the wrong length', () => {
+    assertCodecError(
+      () =>
+        encodeClientFrame({
+          type: 'auth',
+          username: 'alice',
+          deviceId: new Uint8Array(7),
+          signature: new Uint8Array(64),
+        }),
+      'CODEC_INVALID_VALUE',
+    );
+    assertCodecError(
+      () => encodeServerFrame({ type: 'challenge', challenge: new Uint8Array(31) }),
+      'CODEC_INVALID_VALUE',
+    );
+  });
+});
+
+describe('frame type checks', () => {
+  test('a server frame type sent by a client is rejected as an unknown client frame', () =>
+    assertCodecError(
+      () => decodeClientFrame(encodeServerFrame({ type: 'sent', requestId: 1, duplicate: true })),
+      'CODEC_INVALID_VALUE',
+    ));
+
+  test('a client frame type sent by a server is rejected as an unknown server frame', () =>
+    assertCodecError(
+      () => decodeServerFrame(encodeClientFrame({ type: 'ack', seqs: [] })),
+      'CODEC_INVALID_VALUE',
+    ));
+
+  test('an ERROR frame with a code outside ERRORS is rejected', () => {
+    const good = encodeServerFrame({
+      type: 'error',
+      requestId: 0,
+      code: 'INTERNAL',
+      message: '',
+      retryAfterSecs: 0,
+    });
+    const bad = good.slice();
+    bad[6] = 'X'.charCodeAt(0); // 'INTERNAL' -> 'IXTERNAL'
+    assertCodecError(() => decodeServerFrame(bad), 'CODEC_INVALID_VALUE');
+  });
+
+  test('an ERROR message longer than the limit is cut by the encoder and still decodes', () => {
+    const f = decodeServerFrame(
+      encodeServerFrame({
+        type: 'error',
+        requestId: 3,
+        code: 'RATE_LIMITED',
+        message: 'x'.repeat(5000),
+        retryAfterSecs: 2,
+      }),
+    );
+    assert.equal(f.type === 'error' && f.message.length, 256);
+  });
+});
