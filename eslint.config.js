@@ -21,6 +21,7 @@ export default tseslint.config(
   },
   {
     files: ['packages/core/src/**/*.ts'],
+    ignores: ['**/*.test.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -30,6 +31,7 @@ export default tseslint.config(
   },
   {
     files: ['packages/core/src/**/*.ts', 'packages/client/src/**/*.ts'],
+    ignores: ['**/*.test.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -8,3 +8,4 @@ export type * from './crypto/provider.ts';
 export * from './account/username.ts';
 export * from './account/statements.ts';
 export * from './wire/frames.ts';
+export * from './crypto/noble-provider.ts';

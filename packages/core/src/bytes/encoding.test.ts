@@ -1,5 +1,4 @@
 // Tests run under Node: node:test and node:assert are the only node:* imports, and only here.
-/* eslint-disable no-restricted-imports */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
