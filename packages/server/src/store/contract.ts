@@ -1,0 +1,33 @@
+/**
+ * What the two implementations share of the `Store` contract: the typed errors its doc comments
+ * promise (built here so both stores say the same thing) and the preconditions they check.
+ * Messages name the input that was wrong, never a key or a payload.
+ */
+import { ConflictError, LimitError, NotFoundError, ValidationError } from '@sealpost/core';
+import type { DevicePk } from './store.ts';
+
+/** Precondition of `Store.enqueue`, checked because a repeated recipient would get two copies. */
+export function checkRecipients(recipients: readonly DevicePk[]): void {
+  if (recipients.length === 0) throw new ValidationError('VALIDATION_FAILED', 'a message needs a recipient');
+  if (new Set(recipients).size !== recipients.length) {
+    throw new ValidationError('VALIDATION_FAILED', 'recipients must be distinct devices');
+  }
+}
+
+export const usernameTaken = (username: string) =>
+  new ConflictError('USERNAME_TAKEN', `username ${username} or a look-alike of it is taken`, { username });
+export const accountNotFound = (accountId: number) =>
+  new NotFoundError('ACCOUNT_NOT_FOUND', `no account with id ${accountId}`, { accountId });
+export const deviceExists = () =>
+  new ConflictError('DEVICE_EXISTS', 'the account already has a device with this id');
+export const tooManyDevices = (limit: number) =>
+  new LimitError('TOO_MANY_DEVICES', `an account may have at most ${limit} devices`, { limit });
+export const unknownDeviceId = () =>
+  new NotFoundError('DEVICE_NOT_FOUND', 'the account has no device with this id');
+export const lastDevice = () => new ConflictError('LAST_DEVICE', 'an account keeps at least one device');
+export const messageIdReused = () =>
+  new ConflictError('MESSAGE_ID_REUSED', 'this message id was already used for another message');
+export const mailboxFull = (limit: number) =>
+  new LimitError('MAILBOX_FULL', `a recipient's mailbox holds ${limit} messages`, { limit });
+export const deviceNotFound = (role: 'sender' | 'recipient') =>
+  new NotFoundError('DEVICE_NOT_FOUND', `the ${role} device does not exist (removed?)`, { role });

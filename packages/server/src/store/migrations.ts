@@ -1,0 +1,132 @@
+/**
+ * Numbered schema migrations, one SQL text per dialect (DESIGN.md "Storage and scale").
+ *
+ * Rules: versions are 1, 2, 3, ... with no gap; a published migration is never edited, only followed
+ * by a new one; every column a migration creates is listed with its reason in `schema.ts` (the test
+ * compares the live schemas to it). Each store applies pending migrations in one transaction that
+ * first takes a lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: pg_advisory_xact_lock), so several
+ * instances starting together apply each migration exactly once.
+ *
+ * Layout after the latest migration (both dialects):
+ *   accounts  (id) ─┬─< devices (pk, unique (account_id, device_id)) ─┬─< mailbox (device_pk, seq)
+ *                   │                                                   └─< sent (sender_device_pk, message_id)
+ *   challenges (challenge)            schema_migrations (version)
+ * `─<` is a foreign key with ON DELETE CASCADE: removing a device removes its mailbox and its
+ * idempotency records.
+ */
+
+export interface Migration {
+  readonly version: number;
+  readonly description: string;
+  readonly sqlite: string;
+  readonly postgres: string;
+}
+
+/** Created before migrations run (it records them); listed in the allow-list like any table. */
+export const MIGRATIONS_TABLE_SQL = {
+  sqlite: 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY) STRICT',
+  postgres: 'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY)',
+} as const;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'accounts, devices and sign-in challenges',
+    // STRICT tables make SQLite refuse a value of the wrong type instead of storing it.
+    // AUTOINCREMENT: a deleted row's id is never handed out again (a DevicePk must not be reused).
+    sqlite: `
+      CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        username TEXT NOT NULL UNIQUE,
+        skeleton TEXT NOT NULL UNIQUE,
+        account_key BLOB NOT NULL,
+        created_day INTEGER NOT NULL
+      ) STRICT;
+      CREATE TABLE devices (
+        pk INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        device_id BLOB NOT NULL,
+        public_key BLOB NOT NULL,
+        created_day INTEGER NOT NULL,
+        last_seen_day INTEGER NOT NULL,
+        next_seq INTEGER NOT NULL DEFAULT 1,
+        UNIQUE (account_id, device_id)
+      ) STRICT;
+      CREATE TABLE challenges (
+        challenge BLOB PRIMARY KEY,
+        expires_at_ms INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX challenges_expiry ON challenges (expires_at_ms);
+    `,
+    postgres: `
+      CREATE TABLE accounts (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        username text NOT NULL CONSTRAINT accounts_username_unique UNIQUE,
+        skeleton text NOT NULL CONSTRAINT accounts_skeleton_unique UNIQUE,
+        account_key bytea NOT NULL,
+        created_day integer NOT NULL
+      );
+      CREATE TABLE devices (
+        pk bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        account_id bigint NOT NULL CONSTRAINT devices_account_fk REFERENCES accounts (id) ON DELETE CASCADE,
+        device_id bytea NOT NULL,
+        public_key bytea NOT NULL,
+        created_day integer NOT NULL,
+        last_seen_day integer NOT NULL,
+        next_seq bigint NOT NULL DEFAULT 1,
+        CONSTRAINT devices_account_device_unique UNIQUE (account_id, device_id)
+      );
+      CREATE TABLE challenges (
+        challenge bytea PRIMARY KEY,
+        expires_at_ms bigint NOT NULL
+      );
+      CREATE INDEX challenges_expiry ON challenges (expires_at_ms);
+    `,
+  },
+  {
+    version: 2,
+    description: 'mailboxes and idempotency records',
+    // No WITHOUT ROWID for mailbox: its rows carry payloads of up to LIMITS.messageMaxBytes,
+    // and SQLite advises rowid tables for large rows.
+    sqlite: `
+      CREATE TABLE mailbox (
+        device_pk INTEGER NOT NULL REFERENCES devices (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        message_id BLOB NOT NULL,
+        payload BLOB NOT NULL,
+        expires_at_secs INTEGER NOT NULL,
+        PRIMARY KEY (device_pk, seq)
+      ) STRICT;
+      CREATE INDEX mailbox_expiry ON mailbox (expires_at_secs);
+      CREATE TABLE sent (
+        sender_device_pk INTEGER NOT NULL REFERENCES devices (pk) ON DELETE CASCADE,
+        message_id BLOB NOT NULL,
+        digest BLOB NOT NULL,
+        expires_at_secs INTEGER NOT NULL,
+        PRIMARY KEY (sender_device_pk, message_id)
+      ) STRICT;
+      CREATE INDEX sent_expiry ON sent (expires_at_secs);
+    `,
+    postgres: `
+      CREATE TABLE mailbox (
+        device_pk bigint NOT NULL CONSTRAINT mailbox_device_fk REFERENCES devices (pk) ON DELETE CASCADE,
+        seq bigint NOT NULL,
+        message_id bytea NOT NULL,
+        payload bytea NOT NULL,
+        expires_at_secs bigint NOT NULL,
+        PRIMARY KEY (device_pk, seq)
+      );
+      -- Ciphertext does not compress: store it out of line without trying.
+      ALTER TABLE mailbox ALTER COLUMN payload SET STORAGE EXTERNAL;
+      CREATE INDEX mailbox_expiry ON mailbox (expires_at_secs);
+      CREATE TABLE sent (
+        sender_device_pk bigint NOT NULL CONSTRAINT sent_sender_fk REFERENCES devices (pk) ON DELETE CASCADE,
+        message_id bytea NOT NULL,
+        digest bytea NOT NULL,
+        expires_at_secs bigint NOT NULL,
+        PRIMARY KEY (sender_device_pk, message_id)
+      );
+      CREATE INDEX sent_expiry ON sent (expires_at_secs);
+    `,
+  },
+];

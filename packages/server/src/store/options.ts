@@ -1,0 +1,36 @@
+/**
+ * Options both stores accept. The protocol limits default to `LIMITS`; tests lower them to reach
+ * them quickly. The operational defaults (timeouts, pool size, sweep batch) belong to the store's
+ * runtime, not to the protocol, so they live here rather than in core's `limits.ts`.
+ */
+import { LIMITS } from '@sealpost/core';
+
+export interface StoreOptions {
+  /** Messages one mailbox may hold before sends to it fail with MAILBOX_FULL. */
+  readonly mailboxMaxMessages?: number;
+  /** Devices one account may have before addDevice fails with TOO_MANY_DEVICES. */
+  readonly devicesPerAccount?: number;
+}
+
+export interface StoreLimits {
+  readonly mailboxMaxMessages: number;
+  readonly devicesPerAccount: number;
+}
+
+export const STORE_DEFAULTS = {
+  /** SQLite: how long a write waits for another process's lock before STORE_UNAVAILABLE. */
+  sqliteBusyTimeoutMs: 5_000,
+  /** PostgreSQL: connections per store instance. */
+  postgresPoolSize: 10,
+  /** PostgreSQL: how long to wait for a connection before STORE_UNAVAILABLE. */
+  postgresConnectTimeoutMs: 5_000,
+  /** PostgreSQL: rows one sweep statement deletes, so a large backlog never holds one huge transaction. */
+  sweepBatchRows: 10_000,
+} as const;
+
+export function storeLimits(opts: StoreOptions = {}): StoreLimits {
+  return {
+    mailboxMaxMessages: opts.mailboxMaxMessages ?? LIMITS.mailboxMaxMessages,
+    devicesPerAccount: opts.devicesPerAccount ?? LIMITS.devicesPerAccount,
+  };
+}

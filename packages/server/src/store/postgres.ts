@@ -1,0 +1,480 @@
+/**
+ * PostgreSQL implementation of `Store` (pg; production, where several server instances share one
+ * database).
+ *
+ * Concurrency, since other instances write the same rows:
+ *   - migrations run in one transaction holding `pg_advisory_xact_lock(MIGRATION_LOCK)`;
+ *   - a transaction that checks then writes per account (addDevice, removeDevice) first locks the
+ *     account row, so the device limit and "keep one device" hold under concurrent calls;
+ *   - enqueue locks its recipients' device rows in increasing pk order (FOR NO KEY UPDATE, which
+ *     does not conflict with the KEY SHARE locks foreign-key checks take), so two sends to
+ *     overlapping recipients cannot deadlock; it then draws each sequence number with
+ *     `UPDATE devices SET next_seq = next_seq + 1 ... RETURNING`, so numbers are gapless per device
+ *     and never reused;
+ *   - sweeps delete in batches with SKIP LOCKED, so instances sweeping together share the work and
+ *     never wait on each other or on an ack.
+ * Statements are named, so each connection prepares each one once. `bigint` columns are read as
+ * numbers (all stay below 2^53). Connection failures become UnavailableError STORE_UNAVAILABLE.
+ */
+import pg from 'pg';
+import type { PoolClient, QueryResultRow } from 'pg';
+import type { Username } from '@sealpost/core';
+import {
+  accountNotFound,
+  checkRecipients,
+  deviceExists,
+  deviceNotFound,
+  lastDevice,
+  mailboxFull,
+  messageIdReused,
+  tooManyDevices,
+  unknownDeviceId,
+  usernameTaken,
+} from './contract.ts';
+import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.ts';
+import { mapPgError } from './postgres-errors.ts';
+import { STORE_DEFAULTS, storeLimits, type StoreLimits, type StoreOptions } from './options.ts';
+import type {
+  AccountRecord,
+  DevicePk,
+  DeviceRecord,
+  EnqueueInput,
+  MailEntry,
+  NewDevice,
+  Store,
+} from './store.ts';
+
+export interface PostgresOptions extends StoreOptions {
+  /** Connections this instance may open. */
+  readonly poolSize?: number;
+  readonly connectTimeoutMs?: number;
+}
+
+/** Advisory lock key for migrations: 'SEALPOST' in ASCII, read as a big-endian int8. */
+const MIGRATION_LOCK = '6000273874561749844';
+
+const INT8_OID = 20;
+/** Per-pool type parsers (the global `pg.types` is left alone): int8 as number. */
+const TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+};
+
+interface AccountRow {
+  id: number;
+  username: string;
+  account_key: Buffer;
+  created_day: number;
+}
+interface DeviceRow {
+  pk: number;
+  account_id: number;
+  device_id: Buffer;
+  public_key: Buffer;
+  created_day: number;
+  last_seen_day: number;
+}
+interface MailRow {
+  seq: number;
+  message_id: Buffer;
+  payload: Buffer;
+}
+
+const ACCOUNT_COLUMNS = 'id, username, account_key, created_day';
+const DEVICE_COLUMNS = 'pk, account_id, device_id, public_key, created_day, last_seen_day';
+
+type Queryable = pg.Pool | PoolClient;
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly #pool: pg.Pool;
+  readonly #limits: StoreLimits;
+  /** SQL text -> statement name (pg prepares a named statement once per connection). */
+  readonly #names = new Map<string, string>();
+  #closed = false;
+
+  private constructor(pool: pg.Pool, limits: StoreLimits) {
+    this.#pool = pool;
+    this.#limits = limits;
+  }
+
+  /** Opens a pool on `url` and checks that the database answers. Does not migrate. */
+  static async connect(url: string, opts: PostgresOptions = {}): Promise<PostgresStore> {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: opts.poolSize ?? STORE_DEFAULTS.postgresPoolSize,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? STORE_DEFAULTS.postgresConnectTimeoutMs,
+      types: TYPES,
+    });
+    // An idle connection that dies is dropped by the pool; the next query reports STORE_UNAVAILABLE.
+    // Without a listener the 'error' event would crash the process.
+    pool.on('error', () => {});
+    const store = new PostgresStore(pool, storeLimits(opts));
+    try {
+      await store.ping();
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+    return store;
+  }
+
+  async migrate(): Promise<number> {
+    return this.#transaction(async (c) => {
+      await c.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
+      await c.query(MIGRATIONS_TABLE_SQL.postgres);
+      const { rows } = await c.query<{ version: number }>('SELECT version FROM schema_migrations');
+      const applied = new Set(rows.map((r) => r.version));
+      let count = 0;
+      for (const m of MIGRATIONS) {
+        if (applied.has(m.version)) continue;
+        await c.query(m.postgres);
+        await c.query('INSERT INTO schema_migrations (version) VALUES ($1)', [m.version]);
+        count++;
+      }
+      return count;
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.#query(this.#pool, 'SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.end();
+  }
+
+  async putChallenge(challenge: Uint8Array, expiresAtMs: number): Promise<void> {
+    await this.#query(this.#pool, 'INSERT INTO challenges (challenge, expires_at_ms) VALUES ($1, $2)', [
+      challenge,
+      expiresAtMs,
+    ]);
+  }
+
+  async consumeChallenge(challenge: Uint8Array, nowMs: number): Promise<boolean> {
+    const rows = await this.#query<{ expires_at_ms: number }>(
+      this.#pool,
+      'DELETE FROM challenges WHERE challenge = $1 RETURNING expires_at_ms',
+      [challenge],
+    );
+    return rows[0] !== undefined && nowMs < rows[0].expires_at_ms;
+  }
+
+  async createAccount(input: {
+    readonly username: Username;
+    readonly skeleton: string;
+    readonly accountKey: Uint8Array;
+    readonly device: NewDevice;
+    readonly day: number;
+  }): Promise<{ account: AccountRecord; device: DeviceRecord }> {
+    return this.#transaction(async (c) => {
+      // DO NOTHING on either unique constraint (username, skeleton); a concurrent insert of the same
+      // name waits for the first to commit, then inserts nothing.
+      const [row] = await this.#query<AccountRow>(
+        c,
+        `INSERT INTO accounts (username, skeleton, account_key, created_day) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING RETURNING ${ACCOUNT_COLUMNS}`,
+        [input.username, input.skeleton, input.accountKey, input.day],
+      );
+      if (!row) throw usernameTaken(input.username);
+      return {
+        account: toAccount(row),
+        device: await this.#insertDevice(c, row.id, input.device, input.day),
+      };
+    });
+  }
+
+  async getAccount(username: Username): Promise<AccountRecord | undefined> {
+    const [row] = await this.#query<AccountRow>(
+      this.#pool,
+      `SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE username = $1`,
+      [username],
+    );
+    return row && toAccount(row);
+  }
+
+  async listDevices(accountId: number): Promise<DeviceRecord[]> {
+    const rows = await this.#query<DeviceRow>(
+      this.#pool,
+      `SELECT ${DEVICE_COLUMNS} FROM devices WHERE account_id = $1 ORDER BY pk`,
+      [accountId],
+    );
+    return rows.map(toDevice);
+  }
+
+  async getDevice(username: Username, deviceId: Uint8Array): Promise<DeviceRecord | undefined> {
+    const [row] = await this.#query<DeviceRow>(
+      this.#pool,
+      `SELECT ${DEVICE_COLUMNS} FROM devices
+       WHERE account_id = (SELECT id FROM accounts WHERE username = $1) AND device_id = $2`,
+      [username, deviceId],
+    );
+    return row && toDevice(row);
+  }
+
+  async resolveDevices(
+    addresses: readonly { readonly username: Username; readonly deviceId: Uint8Array }[],
+  ): Promise<(DevicePk | undefined)[]> {
+    const result: (DevicePk | undefined)[] = addresses.map(() => undefined);
+    if (addresses.length === 0) return result;
+    const rows = await this.#query<{ ord: number; pk: number }>(
+      this.#pool,
+      `SELECT a.ord, d.pk
+       FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS a (username, device_id, ord)
+       JOIN accounts ac ON ac.username = a.username
+       JOIN devices d ON d.account_id = ac.id AND d.device_id = a.device_id`,
+      [addresses.map((a) => a.username), addresses.map((a) => a.deviceId)],
+    );
+    for (const r of rows) result[r.ord - 1] = r.pk as DevicePk;
+    return result;
+  }
+
+  async addDevice(accountId: number, device: NewDevice, day: number): Promise<DeviceRecord> {
+    return this.#transaction(async (c) => {
+      await this.#lockAccount(c, accountId);
+      const exists = await this.#query(c, 'SELECT 1 FROM devices WHERE account_id = $1 AND device_id = $2', [
+        accountId,
+        device.deviceId,
+      ]);
+      if (exists.length > 0) throw deviceExists();
+      if ((await this.#countDevices(c, accountId)) >= this.#limits.devicesPerAccount) {
+        throw tooManyDevices(this.#limits.devicesPerAccount);
+      }
+      return this.#insertDevice(c, accountId, device, day);
+    });
+  }
+
+  async removeDevice(accountId: number, deviceId: Uint8Array): Promise<DevicePk> {
+    return this.#transaction(async (c) => {
+      await this.#lockAccount(c, accountId);
+      const [row] = await this.#query<{ pk: number }>(
+        c,
+        'SELECT pk FROM devices WHERE account_id = $1 AND device_id = $2',
+        [accountId, deviceId],
+      );
+      if (!row) throw unknownDeviceId();
+      if ((await this.#countDevices(c, accountId)) <= 1) {
+        throw lastDevice();
+      }
+      // ON DELETE CASCADE removes the device's mailbox and its idempotency records.
+      await this.#query(c, 'DELETE FROM devices WHERE pk = $1', [row.pk]);
+      return row.pk as DevicePk;
+    });
+  }
+
+  async touchDevice(device: DevicePk, day: number): Promise<void> {
+    // Writes at most once a day per device; never moves backwards.
+    await this.#query(
+      this.#pool,
+      'UPDATE devices SET last_seen_day = $1 WHERE pk = $2 AND last_seen_day < $1',
+      [day, device],
+    );
+  }
+
+  async enqueue(input: EnqueueInput): Promise<{ duplicate: boolean }> {
+    checkRecipients(input.recipients);
+    const recipients = [...input.recipients].sort((a, b) => a - b);
+    return this.#transaction(async (c) => {
+      // First, so a resend returns before taking any device lock. A concurrent send with the same
+      // id waits here for the first to commit (then sees its row) or roll back (then proceeds).
+      const inserted = await this.#query(
+        c,
+        `INSERT INTO sent (sender_device_pk, message_id, digest, expires_at_secs) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (sender_device_pk, message_id) DO NOTHING RETURNING 1`,
+        [input.sender, input.messageId, input.digest, input.expiresAtSecs],
+      );
+      if (inserted.length === 0) {
+        const [prior] = await this.#query<{ same: boolean }>(
+          c,
+          'SELECT digest = $3 AS same FROM sent WHERE sender_device_pk = $1 AND message_id = $2',
+          [input.sender, input.messageId, input.digest],
+        );
+        // `prior` is missing only if a sweep deleted the record in between: the id was used all the same.
+        if (prior?.same) return { duplicate: true };
+        throw messageIdReused();
+      }
+      // Lock recipients in pk order (see the header). A device removed meanwhile is not returned.
+      const locked = await this.#query(
+        c,
+        'SELECT pk FROM devices WHERE pk = ANY($1::bigint[]) ORDER BY pk FOR NO KEY UPDATE',
+        [recipients],
+      );
+      if (locked.length !== recipients.length) throw deviceNotFound('recipient');
+      // Check every recipient before writing anything (all or nothing). Acks leave gaps but never add
+      // entries, so next_seq - min(seq) bounds the count: only a mailbox near the limit is counted.
+      const full = await this.#query(
+        c,
+        `SELECT d.pk FROM devices AS d
+         WHERE d.pk = ANY($1::bigint[]) AND CASE
+           WHEN d.next_seq - coalesce((SELECT min(m.seq) FROM mailbox AS m WHERE m.device_pk = d.pk), d.next_seq) < $2
+             THEN false
+           ELSE (SELECT count(*) FROM (SELECT 1 FROM mailbox AS m WHERE m.device_pk = d.pk LIMIT $2) AS x) >= $2
+         END
+         LIMIT 1`,
+        [recipients, this.#limits.mailboxMaxMessages],
+      );
+      if (full.length > 0) throw mailboxFull(this.#limits.mailboxMaxMessages);
+      // One sequence number per recipient, and one copy each. The payload crosses the network once.
+      await this.#query(
+        c,
+        `WITH drawn AS (
+           UPDATE devices SET next_seq = next_seq + 1 WHERE pk = ANY($1::bigint[]) RETURNING pk, next_seq - 1 AS seq
+         )
+         INSERT INTO mailbox (device_pk, seq, message_id, payload, expires_at_secs)
+         SELECT pk, seq, $2, $3, $4 FROM drawn`,
+        [recipients, input.messageId, input.payload, input.expiresAtSecs],
+      );
+      return { duplicate: false };
+    });
+  }
+
+  async fetchMail(device: DevicePk, afterSeq: number, limit: number, nowSecs: number): Promise<MailEntry[]> {
+    if (!(limit > 0)) return [];
+    const rows = await this.#query<MailRow>(
+      this.#pool,
+      `SELECT seq, message_id, payload FROM mailbox
+       WHERE device_pk = $1 AND seq > $2 AND expires_at_secs > $3 ORDER BY seq LIMIT $4`,
+      [device, afterSeq, nowSecs, limit],
+    );
+    return rows.map((r) => ({ seq: r.seq, messageId: bytes(r.message_id), payload: bytes(r.payload) }));
+  }
+
+  async ack(device: DevicePk, seqs: readonly number[]): Promise<number> {
+    if (seqs.length === 0) return 0;
+    const rows = await this.#query(
+      this.#pool,
+      'DELETE FROM mailbox WHERE device_pk = $1 AND seq = ANY($2::bigint[]) RETURNING 1',
+      [device, seqs],
+    );
+    return rows.length;
+  }
+
+  async sweepExpired(nowSecs: number): Promise<number> {
+    const entries = await this.#sweep('mailbox', 'expires_at_secs', nowSecs);
+    await this.#sweep('sent', 'expires_at_secs', nowSecs);
+    // Unused challenges too: nothing else would ever delete them.
+    await this.#sweep('challenges', 'expires_at_ms', nowSecs * 1000);
+    return entries;
+  }
+
+  // --- internals
+
+  /** Deletes rows with `column <= bound` in batches, skipping rows another transaction holds. */
+  async #sweep(table: 'mailbox' | 'sent' | 'challenges', column: string, bound: number): Promise<number> {
+    const batch = STORE_DEFAULTS.sweepBatchRows;
+    let total = 0;
+    for (;;) {
+      // ctid is stable here: rows of these tables are never updated, only inserted and deleted.
+      const rows = await this.#query(
+        this.#pool,
+        `DELETE FROM ${table} WHERE ctid = ANY (ARRAY (
+           SELECT ctid FROM ${table} WHERE ${column} <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED
+         )) RETURNING 1`,
+        [bound, batch],
+      );
+      total += rows.length;
+      if (rows.length < batch) return total;
+    }
+  }
+
+  async #lockAccount(c: PoolClient, accountId: number): Promise<void> {
+    const rows = await this.#query(c, 'SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE', [accountId]);
+    if (rows.length === 0) throw accountNotFound(accountId);
+  }
+
+  async #countDevices(c: PoolClient, accountId: number): Promise<number> {
+    const [row] = await this.#query<{ n: number }>(
+      c,
+      'SELECT count(*) AS n FROM devices WHERE account_id = $1',
+      [accountId],
+    );
+    return row!.n;
+  }
+
+  async #insertDevice(
+    c: PoolClient,
+    accountId: number,
+    device: NewDevice,
+    day: number,
+  ): Promise<DeviceRecord> {
+    const [row] = await this.#query<DeviceRow>(
+      c,
+      `INSERT INTO devices (account_id, device_id, public_key, created_day, last_seen_day) VALUES ($1, $2, $3, $4, $4)
+       RETURNING ${DEVICE_COLUMNS}`,
+      [accountId, device.deviceId, device.publicKey, day],
+    );
+    return toDevice(row!);
+  }
+
+  /** One named (so prepared once per connection) statement; errors mapped. */
+  async #query<R extends QueryResultRow = QueryResultRow>(
+    on: Queryable,
+    text: string,
+    values: unknown[] = [],
+  ): Promise<R[]> {
+    let name = this.#names.get(text);
+    if (name === undefined) {
+      name = `sealpost_${this.#names.size}`;
+      this.#names.set(text, name);
+    }
+    try {
+      return (await on.query<R>({ name, text, values })).rows;
+    } catch (e) {
+      throw mapPgError(e);
+    }
+  }
+
+  async #transaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    let c: PoolClient;
+    try {
+      c = await this.#pool.connect();
+    } catch (e) {
+      throw mapPgError(e);
+    }
+    let broken: Error | undefined;
+    try {
+      await c.query('BEGIN');
+      const result = await fn(c);
+      await c.query('COMMIT');
+      return result;
+    } catch (e) {
+      try {
+        await c.query('ROLLBACK');
+      } catch (rollbackError) {
+        broken = rollbackError instanceof Error ? rollbackError : new Error('ROLLBACK failed');
+      }
+      throw mapPgError(e);
+    } finally {
+      c.release(broken); // an argument destroys the connection instead of returning it to the pool
+    }
+  }
+}
+
+function bytes(b: Buffer): Uint8Array {
+  // A copy: pg may slice small values from a shared pool buffer.
+  return new Uint8Array(b);
+}
+
+function toAccount(r: AccountRow): AccountRecord {
+  return {
+    id: r.id,
+    username: r.username as Username,
+    accountKey: bytes(r.account_key),
+    createdDay: r.created_day,
+  };
+}
+
+function toDevice(r: DeviceRow): DeviceRecord {
+  return {
+    pk: r.pk as DevicePk,
+    accountId: r.account_id,
+    deviceId: bytes(r.device_id),
+    publicKey: bytes(r.public_key),
+    createdDay: r.created_day,
+    lastSeenDay: r.last_seen_day,
+  };
+}

@@ -1,0 +1,161 @@
+/**
+ * What the server knows: the allow-list of every table and column the stores create, each with the
+ * reason delivery needs it (DESIGN.md "What the server knows"; threat model 4: no more metadata than
+ * delivery needs).
+ *
+ * `schema.test.ts` checks that the live columns of both databases equal this list exactly, so a
+ * migration cannot add a column without a reason here. `sealpost disclose` and
+ * `docs/what-the-server-knows.md` are generated from it.
+ *
+ * Deliberately absent: IP addresses, user agents, any time finer than a day except expiry times
+ * (which delete the row), message sizes beyond the ciphertext itself, and any record linking a sender
+ * to a recipient once the message is acknowledged or expired. While a message is undelivered, its
+ * message id appears in the sender's `sent` row and in each recipient's `mailbox` row; both are
+ * deleted at the message's expiry.
+ *
+ * SQLite also keeps its own `sqlite_sequence` (table name, largest id handed out): AUTOINCREMENT
+ * uses it so a removed device's key is never given to a new device.
+ */
+
+/** Logical column types; `COLUMN_TYPES` gives each dialect's spelling as its catalogue reports it. */
+export type ColumnType = 'integer' | 'bigint' | 'text' | 'bytes';
+
+export const COLUMN_TYPES: Readonly<
+  Record<ColumnType, { readonly sqlite: string; readonly postgres: string }>
+> = {
+  integer: { sqlite: 'INTEGER', postgres: 'integer' },
+  // SQLite integers are 64-bit whatever their declared name.
+  bigint: { sqlite: 'INTEGER', postgres: 'bigint' },
+  text: { sqlite: 'TEXT', postgres: 'text' },
+  bytes: { sqlite: 'BLOB', postgres: 'bytea' },
+};
+
+export interface ColumnSpec {
+  readonly name: string;
+  readonly type: ColumnType;
+  /** Why delivery needs this column (one line). */
+  readonly reason: string;
+}
+
+export interface TableSpec {
+  readonly name: string;
+  /** What one row is, and why the table exists. */
+  readonly reason: string;
+  /** In declaration order. */
+  readonly columns: readonly ColumnSpec[];
+}
+
+/** Every table and column either store holds. Order: tables by name, columns as declared. */
+export const SCHEMA: readonly TableSpec[] = [
+  {
+    name: 'accounts',
+    reason: 'one row per account: the directory maps a username to the key that signs its device list',
+    columns: [
+      { name: 'id', type: 'bigint', reason: 'internal key devices refer to; never sent to clients' },
+      { name: 'username', type: 'text', reason: 'the address senders resolve (canonical lowercase form)' },
+      {
+        name: 'skeleton',
+        type: 'text',
+        reason: 'look-alike class of the username; unique, so `alice` and `a1ice` cannot both exist',
+      },
+      {
+        name: 'account_key',
+        type: 'bytes',
+        reason: "public key that signs the account's device list; clients check every list against it",
+      },
+      {
+        name: 'created_day',
+        type: 'integer',
+        reason: 'day (not time) the account was made: shown to its owner and in disclosure',
+      },
+    ],
+  },
+  {
+    name: 'challenges',
+    reason: 'one row per pending sign-in challenge; not linked to any device (issued before authentication)',
+    columns: [
+      { name: 'challenge', type: 'bytes', reason: 'random bytes a device signs to authenticate; single use' },
+      {
+        name: 'expires_at_ms',
+        type: 'bigint',
+        reason: 'a challenge older than LIMITS.challengeTtlMs is refused and swept',
+      },
+    ],
+  },
+  {
+    name: 'devices',
+    reason: "one row per device of an account: the mailboxes' owners and the keys they authenticate with",
+    columns: [
+      {
+        name: 'pk',
+        type: 'bigint',
+        reason: 'internal key of the mailbox (DevicePk); never reused, never sent to clients',
+      },
+      { name: 'account_id', type: 'bigint', reason: 'the account the device belongs to' },
+      {
+        name: 'device_id',
+        type: 'bytes',
+        reason: 'the id senders address within the account: (username, device id)',
+      },
+      {
+        name: 'public_key',
+        type: 'bytes',
+        reason: 'Ed25519 key the device signs challenges with (authentication)',
+      },
+      {
+        name: 'created_day',
+        type: 'integer',
+        reason: 'day (not time) the device was added: lets the owner spot a device they did not add',
+      },
+      {
+        name: 'last_seen_day',
+        type: 'integer',
+        reason: 'day (not time) of last connection: lets the owner find and remove stale devices',
+      },
+      {
+        name: 'next_seq',
+        type: 'bigint',
+        reason: 'next mailbox sequence number; kept here so numbers are never reused after acks',
+      },
+    ],
+  },
+  {
+    name: 'mailbox',
+    reason: 'one row per undelivered message copy; deleted on acknowledgement or expiry',
+    columns: [
+      { name: 'device_pk', type: 'bigint', reason: 'the recipient device whose mailbox holds the copy' },
+      { name: 'seq', type: 'bigint', reason: 'order within the mailbox; the device acknowledges by it' },
+      {
+        name: 'message_id',
+        type: 'bytes',
+        reason: 'sender-chosen id; lets the recipient drop a redelivered copy',
+      },
+      { name: 'payload', type: 'bytes', reason: 'the ciphertext to deliver, opaque to the server' },
+      { name: 'expires_at_secs', type: 'bigint', reason: 'time to live: the copy is deleted at this time' },
+    ],
+  },
+  {
+    name: 'schema_migrations',
+    reason: 'one row per applied numbered migration, so each is applied exactly once',
+    columns: [{ name: 'version', type: 'integer', reason: 'number of an applied migration' }],
+  },
+  {
+    name: 'sent',
+    reason:
+      'idempotency: one row per accepted send, so a resend is recognised; expires with the message and holds no recipient',
+    columns: [
+      { name: 'sender_device_pk', type: 'bigint', reason: 'message ids are unique per sending device' },
+      { name: 'message_id', type: 'bytes', reason: 'the id a resend repeats' },
+      {
+        name: 'digest',
+        type: 'bytes',
+        reason: 'SHA-256 of (recipients, payload): a resend must match it, another send may not reuse the id',
+      },
+      {
+        name: 'expires_at_secs',
+        type: 'bigint',
+        reason: "the message's expiry: the record is deleted with the message",
+      },
+    ],
+  },
+];

@@ -1,0 +1,423 @@
+/**
+ * SQLite implementation of `Store` (node:sqlite; the embedded default, one server instance).
+ *
+ * Connection settings and why:
+ *   - WAL: readers never block the writer, and the writer never blocks readers;
+ *   - busy timeout: another process holding the write lock makes a call wait, not fail;
+ *   - foreign keys on: removing a device cascades to its mailbox and idempotency records;
+ *   - secure_delete on: acknowledged ciphertext is overwritten, not left in free pages of the file.
+ * Every write runs in BEGIN IMMEDIATE, which takes the write lock up front, so a check followed by a
+ * write (mailbox full, device limit, idempotency) cannot interleave with another process's.
+ * Statements are prepared once and cached by their SQL text.
+ *
+ * node:sqlite is synchronous: each call blocks the event loop while it runs (and up to the busy
+ * timeout while another process holds the lock). Several server instances use PostgreSQL instead.
+ */
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import type { Username } from '@sealpost/core';
+import {
+  accountNotFound,
+  checkRecipients,
+  deviceExists,
+  deviceNotFound,
+  lastDevice,
+  mailboxFull,
+  messageIdReused,
+  tooManyDevices,
+  unknownDeviceId,
+  usernameTaken,
+} from './contract.ts';
+import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.ts';
+import { mapSqliteError, retryWhileBusy } from './sqlite-errors.ts';
+import { STORE_DEFAULTS, storeLimits, type StoreLimits, type StoreOptions } from './options.ts';
+import type {
+  AccountRecord,
+  DevicePk,
+  DeviceRecord,
+  EnqueueInput,
+  MailEntry,
+  NewDevice,
+  Store,
+} from './store.ts';
+
+interface AccountRow {
+  id: number;
+  username: string;
+  account_key: Uint8Array;
+  created_day: number;
+}
+interface DeviceRow {
+  pk: number;
+  account_id: number;
+  device_id: Uint8Array;
+  public_key: Uint8Array;
+  created_day: number;
+  last_seen_day: number;
+}
+interface MailRow {
+  seq: number;
+  message_id: Uint8Array;
+  payload: Uint8Array;
+}
+
+const ACCOUNT_COLUMNS = 'id, username, account_key, created_day';
+const DEVICE_COLUMNS = 'pk, account_id, device_id, public_key, created_day, last_seen_day';
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly #db: DatabaseSync;
+  readonly #limits: StoreLimits;
+  readonly #statements = new Map<string, StatementSync>();
+
+  private constructor(db: DatabaseSync, limits: StoreLimits) {
+    this.#db = db;
+    this.#limits = limits;
+  }
+
+  /** Opens (creating if needed) the database file at `path`, or a private one for ':memory:'. Does not migrate. */
+  static open(path: string, opts: StoreOptions = {}): SqliteStore {
+    let db: DatabaseSync | undefined;
+    try {
+      db = new DatabaseSync(path, {
+        enableForeignKeyConstraints: true,
+        timeout: STORE_DEFAULTS.sqliteBusyTimeoutMs,
+      });
+      const opened = db;
+      // ':memory:' answers 'memory' here and stays so; a file switches to (and stays in) WAL.
+      retryWhileBusy(() => opened.exec('PRAGMA journal_mode = WAL'), STORE_DEFAULTS.sqliteBusyTimeoutMs);
+      db.exec('PRAGMA secure_delete = ON');
+    } catch (e) {
+      if (db?.isOpen) db.close();
+      throw mapSqliteError(e);
+    }
+    return new SqliteStore(db, storeLimits(opts));
+  }
+
+  async migrate(): Promise<number> {
+    return this.#write(() => {
+      this.#db.exec(MIGRATIONS_TABLE_SQL.sqlite);
+      const rows = this.#all<{ version: number }>('SELECT version FROM schema_migrations');
+      const applied = new Set(rows.map((r) => r.version));
+      let count = 0;
+      for (const m of MIGRATIONS) {
+        if (applied.has(m.version)) continue;
+        this.#db.exec(m.sqlite);
+        this.#run('INSERT INTO schema_migrations (version) VALUES (?)', m.version);
+        count++;
+      }
+      return count;
+    });
+  }
+
+  async ping(): Promise<void> {
+    this.#guard(() => this.#get('SELECT 1 AS one'));
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+    this.#statements.clear();
+  }
+
+  async putChallenge(challenge: Uint8Array, expiresAtMs: number): Promise<void> {
+    this.#guard(() =>
+      this.#run('INSERT INTO challenges (challenge, expires_at_ms) VALUES (?, ?)', challenge, expiresAtMs),
+    );
+  }
+
+  async consumeChallenge(challenge: Uint8Array, nowMs: number): Promise<boolean> {
+    return this.#guard(() => {
+      const row = this.#get<{ expires_at_ms: number }>(
+        'DELETE FROM challenges WHERE challenge = ? RETURNING expires_at_ms',
+        challenge,
+      );
+      return row !== undefined && nowMs < row.expires_at_ms;
+    });
+  }
+
+  async createAccount(input: {
+    readonly username: Username;
+    readonly skeleton: string;
+    readonly accountKey: Uint8Array;
+    readonly device: NewDevice;
+    readonly day: number;
+  }): Promise<{ account: AccountRecord; device: DeviceRecord }> {
+    return this.#write(() => {
+      if (
+        this.#get('SELECT 1 FROM accounts WHERE username = ? OR skeleton = ?', input.username, input.skeleton)
+      ) {
+        throw usernameTaken(input.username);
+      }
+      const row = this.#get<AccountRow>(
+        `INSERT INTO accounts (username, skeleton, account_key, created_day) VALUES (?, ?, ?, ?)
+         RETURNING ${ACCOUNT_COLUMNS}`,
+        input.username,
+        input.skeleton,
+        input.accountKey,
+        input.day,
+      )!;
+      return { account: toAccount(row), device: this.#insertDevice(row.id, input.device, input.day) };
+    });
+  }
+
+  async getAccount(username: Username): Promise<AccountRecord | undefined> {
+    return this.#guard(() => {
+      const row = this.#get<AccountRow>(
+        `SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE username = ?`,
+        username,
+      );
+      return row && toAccount(row);
+    });
+  }
+
+  async listDevices(accountId: number): Promise<DeviceRecord[]> {
+    return this.#guard(() =>
+      this.#all<DeviceRow>(
+        `SELECT ${DEVICE_COLUMNS} FROM devices WHERE account_id = ? ORDER BY pk`,
+        accountId,
+      ).map(toDevice),
+    );
+  }
+
+  async getDevice(username: Username, deviceId: Uint8Array): Promise<DeviceRecord | undefined> {
+    return this.#guard(() => {
+      const row = this.#get<DeviceRow>(
+        `SELECT ${DEVICE_COLUMNS} FROM devices
+         WHERE account_id = (SELECT id FROM accounts WHERE username = ?) AND device_id = ?`,
+        username,
+        deviceId,
+      );
+      return row && toDevice(row);
+    });
+  }
+
+  async resolveDevices(
+    addresses: readonly { readonly username: Username; readonly deviceId: Uint8Array }[],
+  ): Promise<(DevicePk | undefined)[]> {
+    // One read transaction: every answer comes from the same snapshot.
+    return this.#transaction('DEFERRED', () =>
+      addresses.map(({ username, deviceId }) => {
+        const row = this.#get<{ pk: number }>(
+          `SELECT pk FROM devices
+           WHERE account_id = (SELECT id FROM accounts WHERE username = ?) AND device_id = ?`,
+          username,
+          deviceId,
+        );
+        return row && (row.pk as DevicePk);
+      }),
+    );
+  }
+
+  async addDevice(accountId: number, device: NewDevice, day: number): Promise<DeviceRecord> {
+    return this.#write(() => {
+      if (!this.#get('SELECT 1 FROM accounts WHERE id = ?', accountId)) {
+        throw accountNotFound(accountId);
+      }
+      if (
+        this.#get('SELECT 1 FROM devices WHERE account_id = ? AND device_id = ?', accountId, device.deviceId)
+      ) {
+        throw deviceExists();
+      }
+      const { n } = this.#get<{ n: number }>(
+        'SELECT count(*) AS n FROM devices WHERE account_id = ?',
+        accountId,
+      )!;
+      if (n >= this.#limits.devicesPerAccount) throw tooManyDevices(this.#limits.devicesPerAccount);
+      return this.#insertDevice(accountId, device, day);
+    });
+  }
+
+  async removeDevice(accountId: number, deviceId: Uint8Array): Promise<DevicePk> {
+    return this.#write(() => {
+      const row = this.#get<{ pk: number }>(
+        'SELECT pk FROM devices WHERE account_id = ? AND device_id = ?',
+        accountId,
+        deviceId,
+      );
+      if (!row) throw unknownDeviceId();
+      const { n } = this.#get<{ n: number }>(
+        'SELECT count(*) AS n FROM devices WHERE account_id = ?',
+        accountId,
+      )!;
+      if (n <= 1) throw lastDevice();
+      // ON DELETE CASCADE removes the device's mailbox and its idempotency records.
+      this.#run('DELETE FROM devices WHERE pk = ?', row.pk);
+      return row.pk as DevicePk;
+    });
+  }
+
+  async touchDevice(device: DevicePk, day: number): Promise<void> {
+    // Writes at most once a day per device; never moves backwards.
+    this.#guard(() =>
+      this.#run('UPDATE devices SET last_seen_day = ? WHERE pk = ? AND last_seen_day < ?', day, device, day),
+    );
+  }
+
+  async enqueue(input: EnqueueInput): Promise<{ duplicate: boolean }> {
+    checkRecipients(input.recipients);
+    return this.#write(() => {
+      const prior = this.#get<{ same: number }>(
+        'SELECT digest = ? AS same FROM sent WHERE sender_device_pk = ? AND message_id = ?',
+        input.digest,
+        input.sender,
+        input.messageId,
+      );
+      if (prior) {
+        if (prior.same) return { duplicate: true };
+        throw messageIdReused();
+      }
+      if (!this.#get('SELECT 1 FROM devices WHERE pk = ?', input.sender)) throw deviceNotFound('sender');
+      // Check every recipient before writing anything: all or nothing. Acks leave gaps but never
+      // add entries, so next_seq - min(seq) bounds the count: only a mailbox near the limit is counted.
+      for (const recipient of input.recipients) {
+        const row = this.#get<{ full: number }>(
+          `SELECT CASE
+             WHEN next_seq - coalesce((SELECT min(seq) FROM mailbox WHERE device_pk = ?1), next_seq) < ?2 THEN 0
+             ELSE (SELECT count(*) FROM (SELECT 1 FROM mailbox WHERE device_pk = ?1 LIMIT ?2)) >= ?2
+           END AS full
+           FROM devices WHERE pk = ?1`,
+          recipient,
+          this.#limits.mailboxMaxMessages,
+        );
+        if (!row) throw deviceNotFound('recipient');
+        if (row.full) throw mailboxFull(this.#limits.mailboxMaxMessages);
+      }
+      for (const recipient of input.recipients) {
+        const { seq } = this.#get<{ seq: number }>(
+          'UPDATE devices SET next_seq = next_seq + 1 WHERE pk = ? RETURNING next_seq - 1 AS seq',
+          recipient,
+        )!;
+        this.#run(
+          'INSERT INTO mailbox (device_pk, seq, message_id, payload, expires_at_secs) VALUES (?, ?, ?, ?, ?)',
+          recipient,
+          seq,
+          input.messageId,
+          input.payload,
+          input.expiresAtSecs,
+        );
+      }
+      this.#run(
+        'INSERT INTO sent (sender_device_pk, message_id, digest, expires_at_secs) VALUES (?, ?, ?, ?)',
+        input.sender,
+        input.messageId,
+        input.digest,
+        input.expiresAtSecs,
+      );
+      return { duplicate: false };
+    });
+  }
+
+  async fetchMail(device: DevicePk, afterSeq: number, limit: number, nowSecs: number): Promise<MailEntry[]> {
+    if (!(limit > 0)) return []; // SQLite reads a negative LIMIT as "no limit"
+    return this.#guard(() =>
+      this.#all<MailRow>(
+        `SELECT seq, message_id, payload FROM mailbox
+         WHERE device_pk = ? AND seq > ? AND expires_at_secs > ? ORDER BY seq LIMIT ?`,
+        device,
+        afterSeq,
+        nowSecs,
+        limit,
+      ).map((r) => ({ seq: r.seq, messageId: r.message_id, payload: r.payload })),
+    );
+  }
+
+  async ack(device: DevicePk, seqs: readonly number[]): Promise<number> {
+    if (seqs.length === 0) return 0;
+    return this.#guard(() =>
+      this.#run(
+        'DELETE FROM mailbox WHERE device_pk = ? AND seq IN (SELECT value FROM json_each(?))',
+        device,
+        JSON.stringify(seqs),
+      ),
+    );
+  }
+
+  async sweepExpired(nowSecs: number): Promise<number> {
+    return this.#write(() => {
+      const entries = this.#run('DELETE FROM mailbox WHERE expires_at_secs <= ?', nowSecs);
+      this.#run('DELETE FROM sent WHERE expires_at_secs <= ?', nowSecs);
+      // Unused challenges too: nothing else would ever delete them.
+      this.#run('DELETE FROM challenges WHERE expires_at_ms <= ?', nowSecs * 1000);
+      return entries;
+    });
+  }
+
+  // --- internals
+
+  #insertDevice(accountId: number, device: NewDevice, day: number): DeviceRecord {
+    const row = this.#get<DeviceRow>(
+      `INSERT INTO devices (account_id, device_id, public_key, created_day, last_seen_day) VALUES (?, ?, ?, ?, ?)
+       RETURNING ${DEVICE_COLUMNS}`,
+      accountId,
+      device.deviceId,
+      device.publicKey,
+      day,
+      day,
+    )!;
+    return toDevice(row);
+  }
+
+  #statement(sql: string): StatementSync {
+    let s = this.#statements.get(sql);
+    if (!s) {
+      s = this.#db.prepare(sql);
+      this.#statements.set(sql, s);
+    }
+    return s;
+  }
+
+  #get<R>(sql: string, ...params: SQLInputValue[]): R | undefined {
+    return this.#statement(sql).get(...params) as R | undefined;
+  }
+
+  #all<R>(sql: string, ...params: SQLInputValue[]): R[] {
+    return this.#statement(sql).all(...params) as R[];
+  }
+
+  /** Returns the number of rows changed. */
+  #run(sql: string, ...params: SQLInputValue[]): number {
+    return Number(this.#statement(sql).run(...params).changes);
+  }
+
+  /** Runs `fn` with errors mapped to the store's typed errors. */
+  #guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw mapSqliteError(e);
+    }
+  }
+
+  #write<T>(fn: () => T): T {
+    return this.#transaction('IMMEDIATE', fn);
+  }
+
+  /** `fn` must be synchronous: nothing else may run on this connection inside the transaction. */
+  #transaction<T>(mode: 'IMMEDIATE' | 'DEFERRED', fn: () => T): T {
+    return this.#guard(() => {
+      this.#db.exec(`BEGIN ${mode}`);
+      try {
+        const result = fn();
+        this.#db.exec('COMMIT');
+        return result;
+      } catch (e) {
+        if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+        throw e;
+      }
+    });
+  }
+}
+
+function toAccount(r: AccountRow): AccountRecord {
+  return { id: r.id, username: r.username as Username, accountKey: r.account_key, createdDay: r.created_day };
+}
+
+function toDevice(r: DeviceRow): DeviceRecord {
+  return {
+    pk: r.pk as DevicePk,
+    accountId: r.account_id,
+    deviceId: r.device_id,
+    publicKey: r.public_key,
+    createdDay: r.created_day,
+    lastSeenDay: r.last_seen_day,
+  };
+}

@@ -1,0 +1,729 @@
+/**
+ * Behaviour of `Store`: one table of cases, run against every implementation in `storeFactories`
+ * (each case on a database of its own), then a few cases specific to one implementation.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import fc from 'fast-check';
+import { LIMITS, SealpostError, parseUsername, usernameSkeleton, type ErrorCode } from '@sealpost/core';
+import { MIGRATIONS } from './migrations.ts';
+import type { StoreOptions } from './options.ts';
+import { PostgresStore } from './postgres.ts';
+import { SqliteStore } from './sqlite.ts';
+import type { DevicePk, DeviceRecord, EnqueueInput, Store } from './store.ts';
+import { storeFactories, type StoreFactory } from './test-databases.ts';
+
+const DAY = 20_500;
+const NOW = 1_771_200_000; // seconds
+const TTL = 3_600;
+
+function bytes(n: number): Uint8Array {
+  return new Uint8Array(randomBytes(n));
+}
+
+function sha256(data: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(data).digest());
+}
+
+async function newAccount(store: Store, name: string) {
+  const username = parseUsername(name);
+  return store.createAccount({
+    username,
+    skeleton: usernameSkeleton(username),
+    accountKey: bytes(LIMITS.publicKeyBytes),
+    device: { deviceId: bytes(LIMITS.deviceIdBytes), publicKey: bytes(LIMITS.publicKeyBytes) },
+    day: DAY,
+  });
+}
+
+async function newDevice(store: Store, accountId: number): Promise<DeviceRecord> {
+  return store.addDevice(
+    accountId,
+    { deviceId: bytes(LIMITS.deviceIdBytes), publicKey: bytes(LIMITS.publicKeyBytes) },
+    DAY,
+  );
+}
+
+/** Returns `count` devices, each on an account of its own. */
+async function devices(store: Store, count: number): Promise<DevicePk[]> {
+  const pks: DevicePk[] = [];
+  for (let i = 0; i < count; i++) pks.push((await newAccount(store, `user${i}`)).device.pk);
+  return pks;
+}
+
+function message(sender: DevicePk, recipients: DevicePk[], over: Partial<EnqueueInput> = {}): EnqueueInput {
+  const payload = over.payload ?? bytes(64);
+  return {
+    sender,
+    recipients,
+    messageId: bytes(LIMITS.messageIdBytes),
+    payload,
+    digest: sha256(payload),
+    expiresAtSecs: NOW + TTL,
+    ...over,
+  };
+}
+
+async function seqs(store: Store, device: DevicePk, nowSecs = NOW): Promise<number[]> {
+  return (await store.fetchMail(device, 0, 10_000, nowSecs)).map((e) => e.seq);
+}
+
+/** `n` in letters that no username skeleton folds together, so every value gives a distinct account. */
+const lookAlikeFree = (n: number) => [...String(n)].map((d) => 'abefhkptxy'[Number(d)]).join('');
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
+  await assert.rejects(promise, (e) => {
+    assert.ok(e instanceof SealpostError, `expected a SealpostError ${code}, got ${String(e)}`);
+    assert.equal(e.code, code);
+    return true;
+  });
+}
+
+interface Case {
+  readonly name: string;
+  readonly options?: StoreOptions;
+  run(store: Store, factory: StoreFactory): Promise<void>;
+}
+
+const CASES: readonly Case[] = [
+  // --- migrations
+  {
+    name: 'migrating twice applies nothing the second time',
+    async run(_store, factory) {
+      const db = await factory.fresh();
+      try {
+        const store = await db.open();
+        assert.equal(await store.migrate(), MIGRATIONS.length);
+        assert.equal(await store.migrate(), 0);
+        assert.equal(await (await db.open()).migrate(), 0);
+      } finally {
+        await db.cleanup();
+      }
+    },
+  },
+  {
+    name: 'four instances migrating one fresh database together apply each migration once',
+    async run(_store, factory) {
+      const db = await factory.fresh();
+      try {
+        const stores = await Promise.all(range(1, 4).map(() => db.open()));
+        const applied = await Promise.all(stores.map((s) => s.migrate()));
+        assert.equal(
+          applied.reduce((a, b) => a + b, 0),
+          MIGRATIONS.length,
+        );
+        const rows = await db.inspect('SELECT version FROM schema_migrations ORDER BY version');
+        assert.deepEqual(
+          rows.map((r) => Number(r['version'])),
+          MIGRATIONS.map((m) => m.version),
+        );
+      } finally {
+        await db.cleanup();
+      }
+    },
+  },
+  {
+    name: 'ping answers while open and fails with STORE_UNAVAILABLE after close',
+    async run(store) {
+      await store.ping();
+      await store.close();
+      await rejectsWith(store.ping(), 'STORE_UNAVAILABLE');
+      await store.close(); // closing twice is harmless
+    },
+  },
+
+  // --- challenges
+  {
+    name: 'a challenge can be consumed once',
+    async run(store) {
+      const c = bytes(LIMITS.challengeBytes);
+      await store.putChallenge(c, 2_000);
+      assert.equal(await store.consumeChallenge(c, 1_000), true);
+      assert.equal(await store.consumeChallenge(c, 1_000), false);
+    },
+  },
+  {
+    name: 'a challenge is refused from its expiry time on, and deleted anyway',
+    async run(store) {
+      const c = bytes(LIMITS.challengeBytes);
+      await store.putChallenge(c, 2_000);
+      assert.equal(await store.consumeChallenge(c, 2_000), false);
+      assert.equal(await store.consumeChallenge(c, 1_000), false);
+    },
+  },
+  {
+    name: 'an unknown challenge is refused',
+    async run(store) {
+      await store.putChallenge(bytes(LIMITS.challengeBytes), 2_000);
+      assert.equal(await store.consumeChallenge(bytes(LIMITS.challengeBytes), 1_000), false);
+    },
+  },
+
+  // --- accounts
+  {
+    name: 'a new account and its first device read back as created',
+    async run(store) {
+      const accountKey = bytes(32);
+      const device = { deviceId: bytes(8), publicKey: bytes(32) };
+      const alice = parseUsername('Alice');
+      const made = await store.createAccount({
+        username: alice,
+        skeleton: usernameSkeleton(alice),
+        accountKey,
+        device,
+        day: DAY,
+      });
+      assert.deepEqual(made.account, { id: made.account.id, username: 'alice', accountKey, createdDay: DAY });
+      assert.deepEqual(made.device, {
+        pk: made.device.pk,
+        accountId: made.account.id,
+        deviceId: device.deviceId,
+        publicKey: device.publicKey,
+        createdDay: DAY,
+        lastSeenDay: DAY,
+      });
+      assert.deepEqual(await store.getAccount(alice), made.account);
+      assert.deepEqual(await store.listDevices(made.account.id), [made.device]);
+      assert.deepEqual(await store.getDevice(alice, device.deviceId), made.device);
+      assert.equal(await store.getAccount(parseUsername('bob')), undefined);
+      assert.equal(await store.getDevice(alice, bytes(8)), undefined);
+      assert.equal(await store.getDevice(parseUsername('bob'), device.deviceId), undefined);
+    },
+  },
+  {
+    name: 'a taken username is refused with USERNAME_TAKEN',
+    async run(store) {
+      const first = await newAccount(store, 'alice');
+      await rejectsWith(newAccount(store, 'alice'), 'USERNAME_TAKEN');
+      assert.deepEqual(await store.getAccount(first.account.username), first.account);
+    },
+  },
+  {
+    name: 'a look-alike of a taken username (same skeleton) is refused with USERNAME_TAKEN',
+    async run(store) {
+      await newAccount(store, 'alice');
+      await rejectsWith(newAccount(store, 'a1ice'), 'USERNAME_TAKEN');
+      await rejectsWith(newAccount(store, 'al_ice'), 'USERNAME_TAKEN');
+      assert.equal(await store.getAccount(parseUsername('a1ice')), undefined);
+    },
+  },
+  {
+    name: 'concurrent creations of one username: exactly one succeeds',
+    async run(store) {
+      const results = await Promise.allSettled(range(1, 8).map(() => newAccount(store, 'alice')));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      for (const r of results) {
+        if (r.status === 'rejected') assert.equal((r.reason as SealpostError).code, 'USERNAME_TAKEN');
+      }
+    },
+  },
+
+  // --- devices
+  {
+    name: 'added devices are listed in the order they were added',
+    async run(store) {
+      const { account, device } = await newAccount(store, 'alice');
+      const second = await newDevice(store, account.id);
+      const third = await newDevice(store, account.id);
+      assert.deepEqual(await store.listDevices(account.id), [device, second, third]);
+      assert.deepEqual(await store.getDevice(account.username, second.deviceId), second);
+      assert.ok(second.pk > device.pk && third.pk > second.pk);
+    },
+  },
+  {
+    name: 'adding a device id the account already has fails with DEVICE_EXISTS',
+    async run(store) {
+      const { account, device } = await newAccount(store, 'alice');
+      await rejectsWith(
+        store.addDevice(account.id, { deviceId: device.deviceId, publicKey: bytes(32) }, DAY),
+        'DEVICE_EXISTS',
+      );
+      // The same device id under another account is a different device.
+      const bob = await newAccount(store, 'bob');
+      await store.addDevice(bob.account.id, { deviceId: device.deviceId, publicKey: bytes(32) }, DAY);
+    },
+  },
+  {
+    name: 'adding a device beyond the limit fails with TOO_MANY_DEVICES',
+    options: { devicesPerAccount: 3 },
+    async run(store) {
+      const { account } = await newAccount(store, 'alice');
+      await newDevice(store, account.id);
+      await newDevice(store, account.id);
+      await rejectsWith(newDevice(store, account.id), 'TOO_MANY_DEVICES');
+      assert.equal((await store.listDevices(account.id)).length, 3);
+    },
+  },
+  {
+    name: 'concurrent device additions stop exactly at the limit',
+    options: { devicesPerAccount: 3 },
+    async run(store) {
+      const { account } = await newAccount(store, 'alice');
+      const results = await Promise.allSettled(range(1, 6).map(() => newDevice(store, account.id)));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 2);
+      assert.equal((await store.listDevices(account.id)).length, 3);
+    },
+  },
+  {
+    name: 'adding a device to an unknown account fails with ACCOUNT_NOT_FOUND',
+    async run(store) {
+      await rejectsWith(newDevice(store, 987_654), 'ACCOUNT_NOT_FOUND');
+    },
+  },
+  {
+    name: 'a removed device is gone and its key is not reused',
+    async run(store) {
+      const { account, device } = await newAccount(store, 'alice');
+      const second = await newDevice(store, account.id);
+      assert.equal(await store.removeDevice(account.id, second.deviceId), second.pk);
+      assert.deepEqual(await store.listDevices(account.id), [device]);
+      assert.equal(await store.getDevice(account.username, second.deviceId), undefined);
+      const third = await newDevice(store, account.id);
+      assert.ok(third.pk > second.pk);
+    },
+  },
+  {
+    name: 'removing an unknown device fails with DEVICE_NOT_FOUND',
+    async run(store) {
+      const { account } = await newAccount(store, 'alice');
+      const bob = await newAccount(store, 'bob');
+      await rejectsWith(store.removeDevice(account.id, bytes(8)), 'DEVICE_NOT_FOUND');
+      await rejectsWith(store.removeDevice(account.id, bob.device.deviceId), 'DEVICE_NOT_FOUND');
+    },
+  },
+  {
+    name: 'removing the last device fails with LAST_DEVICE',
+    async run(store) {
+      const { account, device } = await newAccount(store, 'alice');
+      await rejectsWith(store.removeDevice(account.id, device.deviceId), 'LAST_DEVICE');
+      assert.deepEqual(await store.listDevices(account.id), [device]);
+    },
+  },
+  {
+    name: "removing a device deletes its mailbox and no one else's",
+    async run(store) {
+      const { account, device } = await newAccount(store, 'alice');
+      const second = await newDevice(store, account.id);
+      const [bob] = await devices(store, 1);
+      await store.enqueue(message(bob!, [device.pk, second.pk]));
+      await store.removeDevice(account.id, second.deviceId);
+      assert.deepEqual(await seqs(store, second.pk), []);
+      assert.deepEqual(await seqs(store, device.pk), [1]);
+    },
+  },
+  {
+    name: 'touching a device records the day and never moves it backwards',
+    async run(store) {
+      const { account, device } = await newAccount(store, 'alice');
+      await store.touchDevice(device.pk, DAY + 3);
+      await store.touchDevice(device.pk, DAY + 1);
+      const [after] = await store.listDevices(account.id);
+      assert.equal(after!.lastSeenDay, DAY + 3);
+      assert.equal(after!.createdDay, DAY);
+    },
+  },
+  {
+    name: 'resolveDevices answers in order, undefined for each unknown address',
+    async run(store) {
+      const alice = await newAccount(store, 'alice');
+      const aliceTwo = await newDevice(store, alice.account.id);
+      const bob = await newAccount(store, 'bob');
+      const resolved = await store.resolveDevices([
+        { username: alice.account.username, deviceId: aliceTwo.deviceId },
+        { username: bob.account.username, deviceId: alice.device.deviceId },
+        { username: parseUsername('zed'), deviceId: bob.device.deviceId },
+        { username: alice.account.username, deviceId: alice.device.deviceId },
+        { username: bob.account.username, deviceId: bob.device.deviceId },
+      ]);
+      assert.deepEqual(resolved, [aliceTwo.pk, undefined, undefined, alice.device.pk, bob.device.pk]);
+      assert.deepEqual(await store.resolveDevices([]), []);
+    },
+  },
+
+  // --- enqueue
+  {
+    name: 'each device gets sequence numbers 1, 2, 3, ... and payloads read back exactly',
+    async run(store) {
+      const [alice, bob] = await devices(store, 2);
+      const payloads = [bytes(LIMITS.messageMaxBytes), new Uint8Array(10), bytes(1)];
+      const sent = payloads.map((payload) => message(alice!, [bob!], { payload }));
+      for (const m of sent) assert.deepEqual(await store.enqueue(m), { duplicate: false });
+      const mail = await store.fetchMail(bob!, 0, 10, NOW);
+      assert.deepEqual(
+        mail,
+        sent.map((m, i) => ({ seq: i + 1, messageId: m.messageId, payload: m.payload })),
+      );
+      assert.deepEqual(await seqs(store, alice!), []);
+    },
+  },
+  {
+    name: "a message to several devices takes each recipient's own next sequence number",
+    async run(store) {
+      const [alice, bob, carol] = await devices(store, 3);
+      await store.enqueue(message(alice!, [bob!]));
+      await store.enqueue(message(alice!, [bob!]));
+      await store.enqueue(message(alice!, [carol!, bob!]));
+      assert.deepEqual(await seqs(store, bob!), [1, 2, 3]);
+      assert.deepEqual(await seqs(store, carol!), [1]);
+    },
+  },
+  {
+    name: 'sequence numbers are never reused after acks',
+    async run(store) {
+      const [alice, bob] = await devices(store, 2);
+      await store.enqueue(message(alice!, [bob!]));
+      await store.enqueue(message(alice!, [bob!]));
+      assert.equal(await store.ack(bob!, [1, 2]), 2);
+      await store.enqueue(message(alice!, [bob!]));
+      assert.deepEqual(await seqs(store, bob!), [3]);
+    },
+  },
+  {
+    name: 'resending the same message id stores one copy',
+    async run(store) {
+      const [alice, bob, carol] = await devices(store, 3);
+      const m = message(alice!, [bob!, carol!]);
+      assert.deepEqual(await store.enqueue(m), { duplicate: false });
+      assert.deepEqual(await store.enqueue(m), { duplicate: true });
+      // Still a duplicate after the recipients acknowledged it.
+      await store.ack(bob!, [1]);
+      assert.deepEqual(await store.enqueue(m), { duplicate: true });
+      assert.deepEqual(await seqs(store, bob!), []);
+      assert.deepEqual(await seqs(store, carol!), [1]);
+    },
+  },
+  {
+    name: 'concurrent resends of one message store one copy',
+    async run(store) {
+      const [alice, bob] = await devices(store, 2);
+      const m = message(alice!, [bob!]);
+      const results = await Promise.all(range(1, 10).map(() => store.enqueue(m)));
+      assert.equal(results.filter((r) => !r.duplicate).length, 1);
+      assert.deepEqual(await seqs(store, bob!), [1]);
+    },
+  },
+  {
+    name: 'reusing a message id for another message fails with MESSAGE_ID_REUSED and stores nothing',
+    async run(store) {
+      const [alice, bob, carol] = await devices(store, 3);
+      const m = message(alice!, [bob!]);
+      await store.enqueue(m);
+      const other = bytes(64);
+      await rejectsWith(
+        store.enqueue({ ...m, recipients: [bob!, carol!], payload: other, digest: sha256(other) }),
+        'MESSAGE_ID_REUSED',
+      );
+      assert.deepEqual(await seqs(store, bob!), [1]);
+      assert.deepEqual(await seqs(store, carol!), []);
+    },
+  },
+  {
+    name: 'the same message id from another sender is another message',
+    async run(store) {
+      const [alice, bob, carol] = await devices(store, 3);
+      const m = message(alice!, [carol!]);
+      await store.enqueue(m);
+      assert.deepEqual(await store.enqueue({ ...m, sender: bob! }), { duplicate: false });
+      assert.deepEqual(await seqs(store, carol!), [1, 2]);
+    },
+  },
+  {
+    name: 'a full mailbox fails the whole send with MAILBOX_FULL and stores nothing',
+    options: { mailboxMaxMessages: 2 },
+    async run(store) {
+      const [alice, bob, carol] = await devices(store, 3);
+      await store.enqueue(message(alice!, [carol!]));
+      await store.enqueue(message(alice!, [carol!]));
+      const m = message(alice!, [bob!, carol!]);
+      await rejectsWith(store.enqueue(m), 'MAILBOX_FULL');
+      assert.deepEqual(await seqs(store, bob!), []);
+      assert.deepEqual(await seqs(store, carol!), [1, 2]);
+      // No idempotency record was kept: once there is room, the same send is new, not a duplicate.
+      await store.ack(carol!, [1]);
+      assert.deepEqual(await store.enqueue(m), { duplicate: false });
+      assert.deepEqual(await seqs(store, bob!), [1]);
+      assert.deepEqual(await seqs(store, carol!), [2, 3]);
+    },
+  },
+  {
+    name: 'a mailbox with gaps left by acks is full only when it holds the limit',
+    options: { mailboxMaxMessages: 3 },
+    async run(store) {
+      const [alice, bob] = await devices(store, 2);
+      for (let i = 0; i < 3; i++) await store.enqueue(message(alice!, [bob!]));
+      await store.ack(bob!, [2]);
+      await store.enqueue(message(alice!, [bob!]));
+      assert.deepEqual(await seqs(store, bob!), [1, 3, 4]);
+      await rejectsWith(store.enqueue(message(alice!, [bob!])), 'MAILBOX_FULL');
+    },
+  },
+  {
+    name: 'a send to a removed device fails with DEVICE_NOT_FOUND and stores nothing',
+    async run(store) {
+      const { account, device } = await newAccount(store, 'alice');
+      const second = await newDevice(store, account.id);
+      const [bob] = await devices(store, 1);
+      await store.removeDevice(account.id, second.deviceId);
+      const m = message(bob!, [device.pk, second.pk]);
+      await rejectsWith(store.enqueue(m), 'DEVICE_NOT_FOUND');
+      assert.deepEqual(await seqs(store, device.pk), []);
+      assert.deepEqual(await store.enqueue({ ...m, recipients: [device.pk] }), { duplicate: false });
+    },
+  },
+  {
+    name: 'a send without recipients or with a repeated recipient fails with VALIDATION_FAILED',
+    async run(store) {
+      const [alice, bob] = await devices(store, 2);
+      await rejectsWith(store.enqueue(message(alice!, [])), 'VALIDATION_FAILED');
+      await rejectsWith(store.enqueue(message(alice!, [bob!, bob!])), 'VALIDATION_FAILED');
+      assert.deepEqual(await seqs(store, bob!), []);
+    },
+  },
+  {
+    name: 'concurrent sends to one device get distinct, gapless sequence numbers',
+    async run(store) {
+      const [alice, bob, carol] = await devices(store, 3);
+      const results = await Promise.all(
+        range(1, 60).map((i) => store.enqueue(message(i % 2 ? alice! : carol!, [bob!]))),
+      );
+      assert.ok(results.every((r) => !r.duplicate));
+      assert.deepEqual(await seqs(store, bob!), range(1, 60));
+    },
+  },
+  {
+    name: 'concurrent sends to overlapping recipients in opposite orders neither deadlock nor leave gaps',
+    async run(store) {
+      const [a, b, c, sender] = await devices(store, 4);
+      const orders = [
+        [a!, b!, c!],
+        [c!, b!, a!],
+        [b!, a!],
+        [c!, a!],
+      ];
+      await Promise.all(range(0, 39).map((i) => store.enqueue(message(sender!, orders[i % orders.length]!))));
+      assert.deepEqual(await seqs(store, a!), range(1, 40));
+      assert.deepEqual(await seqs(store, b!), range(1, 30));
+      assert.deepEqual(await seqs(store, c!), range(1, 30));
+    },
+  },
+
+  // --- fetching, acknowledging, expiring
+  {
+    name: 'fetchMail pages by afterSeq and limit in increasing order',
+    async run(store) {
+      const [alice, bob] = await devices(store, 2);
+      for (let i = 0; i < 7; i++) await store.enqueue(message(alice!, [bob!]));
+      await store.ack(bob!, [4]);
+      const page = async (after: number, limit: number) =>
+        (await store.fetchMail(bob!, after, limit, NOW)).map((e) => e.seq);
+      assert.deepEqual(await page(0, 3), [1, 2, 3]);
+      assert.deepEqual(await page(3, 3), [5, 6, 7]);
+      assert.deepEqual(await page(7, 3), []);
+      assert.deepEqual(await page(0, 0), []);
+    },
+  },
+  {
+    name: 'fetchMail hides entries from their expiry time on',
+    async run(store) {
+      const [alice, bob] = await devices(store, 2);
+      await store.enqueue(message(alice!, [bob!], { expiresAtSecs: NOW + 10 }));
+      await store.enqueue(message(alice!, [bob!], { expiresAtSecs: NOW + 20 }));
+      assert.deepEqual(await seqs(store, bob!, NOW + 9), [1, 2]);
+      assert.deepEqual(await seqs(store, bob!, NOW + 10), [2]);
+      assert.deepEqual(await seqs(store, bob!, NOW + 20), []);
+    },
+  },
+  {
+    name: "ack deletes only the listed entries of that device's mailbox",
+    async run(store) {
+      const [alice, bob, carol] = await devices(store, 3);
+      await store.enqueue(message(alice!, [bob!, carol!]));
+      await store.enqueue(message(alice!, [bob!, carol!]));
+      assert.equal(await store.ack(bob!, [1, 99]), 1);
+      assert.equal(await store.ack(bob!, [1]), 0);
+      assert.equal(await store.ack(bob!, []), 0);
+      assert.deepEqual(await seqs(store, bob!), [2]);
+      assert.deepEqual(await seqs(store, carol!), [1, 2]);
+    },
+  },
+  {
+    name: 'sweepExpired deletes expired entries, idempotency records and challenges',
+    async run(store) {
+      const [alice, bob] = await devices(store, 2);
+      const early = message(alice!, [bob!], { expiresAtSecs: NOW + 10 });
+      await store.enqueue(early);
+      await store.enqueue(message(alice!, [bob!], { expiresAtSecs: NOW + 20 }));
+      const challenge = bytes(32);
+      await store.putChallenge(challenge, (NOW + 10) * 1000);
+      assert.equal(await store.sweepExpired(NOW + 9), 0);
+      assert.equal(await store.sweepExpired(NOW + 10), 1);
+      assert.deepEqual(await seqs(store, bob!), [2]);
+      assert.equal(await store.consumeChallenge(challenge, NOW * 1000), false);
+      // The idempotency record went with the message: the id is free again.
+      const other = bytes(64);
+      assert.deepEqual(await store.enqueue({ ...early, payload: other, digest: sha256(other) }), {
+        duplicate: false,
+      });
+    },
+  },
+  {
+    name: 'for any sends and acks, fetchMail returns exactly the unacknowledged entries in order',
+    async run(store) {
+      const [alice] = await devices(store, 1);
+      const op = fc.oneof(
+        fc.record({ kind: fc.constant('send' as const), to: fc.subarray([0, 1, 2], { minLength: 1 }) }),
+        fc.record({ kind: fc.constant('ack' as const), who: fc.nat(2), seqs: fc.array(fc.nat(12)) }),
+      );
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.array(op, { maxLength: 12 }), async (ops) => {
+          run++;
+          const bobs = await Promise.all(
+            ['a', 'b', 'e'].map((s) => newAccount(store, `p${lookAlikeFree(run)}x${s}`)),
+          );
+          const pks = bobs.map((b) => b.device.pk);
+          const model: Map<number, Uint8Array>[] = [new Map(), new Map(), new Map()];
+          const next = [1, 1, 1];
+          for (const o of ops) {
+            if (o.kind === 'send') {
+              const m = message(
+                alice!,
+                o.to.map((i) => pks[i]!),
+              );
+              await store.enqueue(m);
+              for (const i of o.to) model[i]!.set(next[i]!++, m.messageId);
+            } else {
+              const expected = new Set(o.seqs.filter((s) => model[o.who]!.has(s))).size;
+              assert.equal(await store.ack(pks[o.who]!, [...new Set(o.seqs)]), expected);
+              for (const s of o.seqs) model[o.who]!.delete(s);
+            }
+          }
+          for (let i = 0; i < 3; i++) {
+            const mail = await store.fetchMail(pks[i]!, 0, 100, NOW);
+            assert.deepEqual(
+              mail.map((e) => [e.seq, e.messageId]),
+              [...model[i]!.entries()].sort((x, y) => x[0] - y[0]),
+            );
+          }
+        }),
+        { numRuns: 15 },
+      );
+    },
+  },
+];
+
+for (const factory of storeFactories) {
+  describe(factory.name, () => {
+    for (const c of CASES) {
+      test(`${factory.name}: ${c.name}`, async () => {
+        const { store, cleanup } = await factory.open(c.options);
+        try {
+          await c.run(store, factory);
+        } finally {
+          await cleanup();
+        }
+      });
+    }
+  });
+}
+
+// Worker threads really run at once, so this exercises the BEGIN IMMEDIATE lock between
+// connections (within one thread, node:sqlite calls cannot overlap).
+const MIGRATE_IN_WORKER = `
+  const { parentPort, workerData } = require('node:worker_threads');
+  import(workerData.module).then(async ({ SqliteStore }) => {
+    parentPort.postMessage('ready');
+    Atomics.wait(new Int32Array(workerData.gate), 0, 0);
+    const store = SqliteStore.open(workerData.path);
+    try { parentPort.postMessage(await store.migrate()); } finally { await store.close(); }
+  });
+`;
+
+describe('sqlite only', () => {
+  test('sqlite: four worker threads migrating one file apply each migration once', async () => {
+    const [sqlite] = storeFactories.filter((f) => f.name === 'sqlite');
+    const db = await sqlite!.fresh();
+    try {
+      const gate = new SharedArrayBuffer(4);
+      let ready = 0;
+      const applied = await Promise.all(
+        range(1, 4).map(
+          () =>
+            new Promise<number>((resolve, reject) => {
+              const worker = new Worker(MIGRATE_IN_WORKER, {
+                eval: true,
+                workerData: { module: new URL('./sqlite.ts', import.meta.url).href, path: db.location, gate },
+              });
+              let result: number | undefined;
+              worker.on('message', (m: unknown) => {
+                if (m !== 'ready') return void (result = m as number);
+                if (++ready === 4) {
+                  Atomics.store(new Int32Array(gate), 0, 1);
+                  Atomics.notify(new Int32Array(gate), 0);
+                }
+              });
+              worker.on('error', reject);
+              worker.on('exit', () =>
+                result === undefined ? reject(new Error('worker ended early')) : resolve(result),
+              );
+            }),
+        ),
+      );
+      assert.equal(
+        applied.reduce((a, b) => a + b, 0),
+        MIGRATIONS.length,
+      );
+      const rows = await db.inspect('SELECT version FROM schema_migrations ORDER BY version');
+      assert.deepEqual(
+        rows.map((r) => Number(r['version'])),
+        MIGRATIONS.map((m) => m.version),
+      );
+    } finally {
+      await db.cleanup();
+    }
+  });
+
+  test('sqlite: a file store runs in WAL mode', async () => {
+    const [sqlite] = storeFactories.filter((f) => f.name === 'sqlite');
+    const db = await sqlite!.fresh();
+    try {
+      await (await db.open()).migrate();
+      const [row] = await db.inspect('PRAGMA journal_mode');
+      assert.equal(row?.['journal_mode'], 'wal');
+    } finally {
+      await db.cleanup();
+    }
+  });
+
+  test('sqlite: an in-memory store works', async () => {
+    const store = SqliteStore.open(':memory:');
+    try {
+      assert.equal(await store.migrate(), MIGRATIONS.length);
+      const [alice, bob] = await devices(store, 2);
+      await store.enqueue(message(alice!, [bob!]));
+      assert.deepEqual(await seqs(store, bob!), [1]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('sqlite: a file that cannot be opened fails with STORE_UNAVAILABLE', () => {
+    assert.throws(
+      () => SqliteStore.open('/nonexistent-directory/store.db'),
+      (e) => e instanceof SealpostError && e.code === 'STORE_UNAVAILABLE',
+    );
+  });
+});
+
+describe('postgres only', () => {
+  test('postgres: a server that does not answer fails with STORE_UNAVAILABLE', async () => {
+    await rejectsWith(
+      PostgresStore.connect('postgres://postgres@127.0.0.1:1/nothing', { connectTimeoutMs: 2_000 }),
+      'STORE_UNAVAILABLE',
+    );
+  });
+});
