@@ -77,9 +77,10 @@ for (const factory of storeFactories) {
       });
 
       test(`${factory.name}: refuses a look-alike of an existing username`, async () => {
-        const name = uniqueName('lookalike');
+        const name = uniqueName('xlookalike');
         await createDevice(node.url, name);
         const twin = name.replace('l', '1');
+        assert.notEqual(twin, name);
         const { body } = await accountBody(node.url, twin);
         const res = await post(`${node.url}/v1/accounts`, body);
         assert.equal(res.status, 409);

@@ -28,8 +28,11 @@ export interface Instance {
 export async function startInstance(
   store: Store,
   bus: Bus = new MemoryBus(),
-  options: { now?: () => number; adminPort?: number } = {},
+  options: { now?: () => number; adminPort?: number; defaultRates?: boolean } = {},
 ): Promise<Instance> {
+  // Scenario tests send from one address faster than a person would: limits are lifted unless
+  // a test asks for the defaults (the rate-limit tests do).
+  const unlimited = { burst: 1e9, perSec: 1e9 };
   const server = createServer({
     store,
     bus,
@@ -39,6 +42,7 @@ export async function startInstance(
     adminPort: options.adminPort ?? -1,
     logLevel: 'silent',
     ...(options.now ? { now: options.now } : {}),
+    ...(options.defaultRates === true ? {} : { rates: { device: unlimited, address: unlimited } }),
   });
   const url = await server.listen();
   return { server, url, host: new URL(url).host, close: () => server.close() };
