@@ -38,7 +38,10 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['node:*'], message: 'runs in the browser too: inject the capability instead.' },
-            { group: ['@sealpost/server', '@sealpost/cli', '@sealpost/witness'], message: 'imports only point down.' },
+            {
+              group: ['@sealpost/server', '@sealpost/cli', '@sealpost/witness'],
+              message: 'imports only point down.',
+            },
           ],
         },
       ],

@@ -33,12 +33,14 @@ if (mode === 'relay') {
   });
   wss.on('listening', () => {
     const addr = wss.address();
-    if (typeof addr === 'object') console.log(`READY ws://127.0.0.1:${addr.port}`);
+    if (typeof addr === 'object' && addr !== null) console.log(`READY ws://127.0.0.1:${addr.port}`);
   });
 } else if (mode === 'sqlite' || mode === 'postgres') {
   const dir = mkdtempSync(join(tmpdir(), 'sealpost-bench-'));
   const store =
-    mode === 'sqlite' ? SqliteStore.open(join(dir, 'bench.db')) : await PostgresStore.connect(process.argv[3]!);
+    mode === 'sqlite'
+      ? SqliteStore.open(join(dir, 'bench.db'))
+      : await PostgresStore.connect(process.argv[3]!);
   await store.migrate();
   const server = createServer({
     store,

@@ -116,7 +116,13 @@ async function runSealpost(name: string, url: string): Promise<Result> {
   const secs = (performance.now() - t0) / 1000;
   await Promise.all(conns.map((c) => c.close()));
   latencies.sort((a, b) => a - b);
-  return { name, msgsPerSec: (N * M) / secs, p50: percentile(latencies, 50), p99: percentile(latencies, 99), total: N * M };
+  return {
+    name,
+    msgsPerSec: (N * M) / secs,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    total: N * M,
+  };
 }
 
 async function runRelay(url: string): Promise<Result> {
@@ -162,11 +168,19 @@ async function runRelay(url: string): Promise<Result> {
   const secs = (performance.now() - t0) / 1000;
   for (const ws of sockets) ws.close();
   latencies.sort((a, b) => a - b);
-  return { name: 'raw ws relay', msgsPerSec: (N * M) / secs, p50: percentile(latencies, 50), p99: percentile(latencies, 99), total: N * M };
+  return {
+    name: 'raw ws relay',
+    msgsPerSec: (N * M) / secs,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    total: N * M,
+  };
 }
 
 const results: Result[] = [];
-console.log(`delivery bench: ${N} devices, ${M} messages each, ${SIZE} B payload, window ${W} (node ${process.version})`);
+console.log(
+  `delivery bench: ${N} devices, ${M} messages each, ${SIZE} B payload, window ${W} (node ${process.version})`,
+);
 if (targets.includes('relay')) {
   const { child, url } = await startChild(['relay']);
   try {

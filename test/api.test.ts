@@ -56,7 +56,8 @@ for (const factory of storeFactories) {
       await node.close();
       await cleanup();
     });
-    const accountCount = async (username: string) => ((await store.getAccount(parseUsername(username))) ? 1 : 0);
+    const accountCount = async (username: string) =>
+      (await store.getAccount(parseUsername(username))) ? 1 : 0;
 
     describe('accounts', () => {
       test(`${factory.name}: creates an account and lists its first device`, async () => {
@@ -64,7 +65,10 @@ for (const factory of storeFactories) {
         const res = await fetch(`${node.url}/v1/accounts/${alice.username}`);
         assert.equal(res.status, 200);
         const body = (await res.json()) as { devices: Array<{ deviceId: string }> };
-        assert.deepEqual(body.devices.map((d) => d.deviceId), [toBase64url(alice.deviceId)]);
+        assert.deepEqual(
+          body.devices.map((d) => d.deviceId),
+          [toBase64url(alice.deviceId)],
+        );
       });
 
       test(`${factory.name}: refuses an invalid username with USERNAME_INVALID and stores nothing`, async () => {
@@ -92,7 +96,10 @@ for (const factory of storeFactories) {
         const { body } = await accountBody(node.url, name);
         const sig = Buffer.from(body.accountSignature, 'base64url');
         sig[0]! ^= 1;
-        const res = await post(`${node.url}/v1/accounts`, { ...body, accountSignature: sig.toString('base64url') });
+        const res = await post(`${node.url}/v1/accounts`, {
+          ...body,
+          accountSignature: sig.toString('base64url'),
+        });
         assert.equal(res.status, 401);
         assert.equal(res.body['code'], 'AUTH_SIGNATURE_INVALID');
         assert.equal(await accountCount(name), 0);
@@ -132,31 +139,33 @@ for (const factory of storeFactories) {
           const name = uniqueName('big');
           const { body } = await accountBody(node.url, name);
           const raw = JSON.stringify({ ...body, pad: 'x'.repeat(LIMITS.httpBodyMaxBytes) });
-          const { status, text: answer } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-            const u = new URL(`${node.url}/v1/accounts`);
-            const req = request(
-              {
-                host: u.hostname,
-                port: u.port,
-                path: u.pathname,
-                method: 'POST',
-                headers: {
-                  'content-type': 'application/json',
-                  ...(mode === 'content-length' ? { 'content-length': Buffer.byteLength(raw) } : {}),
+          const { status, text: answer } = await new Promise<{ status: number; text: string }>(
+            (resolve, reject) => {
+              const u = new URL(`${node.url}/v1/accounts`);
+              const req = request(
+                {
+                  host: u.hostname,
+                  port: u.port,
+                  path: u.pathname,
+                  method: 'POST',
+                  headers: {
+                    'content-type': 'application/json',
+                    ...(mode === 'content-length' ? { 'content-length': Buffer.byteLength(raw) } : {}),
+                  },
                 },
-              },
-              (res) => {
-                let t = '';
-                res.on('data', (d: Buffer) => (t += d.toString()));
-                res.on('end', () => resolve({ status: res.statusCode ?? 0, text: t }));
-              },
-            );
-            req.on('error', reject);
-            if (mode === 'chunked') {
-              for (let i = 0; i < raw.length; i += 8192) req.write(raw.slice(i, i + 8192));
-            } else req.write(raw);
-            req.end();
-          });
+                (res) => {
+                  let t = '';
+                  res.on('data', (d: Buffer) => (t += d.toString()));
+                  res.on('end', () => resolve({ status: res.statusCode ?? 0, text: t }));
+                },
+              );
+              req.on('error', reject);
+              if (mode === 'chunked') {
+                for (let i = 0; i < raw.length; i += 8192) req.write(raw.slice(i, i + 8192));
+              } else req.write(raw);
+              req.end();
+            },
+          );
           assert.equal(status, 413);
           assert.equal((JSON.parse(answer) as { code: string }).code, 'BODY_TOO_LARGE');
           assert.equal(await accountCount(name), 0);
@@ -178,9 +187,15 @@ for (const factory of storeFactories) {
           };
         };
         // Signed by a device key instead of the account key: refused.
-        const forged = await post(`${node.url}/v1/accounts/${alice.username}/devices`, await addBody(alice.deviceSeed));
+        const forged = await post(
+          `${node.url}/v1/accounts/${alice.username}/devices`,
+          await addBody(alice.deviceSeed),
+        );
         assert.equal(forged.status, 401);
-        const added = await post(`${node.url}/v1/accounts/${alice.username}/devices`, await addBody(alice.accountSeed));
+        const added = await post(
+          `${node.url}/v1/accounts/${alice.username}/devices`,
+          await addBody(alice.accountSeed),
+        );
         assert.equal(added.status, 201);
         const account = await store.getAccount(parseUsername(alice.username));
         assert.equal((await store.listDevices(account!.id)).length, 2);
@@ -188,7 +203,10 @@ for (const factory of storeFactories) {
         const removeBody = async (signer: Uint8Array) => {
           const c = await challenge(node.url);
           const st = deviceRemoveStatement(c, node.host, parseUsername(alice.username), alice.deviceId);
-          return JSON.stringify({ challenge: toBase64url(c), accountSignature: toBase64url(crypto.ed25519.sign(signer, st)) });
+          return JSON.stringify({
+            challenge: toBase64url(c),
+            accountSignature: toBase64url(crypto.ed25519.sign(signer, st)),
+          });
         };
         const path = `${node.url}/v1/accounts/${alice.username}/devices/${toBase64url(alice.deviceId)}`;
         const headers = { 'content-type': 'application/json' };
@@ -205,7 +223,11 @@ for (const factory of storeFactories) {
           }, 10);
         });
         await live.ready();
-        const ok = await fetch(path, { method: 'DELETE', headers, body: await removeBody(alice.accountSeed) });
+        const ok = await fetch(path, {
+          method: 'DELETE',
+          headers,
+          body: await removeBody(alice.accountSeed),
+        });
         assert.equal(ok.status, 200);
         await closed; // the removed device's live session was closed (4003: no reconnect)
         assert.equal((await store.listDevices(account!.id)).length, 1);
@@ -232,8 +254,14 @@ for (const factory of storeFactories) {
         assert.equal(sent.duplicate, false);
         const [m] = await box.waitFor(1);
         assert.equal(untext(m!.payload), 'hello bob');
-        const pk = (await store.resolveDevices([{ username: parseUsername(bob.username), deviceId: bob.deviceId }]))[0]!;
-        await eventually(async () => (await store.fetchMail(pk, 0, 10, Math.floor(clock / 1000))).length === 0, 5000, 'ack');
+        const pk = (
+          await store.resolveDevices([{ username: parseUsername(bob.username), deviceId: bob.deviceId }])
+        )[0]!;
+        await eventually(
+          async () => (await store.fetchMail(pk, 0, 10, Math.floor(clock / 1000))).length === 0,
+          5000,
+          'ack',
+        );
         await Promise.all([a.close(), b.close()]);
       });
 
@@ -249,7 +277,9 @@ for (const factory of storeFactories) {
         await assert.rejects(a.send({ recipients: [bob.address], payload: text('other'), messageId }), {
           code: 'MESSAGE_ID_REUSED',
         });
-        const pk = (await store.resolveDevices([{ username: parseUsername(bob.username), deviceId: bob.deviceId }]))[0]!;
+        const pk = (
+          await store.resolveDevices([{ username: parseUsername(bob.username), deviceId: bob.deviceId }])
+        )[0]!;
         assert.equal((await store.fetchMail(pk, 0, 10, Math.floor(clock / 1000))).length, 1);
         await a.close();
       });
@@ -283,7 +313,10 @@ for (const factory of storeFactories) {
         );
         await eventually(() => raw.frames.length >= 2 + LIMITS.inFlightPerDevice, 5000, 'first window');
         await new Promise((r) => setTimeout(r, 200));
-        const pushed = raw.frames.slice(1).map((f) => decodeServerFrame(f)).filter((f) => f.type === 'deliver');
+        const pushed = raw.frames
+          .slice(1)
+          .map((f) => decodeServerFrame(f))
+          .filter((f) => f.type === 'deliver');
         assert.equal(pushed.length, LIMITS.inFlightPerDevice, 'at most inFlightPerDevice unacknowledged');
         raw.ws.close();
         await raw.closed;
@@ -298,7 +331,10 @@ for (const factory of storeFactories) {
           Array.from({ length: total }, (_, i) => `m${i}`),
         );
         const seqs = got.map((m) => m.seq);
-        assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y));
+        assert.deepEqual(
+          seqs,
+          [...seqs].sort((x, y) => x - y),
+        );
         await Promise.all([a.close(), b.close()]);
       });
 
@@ -315,8 +351,14 @@ for (const factory of storeFactories) {
         const box = inbox();
         const b = connect(node.url, bob, box.onMessage, { seen });
         await b.start();
-        const pk = (await store.resolveDevices([{ username: parseUsername(bob.username), deviceId: bob.deviceId }]))[0]!;
-        await eventually(async () => (await store.fetchMail(pk, 0, 10, Math.floor(clock / 1000))).length === 0, 5000, 'ack');
+        const pk = (
+          await store.resolveDevices([{ username: parseUsername(bob.username), deviceId: bob.deviceId }])
+        )[0]!;
+        await eventually(
+          async () => (await store.fetchMail(pk, 0, 10, Math.floor(clock / 1000))).length === 0,
+          5000,
+          'ack',
+        );
         assert.equal(box.messages.length, 0, 'the redelivered duplicate is not handed to the application');
         await Promise.all([a.close(), b.close()]);
       });
@@ -334,7 +376,10 @@ for (const factory of storeFactories) {
         await b.start();
         await box.waitFor(1);
         await new Promise((r) => setTimeout(r, 200));
-        assert.deepEqual(box.messages.map((m) => untext(m.payload)), ['long-lived']);
+        assert.deepEqual(
+          box.messages.map((m) => untext(m.payload)),
+          ['long-lived'],
+        );
         await Promise.all([a.close(), b.close()]);
       });
 
@@ -357,7 +402,10 @@ for (const factory of storeFactories) {
         const a = connect(node.url, alice);
         await a.start();
         await assert.rejects(
-          a.send({ recipients: [{ username: alice.username, deviceId: new Uint8Array(8) }], payload: text('x') }),
+          a.send({
+            recipients: [{ username: alice.username, deviceId: new Uint8Array(8) }],
+            payload: text('x'),
+          }),
           { code: 'DEVICE_NOT_FOUND' },
         );
         await a.close();
@@ -381,7 +429,12 @@ for (const factory of storeFactories) {
       test(`${factory.name}: closes with 1008 on a bad signature`, async () => {
         const { dev, raw } = await authed('sig');
         raw.ws.send(
-          encodeClientFrame({ type: 'auth', username: dev.username, deviceId: dev.deviceId, signature: new Uint8Array(64) }),
+          encodeClientFrame({
+            type: 'auth',
+            username: dev.username,
+            deviceId: dev.deviceId,
+            signature: new Uint8Array(64),
+          }),
         );
         assert.equal(await closeCode(raw), CLOSE.policyViolation);
         assert.equal(lastError(raw.frames), 'AUTH_SIGNATURE_INVALID');
@@ -393,18 +446,27 @@ for (const factory of storeFactories) {
           dev.deviceSeed,
           wsAuthStatement(ch.challenge, node.host, parseUsername(dev.username), dev.deviceId),
         );
-        raw.ws.send(encodeClientFrame({ type: 'auth', username: dev.username, deviceId: dev.deviceId, signature: sig }));
+        raw.ws.send(
+          encodeClientFrame({ type: 'auth', username: dev.username, deviceId: dev.deviceId, signature: sig }),
+        );
         await eventually(() => raw.frames.length >= 2, 5000, 'ready');
         raw.ws.close();
         const again = await rawSocket(node.url);
-        again.ws.send(encodeClientFrame({ type: 'auth', username: dev.username, deviceId: dev.deviceId, signature: sig }));
+        again.ws.send(
+          encodeClientFrame({ type: 'auth', username: dev.username, deviceId: dev.deviceId, signature: sig }),
+        );
         assert.equal(await closeCode(again), CLOSE.policyViolation);
       });
 
       test(`${factory.name}: closes with 1008 for an unknown device`, async () => {
         const raw = await rawSocket(node.url);
         raw.ws.send(
-          encodeClientFrame({ type: 'auth', username: 'nobody', deviceId: new Uint8Array(8), signature: new Uint8Array(64) }),
+          encodeClientFrame({
+            type: 'auth',
+            username: 'nobody',
+            deviceId: new Uint8Array(8),
+            signature: new Uint8Array(64),
+          }),
         );
         assert.equal(await closeCode(raw), CLOSE.policyViolation);
       });
@@ -432,7 +494,9 @@ for (const factory of storeFactories) {
           dev.deviceSeed,
           wsAuthStatement(ch.challenge, node.host, parseUsername(dev.username), dev.deviceId),
         );
-        raw.ws.send(encodeClientFrame({ type: 'auth', username: dev.username, deviceId: dev.deviceId, signature: sig }));
+        raw.ws.send(
+          encodeClientFrame({ type: 'auth', username: dev.username, deviceId: dev.deviceId, signature: sig }),
+        );
         await eventually(() => raw.frames.length >= 2, 5000, 'ready');
         // Hand-built SEND whose payload length prefix is one byte over the limit.
         const frame = new Writer()
@@ -446,7 +510,9 @@ for (const factory of storeFactories) {
         raw.ws.send(frame);
         assert.equal(await closeCode(raw), CLOSE.protocolError);
         assert.equal(lastError(raw.frames), 'CODEC_LENGTH_LIMIT');
-        const pk = (await store.resolveDevices([{ username: parseUsername(dev.username), deviceId: dev.deviceId }]))[0]!;
+        const pk = (
+          await store.resolveDevices([{ username: parseUsername(dev.username), deviceId: dev.deviceId }])
+        )[0]!;
         assert.equal((await store.fetchMail(pk, 0, 10, Math.floor(clock / 1000))).length, 0);
       });
 

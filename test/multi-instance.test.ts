@@ -11,7 +11,16 @@ import { LIMITS } from '@sealpost/core';
 import { NatsBus } from '../packages/server/src/bus/nats.ts';
 import { PostgresStore } from '../packages/server/src/store/postgres.ts';
 import { createTestPostgres } from '../packages/server/src/store/test-databases.ts';
-import { connect, createDevice, eventually, inbox, startInstance, text, untext, type Instance } from './support/harness.ts';
+import {
+  connect,
+  createDevice,
+  eventually,
+  inbox,
+  startInstance,
+  text,
+  untext,
+  type Instance,
+} from './support/harness.ts';
 import { NatsProcess } from './support/nats-process.ts';
 
 describe('two instances on one PostgreSQL and NATS', () => {
@@ -66,7 +75,8 @@ describe('two instances on one PostgreSQL and NATS', () => {
     await nats.stop();
     await eventually(() => !buses[0]!.connected && !buses[1]!.connected, 10_000, 'buses to notice');
     const n = 20;
-    for (let i = 0; i < n; i++) await onA.send({ recipients: [bob.address], payload: text(`during outage ${i}`) });
+    for (let i = 0; i < n; i++)
+      await onA.send({ recipients: [bob.address], payload: text(`during outage ${i}`) });
     const got = await box.waitFor(n, LIMITS.mailboxPollMs * 3);
     assert.deepEqual(
       got.map((m) => untext(m.payload)),

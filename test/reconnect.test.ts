@@ -15,7 +15,15 @@ import { connect, createDevice, eventually, inbox, text, untext } from './suppor
 import { freePort } from './support/nats-process.ts';
 
 async function instanceOn(store: SqliteStore, port: number) {
-  const server = createServer({ store, bus: new MemoryBus(), crypto, host: '127.0.0.1', port, adminPort: -1, logLevel: 'silent' });
+  const server = createServer({
+    store,
+    bus: new MemoryBus(),
+    crypto,
+    host: '127.0.0.1',
+    port,
+    adminPort: -1,
+    logLevel: 'silent',
+  });
   await server.listen();
   return server;
 }

@@ -56,7 +56,10 @@ export interface TestDevice {
   readonly address: DeviceAddress;
 }
 
-export async function post(url: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+export async function post(
+  url: string,
+  body: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -80,7 +83,13 @@ export async function accountBody(
   const c = await challenge(url);
   const accountKey = crypto.ed25519.publicKey(seeds.account);
   const deviceKey = crypto.ed25519.publicKey(seeds.device);
-  const statement = accountCreateStatement(c, new URL(url).host, parseUsername(username), accountKey, deviceKey);
+  const statement = accountCreateStatement(
+    c,
+    new URL(url).host,
+    parseUsername(username),
+    accountKey,
+    deviceKey,
+  );
   return {
     seeds,
     body: {
@@ -97,7 +106,8 @@ export async function accountBody(
 export async function createDevice(url: string, username: string): Promise<TestDevice> {
   const { seeds, body } = await accountBody(url, username);
   const res = await post(`${url}/v1/accounts`, body);
-  if (res.status !== 201) throw new Error(`account creation failed: ${res.status} ${JSON.stringify(res.body)}`);
+  if (res.status !== 201)
+    throw new Error(`account creation failed: ${res.status} ${JSON.stringify(res.body)}`);
   const deviceId = deviceIdOf(crypto, crypto.ed25519.publicKey(seeds.device));
   return {
     username: parseUsername(username),
@@ -165,7 +175,11 @@ export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const untext = (b: Uint8Array): string => new TextDecoder().decode(b);
 
 /** Polls `check` until it returns true or `ms` elapse. */
-export async function eventually(check: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  ms = 10_000,
+  what = 'condition',
+): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await check()) return;
@@ -175,7 +189,9 @@ export async function eventually(check: () => boolean | Promise<boolean>, ms = 1
 }
 
 /** A raw WebSocket to /v1/ws, for tests that speak the protocol by hand. */
-export function rawSocket(url: string): Promise<{ ws: WebSocket; frames: Uint8Array[]; closed: Promise<CloseEvent> }> {
+export function rawSocket(
+  url: string,
+): Promise<{ ws: WebSocket; frames: Uint8Array[]; closed: Promise<CloseEvent> }> {
   const u = new URL(url);
   u.protocol = 'ws:';
   u.pathname = '/v1/ws';

@@ -53,7 +53,8 @@ export class NatsProcess {
     return p;
   }
   async start(): Promise<void> {
-    if (!existsSync(NATS_BINARY)) throw new Error(`${NATS_BINARY} is missing: install the nats-server package`);
+    if (!existsSync(NATS_BINARY))
+      throw new Error(`${NATS_BINARY} is missing: install the nats-server package`);
     this.#child = spawn(NATS_BINARY, ['-a', '127.0.0.1', '-p', String(this.port)], { stdio: 'ignore' });
     await waitForPort(this.port, 10_000);
   }

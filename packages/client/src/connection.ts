@@ -12,10 +12,10 @@
  *   - reconnects with exponential backoff and jitter, except after close codes that mean "stop"
  *     (authentication failed, replaced by a newer connection, device removed).
  */
+import type { SealpostError } from '@sealpost/core';
 import {
   CLOSE,
   LIMITS,
-  SealpostError,
   UnavailableError,
   decodeServerFrame,
   deviceIdOf,
@@ -188,7 +188,8 @@ export class Connection {
     const ws = this.#ws;
     this.#ws = undefined;
     if (ws !== undefined && ws.readyState <= 1) ws.close(CLOSE.normal, 'client closing');
-    for (const p of this.#pending.values()) p.reject(new UnavailableError('SHUTTING_DOWN', 'connection closed'));
+    for (const p of this.#pending.values())
+      p.reject(new UnavailableError('SHUTTING_DOWN', 'connection closed'));
     this.#pending.clear();
     this.#setState('closed');
   }
@@ -237,7 +238,9 @@ export class Connection {
         this.#setState('authenticating');
         const statement = wsAuthStatement(f.challenge, this.#audience, this.#username, this.#deviceId);
         const signature = this.#o.crypto.ed25519.sign(this.#o.deviceSeed, statement);
-        ws.send(encodeClientFrame({ type: 'auth', username: this.#username, deviceId: this.#deviceId, signature }));
+        ws.send(
+          encodeClientFrame({ type: 'auth', username: this.#username, deviceId: this.#deviceId, signature }),
+        );
         return;
       }
       case 'ready':
@@ -257,7 +260,11 @@ export class Connection {
         return;
       }
       case 'error': {
-        const err = errorFromWire({ code: f.code, message: f.message, details: { retryAfterSecs: f.retryAfterSecs } });
+        const err = errorFromWire({
+          code: f.code,
+          message: f.message,
+          details: { retryAfterSecs: f.retryAfterSecs },
+        });
         const p = f.requestId === 0 ? undefined : this.#pending.get(f.requestId);
         if (p !== undefined) {
           this.#pending.delete(f.requestId);

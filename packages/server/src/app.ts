@@ -152,13 +152,20 @@ export function createServer(opts: ServerOptions): SealpostServer {
   });
 
   async function readiness(): Promise<{ status: number; body: Record<string, string> }> {
-    if (ctx.draining) return { status: 503, body: new UnavailableError('SHUTTING_DOWN', 'draining').toJSON() as never };
+    if (ctx.draining)
+      return { status: 503, body: new UnavailableError('SHUTTING_DOWN', 'draining').toJSON() as never };
     try {
       await opts.store.ping();
     } catch {
-      return { status: 503, body: new UnavailableError('NOT_READY', 'store does not answer').toJSON() as never };
+      return {
+        status: 503,
+        body: new UnavailableError('NOT_READY', 'store does not answer').toJSON() as never,
+      };
     }
-    return { status: 200, body: { status: 'ready', store: 'ok', bus: opts.bus.connected ? 'ok' : 'degraded' } };
+    return {
+      status: 200,
+      body: { status: 'ready', store: 'ok', bus: opts.bus.connected ? 'ok' : 'degraded' },
+    };
   }
   const health = (instance: FastifyInstance) => {
     instance.get('/healthz', async () => ({ status: 'ok' }));
@@ -206,7 +213,9 @@ export function createServer(opts: ServerOptions): SealpostServer {
     admin.get('/metrics', async (_req, reply) => {
       metrics.busConnected.set(opts.bus.connected ? 1 : 0);
       metrics.wsConnections.set(hub.size);
-      return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+      return reply
+        .header('content-type', metrics.registry.contentType)
+        .send(await metrics.registry.metrics());
     });
   }
 

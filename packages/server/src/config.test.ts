@@ -14,7 +14,10 @@ describe('loadConfig', () => {
   });
 
   test('flags win over environment, environment over defaults', () => {
-    const c = loadConfig({ env: { SEALPOST_PORT: '9000', SEALPOST_HOST: '0.0.0.0' }, flags: { port: '9001' } });
+    const c = loadConfig({
+      env: { SEALPOST_PORT: '9000', SEALPOST_HOST: '0.0.0.0' },
+      flags: { port: '9001' },
+    });
     assert.equal(c.port, 9001);
     assert.equal(c.host, '0.0.0.0');
   });

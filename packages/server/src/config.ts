@@ -20,7 +20,10 @@
 import { z } from 'zod';
 import { ConfigError } from '@sealpost/core';
 
-const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+const bool = z.union([
+  z.boolean(),
+  z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1'),
+]);
 const port = z.coerce.number().int().min(0).max(65535);
 
 const schema = z

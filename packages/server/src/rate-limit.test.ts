@@ -4,7 +4,7 @@ import { RateLimiter } from './rate-limit.ts';
 
 describe('RateLimiter', () => {
   test('allows a burst, then asks to wait', () => {
-    let now = 0;
+    const now = 0;
     const r = new RateLimiter({ burst: 3, perSec: 1 }, () => now, 100);
     assert.deepEqual([r.take('a'), r.take('a'), r.take('a')], [0, 0, 0]);
     assert.equal(r.take('a'), 1);
@@ -22,7 +22,7 @@ describe('RateLimiter', () => {
   });
 
   test('the retry delay grows with the deficit and is whole seconds', () => {
-    let now = 0;
+    const now = 0;
     const r = new RateLimiter({ burst: 1, perSec: 0.25 }, () => now, 100);
     r.take('a');
     assert.equal(r.take('a'), 4);

@@ -32,7 +32,8 @@ export async function openStore(config: Config): Promise<Store> {
 }
 
 export async function openBus(config: Config): Promise<Bus> {
-  if (config.bus === 'nats') return NatsBus.connect({ servers: config.natsUrl, subjectPrefix: config.natsSubject });
+  if (config.bus === 'nats')
+    return NatsBus.connect({ servers: config.natsUrl, subjectPrefix: config.natsSubject });
   return new MemoryBus();
 }
 

@@ -49,7 +49,13 @@ async function consumeChallenge(ctx: ServerContext, text: string): Promise<Uint8
   return c;
 }
 
-function verify(ctx: ServerContext, publicKey: Uint8Array, statement: Uint8Array, signature: Uint8Array, who: string): void {
+function verify(
+  ctx: ServerContext,
+  publicKey: Uint8Array,
+  statement: Uint8Array,
+  signature: Uint8Array,
+  who: string,
+): void {
   if (!ctx.crypto.ed25519.verify(publicKey, statement, signature)) {
     throw new AuthError('AUTH_SIGNATURE_INVALID', `${who} signature does not verify`);
   }
@@ -85,7 +91,14 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: ServerContext):
         body: {
           type: 'object',
           additionalProperties: false,
-          required: ['username', 'accountKey', 'deviceKey', 'challenge', 'accountSignature', 'deviceSignature'],
+          required: [
+            'username',
+            'accountKey',
+            'deviceKey',
+            'challenge',
+            'accountSignature',
+            'deviceSignature',
+          ],
           properties: {
             username: { type: 'string', maxLength: 64 },
             accountKey: key,
@@ -102,7 +115,11 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: ServerContext):
       const username = parseUsername(b.username);
       const accountKey = fromBase64urlExact(b.accountKey, LIMITS.publicKeyBytes, 'accountKey');
       const deviceKey = fromBase64urlExact(b.deviceKey, LIMITS.publicKeyBytes, 'deviceKey');
-      const accountSignature = fromBase64urlExact(b.accountSignature, LIMITS.signatureBytes, 'accountSignature');
+      const accountSignature = fromBase64urlExact(
+        b.accountSignature,
+        LIMITS.signatureBytes,
+        'accountSignature',
+      );
       const deviceSignature = fromBase64urlExact(b.deviceSignature, LIMITS.signatureBytes, 'deviceSignature');
       const audience = audienceOf(req);
       const c = await consumeChallenge(ctx, b.challenge);
@@ -159,7 +176,11 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: ServerContext):
       const username = parseUsername(req.params.username);
       const b = req.body;
       const deviceKey = fromBase64urlExact(b.deviceKey, LIMITS.publicKeyBytes, 'deviceKey');
-      const accountSignature = fromBase64urlExact(b.accountSignature, LIMITS.signatureBytes, 'accountSignature');
+      const accountSignature = fromBase64urlExact(
+        b.accountSignature,
+        LIMITS.signatureBytes,
+        'accountSignature',
+      );
       const deviceSignature = fromBase64urlExact(b.deviceSignature, LIMITS.signatureBytes, 'deviceSignature');
       const audience = audienceOf(req);
       const account = await accountOrThrow(ctx, username);
@@ -199,11 +220,21 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: ServerContext):
       if (deviceId.length !== LIMITS.deviceIdBytes) {
         throw new ValidationError('VALIDATION_FAILED', `deviceId must be ${LIMITS.deviceIdBytes} bytes`);
       }
-      const accountSignature = fromBase64urlExact(req.body.accountSignature, LIMITS.signatureBytes, 'accountSignature');
+      const accountSignature = fromBase64urlExact(
+        req.body.accountSignature,
+        LIMITS.signatureBytes,
+        'accountSignature',
+      );
       const audience = audienceOf(req);
       const account = await accountOrThrow(ctx, username);
       const c = await consumeChallenge(ctx, req.body.challenge);
-      verify(ctx, account.accountKey, deviceRemoveStatement(c, audience, username, deviceId), accountSignature, 'account');
+      verify(
+        ctx,
+        account.accountKey,
+        deviceRemoveStatement(c, audience, username, deviceId),
+        accountSignature,
+        'account',
+      );
       const removed = await ctx.store.removeDevice(account.id, deviceId);
       ctx.onDeviceRemoved?.(removed);
       return { removed: true };

@@ -32,7 +32,8 @@ export function toSealpostError(err: unknown): SealpostError {
   if (e.validation !== undefined) {
     return new ValidationError('VALIDATION_FAILED', `request is invalid: ${e.message ?? ''}`.slice(0, 300));
   }
-  if (err instanceof SyntaxError) return new CodecError('CODEC_INVALID_VALUE', 'request body is not valid JSON');
+  if (err instanceof SyntaxError)
+    return new CodecError('CODEC_INVALID_VALUE', 'request body is not valid JSON');
   if (e.statusCode === 413) return new LimitError('BODY_TOO_LARGE', 'request body is larger than allowed');
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return new ValidationError('VALIDATION_FAILED', 'request is invalid');

@@ -19,7 +19,10 @@ export interface HubSession {
 }
 
 function newer(a: { connectedAtMs: number; connectionId: string }, b: HubSession): boolean {
-  return a.connectedAtMs > b.connectedAtMs || (a.connectedAtMs === b.connectedAtMs && a.connectionId > b.connectionId);
+  return (
+    a.connectedAtMs > b.connectedAtMs ||
+    (a.connectedAtMs === b.connectedAtMs && a.connectionId > b.connectionId)
+  );
 }
 
 export class Hub {

@@ -142,7 +142,12 @@ export class DeviceSession implements HubSession {
       const typed = e ?? new SealpostError('INTERNAL', 'internal error');
       this.#ctx.metrics.errors.inc({ code: typed.code });
       // A failed send is answered and the session goes on; anything else ends the session.
-      if (frame.type === 'send' && this.#state === 'ready' && typed.kind !== 'codec' && typed.kind !== 'internal') {
+      if (
+        frame.type === 'send' &&
+        this.#state === 'ready' &&
+        typed.kind !== 'codec' &&
+        typed.kind !== 'internal'
+      ) {
         this.#sendError(typed, requestId);
       } else {
         this.#fail(typed, requestId);
@@ -170,7 +175,11 @@ export class DeviceSession implements HubSession {
     this.#hub.register(this);
     this.#ctx.metrics.wsConnections.inc();
     await this.#ctx.store.touchDevice(device.pk, dayOf(this.#ctx.now()));
-    this.#sendFrame({ type: 'ready', inFlightMax: LIMITS.inFlightPerDevice, messageMaxBytes: LIMITS.messageMaxBytes });
+    this.#sendFrame({
+      type: 'ready',
+      inFlightMax: LIMITS.inFlightPerDevice,
+      messageMaxBytes: LIMITS.messageMaxBytes,
+    });
     this.#pollTimer = setInterval(() => this.wake(), LIMITS.mailboxPollMs);
     this.#pollTimer.unref?.();
     void this.#pump();
@@ -200,7 +209,8 @@ export class DeviceSession implements HubSession {
     const pks = await this.#ctx.store.resolveDevices(addresses);
     const recipients: DevicePk[] = [];
     pks.forEach((pk, i) => {
-      if (pk === undefined) throw new NotFoundError('DEVICE_NOT_FOUND', `recipient ${i} is not a device`, { recipient: i });
+      if (pk === undefined)
+        throw new NotFoundError('DEVICE_NOT_FOUND', `recipient ${i} is not a device`, { recipient: i });
       recipients.push(pk);
     });
     const digest = this.#ctx.crypto.sha256(
@@ -265,7 +275,10 @@ export class DeviceSession implements HubSession {
       } while (this.#pumpAgain);
     } catch (err) {
       // The store is down or the device was removed: the next wake or poll tries again.
-      this.#ctx.log.warn({ code: err instanceof SealpostError ? err.code : 'INTERNAL' }, 'mailbox pump failed');
+      this.#ctx.log.warn(
+        { code: err instanceof SealpostError ? err.code : 'INTERNAL' },
+        'mailbox pump failed',
+      );
     } finally {
       this.#pumping = false;
     }
