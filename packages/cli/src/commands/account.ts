@@ -1,0 +1,192 @@
+/**
+ * `sealpost account ...`: this device's account.
+ *
+ *   account create <username> --server <url>   new account key and device key, registered, key store written
+ *   account show [--json]                      what the key store holds (public parts only)
+ *   account devices [--json]                   the account's devices as the server lists them
+ *   account devices remove <deviceId>          removes a device, authorised by the account key
+ *
+ * Arguments are checked before any prompt or request. Seeds and passphrases are wiped when done;
+ * only public values (keys, ids, fingerprints) are printed.
+ */
+import type { Command } from 'commander';
+import {
+  CryptoVerificationError,
+  LIMITS,
+  SealpostError,
+  deviceIdOf,
+  equalPublicBytes,
+  fromBase64urlExact,
+  parseUsername,
+  toBase64url,
+} from '@sealpost/core';
+import { nodeCryptoProvider as crypto } from '@sealpost/core/node';
+import { ServerApi, keyFingerprint, openKeystore, parseServerUrl, sealKeystore } from '@sealpost/client';
+import type { KeystoreContents } from '@sealpost/client';
+import { resolveHome } from '../home.ts';
+import type { CliIo } from '../io.ts';
+import { assertNoKeystore, readKeystoreFile, stageKeystoreFile } from '../keystore-file.ts';
+import { readPassphrase } from '../passphrase.ts';
+
+const SEED_BYTES = 32;
+const MS_PER_DAY = 86_400_000;
+
+interface Options {
+  readonly home?: string;
+  readonly server?: string;
+  readonly json?: boolean;
+}
+
+export function accountCommand(program: Command, io: CliIo): void {
+  const account = program.command('account').description("this device's account");
+
+  account
+    .command('create')
+    .description('create an account with this device as its first device')
+    .argument('<username>', '3 to 32 ASCII letters, digits and _')
+    .requiredOption('--server <url>', 'server to register with, http(s)://host[:port]')
+    .action((username: string, _options: Options, cmd: Command) =>
+      create(io, username, cmd.optsWithGlobals()),
+    );
+
+  account
+    .command('show')
+    .description("show this device's account (from the local key store)")
+    .option('--json', 'print JSON')
+    .action((_options: Options, cmd: Command) => show(io, cmd.optsWithGlobals()));
+
+  const devices = account
+    .command('devices')
+    .description("list the account's devices")
+    .option('--json', 'print JSON')
+    .action((_options: Options, cmd: Command) => listDevices(io, cmd.optsWithGlobals()));
+
+  devices
+    .command('remove')
+    .description('remove a device from the account')
+    .argument('<deviceId>', 'device id as listed by `sealpost account devices`')
+    .action((deviceId: string, _options: Options, cmd: Command) =>
+      removeDevice(io, deviceId, cmd.optsWithGlobals()),
+    );
+}
+
+async function create(io: CliIo, usernameArg: string, options: Options): Promise<void> {
+  const username = parseUsername(usernameArg);
+  const serverUrl = parseServerUrl(options.server);
+  const home = resolveHome(options.home, io.env);
+  await assertNoKeystore(home);
+  const api = new ServerApi(serverUrl, crypto);
+  const passphrase = await readPassphrase(io, true);
+  const accountSeed = crypto.randomBytes(SEED_BYTES);
+  const deviceSeed = crypto.randomBytes(SEED_BYTES);
+  try {
+    const sealed = await sealKeystore(crypto, { username, serverUrl, accountSeed, deviceSeed }, passphrase);
+    // Written before registering, put in place after: an account is never left without its keys.
+    const staged = await stageKeystoreFile(home, sealed);
+    let keep = false;
+    try {
+      const { deviceId } = await api.createAccount({ username, accountSeed, deviceSeed });
+      keep = true;
+      await staged.commit();
+      io.stdout.write(`Created account ${username} on ${serverUrl}\n`);
+      io.stdout.write(`device id  ${toBase64url(deviceId)}\n`);
+      io.stdout.write(`keystore   ${staged.finalPath}\n`);
+    } catch (error) {
+      // Unreachable server: the account may exist now. Keep its keys rather than lose them.
+      if (error instanceof SealpostError && error.kind === 'unavailable') keep = true;
+      if (keep) io.stderr.write(`note: the new key store was kept at ${staged.tempPath}\n`);
+      throw error;
+    } finally {
+      if (!keep) await staged.discard();
+    }
+  } finally {
+    accountSeed.fill(0);
+    deviceSeed.fill(0);
+    passphrase.fill(0);
+  }
+}
+
+async function show(io: CliIo, options: Options): Promise<void> {
+  await withKeystore(io, options, (contents) => {
+    const accountKey = crypto.ed25519.publicKey(contents.accountSeed);
+    const deviceKey = crypto.ed25519.publicKey(contents.deviceSeed);
+    const view = {
+      username: contents.username,
+      server: contents.serverUrl,
+      deviceId: toBase64url(deviceIdOf(crypto, deviceKey)),
+      accountKey: toBase64url(accountKey),
+      accountKeyFingerprint: keyFingerprint(crypto, accountKey),
+    };
+    if (options.json === true) {
+      io.stdout.write(JSON.stringify(view, null, 2) + '\n');
+      return;
+    }
+    io.stdout.write(
+      `username     ${view.username}\n` +
+        `server       ${view.server}\n` +
+        `device id    ${view.deviceId}\n` +
+        `account key  ${view.accountKeyFingerprint}\n` +
+        `             (SHA-256 fingerprint; compare it on your other devices)\n`,
+    );
+  });
+}
+
+async function listDevices(io: CliIo, options: Options): Promise<void> {
+  await withKeystore(io, options, async (contents) => {
+    const api = new ServerApi(contents.serverUrl, crypto);
+    const account = await api.getAccount(contents.username);
+    // The server must list the account key this device holds; anything else is a substituted key.
+    if (!equalPublicBytes(account.accountKey, crypto.ed25519.publicKey(contents.accountSeed))) {
+      throw new CryptoVerificationError(
+        'CRYPTO_VERIFICATION_FAILED',
+        `the server lists a different account key for ${contents.username} than this device holds`,
+      );
+    }
+    const ownId = deviceIdOf(crypto, crypto.ed25519.publicKey(contents.deviceSeed));
+    const rows = account.devices.map((d) => ({
+      deviceId: toBase64url(d.deviceId),
+      created: new Date(d.createdDay * MS_PER_DAY).toISOString().slice(0, 10),
+      thisDevice: equalPublicBytes(d.deviceId, ownId),
+    }));
+    if (!rows.some((r) => r.thisDevice)) io.stderr.write('warning: this device is not in the list\n');
+    if (options.json === true) {
+      io.stdout.write(JSON.stringify({ username: account.username, devices: rows }, null, 2) + '\n');
+      return;
+    }
+    io.stdout.write('DEVICE ID     CREATED\n');
+    for (const r of rows) {
+      io.stdout.write(`${r.deviceId.padEnd(13)} ${r.created}${r.thisDevice ? '  (this device)' : ''}\n`);
+    }
+  });
+}
+
+async function removeDevice(io: CliIo, deviceIdArg: string, options: Options): Promise<void> {
+  const deviceId = fromBase64urlExact(deviceIdArg, LIMITS.deviceIdBytes, 'device id');
+  await withKeystore(io, options, async (contents) => {
+    const api = new ServerApi(contents.serverUrl, crypto);
+    await api.removeDevice({ username: contents.username, accountSeed: contents.accountSeed, deviceId });
+    io.stdout.write(`Removed device ${toBase64url(deviceId)} from ${contents.username}\n`);
+  });
+}
+
+/** Opens the key store of `--home`, runs `use`, and wipes the seeds and passphrase whatever happens. */
+async function withKeystore(
+  io: CliIo,
+  options: Options,
+  use: (contents: KeystoreContents) => void | Promise<void>,
+): Promise<void> {
+  const bytes = await readKeystoreFile(resolveHome(options.home, io.env));
+  const passphrase = await readPassphrase(io, false);
+  let contents: KeystoreContents;
+  try {
+    contents = await openKeystore(crypto, bytes, passphrase);
+  } finally {
+    passphrase.fill(0);
+  }
+  try {
+    await use(contents);
+  } finally {
+    contents.accountSeed.fill(0);
+    contents.deviceSeed.fill(0);
+  }
+}
