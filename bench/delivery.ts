@@ -6,7 +6,8 @@
  * outstanding. Latency is measured from `send()` to the recipient's handler (the ack follows at
  * once). Each server runs in a child process (its own core); the clients share this process.
  *
- *   node bench/delivery.ts [--devices 32] [--messages 300] [--window 8] [--payload 1024] [--only sqlite,postgres,relay]
+ *   node bench/delivery.ts [--devices 32] [--messages 300] [--window 8] [--payload 1024]
+ *                          [--only sqlite,postgres,relay] [--cpu-prof-dir DIR]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -23,6 +24,8 @@ const { values } = parseArgs({
     window: { type: 'string', default: '8' },
     payload: { type: 'string', default: '1024' },
     only: { type: 'string', default: 'relay,sqlite,postgres' },
+    /** Writes a V8 CPU profile of each server process into this folder. */
+    'cpu-prof-dir': { type: 'string' },
   },
 });
 const N = Number(values.devices);
@@ -39,14 +42,30 @@ interface Result {
   total: number;
 }
 
+/** Names from letters no skeleton rule touches, so generated usernames never collide. */
+function lookalikeFree(i: number): string {
+  const alphabet = 'abdefghkmnopstuwxyz';
+  let out = '';
+  do {
+    out += alphabet[i % alphabet.length];
+    i = Math.floor(i / alphabet.length);
+  } while (i > 0);
+  return out;
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
 async function startChild(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [resolve(import.meta.dirname, 'delivery-server.ts'), ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const prof = values['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof-dir']}`] : [];
+  const child = spawn(
+    process.execPath,
+    [...prof, resolve(import.meta.dirname, 'delivery-server.ts'), ...args],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const url = await new Promise<string>((res, rej) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -85,7 +104,7 @@ const stampOf = (p: Uint8Array) => new DataView(p.buffer, p.byteOffset, p.byteLe
 
 async function runSealpost(name: string, url: string): Promise<Result> {
   const devices: TestDevice[] = [];
-  for (let i = 0; i < N; i++) devices.push(await createDevice(url, `bench${i}x${Date.now().toString(36)}`));
+  for (let i = 0; i < N; i++) devices.push(await createDevice(url, `bench${lookalikeFree(i)}`));
   const latencies: number[] = [];
   let received = 0;
   let done: () => void = () => undefined;

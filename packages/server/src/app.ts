@@ -9,7 +9,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { WebSocketServer } from 'ws';
 import {
   CLOSE,
@@ -102,7 +102,7 @@ export function createServer(opts: ServerOptions): SealpostServer {
     logger,
     bodyLimit: LIMITS.httpBodyMaxBytes,
     trustProxy,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
   });
   const metrics = createMetrics();

@@ -1,6 +1,6 @@
 /**
  * The bus between server instances carries hints only, never content (DESIGN.md "Delivery"):
- *   - `mail`: "device X has mail" (its mailbox in the shared store changed);
+ *   - `mail`: "device X has mail up to sequence number S" (its mailbox in the shared store changed);
  *   - `connected`: "device X opened a connection (id, time)" so the older one, on any instance,
  *     is closed with CLOSE.replaced (one live connection per device).
  * A lost hint delays delivery (each connection re-reads its mailbox every LIMITS.mailboxPollMs),
@@ -9,7 +9,8 @@
 import type { DevicePk } from '../store/store.ts';
 
 export type BusEvent =
-  | { readonly type: 'mail'; readonly device: DevicePk }
+  /** `seq`: the highest sequence number now in the mailbox, so a session that has it skips the read. */
+  | { readonly type: 'mail'; readonly device: DevicePk; readonly seq: number }
   | {
       readonly type: 'connected';
       readonly device: DevicePk;

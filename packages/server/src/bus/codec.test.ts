@@ -13,6 +13,7 @@ const eventArb: fc.Arbitrary<BusEvent> = fc.oneof(
   fc.record({
     type: fc.constant('mail' as const),
     device: fc.maxSafeNat().map(device),
+    seq: fc.maxSafeNat(),
   }),
   fc.record({
     type: fc.constant('connected' as const),
@@ -32,7 +33,10 @@ const anyBytes: fc.Arbitrary<Uint8Array> = fc.oneof(
 
 describe('hint codec', () => {
   test('should encode the fields and nothing else (vectors)', () => {
-    assert.deepEqual(encodeHint({ type: 'mail', device: device(42) }), hex('01 000000000000002a'));
+    assert.deepEqual(
+      encodeHint({ type: 'mail', device: device(42), seq: 7 }),
+      hex('01 000000000000002a 0000000000000007'),
+    );
     assert.deepEqual(
       encodeHint({
         type: 'connected',
@@ -89,7 +93,17 @@ describe('hint codec', () => {
     { name: 'unknown tag', bytes: hex('03 000000000000002a'), code: 'CODEC_INVALID_VALUE' },
     { name: 'tag 0', bytes: hex('00'), code: 'CODEC_INVALID_VALUE' },
     { name: 'truncated device', bytes: hex('01 0000002a'), code: 'CODEC_TRUNCATED' },
-    { name: 'trailing byte', bytes: hex('01 000000000000002a 00'), code: 'CODEC_TRAILING_BYTES' },
+    { name: 'missing seq', bytes: hex('01 000000000000002a'), code: 'CODEC_TRUNCATED' },
+    {
+      name: 'trailing byte',
+      bytes: hex('01 000000000000002a 0000000000000001 00'),
+      code: 'CODEC_TRAILING_BYTES',
+    },
+    {
+      name: 'seq above 2^53-1',
+      bytes: hex('01 000000000000002a 0020000000000000'),
+      code: 'CODEC_INVALID_VALUE',
+    },
     { name: 'device above 2^53-1', bytes: hex('01 0020000000000000'), code: 'CODEC_INVALID_VALUE' },
     {
       name: 'empty connection id',
@@ -124,9 +138,9 @@ describe('hint codec', () => {
   }
 
   const unencodable: { name: string; event: BusEvent }[] = [
-    { name: 'negative device', event: { type: 'mail', device: device(-1) } },
-    { name: 'fractional device', event: { type: 'mail', device: device(1.5) } },
-    { name: 'NaN device', event: { type: 'mail', device: device(Number.NaN) } },
+    { name: 'negative device', event: { type: 'mail', device: device(-1), seq: 1 } },
+    { name: 'fractional device', event: { type: 'mail', device: device(1.5), seq: 1 } },
+    { name: 'NaN device', event: { type: 'mail', device: device(Number.NaN), seq: 1 } },
     {
       name: 'connection id with free text',
       event: { type: 'connected', device: device(1), connectionId: 'hello world', connectedAtMs: 1 },

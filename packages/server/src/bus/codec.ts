@@ -8,7 +8,7 @@
  *     uint8  tag;                  // 1 = mail, 2 = connected
  *     uint64 device;               // DevicePk, the store's internal key (never a username)
  *     select (tag) {
- *       case mail:      struct {};
+ *       case mail:      uint64 seq;              // highest sequence number now in the mailbox
  *       case connected: opaque connection_id<1..HINT_CONNECTION_ID_MAX_BYTES>;  // [A-Za-z0-9_-]
  *                       uint64 connected_at_ms;
  *     };
@@ -24,7 +24,7 @@ import type { BusEvent } from './bus.ts';
 
 /** A UUID (36), a NATS nuid (22) or 32 random bytes in base64url (43) all fit. */
 export const HINT_CONNECTION_ID_MAX_BYTES = 64;
-/** Largest valid hint: tag + device + length + id + time = 1 + 8 + 1 + 64 + 8 = 82. */
+/** Largest valid hint: tag + device + length + id + time = 1 + 8 + 1 + 64 + 8 = 82 (mail: 17). */
 export const HINT_MAX_BYTES = 1 + 8 + 1 + HINT_CONNECTION_ID_MAX_BYTES + 8;
 
 const TAG = { mail: 1, connected: 2 } as const;
@@ -47,7 +47,7 @@ export function encodeHint(event: BusEvent): Uint8Array {
   const w = new Writer(HINT_MAX_BYTES);
   switch (event.type) {
     case 'mail':
-      return w.u8(TAG.mail).u53(event.device).finish();
+      return w.u8(TAG.mail).u53(event.device).u53(event.seq).finish();
     case 'connected':
       checkConnectionId(event.connectionId);
       return w
@@ -67,7 +67,7 @@ export function decodeHint(bytes: Uint8Array): BusEvent {
   const tag = r.u8('hint tag');
   let event: BusEvent;
   if (tag === TAG.mail) {
-    event = { type: 'mail', device: r.u53('hint device') as DevicePk };
+    event = { type: 'mail', device: r.u53('hint device') as DevicePk, seq: r.u53('hint seq') };
   } else if (tag === TAG.connected) {
     const device = r.u53('hint device') as DevicePk;
     const connectionId = r.string(HINT_CONNECTION_ID_MAX_BYTES, 'hint connection id');

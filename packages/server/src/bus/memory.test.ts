@@ -4,7 +4,7 @@ import type { DevicePk } from '../store/store.ts';
 import type { BusEvent } from './bus.ts';
 import { MemoryBus } from './memory.ts';
 
-const mail = (n: number): BusEvent => ({ type: 'mail', device: n as DevicePk });
+const mail = (n: number): BusEvent => ({ type: 'mail', device: n as DevicePk, seq: 1 });
 /** Lets every queued microtask (bus deliveries) run. */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

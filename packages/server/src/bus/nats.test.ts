@@ -20,7 +20,7 @@ const SHARED_NATS = '127.0.0.1:4222';
 const NATS_SERVER_BIN = '/usr/sbin/nats-server';
 const TEST_TIMEOUT_MS = 30_000;
 
-const mail = (n: number): BusEvent => ({ type: 'mail', device: n as DevicePk });
+const mail = (n: number): BusEvent => ({ type: 'mail', device: n as DevicePk, seq: 1 });
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replaceAll(' ', ''), 'hex'));
 const uniquePrefix = (): string => `sealpost.test.${randomBytes(8).toString('hex')}`;
 
@@ -161,7 +161,7 @@ describe('NatsBus', () => {
       const [m, c] = messages;
       assert.ok(m && c);
       assert.equal(m.subject, `${prefix}.mail`);
-      assert.deepEqual(Uint8Array.from(m.data), hex('01 000000000000002a'));
+      assert.deepEqual(Uint8Array.from(m.data), hex('01 000000000000002a 0000000000000001'));
       assert.equal(c.subject, `${prefix}.connected`);
       assert.deepEqual(Uint8Array.from(c.data), hex('02 0000000000000007 03 632d31 0000018bcfe56800'));
       for (const msg of messages) {
@@ -181,12 +181,13 @@ describe('NatsBus', () => {
     try {
       const seen: BusEvent[] = [];
       b.subscribe((e) => seen.push(e));
-      const validMail = hex('01 0000000000000005');
+      const validMail = hex('01 0000000000000005 0000000000000001');
       const garbage: [string, Uint8Array][] = [
         ['mail', new TextEncoder().encode('{"type":"mail","device":1}')],
         ['mail', new Uint8Array(0)],
         ['mail', new Uint8Array(2_000)],
-        ['mail', hex('01 0000000000000005 00')],
+        ['mail', hex('01 0000000000000005 0000000000000001 00')],
+        ['mail', hex('01 0000000000000005')],
         ['connected', validMail],
         ['other', validMail],
       ];

@@ -39,6 +39,7 @@ import type {
   DevicePk,
   DeviceRecord,
   EnqueueInput,
+  EnqueueResult,
   MailEntry,
   NewDevice,
   Store,
@@ -275,7 +276,7 @@ export class PostgresStore implements Store {
     );
   }
 
-  async enqueue(input: EnqueueInput): Promise<{ duplicate: boolean }> {
+  async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
     checkRecipients(input.recipients);
     const recipients = [...input.recipients].sort((a, b) => a - b);
     return this.#transaction(async (c) => {
@@ -294,7 +295,7 @@ export class PostgresStore implements Store {
           [input.sender, input.messageId, input.digest],
         );
         // `prior` is missing only if a sweep deleted the record in between: the id was used all the same.
-        if (prior?.same) return { duplicate: true };
+        if (prior?.same) return { duplicate: true, seqs: [] };
         throw messageIdReused();
       }
       // Lock recipients in pk order (see the header). A device removed meanwhile is not returned.
@@ -319,16 +320,18 @@ export class PostgresStore implements Store {
       );
       if (full.length > 0) throw mailboxFull(this.#limits.mailboxMaxMessages);
       // One sequence number per recipient, and one copy each. The payload crosses the network once.
-      await this.#query(
+      const drawn = await this.#query<{ device_pk: string; seq: string }>(
         c,
         `WITH drawn AS (
            UPDATE devices SET next_seq = next_seq + 1 WHERE pk = ANY($1::bigint[]) RETURNING pk, next_seq - 1 AS seq
          )
          INSERT INTO mailbox (device_pk, seq, message_id, payload, expires_at_secs)
-         SELECT pk, seq, $2, $3, $4 FROM drawn`,
+         SELECT pk, seq, $2, $3, $4 FROM drawn
+         RETURNING device_pk, seq`,
         [recipients, input.messageId, input.payload, input.expiresAtSecs],
       );
-      return { duplicate: false };
+      const seqOf = new Map(drawn.map((r) => [Number(r.device_pk), Number(r.seq)]));
+      return { duplicate: false, seqs: input.recipients.map((pk) => seqOf.get(pk)!) };
     });
   }
 

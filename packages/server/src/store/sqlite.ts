@@ -8,6 +8,9 @@
  *   - secure_delete on: acknowledged ciphertext is overwritten, not left in free pages of the file.
  * Every write runs in BEGIN IMMEDIATE, which takes the write lock up front, so a check followed by a
  * write (mailbox full, device limit, idempotency) cannot interleave with another process's.
+ * Group commit: writes requested in the same event-loop turn share one transaction (one fsync),
+ * each inside its own SAVEPOINT so a failing write rolls back alone; each promise resolves only
+ * after the COMMIT is durable (synchronous=FULL), so no caller is told "stored" early.
  * Statements are prepared once and cached by their SQL text.
  *
  * node:sqlite is synchronous: each call blocks the event loop while it runs (and up to the busy
@@ -35,6 +38,7 @@ import type {
   DevicePk,
   DeviceRecord,
   EnqueueInput,
+  EnqueueResult,
   MailEntry,
   NewDevice,
   Store,
@@ -60,6 +64,9 @@ interface MailRow {
   payload: Uint8Array;
 }
 
+/** Writes per group commit: bounds how long one flush holds the event loop. */
+const WRITE_BATCH_MAX = 512;
+
 const ACCOUNT_COLUMNS = 'id, username, account_key, created_day';
 const DEVICE_COLUMNS = 'pk, account_id, device_id, public_key, created_day, last_seen_day';
 
@@ -68,6 +75,12 @@ export class SqliteStore implements Store {
   readonly #db: DatabaseSync;
   readonly #limits: StoreLimits;
   readonly #statements = new Map<string, StatementSync>();
+  readonly #pending: Array<{
+    fn: () => unknown;
+    resolve: (v: unknown) => void;
+    reject: (e: unknown) => void;
+  }> = [];
+  #flushScheduled = false;
 
   private constructor(db: DatabaseSync, limits: StoreLimits) {
     this.#db = db;
@@ -114,18 +127,20 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    // Writes already accepted are committed, not dropped.
+    while (this.#pending.length > 0 && this.#db.isOpen) this.#flush();
     if (this.#db.isOpen) this.#db.close();
     this.#statements.clear();
   }
 
   async putChallenge(challenge: Uint8Array, expiresAtMs: number): Promise<void> {
-    this.#guard(() =>
+    await this.#write(() =>
       this.#run('INSERT INTO challenges (challenge, expires_at_ms) VALUES (?, ?)', challenge, expiresAtMs),
     );
   }
 
   async consumeChallenge(challenge: Uint8Array, nowMs: number): Promise<boolean> {
-    return this.#guard(() => {
+    return this.#write(() => {
       const row = this.#get<{ expires_at_ms: number }>(
         'DELETE FROM challenges WHERE challenge = ? RETURNING expires_at_ms',
         challenge,
@@ -247,12 +262,12 @@ export class SqliteStore implements Store {
 
   async touchDevice(device: DevicePk, day: number): Promise<void> {
     // Writes at most once a day per device; never moves backwards.
-    this.#guard(() =>
+    await this.#write(() =>
       this.#run('UPDATE devices SET last_seen_day = ? WHERE pk = ? AND last_seen_day < ?', day, device, day),
     );
   }
 
-  async enqueue(input: EnqueueInput): Promise<{ duplicate: boolean }> {
+  async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
     checkRecipients(input.recipients);
     return this.#write(() => {
       const prior = this.#get<{ same: number }>(
@@ -262,7 +277,7 @@ export class SqliteStore implements Store {
         input.messageId,
       );
       if (prior) {
-        if (prior.same) return { duplicate: true };
+        if (prior.same) return { duplicate: true, seqs: [] };
         throw messageIdReused();
       }
       if (!this.#get('SELECT 1 FROM devices WHERE pk = ?', input.sender)) throw deviceNotFound('sender');
@@ -281,6 +296,7 @@ export class SqliteStore implements Store {
         if (!row) throw deviceNotFound('recipient');
         if (row.full) throw mailboxFull(this.#limits.mailboxMaxMessages);
       }
+      const seqs: number[] = [];
       for (const recipient of input.recipients) {
         const { seq } = this.#get<{ seq: number }>(
           'UPDATE devices SET next_seq = next_seq + 1 WHERE pk = ? RETURNING next_seq - 1 AS seq',
@@ -294,6 +310,7 @@ export class SqliteStore implements Store {
           input.payload,
           input.expiresAtSecs,
         );
+        seqs.push(seq);
       }
       this.#run(
         'INSERT INTO sent (sender_device_pk, message_id, digest, expires_at_secs) VALUES (?, ?, ?, ?)',
@@ -302,7 +319,7 @@ export class SqliteStore implements Store {
         input.digest,
         input.expiresAtSecs,
       );
-      return { duplicate: false };
+      return { duplicate: false, seqs };
     });
   }
 
@@ -322,7 +339,7 @@ export class SqliteStore implements Store {
 
   async ack(device: DevicePk, seqs: readonly number[]): Promise<number> {
     if (seqs.length === 0) return 0;
-    return this.#guard(() =>
+    return this.#write(() =>
       this.#run(
         'DELETE FROM mailbox WHERE device_pk = ? AND seq IN (SELECT value FROM json_each(?))',
         device,
@@ -387,8 +404,58 @@ export class SqliteStore implements Store {
     }
   }
 
-  #write<T>(fn: () => T): T {
-    return this.#transaction('IMMEDIATE', fn);
+  /** Queues `fn` (synchronous) for the next group commit; resolves after COMMIT. */
+  #write<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const batch = this.#pending.splice(0, WRITE_BATCH_MAX);
+    if (this.#pending.length > 0) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+    if (batch.length === 0) return;
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      this.#guard(() => {
+        this.#db.exec('BEGIN IMMEDIATE');
+        try {
+          for (const op of batch) {
+            this.#statement('SAVEPOINT op').run();
+            try {
+              const value = op.fn();
+              this.#statement('RELEASE op').run();
+              outcomes.push({ ok: true, value });
+            } catch (error) {
+              this.#statement('ROLLBACK TO op').run();
+              this.#statement('RELEASE op').run();
+              outcomes.push({ ok: false, error: mapSqliteError(error) });
+            }
+          }
+          this.#db.exec('COMMIT');
+        } catch (e) {
+          if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+          throw e;
+        }
+      });
+    } catch (e) {
+      // BEGIN or COMMIT failed: nothing of this batch is stored.
+      for (const op of batch) op.reject(e);
+      return;
+    }
+    batch.forEach((op, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) op.resolve(o.value);
+      else op.reject(o.error);
+    });
   }
 
   /** `fn` must be synchronous: nothing else may run on this connection inside the transaction. */

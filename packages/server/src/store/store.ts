@@ -46,6 +46,11 @@ export interface EnqueueInput {
   readonly expiresAtSecs: number;
 }
 
+export interface EnqueueResult {
+  readonly duplicate: boolean;
+  readonly seqs: readonly number[];
+}
+
 export interface MailEntry {
   readonly seq: number;
   readonly messageId: Uint8Array;
@@ -101,8 +106,9 @@ export interface Store {
    * all or nothing. If (sender, messageId) was stored before: same digest -> `{duplicate: true}` and
    * nothing new is stored; another digest -> ConflictError MESSAGE_ID_REUSED.
    * Throws LimitError MAILBOX_FULL (nothing stored) when a recipient holds LIMITS.mailboxMaxMessages.
+   * `seqs[i]` is the sequence number given to `recipients[i]` (empty for a duplicate).
    */
-  enqueue(input: EnqueueInput): Promise<{ duplicate: boolean }>;
+  enqueue(input: EnqueueInput): Promise<EnqueueResult>;
   /** Unexpired entries with `seq > afterSeq`, increasing seq, at most `limit`. */
   fetchMail(device: DevicePk, afterSeq: number, limit: number, nowSecs: number): Promise<MailEntry[]>;
   /** Deletes the listed entries of this device's mailbox (others' are untouched). Returns how many. */

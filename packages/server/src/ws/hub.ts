@@ -1,6 +1,8 @@
 /**
  * The live sessions of one instance, by device, and their wiring to the bus:
- *   - a `mail` hint for a local device wakes its session's pump;
+ *   - a message stored by this instance is handed straight to the recipient's local session, if any
+ *     (no read back from the store in the common case);
+ *   - a `mail` hint for a local device wakes its session's pump, unless it already has that seq;
  *   - a `connected` event for a device closes any older local session (one live connection per
  *     device across all instances; the newer one wins, ties broken by connection id);
  *   - a resync (bus reconnected, hints may be lost) wakes every session.
@@ -8,13 +10,16 @@
  */
 import { CLOSE } from '@sealpost/core';
 import type { Bus, BusEvent } from '../bus/bus.ts';
-import type { DevicePk } from '../store/store.ts';
+import type { DevicePk, MailEntry } from '../store/store.ts';
 
 export interface HubSession {
   readonly device: DevicePk;
   readonly connectionId: string;
   readonly connectedAtMs: number;
-  wake(): void;
+  /** Something up to `seq` (if given) is in the mailbox: push what this session has not pushed. */
+  wake(seq?: number): void;
+  /** A just-stored entry: pushed at once if it is next in order and there is room, else a wake. */
+  offer(entry: MailEntry): void;
   close(code: number, reason: string): void;
 }
 
@@ -57,9 +62,13 @@ export class Hub {
     if (this.#sessions.get(session.device) === session) this.#sessions.delete(session.device);
   }
 
-  /** Tells every instance that `device` has new mail (a hint: content never travels on the bus). */
-  notifyMail(device: DevicePk): void {
-    this.#bus.publish({ type: 'mail', device });
+  /**
+   * A message was stored for `device`: offers it to the local session, and tells every instance
+   * (a hint with the device and sequence number: content never travels on the bus).
+   */
+  mailStored(device: DevicePk, entry: MailEntry): void {
+    this.#sessions.get(device)?.offer(entry);
+    this.#bus.publish({ type: 'mail', device, seq: entry.seq });
   }
 
   closeDevice(device: DevicePk, code: number, reason: string): void {
@@ -82,7 +91,7 @@ export class Hub {
     const local = this.#sessions.get(e.device);
     if (local === undefined) return;
     if (e.type === 'mail') {
-      local.wake();
+      local.wake(e.seq);
     } else if (e.connectionId !== local.connectionId && newer(e, local)) {
       local.close(CLOSE.replaced, 'replaced by a newer connection');
     }

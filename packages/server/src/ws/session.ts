@@ -31,7 +31,7 @@ import {
 } from '@sealpost/core';
 import type { WebSocket } from 'ws';
 import { dayOf, type ServerContext } from '../context.ts';
-import type { DevicePk } from '../store/store.ts';
+import type { DevicePk, MailEntry } from '../store/store.ts';
 import type { Hub, HubSession } from './hub.ts';
 
 /** Frames waiting to be handled before the connection is closed as flooding. */
@@ -50,7 +50,12 @@ export class DeviceSession implements HubSession {
   #queue: Promise<void> = Promise.resolve();
   #queued = 0;
   readonly #inFlight = new Set<number>();
+  /** Highest seq pushed on this connection. */
   #cursor = 0;
+  /** Highest seq known to be stored (from offers and hints). */
+  #tail = 0;
+  /** The mailbox may hold entries past `#cursor` that no offer or hint announced. */
+  #behind = true;
   #pumping = false;
   #pumpAgain = false;
   #authTimer: ReturnType<typeof setTimeout> | undefined;
@@ -85,8 +90,33 @@ export class DeviceSession implements HubSession {
     return this.#queue;
   }
 
-  wake(): void {
-    if (this.#state === 'ready') void this.#pump();
+  wake(seq?: number): void {
+    if (this.#state !== 'ready') return;
+    if (seq === undefined) this.#behind = true;
+    else if (seq > this.#tail) this.#tail = seq;
+    if (!this.#behind && this.#tail <= this.#cursor) return; // already pushed: no read needed
+    void this.#pump();
+  }
+
+  offer(entry: MailEntry): void {
+    if (entry.seq > this.#tail) this.#tail = entry.seq;
+    if (
+      this.#state === 'ready' &&
+      !this.#pumping &&
+      entry.seq === this.#cursor + 1 &&
+      this.#inFlight.size < LIMITS.inFlightPerDevice
+    ) {
+      this.#push(entry);
+      this.#ctx.metrics.messagesPushed.inc();
+    } else {
+      this.wake(entry.seq);
+    }
+  }
+
+  #push(e: MailEntry): void {
+    this.#sendFrame({ type: 'deliver', seq: e.seq, messageId: e.messageId, payload: e.payload });
+    this.#inFlight.add(e.seq);
+    this.#cursor = e.seq;
   }
 
   close(code: number, reason: string): void {
@@ -220,7 +250,7 @@ export class DeviceSession implements HubSession {
         .finish(),
     );
     const stopTimer = this.#ctx.metrics.storeSeconds.startTimer();
-    const { duplicate } = await this.#ctx.store.enqueue({
+    const { duplicate, seqs } = await this.#ctx.store.enqueue({
       sender: this.device,
       messageId: f.messageId,
       digest,
@@ -233,7 +263,9 @@ export class DeviceSession implements HubSession {
       this.#ctx.metrics.sendsDuplicate.inc();
     } else {
       this.#ctx.metrics.messagesStored.inc(recipients.length);
-      for (const pk of recipients) this.#hub.notifyMail(pk);
+      recipients.forEach((pk, i) =>
+        this.#hub.mailStored(pk, { seq: seqs[i]!, messageId: f.messageId, payload: f.payload }),
+      );
     }
     this.#sendFrame({ type: 'sent', requestId: f.requestId, duplicate });
   }
@@ -243,7 +275,8 @@ export class DeviceSession implements HubSession {
     for (const s of f.seqs) this.#inFlight.delete(s);
     const n = await this.#ctx.store.ack(this.device, f.seqs);
     this.#ctx.metrics.messagesAcked.inc(n);
-    void this.#pump();
+    // Room opened: read only if something is waiting that was not pushed yet.
+    if (this.#behind || this.#tail > this.#cursor) void this.#pump();
   }
 
   /** Pushes unacknowledged mail in sequence order up to the in-flight bound. Never runs twice at once. */
@@ -257,7 +290,11 @@ export class DeviceSession implements HubSession {
       do {
         this.#pumpAgain = false;
         const room = LIMITS.inFlightPerDevice - this.#inFlight.size;
-        if (room <= 0 || this.#state !== 'ready') break;
+        if (this.#state !== 'ready') break;
+        if (room <= 0) {
+          this.#behind = true; // something may wait for room; the next ack reads
+          break;
+        }
         const entries = await this.#ctx.store.fetchMail(
           this.device,
           this.#cursor,
@@ -266,12 +303,13 @@ export class DeviceSession implements HubSession {
         );
         for (const e of entries) {
           if (this.#state !== 'ready') break;
-          this.#sendFrame({ type: 'deliver', seq: e.seq, messageId: e.messageId, payload: e.payload });
-          this.#inFlight.add(e.seq);
-          this.#cursor = e.seq;
+          if (e.seq <= this.#cursor) continue; // offered directly while the read was running
+          this.#push(e);
         }
         this.#ctx.metrics.messagesPushed.inc(entries.length);
-        if (entries.length === room) this.#pumpAgain = true;
+        // A full page may have more behind it; a short page means the store had nothing more.
+        this.#behind = entries.length === room;
+        if (this.#behind) this.#pumpAgain = true;
       } while (this.#pumpAgain);
     } catch (err) {
       // The store is down or the device was removed: the next wake or poll tries again.
