@@ -59,6 +59,8 @@ export const ERRORS = {
   VALIDATION_FAILED: { kind: 'validation', status: 400, close: CLOSE.protocolError },
   USERNAME_INVALID: { kind: 'validation', status: 400, close: CLOSE.protocolError },
   UNEXPECTED_FRAME: { kind: 'validation', status: 400, close: CLOSE.protocolError },
+  /** Key transparency: a tree size or leaf index outside a function's stated preconditions. */
+  KT_TREE_SIZE_INVALID: { kind: 'validation', status: 400, close: CLOSE.protocolError },
 
   AUTH_REQUIRED: { kind: 'auth', status: 401, close: CLOSE.policyViolation },
   AUTH_CHALLENGE_UNKNOWN: { kind: 'auth', status: 401, close: CLOSE.policyViolation },
@@ -68,11 +70,13 @@ export const ERRORS = {
   ACCOUNT_NOT_FOUND: { kind: 'not-found', status: 404, close: CLOSE.policyViolation },
   DEVICE_NOT_FOUND: { kind: 'not-found', status: 404, close: CLOSE.policyViolation },
   ROUTE_NOT_FOUND: { kind: 'not-found', status: 404, close: CLOSE.protocolError },
+  KT_PREFIX_KEY_MISSING: { kind: 'not-found', status: 404, close: CLOSE.protocolError },
 
   USERNAME_TAKEN: { kind: 'conflict', status: 409, close: CLOSE.protocolError },
   DEVICE_EXISTS: { kind: 'conflict', status: 409, close: CLOSE.protocolError },
   MESSAGE_ID_REUSED: { kind: 'conflict', status: 409, close: CLOSE.protocolError },
   LAST_DEVICE: { kind: 'conflict', status: 409, close: CLOSE.protocolError },
+  KT_PREFIX_KEY_EXISTS: { kind: 'conflict', status: 409, close: CLOSE.protocolError },
 
   BODY_TOO_LARGE: { kind: 'limit', status: 413, close: CLOSE.tooBig },
   FRAME_TOO_LARGE: { kind: 'limit', status: 413, close: CLOSE.tooBig },
@@ -85,6 +89,10 @@ export const ERRORS = {
 
   CRYPTO_VERIFICATION_FAILED: { kind: 'crypto', status: 400, close: CLOSE.protocolError },
   KEYSTORE_PASSPHRASE_WRONG: { kind: 'crypto', status: 400, close: CLOSE.protocolError },
+  /** Key transparency: a proof whose shape does not fit the tree (element count, depth, result). */
+  KT_PROOF_MALFORMED: { kind: 'crypto', status: 400, close: CLOSE.protocolError },
+  /** Key transparency: a proof that recomputes a root other than the expected one. */
+  KT_ROOT_MISMATCH: { kind: 'crypto', status: 400, close: CLOSE.protocolError },
 
   NOT_READY: { kind: 'unavailable', status: 503, close: CLOSE.goingAway },
   SHUTTING_DOWN: { kind: 'unavailable', status: 503, close: CLOSE.goingAway },

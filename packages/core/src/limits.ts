@@ -60,6 +60,24 @@ export const LIMITS = {
   // --- shutdown
   shutdownDrainMs: 10_000,
 
+  // --- key transparency (draft-ietf-keytrans-protocol-04; docs/key-transparency.md)
+  /** `opaque label<0..2^8-1>` (§10.6, §10.7). */
+  ktLabelMaxBytes: 255,
+  /** `UpdateValue.value` (§10.5): the draft allows 2^32-1 bytes; a signed device list is far smaller. */
+  ktUpdateValueMaxBytes: 64 * 1024,
+  /** Public keys and signatures in KT structures (`opaque<0..2^16-1>`); Ed25519 needs 32 and 64. */
+  ktKeyOrSignatureMaxBytes: 1_024,
+  /** Node values in one log-tree `InclusionProof` (§11.1): ~2 log2(size) per proved leaf. */
+  ktLogProofMaxElements: 4_096,
+  /** Lookups in one `PrefixProof` (§11.2, `results<0..2^8-1>`). */
+  ktPrefixProofMaxResults: 255,
+  /** Copath values in one `PrefixProof` (§11.2): ~log2(entries) per lookup, shared in a batch. */
+  ktPrefixProofMaxElements: 16_384,
+  /** Entries of each list of a `CombinedTreeProof` (§11.3, `<0..2^8-1>`). */
+  ktCombinedProofMaxItems: 255,
+  /** Largest encoded KT proof or tree head a decoder reads. */
+  ktProofMaxBytes: 1024 * 1024,
+
   // --- local key store
   /** Argon2id parameters (RFC 9106 §4, second recommended option: 64 MiB, t=3, p=4). */
   argon2MemoryKiB: 64 * 1024,
