@@ -1,0 +1,110 @@
+/**
+ * Small MLS scenarios on ts-mls for tests and benchmarks: a group of N members created by one
+ * member ("alice") in a single commit, of which one other member ("bob") joins from the Welcome.
+ * The other N-2 members are leaves in the tree that never act, which is enough to give every
+ * operation its real cost for a group of that size (tree depth, path length, Welcome size).
+ *
+ * Each member has its own `CiphersuiteImpl`, so one group can mix providers (interop tests).
+ */
+import {
+  type CiphersuiteImpl,
+  type ClientState,
+  createApplicationMessage,
+  createCommit,
+  createGroup,
+  decodeMlsMessage,
+  defaultCapabilities,
+  defaultLifetime,
+  emptyPskIndex,
+  encodeMlsMessage,
+  generateKeyPackage,
+  joinGroup,
+  type KeyPackage,
+  type PrivateKeyPackage,
+  processPrivateMessage,
+  type Proposal,
+  type Welcome,
+  zeroOutUint8Array,
+} from 'ts-mls';
+
+export interface Member {
+  readonly name: string;
+  state: ClientState;
+  readonly cs: CiphersuiteImpl;
+}
+
+const te = new TextEncoder();
+
+export async function keyPackage(
+  name: string,
+  cs: CiphersuiteImpl,
+): Promise<{ publicPackage: KeyPackage; privatePackage: PrivateKeyPackage }> {
+  return generateKeyPackage(
+    { credentialType: 'basic', identity: te.encode(name) },
+    defaultCapabilities(),
+    defaultLifetime,
+    [],
+    cs,
+  );
+}
+
+function addProposal(kp: KeyPackage): Proposal {
+  return { proposalType: 'add', add: { keyPackage: kp } };
+}
+
+/** The Welcome as it travels: encoded, then decoded by the joiner. */
+function overTheWire(welcome: Welcome): Welcome {
+  const bytes = encodeMlsMessage({ welcome, wireformat: 'mls_welcome', version: 'mls10' });
+  const decoded = decodeMlsMessage(bytes, 0)?.[0];
+  if (decoded?.wireformat !== 'mls_welcome') throw new Error('welcome did not survive encoding');
+  return decoded.welcome;
+}
+
+/**
+ * A group of `size` >= 2 members; `aliceCs` creates it and commits, `bobCs` joins.
+ * Requires both impls to be of the same suite.
+ */
+export async function makeGroup(
+  size: number,
+  aliceCs: CiphersuiteImpl,
+  bobCs: CiphersuiteImpl = aliceCs,
+): Promise<{ alice: Member; bob: Member }> {
+  if (!Number.isSafeInteger(size) || size < 2) throw new RangeError(`group size ${size} < 2`);
+  const a = await keyPackage('alice', aliceCs);
+  const b = await keyPackage('bob', bobCs);
+  const state = await createGroup(te.encode('bench-group'), a.publicPackage, a.privatePackage, [], aliceCs);
+  const proposals = [addProposal(b.publicPackage)];
+  for (let i = 2; i < size; i++)
+    proposals.push(addProposal((await keyPackage(`m${i}`, aliceCs)).publicPackage));
+  const commit = await createCommit({ state, cipherSuite: aliceCs }, { extraProposals: proposals });
+  commit.consumed.forEach(zeroOutUint8Array);
+  const alice: Member = { name: 'alice', state: commit.newState, cs: aliceCs };
+  const bobState = await joinGroup(
+    overTheWire(commit.welcome!),
+    b.publicPackage,
+    b.privatePackage,
+    emptyPskIndex,
+    bobCs,
+    alice.state.ratchetTree,
+  );
+  return { alice, bob: { name: 'bob', state: bobState, cs: bobCs } };
+}
+
+/** `from` encrypts, the bytes are encoded and decoded, `to` decrypts; returns the plaintext. */
+export async function sendAndReceive(from: Member, to: Member, plaintext: Uint8Array): Promise<Uint8Array> {
+  const sent = await createApplicationMessage(from.state, plaintext, from.cs);
+  from.state = sent.newState;
+  sent.consumed.forEach(zeroOutUint8Array);
+  const bytes = encodeMlsMessage({
+    privateMessage: sent.privateMessage,
+    wireformat: 'mls_private_message',
+    version: 'mls10',
+  });
+  const decoded = decodeMlsMessage(bytes, 0)?.[0];
+  if (decoded?.wireformat !== 'mls_private_message') throw new Error('message did not survive encoding');
+  const received = await processPrivateMessage(to.state, decoded.privateMessage, emptyPskIndex, to.cs);
+  to.state = received.newState;
+  if (received.kind !== 'applicationMessage') throw new Error(`expected an application message`);
+  received.consumed.forEach(zeroOutUint8Array);
+  return received.message;
+}
