@@ -2,8 +2,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  AuthError,
   CLOSE,
   CodecError,
+  ConflictError,
+  LimitError,
+  NotFoundError,
+  UnavailableError,
   CryptoVerificationError,
   ERRORS,
   InternalError,
@@ -119,6 +124,23 @@ describe('errorFromWire', () => {
       const e = errorFromWire(value);
       assert.equal(e.code, 'INTERNAL');
       assert.equal(e.status, 500);
+    });
+  }
+});
+
+describe('errorFromWire keeps the class', () => {
+  const table: Array<[SealpostError, new (...a: never[]) => SealpostError]> = [
+    [new ConflictError('USERNAME_TAKEN', 'taken'), ConflictError],
+    [new AuthError('AUTH_SIGNATURE_INVALID', 'bad'), AuthError],
+    [new LimitError('MAILBOX_FULL', 'full'), LimitError],
+    [new NotFoundError('DEVICE_NOT_FOUND', 'gone'), NotFoundError],
+    [new UnavailableError('STORE_UNAVAILABLE', 'down'), UnavailableError],
+  ];
+  for (const [original, Class] of table) {
+    test(`rebuilds ${original.code} as ${Class.name}`, () => {
+      const back = errorFromWire(JSON.parse(JSON.stringify(original)));
+      assert.ok(back instanceof Class);
+      assert.equal(back.code, original.code);
     });
   }
 });

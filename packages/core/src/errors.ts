@@ -246,8 +246,34 @@ export function errorFromWire(value: unknown): SealpostError {
         const secs = typeof details['retryAfterSecs'] === 'number' ? details['retryAfterSecs'] : 1;
         return new RateLimitedError(v.message, secs);
       }
-      return new SealpostError(v.code, v.message, details);
+      const Class = CLASS_OF_KIND[ERRORS[v.code].kind];
+      return new Class(v.code as never, v.message, details);
     }
   }
   return new InternalError('unrecognised error answer from server');
 }
+
+/** The class each kind of code is thrown as, so a rebuilt error passes `instanceof` like the original. */
+const CLASS_OF_KIND: Record<
+  Exclude<ErrorKind, 'rate-limited'>,
+  new (code: never, message: string, details: Record<string, string | number | boolean>) => SealpostError
+> = {
+  codec: CodecError,
+  validation: ValidationError,
+  auth: AuthError,
+  'not-found': NotFoundError,
+  conflict: ConflictError,
+  limit: LimitError,
+  crypto: CryptoVerificationError,
+  unavailable: UnavailableError,
+  config: class extends ConfigError {
+    constructor(_code: never, message: string, details: Record<string, string | number | boolean>) {
+      super(message, details);
+    }
+  },
+  internal: class extends InternalError {
+    constructor(_code: never, message: string) {
+      super(message);
+    }
+  },
+};

@@ -12,7 +12,7 @@ import { MemoryBus } from './bus/memory.ts';
 import { NatsBus } from './bus/nats.ts';
 import type { Config } from './config.ts';
 import { PostgresStore } from './store/postgres.ts';
-import { SqliteStore } from './store/sqlite.ts';
+import { ThreadedSqliteStore } from './store/sqlite-thread.ts';
 import type { Store } from './store/store.ts';
 
 export interface RunningServer {
@@ -28,7 +28,8 @@ export async function openStore(config: Config): Promise<Store> {
   }
   const dir = resolve(config.dataDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  return SqliteStore.open(join(dir, 'sealpost.db'));
+  // On its own thread: a commit's fsync never stalls the sockets (store/sqlite-thread.ts).
+  return ThreadedSqliteStore.open(join(dir, 'sealpost.db'));
 }
 
 export async function openBus(config: Config): Promise<Bus> {

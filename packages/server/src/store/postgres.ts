@@ -90,6 +90,7 @@ type Queryable = pg.Pool | PoolClient;
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
+  readonly writesInOrder = false;
   readonly #pool: pg.Pool;
   readonly #limits: StoreLimits;
   /** SQL text -> statement name (pg prepares a named statement once per connection). */

@@ -45,11 +45,11 @@ describe('schema allow-list', () => {
       const db = await factory.fresh();
       try {
         await (await db.open()).migrate();
-        const live = (await db.inspect(LIVE_COLUMNS[factory.name])).map(
+        const live = (await db.inspect(LIVE_COLUMNS[factory.kind])).map(
           (r) => `${String(r['table_name'])}.${String(r['column_name'])} ${String(r['type'])}`,
         );
         const listed = SCHEMA.flatMap((t) =>
-          t.columns.map((c) => `${t.name}.${c.name} ${COLUMN_TYPES[c.type][factory.name]}`),
+          t.columns.map((c) => `${t.name}.${c.name} ${COLUMN_TYPES[c.type][factory.kind]}`),
         );
         assert.deepEqual(live, listed);
       } finally {

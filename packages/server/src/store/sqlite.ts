@@ -72,6 +72,7 @@ const DEVICE_COLUMNS = 'pk, account_id, device_id, public_key, created_day, last
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
+  readonly writesInOrder = true;
   readonly #db: DatabaseSync;
   readonly #limits: StoreLimits;
   readonly #statements = new Map<string, StatementSync>();
@@ -208,6 +209,16 @@ export class SqliteStore implements Store {
   async resolveDevices(
     addresses: readonly { readonly username: Username; readonly deviceId: Uint8Array }[],
   ): Promise<(DevicePk | undefined)[]> {
+    const one = (username: Username, deviceId: Uint8Array) =>
+      this.#get<{ pk: number }>(
+        `SELECT pk FROM devices
+         WHERE account_id = (SELECT id FROM accounts WHERE username = ?) AND device_id = ?`,
+        username,
+        deviceId,
+      )?.pk as DevicePk | undefined;
+    // The common case, one address, needs no transaction around its one read.
+    if (addresses.length === 1)
+      return this.#guard(() => [one(addresses[0]!.username, addresses[0]!.deviceId)]);
     // One read transaction: every answer comes from the same snapshot.
     return this.#transaction('DEFERRED', () =>
       addresses.map(({ username, deviceId }) => {
@@ -281,36 +292,36 @@ export class SqliteStore implements Store {
         throw messageIdReused();
       }
       if (!this.#get('SELECT 1 FROM devices WHERE pk = ?', input.sender)) throw deviceNotFound('sender');
-      // Check every recipient before writing anything: all or nothing. Acks leave gaps but never
-      // add entries, so next_seq - min(seq) bounds the count: only a mailbox near the limit is counted.
-      for (const recipient of input.recipients) {
-        const row = this.#get<{ full: number }>(
-          `SELECT CASE
-             WHEN next_seq - coalesce((SELECT min(seq) FROM mailbox WHERE device_pk = ?1), next_seq) < ?2 THEN 0
-             ELSE (SELECT count(*) FROM (SELECT 1 FROM mailbox WHERE device_pk = ?1 LIMIT ?2)) >= ?2
-           END AS full
-           FROM devices WHERE pk = ?1`,
-          recipient,
-          this.#limits.mailboxMaxMessages,
-        );
-        if (!row) throw deviceNotFound('recipient');
-        if (row.full) throw mailboxFull(this.#limits.mailboxMaxMessages);
-      }
+      // All or nothing: this runs inside its own savepoint, so a full mailbox found at the second
+      // recipient undoes what was drawn and written for the first. Acks leave gaps but never add
+      // entries, so the span next_seq - min(seq) bounds the count: only a mailbox whose span reaches
+      // the limit is counted exactly.
       const seqs: number[] = [];
       for (const recipient of input.recipients) {
-        const { seq } = this.#get<{ seq: number }>(
-          'UPDATE devices SET next_seq = next_seq + 1 WHERE pk = ? RETURNING next_seq - 1 AS seq',
+        const drawn = this.#get<{ seq: number; span: number }>(
+          `UPDATE devices SET next_seq = next_seq + 1 WHERE pk = ?1
+           RETURNING next_seq - 1 AS seq,
+                     next_seq - 1 - coalesce((SELECT min(seq) FROM mailbox WHERE device_pk = ?1), next_seq - 1) AS span`,
           recipient,
-        )!;
+        );
+        if (!drawn) throw deviceNotFound('recipient');
+        if (drawn.span >= this.#limits.mailboxMaxMessages) {
+          const { n } = this.#get<{ n: number }>(
+            'SELECT count(*) AS n FROM (SELECT 1 FROM mailbox WHERE device_pk = ? LIMIT ?)',
+            recipient,
+            this.#limits.mailboxMaxMessages,
+          )!;
+          if (n >= this.#limits.mailboxMaxMessages) throw mailboxFull(this.#limits.mailboxMaxMessages);
+        }
         this.#run(
           'INSERT INTO mailbox (device_pk, seq, message_id, payload, expires_at_secs) VALUES (?, ?, ?, ?, ?)',
           recipient,
-          seq,
+          drawn.seq,
           input.messageId,
           input.payload,
           input.expiresAtSecs,
         );
-        seqs.push(seq);
+        seqs.push(drawn.seq);
       }
       this.#run(
         'INSERT INTO sent (sender_device_pk, message_id, digest, expires_at_secs) VALUES (?, ?, ?, ?)',

@@ -59,6 +59,12 @@ export interface MailEntry {
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  /**
+   * True when writes commit in the order they were called, so a caller may issue the next write
+   * before the previous one resolved and still get sequence numbers in call order (SQLite: one
+   * connection, FIFO group commit). False for a connection pool (PostgreSQL).
+   */
+  readonly writesInOrder: boolean;
 
   /** Applies pending numbered migrations exactly once, even when several instances start together. Returns how many this call applied. */
   migrate(): Promise<number>;

@@ -15,6 +15,7 @@ import pg from 'pg';
 import { STORE_DEFAULTS, type StoreOptions } from './options.ts';
 import { PostgresStore } from './postgres.ts';
 import { SqliteStore } from './sqlite.ts';
+import { ThreadedSqliteStore } from './sqlite-thread.ts';
 import type { Store } from './store.ts';
 
 const POSTGRES_SERVER = 'postgres://postgres@127.0.0.1:5432';
@@ -83,13 +84,20 @@ export interface FreshDatabase {
 }
 
 export interface StoreFactory {
-  readonly name: Store['kind'];
+  /** Names the implementation in test titles: 'sqlite', 'sqlite-thread', 'postgres'. */
+  readonly name: string;
+  readonly kind: Store['kind'];
   fresh(): Promise<FreshDatabase>;
   /** A migrated store on a database of its own. */
   open(opts?: StoreOptions): Promise<OpenedStore>;
 }
 
-async function freshSqlite(): Promise<FreshDatabase> {
+async function freshSqliteThread(): Promise<FreshDatabase> {
+  const db = await freshSqlite();
+  return { ...db, open: async (opts) => db.track(await ThreadedSqliteStore.open(db.location, opts)) };
+}
+
+async function freshSqlite(): Promise<FreshDatabase & { track(store: Store): Store }> {
   const dir = await mkdtemp(join(tmpdir(), 'sealpost-store-'));
   const location = join(dir, 'store.db');
   const stores: Store[] = [];
@@ -97,6 +105,10 @@ async function freshSqlite(): Promise<FreshDatabase> {
     location,
     async open(opts) {
       const store = SqliteStore.open(location, opts);
+      stores.push(store);
+      return store;
+    },
+    track(store) {
       stores.push(store);
       return store;
     },
@@ -144,9 +156,10 @@ async function freshPostgres(): Promise<FreshDatabase> {
   };
 }
 
-function factory(name: Store['kind'], fresh: () => Promise<FreshDatabase>): StoreFactory {
+function factory(name: string, kind: Store['kind'], fresh: () => Promise<FreshDatabase>): StoreFactory {
   return {
     name,
+    kind,
     fresh,
     async open(opts) {
       const db = await fresh();
@@ -163,6 +176,7 @@ function factory(name: Store['kind'], fresh: () => Promise<FreshDatabase>): Stor
 }
 
 export const storeFactories: readonly StoreFactory[] = [
-  factory('sqlite', freshSqlite),
-  factory('postgres', freshPostgres),
+  factory('sqlite', 'sqlite', freshSqlite),
+  factory('sqlite-thread', 'sqlite', freshSqliteThread),
+  factory('postgres', 'postgres', freshPostgres),
 ];

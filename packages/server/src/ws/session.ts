@@ -36,6 +36,8 @@ import type { Hub, HubSession } from './hub.ts';
 
 /** Frames waiting to be handled before the connection is closed as flooding. */
 const FRAMES_QUEUED_MAX = LIMITS.inFlightPerDevice * 2;
+/** Sends issued to an in-order store and not yet committed, per connection (pipelining depth). */
+const SENDS_PIPELINED_MAX = 64;
 
 export class DeviceSession implements HubSession {
   readonly connectionId: string;
@@ -85,10 +87,12 @@ export class DeviceSession implements HubSession {
     return this.#device;
   }
 
-  /** Resolves when every frame received so far has been handled. */
-  settled(): Promise<void> {
-    return this.#queue;
+  /** Resolves when every frame received so far has been handled and every send answered. */
+  async settled(): Promise<void> {
+    await this.#queue;
+    await Promise.allSettled([...this.#storing]);
   }
+  readonly #storing = new Set<Promise<void>>();
 
   wake(seq?: number): void {
     if (this.#state !== 'ready') return;
@@ -155,6 +159,18 @@ export class DeviceSession implements HubSession {
     });
   }
 
+  /** A failed send is answered and the session goes on; anything unexpected ends the session. */
+  #sendFailed(err: unknown, requestId: number): void {
+    const typed = err instanceof SealpostError ? err : new SealpostError('INTERNAL', 'internal error');
+    if (!(err instanceof SealpostError)) this.#ctx.log.error({ err }, 'send failed');
+    this.#ctx.metrics.errors.inc({ code: typed.code });
+    if (this.#state === 'ready' && typed.kind !== 'codec' && typed.kind !== 'internal') {
+      this.#sendError(typed, requestId);
+    } else {
+      this.#fail(typed, requestId);
+    }
+  }
+
   async #handle(frame: ClientFrame): Promise<void> {
     try {
       if (this.#state === 'awaiting-auth') {
@@ -163,25 +179,14 @@ export class DeviceSession implements HubSession {
         return;
       }
       if (frame.type === 'send') await this.#send(frame);
-      else if (frame.type === 'ack') await this.#ack(frame);
+      else if (frame.type === 'ack') this.#ack(frame);
       else throw new ValidationError('UNEXPECTED_FRAME', 'already authenticated');
     } catch (err) {
-      const e = err instanceof SealpostError ? err : undefined;
-      if (e === undefined) this.#ctx.log.error({ err }, 'session frame failed');
-      const requestId = frame.type === 'send' ? frame.requestId : 0;
-      const typed = e ?? new SealpostError('INTERNAL', 'internal error');
+      if (frame.type === 'send') return this.#sendFailed(err, frame.requestId);
+      const typed = err instanceof SealpostError ? err : new SealpostError('INTERNAL', 'internal error');
+      if (!(err instanceof SealpostError)) this.#ctx.log.error({ err }, 'session frame failed');
       this.#ctx.metrics.errors.inc({ code: typed.code });
-      // A failed send is answered and the session goes on; anything else ends the session.
-      if (
-        frame.type === 'send' &&
-        this.#state === 'ready' &&
-        typed.kind !== 'codec' &&
-        typed.kind !== 'internal'
-      ) {
-        this.#sendError(typed, requestId);
-      } else {
-        this.#fail(typed, requestId);
-      }
+      this.#fail(typed, 0);
     }
   }
 
@@ -250,15 +255,29 @@ export class DeviceSession implements HubSession {
         .finish(),
     );
     const stopTimer = this.#ctx.metrics.storeSeconds.startTimer();
-    const { duplicate, seqs } = await this.#ctx.store.enqueue({
-      sender: this.device,
-      messageId: f.messageId,
-      digest,
-      recipients,
-      payload: f.payload,
-      expiresAtSecs: Math.ceil(this.#ctx.now() / 1000) + ttlSecs,
-    });
-    stopTimer();
+    const stored = this.#ctx.store
+      .enqueue({
+        sender: this.device,
+        messageId: f.messageId,
+        digest,
+        recipients,
+        payload: f.payload,
+        expiresAtSecs: Math.ceil(this.#ctx.now() / 1000) + ttlSecs,
+      })
+      .then(({ duplicate, seqs }) => {
+        stopTimer();
+        this.#stored(f, recipients, duplicate, seqs);
+      });
+    if (!this.#ctx.store.writesInOrder) return stored;
+    // In-order store: issue the next frame's write without waiting for this commit, so one
+    // connection's sends share group commits; the store keeps them in order.
+    const tracked = stored.catch((err: unknown) => this.#sendFailed(err, f.requestId));
+    this.#storing.add(tracked);
+    void tracked.finally(() => this.#storing.delete(tracked));
+    if (this.#storing.size >= SENDS_PIPELINED_MAX) await Promise.race(this.#storing);
+  }
+
+  #stored(f: SendFrame, recipients: readonly DevicePk[], duplicate: boolean, seqs: readonly number[]): void {
     if (duplicate) {
       this.#ctx.metrics.sendsDuplicate.inc();
     } else {
@@ -270,13 +289,26 @@ export class DeviceSession implements HubSession {
     this.#sendFrame({ type: 'sent', requestId: f.requestId, duplicate });
   }
 
-  async #ack(f: AckFrame): Promise<void> {
+  /**
+   * Acks need no order relative to other frames, so the next frame does not wait for this one's
+   * commit (an ack lost with a dropped connection only means a redelivery, which devices drop).
+   */
+  #ack(f: AckFrame): void {
     if (f.seqs.length === 0) return;
     for (const s of f.seqs) this.#inFlight.delete(s);
-    const n = await this.#ctx.store.ack(this.device, f.seqs);
-    this.#ctx.metrics.messagesAcked.inc(n);
-    // Room opened: read only if something is waiting that was not pushed yet.
-    if (this.#behind || this.#tail > this.#cursor) void this.#pump();
+    const device = this.device;
+    const done = this.#ctx.store.ack(device, f.seqs).then(
+      (n) => {
+        this.#ctx.metrics.messagesAcked.inc(n);
+        // Room opened: read only if something is waiting that was not pushed yet.
+        if (this.#behind || this.#tail > this.#cursor) void this.#pump();
+      },
+      (err: unknown) => {
+        this.#ctx.log.warn({ code: err instanceof SealpostError ? err.code : 'INTERNAL' }, 'ack failed');
+      },
+    );
+    this.#storing.add(done);
+    void done.finally(() => this.#storing.delete(done));
   }
 
   /** Pushes unacknowledged mail in sequence order up to the in-flight bound. Never runs twice at once. */

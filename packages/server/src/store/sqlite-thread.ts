@@ -1,0 +1,150 @@
+/**
+ * The SQLite store on its own worker thread: the embedded default of `sealpost serve`.
+ *
+ * node:sqlite is synchronous, so with the store on the main thread every COMMIT's fsync
+ * (synchronous=FULL: a message is durable before the sender hears "stored") stalls the event
+ * loop that serves every socket. Here the main thread only posts calls and goes on serving; the
+ * worker runs `SqliteStore` with its group commit, which batches naturally while a commit is in
+ * progress. Calls are answered in order; errors come back typed (`errorFromWire`).
+ *
+ * Cost: each call and its answer are copied between threads (structured clone).
+ */
+import { Worker } from 'node:worker_threads';
+import { UnavailableError, errorFromWire, type Username } from '@sealpost/core';
+import type { StoreOptions } from './options.ts';
+import type { ThreadAnswer, ThreadCall } from './sqlite-thread-worker.ts';
+import type {
+  AccountRecord,
+  DevicePk,
+  DeviceRecord,
+  EnqueueInput,
+  EnqueueResult,
+  MailEntry,
+  NewDevice,
+  Store,
+} from './store.ts';
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+export class ThreadedSqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  /** Calls reach the worker in order and its SqliteStore commits writes in order. */
+  readonly writesInOrder = true;
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #dead: UnavailableError | undefined;
+
+  private constructor(worker: Worker) {
+    this.#worker = worker;
+    worker.on('message', (batch: ThreadAnswer[]) => {
+      for (const a of batch) {
+        const p = this.#pending.get(a.id);
+        if (p === undefined) continue;
+        this.#pending.delete(a.id);
+        if (a.ok) p.resolve(a.value);
+        else p.reject(errorFromWire(a.error));
+      }
+    });
+    const fail = () => {
+      this.#dead ??= new UnavailableError('STORE_UNAVAILABLE', 'the store thread stopped');
+      for (const p of this.#pending.values()) p.reject(this.#dead);
+      this.#pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', fail);
+  }
+
+  /** Opens (creating if needed) the database at `path` on a new worker thread. Does not migrate. */
+  static async open(path: string, options: StoreOptions = {}): Promise<ThreadedSqliteStore> {
+    const worker = new Worker(new URL('./sqlite-thread-worker.ts', import.meta.url), {
+      workerData: { path, options },
+    });
+    const opened = await new Promise<ThreadAnswer>((resolve, reject) => {
+      worker.once('message', (batch: ThreadAnswer[]) => resolve(batch[0]!));
+      worker.once('error', reject);
+    });
+    if (!opened.ok) {
+      await worker.terminate();
+      throw errorFromWire(opened.error);
+    }
+    return new ThreadedSqliteStore(worker);
+  }
+
+  #call<T>(method: keyof Store, ...args: unknown[]): Promise<T> {
+    if (this.#dead) return Promise.reject(this.#dead);
+    const id = this.#nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      if (this.#outbox.length === 0) queueMicrotask(() => this.#post());
+      this.#outbox.push({ id, method, args });
+    });
+  }
+
+  #outbox: ThreadCall[] = [];
+  #post(): void {
+    const batch = this.#outbox;
+    this.#outbox = [];
+    this.#worker.postMessage(batch);
+  }
+
+  migrate(): Promise<number> {
+    return this.#call('migrate');
+  }
+  ping(): Promise<void> {
+    return this.#call('ping');
+  }
+  async close(): Promise<void> {
+    if (this.#dead) return;
+    await this.#call('close');
+    this.#dead = new UnavailableError('STORE_UNAVAILABLE', 'the store is closed');
+    await this.#worker.terminate();
+  }
+  putChallenge(challenge: Uint8Array, expiresAtMs: number): Promise<void> {
+    return this.#call('putChallenge', challenge, expiresAtMs);
+  }
+  consumeChallenge(challenge: Uint8Array, nowMs: number): Promise<boolean> {
+    return this.#call('consumeChallenge', challenge, nowMs);
+  }
+  createAccount(
+    input: Parameters<Store['createAccount']>[0],
+  ): Promise<{ account: AccountRecord; device: DeviceRecord }> {
+    return this.#call('createAccount', input);
+  }
+  getAccount(username: Username): Promise<AccountRecord | undefined> {
+    return this.#call('getAccount', username);
+  }
+  listDevices(accountId: number): Promise<DeviceRecord[]> {
+    return this.#call('listDevices', accountId);
+  }
+  getDevice(username: Username, deviceId: Uint8Array): Promise<DeviceRecord | undefined> {
+    return this.#call('getDevice', username, deviceId);
+  }
+  resolveDevices(addresses: Parameters<Store['resolveDevices']>[0]): Promise<(DevicePk | undefined)[]> {
+    return this.#call('resolveDevices', addresses);
+  }
+  addDevice(accountId: number, device: NewDevice, day: number): Promise<DeviceRecord> {
+    return this.#call('addDevice', accountId, device, day);
+  }
+  removeDevice(accountId: number, deviceId: Uint8Array): Promise<DevicePk> {
+    return this.#call('removeDevice', accountId, deviceId);
+  }
+  touchDevice(device: DevicePk, day: number): Promise<void> {
+    return this.#call('touchDevice', device, day);
+  }
+  enqueue(input: EnqueueInput): Promise<EnqueueResult> {
+    return this.#call('enqueue', input);
+  }
+  fetchMail(device: DevicePk, afterSeq: number, limit: number, nowSecs: number): Promise<MailEntry[]> {
+    return this.#call('fetchMail', device, afterSeq, limit, nowSecs);
+  }
+  ack(device: DevicePk, seqs: readonly number[]): Promise<number> {
+    return this.#call('ack', device, seqs);
+  }
+  sweepExpired(nowSecs: number): Promise<number> {
+    return this.#call('sweepExpired', nowSecs);
+  }
+}
