@@ -13,6 +13,11 @@ export const LIMITS = {
   publicKeyBytes: 32,
   signatureBytes: 64,
   deviceIdBytes: 8,
+  /**
+   * Largest ECVRF input (RFC 9381 alpha) proved or verified: a key-transparency VRF input is a short
+   * label and a version (draft-ietf-keytrans-protocol); the bound caps the hashing one call can cost.
+   */
+  vrfAlphaMaxBytes: 1024,
 
   // --- authentication
   challengeBytes: 32,
