@@ -89,6 +89,41 @@ export const LIMITS = {
   argon2Iterations: 3,
   argon2Parallelism: 4,
   keystoreMaxBytes: 1024 * 1024,
+
+  // --- backups (docs/backup-format.md)
+  /**
+   * FastCDC chunk sizes (Xia et al., USENIX ATC 2016, §4.4 normalized chunking): restic's 512 KiB /
+   * 1 MiB / 8 MiB. Large chunks keep the index small (~1 M entries per TiB) and the per-blob overhead
+   * (nonce, tag, header entry) under 0.01%. The average must be a power of two (it sets the masks).
+   */
+  backupChunkMinBytes: 512 * 1024,
+  backupChunkAvgBytes: 1024 * 1024,
+  backupChunkMaxBytes: 8 * 1024 * 1024,
+  /** Largest tree blob (one directory listing; a 1 TB file's chunk list is ~32 MB). */
+  backupTreeMaxBytes: 64 * 1024 * 1024,
+  /** A writer closes a pack once it holds this much; one blob larger than this gets a pack alone. */
+  backupPackTargetBytes: 16 * 1024 * 1024,
+  /** Packs are padded to at least this (every smaller pack looks the same to the server). */
+  backupPackMinBytes: 1024 * 1024,
+  /** Largest pack a reader accepts (a lone largest tree blob, padded, fits). */
+  backupPackMaxBytes: 80 * 1024 * 1024,
+  backupBlobsPerPackMax: 100_000,
+  /** Index files: pack and blob entries, padded. */
+  backupIndexFileMaxBytes: 64 * 1024 * 1024,
+  backupIndexPacksPerFileMax: 100_000,
+  backupSnapshotMaxBytes: 1024 * 1024,
+  backupSnapshotPathsMax: 1_024,
+  backupSnapshotTagsMax: 256,
+  backupSnapshotTagMaxBytes: 256,
+  backupHostnameMaxBytes: 255,
+  /** Names are bytes (POSIX names need not be UTF-8); 255 UTF-16 units (macOS, Windows) fit. */
+  backupNameMaxBytes: 1_024,
+  /** PATH_MAX on Linux. */
+  backupPathMaxBytes: 4_096,
+  /** Argon2id bounds for repository key files: a hostile file cannot ask for gigabytes or hours. */
+  backupArgon2MemoryKiBMax: 4 * 64 * 1024,
+  backupArgon2IterationsMax: 16,
+  backupArgon2ParallelismMax: 16,
 } as const;
 
 export type LimitName = keyof typeof LIMITS;
