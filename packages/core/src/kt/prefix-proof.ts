@@ -1,0 +1,244 @@
+/**
+ * Prefix-tree search proofs (draft-ietf-keytrans-protocol-04 §11.2, §10.9, §3.3): the `PrefixProof`
+ * structure and its verification. The tree and the prover are in prefix-tree.ts; the TLS encoding in
+ * proof-codec.ts.
+ *
+ *   struct { opaque vrf_output[VRF.Nh]; opaque commitment[Hash.Nh]; } PrefixLeaf;
+ *   struct {
+ *     PrefixSearchResultType result_type;        // inclusion(1), nonInclusionLeaf(2), nonInclusionParent(3)
+ *     select (result_type) { case nonInclusionLeaf: PrefixLeaf leaf; };
+ *     uint8 depth;
+ *   } PrefixSearchResult;
+ *   struct { PrefixSearchResult results<0..2^8-1>; HashValue elements<0..2^16-1>; } PrefixProof;
+ *
+ * Verification rebuilds the skeleton of the tree the searches walked: each result places its terminal
+ * node (the searched leaf, another leaf, or the empty stand-in of a missing child) at its depth on the
+ * path given by the search key's bits; the elements then fill every other child of that skeleton, left
+ * to right (§11.2: "if a node is present in the root's left subtree, its value is listed before any
+ * values from nodes that are in the root's right subtree"); the skeleton is hashed as in §10.9.
+ *
+ * `depth` follows the draft authors' implementation (Bren2010/katie): for nonInclusionParent it is the
+ * depth of the missing child's stand-in, one below the parent that lacks it (docs/key-transparency.md).
+ */
+import type { CryptoProvider } from '../crypto/provider.ts';
+import { equalPublicBytes } from '../bytes/encoding.ts';
+import { ValidationError } from '../errors.ts';
+import { KT_SUITE, KT_ZERO_HASH } from './cipher-suite.ts';
+import { ProofMalformedError, RootMismatchError } from './proof-errors.ts';
+
+/** §11.2 PrefixLeaf: a search key (VRF output) and the commitment stored under it. */
+export interface PrefixLeaf {
+  readonly vrfOutput: Uint8Array;
+  readonly commitment: Uint8Array;
+}
+
+/** §11.2 PrefixSearchResultType code points. */
+export const PREFIX_RESULT_TYPE = { inclusion: 1, nonInclusionLeaf: 2, nonInclusionParent: 3 } as const;
+
+export type PrefixSearchResult =
+  | { readonly type: 'inclusion'; readonly depth: number }
+  | { readonly type: 'nonInclusionLeaf'; readonly leaf: PrefixLeaf; readonly depth: number }
+  | { readonly type: 'nonInclusionParent'; readonly depth: number };
+
+export interface PrefixProof {
+  readonly results: readonly PrefixSearchResult[];
+  readonly elements: readonly Uint8Array[];
+}
+
+/** One lookup: the search key, and its commitment when the verifier expects it to be included. */
+export interface PrefixSearch {
+  readonly vrfOutput: Uint8Array;
+  readonly commitment?: Uint8Array | undefined;
+}
+
+/** Bit `i` of a search key, most significant bit of byte 0 first (§3.3: "the first bit"). */
+export function keyBit(key: Uint8Array, i: number): 0 | 1 {
+  return ((key[i >> 3]! >> (7 - (i & 7))) & 1) as 0 | 1;
+}
+
+/** §10.9: `leaf.value = Hash(0x01 || vrf_output || commitment)`. */
+export function prefixLeafValue(crypto: CryptoProvider, leaf: PrefixLeaf): Uint8Array {
+  const n = KT_SUITE.hashBytes;
+  const buf = new Uint8Array(1 + KT_SUITE.vrfOutputBytes + n);
+  buf[0] = 0x01;
+  buf.set(leaf.vrfOutput, 1);
+  buf.set(leaf.commitment, 1 + KT_SUITE.vrfOutputBytes);
+  return crypto.sha256(buf);
+}
+
+/** §10.9: `parent.value = Hash(0x02 || left.value || right.value)`, zeros for a missing child. */
+export function prefixParentValue(crypto: CryptoProvider, left: Uint8Array, right: Uint8Array): Uint8Array {
+  const n = KT_SUITE.hashBytes;
+  const buf = new Uint8Array(1 + 2 * n);
+  buf[0] = 0x02;
+  buf.set(left, 1);
+  buf.set(right, 1 + n);
+  return crypto.sha256(buf);
+}
+
+/** Checks caller-supplied search keys: VRF.Nh bytes each, no key twice. Throws VALIDATION_FAILED. */
+export function checkSearchKeys(keys: readonly Uint8Array[]): void {
+  const seen = new Set<string>();
+  for (const key of keys) {
+    if (!(key instanceof Uint8Array) || key.length !== KT_SUITE.vrfOutputBytes) {
+      throw new ValidationError('VALIDATION_FAILED', `search key must be ${KT_SUITE.vrfOutputBytes} bytes`);
+    }
+    const id = String.fromCharCode(...key);
+    if (seen.has(id))
+      throw new ValidationError('VALIDATION_FAILED', 'the same search key is looked up twice');
+    seen.add(id);
+  }
+}
+
+type Skeleton =
+  | { t: 'unknown' }
+  | { t: 'parent'; left: Slot; right: Slot }
+  | { t: 'leaf'; leaf: PrefixLeaf }
+  | { t: 'empty' };
+interface Slot {
+  node: Skeleton;
+}
+
+const sameLeaf = (a: PrefixLeaf, b: PrefixLeaf): boolean =>
+  equalPublicBytes(a.vrfOutput, b.vrfOutput) && equalPublicBytes(a.commitment, b.commitment);
+
+function sharesPrefix(a: Uint8Array, b: Uint8Array, bits: number): boolean {
+  for (let i = 0; i < bits; i++) if (keyBit(a, i) !== keyBit(b, i)) return false;
+  return true;
+}
+
+/** The terminal node result `i` claims for `search`, after checking it is a possible one. */
+function terminal(search: PrefixSearch, result: PrefixSearchResult, i: number): Skeleton {
+  if (result.type === 'inclusion') {
+    if (search.commitment === undefined) {
+      throw new ProofMalformedError(`result ${i} claims inclusion of a key whose commitment is not known`, {
+        result: i,
+      });
+    }
+    return { t: 'leaf', leaf: { vrfOutput: search.vrfOutput, commitment: search.commitment } };
+  }
+  if (result.type === 'nonInclusionLeaf') {
+    const other = result.leaf.vrfOutput;
+    if (other.length !== KT_SUITE.vrfOutputBytes || result.leaf.commitment.length !== KT_SUITE.hashBytes) {
+      throw new ProofMalformedError(`result ${i}: leaf of the wrong size`, { result: i });
+    }
+    if (equalPublicBytes(other, search.vrfOutput)) {
+      throw new ProofMalformedError(`result ${i}: non-inclusion leaf holds the searched key`, { result: i });
+    }
+    if (!sharesPrefix(other, search.vrfOutput, result.depth)) {
+      throw new ProofMalformedError(`result ${i}: leaf at depth ${result.depth} is not on the search path`, {
+        result: i,
+      });
+    }
+    return { t: 'leaf', leaf: result.leaf };
+  }
+  return { t: 'empty' };
+}
+
+/** Places result `i`'s terminal node in the skeleton, or checks it against one already placed. */
+function place(root: Slot, search: PrefixSearch, result: PrefixSearchResult, i: number): void {
+  const claimed = terminal(search, result, i);
+  let slot = root;
+  for (let depth = 0; ; depth++) {
+    const node = slot.node;
+    if (node.t === 'unknown') {
+      if (depth === result.depth) {
+        slot.node = claimed;
+        return;
+      }
+      slot.node = { t: 'parent', left: { node: { t: 'unknown' } }, right: { node: { t: 'unknown' } } };
+    } else if (node.t !== 'parent') {
+      const agrees =
+        depth === result.depth &&
+        node.t === claimed.t &&
+        (node.t === 'empty' || sameLeaf(node.leaf, (claimed as { leaf: PrefixLeaf }).leaf));
+      if (!agrees) {
+        throw new ProofMalformedError(`result ${i} contradicts an earlier result at depth ${depth}`, {
+          result: i,
+        });
+      }
+      return;
+    }
+    const parent = slot.node as { t: 'parent'; left: Slot; right: Slot };
+    if (depth >= result.depth || depth >= 8 * KT_SUITE.vrfOutputBytes) {
+      throw new ProofMalformedError(`result ${i}: depth ${result.depth} is above a parent on its path`, {
+        result: i,
+      });
+    }
+    slot = keyBit(search.vrfOutput, depth) === 1 ? parent.right : parent.left;
+  }
+}
+
+/**
+ * Recomputes the prefix-tree root from a batch search proof. `searches[i]` is the lookup answered by
+ * `proof.results[i]`; a search whose result is `inclusion` must carry its commitment. Returns the root
+ * and, per search, whether it was included. Throws VALIDATION_FAILED (bad or repeated keys) and
+ * ProofMalformedError (wrong number of results or elements, impossible or contradictory results).
+ */
+export function evaluatePrefixProof(
+  crypto: CryptoProvider,
+  searches: readonly PrefixSearch[],
+  proof: PrefixProof,
+): { root: Uint8Array; included: boolean[] } {
+  checkSearchKeys(searches.map((s) => s.vrfOutput));
+  for (const s of searches) {
+    if (s.commitment !== undefined && s.commitment.length !== KT_SUITE.hashBytes) {
+      throw new ValidationError('VALIDATION_FAILED', `commitment must be ${KT_SUITE.hashBytes} bytes`);
+    }
+  }
+  if (searches.length !== proof.results.length) {
+    throw new ProofMalformedError(`${proof.results.length} results for ${searches.length} searches`);
+  }
+  const root: Slot = { node: { t: 'unknown' } };
+  searches.forEach((s, i) => place(root, s, proof.results[i]!, i));
+
+  let next = 0;
+  const hash = (node: Skeleton): Uint8Array => {
+    switch (node.t) {
+      case 'unknown': {
+        const e = proof.elements[next];
+        if (e === undefined) throw new ProofMalformedError(`proof ends at element ${next}`);
+        if (e.length !== KT_SUITE.hashBytes) throw new ProofMalformedError(`element ${next} is not a hash`);
+        next += 1;
+        return e;
+      }
+      case 'empty':
+        return KT_ZERO_HASH;
+      case 'leaf':
+        return prefixLeafValue(crypto, node.leaf);
+      case 'parent':
+        return prefixParentValue(crypto, hash(node.left.node), hash(node.right.node));
+    }
+  };
+  const value = hash(root.node);
+  if (next !== proof.elements.length) {
+    throw new ProofMalformedError(`proof has ${proof.elements.length} elements, ${next} expected`, {
+      elements: proof.elements.length,
+      expected: next,
+    });
+  }
+  return { root: value, included: proof.results.map((r) => r.type === 'inclusion') };
+}
+
+/**
+ * Verifies a batch search proof against a trusted prefix-tree root. Each search is expected to be
+ * included exactly when its commitment is given (the binary ladder predicts every outcome, §5);
+ * any other outcome is ProofMalformedError, a different root RootMismatchError.
+ */
+export function verifyPrefixProof(
+  crypto: CryptoProvider,
+  searches: readonly PrefixSearch[],
+  proof: PrefixProof,
+  root: Uint8Array,
+): void {
+  const result = evaluatePrefixProof(crypto, searches, proof);
+  searches.forEach((s, i) => {
+    if ((s.commitment !== undefined) !== result.included[i]) {
+      throw new ProofMalformedError(`result ${i}: expected ${s.commitment ? 'inclusion' : 'non-inclusion'}`, {
+        result: i,
+      });
+    }
+  });
+  if (!equalPublicBytes(root, result.root))
+    throw new RootMismatchError('prefix tree root', root, result.root);
+}
