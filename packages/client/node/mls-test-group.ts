@@ -90,6 +90,74 @@ export async function makeGroup(
   return { alice, bob: { name: 'bob', state: bobState, cs: bobCs } };
 }
 
+/** A member-to-be: its KeyPackage (public and private) and its impl. */
+export interface Joiner {
+  readonly name: string;
+  readonly cs: CiphersuiteImpl;
+  readonly keyPackage: { publicPackage: KeyPackage; privatePackage: PrivateKeyPackage };
+}
+
+export async function joiner(name: string, cs: CiphersuiteImpl): Promise<Joiner> {
+  return { name, cs, keyPackage: await keyPackage(name, cs) };
+}
+
+/** `committer` adds `j` (ts-mls sends an Add-only commit without an UpdatePath); returns the encoded commit and Welcome. */
+export async function commitAdd(
+  committer: Member,
+  j: Joiner,
+): Promise<{ commit: Uint8Array; welcome: Uint8Array }> {
+  const r = await createCommit(
+    { state: committer.state, cipherSuite: committer.cs },
+    { extraProposals: [addProposal(j.keyPackage.publicPackage)] },
+  );
+  committer.state = r.newState;
+  r.consumed.forEach(zeroOutUint8Array);
+  return {
+    commit: encodeMlsMessage(r.commit),
+    welcome: encodeMlsMessage({ welcome: r.welcome!, wireformat: 'mls_welcome', version: 'mls10' }),
+  };
+}
+
+/**
+ * `committer` commits no proposal, so the commit carries an UpdatePath (RFC 9420 §12.4: a full
+ * commit refreshes the committer's path, the post-compromise-security step).
+ */
+export async function commitUpdate(committer: Member): Promise<Uint8Array> {
+  const r = await createCommit({ state: committer.state, cipherSuite: committer.cs }, {});
+  committer.state = r.newState;
+  r.consumed.forEach(zeroOutUint8Array);
+  return encodeMlsMessage(r.commit);
+}
+
+/** `m` applies an encoded commit sent as a PrivateMessage. */
+export async function processCommit(m: Member, commit: Uint8Array): Promise<void> {
+  const decoded = decodeMlsMessage(commit, 0)?.[0];
+  if (decoded?.wireformat !== 'mls_private_message') throw new Error('commit is not a PrivateMessage');
+  const r = await processPrivateMessage(m.state, decoded.privateMessage, emptyPskIndex, m.cs);
+  if (r.kind !== 'newState') throw new Error('expected a commit');
+  m.state = r.newState;
+  r.consumed.forEach(zeroOutUint8Array);
+}
+
+/** `j` joins from an encoded Welcome, given the tree out of band (as the delivery service would). */
+export async function joinFromWelcome(
+  j: Joiner,
+  welcome: Uint8Array,
+  tree: ClientState['ratchetTree'],
+): Promise<Member> {
+  const decoded = decodeMlsMessage(welcome, 0)?.[0];
+  if (decoded?.wireformat !== 'mls_welcome') throw new Error('not a Welcome');
+  const state = await joinGroup(
+    decoded.welcome,
+    j.keyPackage.publicPackage,
+    j.keyPackage.privatePackage,
+    emptyPskIndex,
+    j.cs,
+    tree,
+  );
+  return { name: j.name, state, cs: j.cs };
+}
+
 /** `from` encrypts, the bytes are encoded and decoded, `to` decrypts; returns the plaintext. */
 export async function sendAndReceive(from: Member, to: Member, plaintext: Uint8Array): Promise<Uint8Array> {
   const sent = await createApplicationMessage(from.state, plaintext, from.cs);
