@@ -202,7 +202,7 @@ const CURVES: Record<'X25519' | 'X448' | 'P-256' | 'P-384' | 'P-521', DhCurve> =
     nsk: 66,
     bitmask: 0x01,
     order:
-      0x01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409n,
+      0x01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409n,
     keyType: 'ec',
     namedCurve: 'secp521r1',
   },
