@@ -550,7 +550,8 @@ async function checkTrees(v: ReturnType<typeof treeVectors>): Promise<void> {
       assert.equal(n.kind, c.nodes[i]!.kind);
     });
   }
-  for (const c of v.invalid) assert.equal(await codeOf(() => decodeTree(unhex(c['input'] as string))), c.wantErr, c.name);
+  for (const c of v.invalid)
+    assert.equal(await codeOf(() => decodeTree(unhex(c['input'] as string))), c.wantErr, c.name);
 }
 
 // ---------------------------------------------------------------- the files
