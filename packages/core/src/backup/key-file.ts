@@ -15,7 +15,7 @@
  *   15      16    salt (random)
  *   31      32    repository id
  *   63      12    nonce (random)
- *   75      48    AES-256-GCM(kek, nonce, master key, aad = bytes 0..63) || tag
+ *   75      48    AES-256-GCM(kek, nonce, master key, aad = bytes 0 to 62) || tag
  *
  *   kek = Argon2id(passphrase, salt, m, t, p, 32 bytes)
  *
@@ -67,7 +67,7 @@ export interface KeyFile {
   readonly repositoryId: Uint8Array;
   readonly nonce: Uint8Array;
   readonly wrapped: Uint8Array;
-  /** Bytes 0..63: the aad. */
+  /** Bytes 0 to 62: the aad. */
   readonly header: Uint8Array;
 }
 
