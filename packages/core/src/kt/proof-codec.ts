@@ -14,7 +14,13 @@ import { LIMITS } from '../limits.ts';
 import { decodeAll, type Reader } from '../codec/reader.ts';
 import { Writer } from '../codec/writer.ts';
 import { KT_SUITE } from './cipher-suite.ts';
-import { readList, writeFixed, writeList } from './tls.ts';
+import { readList, readU64, writeFixed, writeList } from './tls.ts';
+import {
+  PREFIX_RESULT_TYPE,
+  type PrefixLeaf,
+  type PrefixProof,
+  type PrefixSearchResult,
+} from './prefix-proof.ts';
 
 /** §11.1: `opaque HashValue[Hash.Nh]`. */
 function readHash(r: Reader, what: string): Uint8Array {
@@ -66,4 +72,129 @@ export function encodeInclusionProof(proof: InclusionProof): Uint8Array {
 
 export function decodeInclusionProof(bytes: Uint8Array): InclusionProof {
   return decodeAll(bytes, LIMITS.ktProofMaxBytes, readInclusionProof, 'InclusionProof');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// §11.2 PrefixLeaf, PrefixSearchResult, PrefixProof
+
+export function writePrefixLeaf(w: Writer, leaf: PrefixLeaf): void {
+  writeFixed(w, leaf.vrfOutput, KT_SUITE.vrfOutputBytes, 'PrefixLeaf.vrf_output');
+  writeHash(w, leaf.commitment, 'PrefixLeaf.commitment');
+}
+
+export function readPrefixLeaf(r: Reader): PrefixLeaf {
+  const vrfOutput = r.fixed(KT_SUITE.vrfOutputBytes, 'PrefixLeaf.vrf_output');
+  return { vrfOutput, commitment: readHash(r, 'PrefixLeaf.commitment') };
+}
+
+export function writePrefixSearchResult(w: Writer, result: PrefixSearchResult): void {
+  w.u8(PREFIX_RESULT_TYPE[result.type]);
+  if (result.type === 'nonInclusionLeaf') writePrefixLeaf(w, result.leaf);
+  w.u8(result.depth);
+}
+
+export function readPrefixSearchResult(r: Reader): PrefixSearchResult {
+  const type = r.u8('PrefixSearchResult.result_type');
+  if (type === PREFIX_RESULT_TYPE.inclusion)
+    return { type: 'inclusion', depth: r.u8('PrefixSearchResult.depth') };
+  if (type === PREFIX_RESULT_TYPE.nonInclusionParent) {
+    return { type: 'nonInclusionParent', depth: r.u8('PrefixSearchResult.depth') };
+  }
+  if (type === PREFIX_RESULT_TYPE.nonInclusionLeaf) {
+    const leaf = readPrefixLeaf(r);
+    return { type: 'nonInclusionLeaf', leaf, depth: r.u8('PrefixSearchResult.depth') };
+  }
+  throw new CodecError('CODEC_INVALID_VALUE', `PrefixSearchResult.result_type: ${type} is not 1, 2 or 3`);
+}
+
+export function writePrefixProof(w: Writer, proof: PrefixProof): void {
+  if (proof.elements.length > LIMITS.ktPrefixProofMaxElements) {
+    throw new CodecError(
+      'CODEC_LENGTH_LIMIT',
+      `PrefixProof: ${proof.elements.length} elements exceeds ${LIMITS.ktPrefixProofMaxElements}`,
+    );
+  }
+  writeList(w, 1, proof.results, writePrefixSearchResult, 'PrefixProof.results');
+  writeList(w, 2, proof.elements, (w, e) => writeHash(w, e, 'PrefixProof element'), 'PrefixProof.elements');
+}
+
+export function readPrefixProof(r: Reader): PrefixProof {
+  const results = readList(
+    r,
+    1,
+    LIMITS.ktPrefixProofMaxResults,
+    readPrefixSearchResult,
+    'PrefixProof.results',
+  );
+  const elements = readList(
+    r,
+    2,
+    LIMITS.ktPrefixProofMaxElements,
+    (r) => readHash(r, 'PrefixProof element'),
+    'PrefixProof.elements',
+  );
+  return { results, elements };
+}
+
+export function encodePrefixProof(proof: PrefixProof): Uint8Array {
+  const w = new Writer();
+  writePrefixProof(w, proof);
+  return w.finish();
+}
+
+export function decodePrefixProof(bytes: Uint8Array): PrefixProof {
+  return decodeAll(bytes, LIMITS.ktProofMaxBytes, readPrefixProof, 'PrefixProof');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// §11.3
+//   struct {
+//     uint64 timestamps<0..2^8-1>;
+//     PrefixProof prefix_proofs<0..2^8-1>;
+//     HashValue prefix_roots<0..2^8-1>;
+//     InclusionProof inclusion;
+//   } CombinedTreeProof;
+
+export interface CombinedTreeProof {
+  readonly timestamps: readonly number[];
+  readonly prefixProofs: readonly PrefixProof[];
+  readonly prefixRoots: readonly Uint8Array[];
+  readonly inclusion: InclusionProof;
+}
+
+export function writeCombinedTreeProof(w: Writer, proof: CombinedTreeProof): void {
+  writeList(w, 1, proof.timestamps, (w, t) => w.u53(t), 'CombinedTreeProof.timestamps');
+  writeList(w, 1, proof.prefixProofs, writePrefixProof, 'CombinedTreeProof.prefix_proofs');
+  writeList(
+    w,
+    1,
+    proof.prefixRoots,
+    (w, h) => writeHash(w, h, 'prefix root'),
+    'CombinedTreeProof.prefix_roots',
+  );
+  writeInclusionProof(w, proof.inclusion);
+}
+
+export function readCombinedTreeProof(r: Reader): CombinedTreeProof {
+  const max = LIMITS.ktCombinedProofMaxItems;
+  const timestamps = readList(r, 1, max, (r) => readU64(r, 'timestamp'), 'CombinedTreeProof.timestamps');
+  const prefixProofs = readList(r, 1, max, readPrefixProof, 'CombinedTreeProof.prefix_proofs');
+  const prefixRoots = readList(
+    r,
+    1,
+    max,
+    (r) => readHash(r, 'prefix root'),
+    'CombinedTreeProof.prefix_roots',
+  );
+  return { timestamps, prefixProofs, prefixRoots, inclusion: readInclusionProof(r) };
+}
+
+export function encodeCombinedTreeProof(proof: CombinedTreeProof): Uint8Array {
+  const w = new Writer();
+  writeCombinedTreeProof(w, proof);
+  return w.finish();
+}
+
+export function decodeCombinedTreeProof(bytes: Uint8Array): CombinedTreeProof {
+  return decodeAll(bytes, LIMITS.ktProofMaxBytes, readCombinedTreeProof, 'CombinedTreeProof');
 }
