@@ -12,7 +12,8 @@ import { getCiphersuiteFromName, type CiphersuiteName } from 'ts-mls';
 import { CryptoError, DependencyError } from 'ts-mls/mlsError.js';
 import { browserMlsCryptoProvider } from '../src/mls/provider.ts';
 import { clearMlsKeyCaches, NODE_MLS_SUITES, nodeMlsCryptoProvider } from './mls-crypto.ts';
-import { DH_CURVE_ORDERS, KEMS } from './mls-kem.ts';
+import { KEMS } from './mls-hpke.ts';
+import { DH_CURVE_ORDERS } from './mls-kem.ts';
 import { makeGroup, sendAndReceive } from './mls-test-group.ts';
 
 const te = new TextEncoder();

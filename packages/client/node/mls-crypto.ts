@@ -29,7 +29,7 @@ import type { Ciphersuite, CiphersuiteImpl, CiphersuiteName } from 'ts-mls/crypt
 import type { CryptoProvider } from 'ts-mls/crypto/provider.js';
 import type { Signature, SignatureAlgorithm } from 'ts-mls/crypto/signature.js';
 import { CryptoError, DependencyError } from 'ts-mls/mlsError.js';
-import { makeNodeHpke } from './mls-hpke.ts';
+import { KEMS, makeNodeHpke } from './mls-hpke.ts';
 import {
   bytesEqual,
   digest,
@@ -40,7 +40,6 @@ import {
   hmac,
   plain,
 } from './mls-kdf.ts';
-import { KEMS } from './mls-kem.ts';
 import {
   BoundedCache,
   PUBLIC_KEY_CACHE_MAX,

@@ -15,7 +15,17 @@ import type { AeadAlgorithm } from 'ts-mls/crypto/aead.js';
 import type { Hpke, HpkeAlgorithm, PrivateKey, PublicKey } from 'ts-mls/crypto/hpke.js';
 import { CryptoError } from 'ts-mls/mlsError.js';
 import { type HashName, HASH_SIZE, plain } from './mls-kdf.ts';
-import { concat, i2osp, type Kem, type KemPrivateKey, type KemPublicKey, KEMS, labeled } from './mls-kem.ts';
+import {
+  concat,
+  CURVES,
+  dhKem,
+  i2osp,
+  type Kem,
+  type KemPrivateKey,
+  type KemPublicKey,
+  labeled,
+} from './mls-kem.ts';
+import { xwingKem } from './mls-xwing.ts';
 
 /** RFC 9180 §7.3 and the OpenSSL cipher behind each AEAD; Nt = 16 for all three. */
 const AEADS = {
@@ -26,6 +36,16 @@ const AEADS = {
 type AeadSpec = (typeof AEADS)[AeadAlgorithm];
 const NONCE_SIZE = 12;
 const TAG_SIZE = 16;
+
+/** The KEMs by ts-mls's names (`KemAlgorithm`); the others (plain ML-KEM) are not offered here. */
+export const KEMS: Readonly<Record<string, Kem>> = {
+  'DHKEM-X25519-HKDF-SHA256': dhKem(CURVES.X25519),
+  'DHKEM-X448-HKDF-SHA512': dhKem(CURVES.X448),
+  'DHKEM-P256-HKDF-SHA256': dhKem(CURVES['P-256']),
+  'DHKEM-P384-HKDF-SHA384': dhKem(CURVES['P-384']),
+  'DHKEM-P521-HKDF-SHA512': dhKem(CURVES['P-521']),
+  'X-Wing': xwingKem(),
+};
 
 /** RFC 9180 §7.2. */
 const KDFS = {

@@ -1,8 +1,7 @@
 /**
- * The KEMs of HPKE on `node:crypto`, for the MLS provider (mls-hpke.ts, mls-crypto.ts):
- *   - DHKEM (RFC 9180 §4.1) over X25519, X448, P-256, P-384 and P-521;
- *   - X-Wing (draft-connolly-cfrg-xwing-kem-07: ML-KEM-768 and X25519 joined by SHA3-256), both
- *     halves in OpenSSL 3.5, which Node 24 ships.
+ * The KEMs of HPKE on `node:crypto`, for the MLS provider (mls-hpke.ts, mls-crypto.ts): the KEM
+ * interface, key handles, DER wrappers, and DHKEM (RFC 9180 §4.1) over X25519, X448, P-256, P-384
+ * and P-521. X-Wing, the hybrid post-quantum KEM, is in mls-xwing.ts on the same pieces.
  *
  * Keys travel as raw bytes in MLS (RFC 9420 §5.1.1, RFC 9180 §7.1.1): public keys are parsed into
  * KeyObjects once and cached (they are public); private keys are parsed on each use and never
@@ -11,12 +10,9 @@
  */
 import { Buffer } from 'node:buffer';
 import {
-  createHash,
   createPrivateKey,
   createPublicKey,
-  decapsulate,
   diffieHellman,
-  encapsulate,
   generateKeyPairSync,
   type KeyObject,
   randomFillSync,
@@ -106,7 +102,7 @@ export function labeled(h: HashName, suiteId: Uint8Array): Labeled {
 
 const EMPTY = new Uint8Array(0);
 
-function fail(kem: string, what: string): never {
+export function fail(kem: string, what: string): never {
   throw new CryptoError(`${kem}: ${what}`);
 }
 
@@ -115,7 +111,7 @@ interface Der {
   readonly pkcs8: Buffer;
   readonly spki: Buffer;
 }
-const DER = {
+export const DER = {
   X25519: { pkcs8: hex('302e020100300506032b656e04220420'), spki: hex('302a300506032b656e032100') },
   X448: { pkcs8: hex('3046020100300506032b656f043a0438'), spki: hex('3042300506032b656f033900') },
   'P-256': {
@@ -140,14 +136,14 @@ function hex(s: string): Buffer {
   return Buffer.from(s, 'hex');
 }
 
-function fromDer(der: Der, raw: Uint8Array, kind: 'private' | 'public'): KeyObject {
+export function fromDer(der: Der, raw: Uint8Array, kind: 'private' | 'public'): KeyObject {
   return kind === 'private'
     ? createPrivateKey({ key: Buffer.concat([der.pkcs8, raw]), format: 'der', type: 'pkcs8' })
     : createPublicKey({ key: Buffer.concat([der.spki, raw]), format: 'der', type: 'spki' });
 }
 
 /** The raw public key: the last Npk bytes of its SubjectPublicKeyInfo. */
-function rawPublic(key: KeyObject, npk: number): Uint8Array {
+export function rawPublic(key: KeyObject, npk: number): Uint8Array {
   const spki = key.export({ format: 'der', type: 'spki' });
   return plain(spki.subarray(spki.byteLength - npk));
 }
@@ -168,7 +164,7 @@ interface DhCurve {
 }
 
 // Group orders from SEC 2 v2 §2.4.2, §2.5.1, §2.6.1 (checked against @noble/curves in the tests).
-const CURVES: Record<'X25519' | 'X448' | 'P-256' | 'P-384' | 'P-521', DhCurve> = {
+export const CURVES: Record<'X25519' | 'X448' | 'P-256' | 'P-384' | 'P-521', DhCurve> = {
   X25519: { name: 'X25519', kemId: 0x0020, hash: 'sha256', npk: 32, nsk: 32, keyType: 'x25519' },
   X448: { name: 'X448', kemId: 0x0021, hash: 'sha512', npk: 56, nsk: 56, keyType: 'x448' },
   'P-256': {
@@ -221,9 +217,9 @@ function bytesToBigint(b: Uint8Array): bigint {
     : BigInt('0x' + Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex'));
 }
 
-const publicKeys = new BoundedCache<KemPublicKey>(PUBLIC_KEY_CACHE_MAX);
+export const publicKeys = new BoundedCache<KemPublicKey>(PUBLIC_KEY_CACHE_MAX);
 
-function dhKem(c: DhCurve): Kem {
+export function dhKem(c: DhCurve): Kem {
   const suiteId = concat(te.encode('KEM'), i2osp(c.kemId, 2));
   const lab = labeled(c.hash, suiteId);
   const nsecret = HASH_SIZE[c.hash];
@@ -355,101 +351,3 @@ function dhKem(c: DhCurve): Kem {
     },
   };
 }
-
-/**
- * X-Wing, draft-connolly-cfrg-xwing-kem-07 §5 and its HPKE use (KEM id 0x647A):
- *   expandDecapsulationKey(sk): expanded = SHAKE256(sk, 96);
- *     (pk_M, sk_M) = ML-KEM-768.KeyGen_internal(expanded[0:32], expanded[32:64]);
- *     sk_X = expanded[64:96]; pk_X = X25519(sk_X, 9)
- *   Combiner(ss_M, ss_X, ct_X, pk_X) = SHA3-256(ss_M || ss_X || ct_X || pk_X || XWingLabel)
- *   DeriveKeyPair(ikm): sk = SHAKE256(ikm, 32)
- * The same choices as @hpke/hybridkem-x-wing and @noble/post-quantum (checked in the tests).
- */
-const XWING_LABEL = Uint8Array.of(0x5c, 0x2e, 0x2f, 0x2f, 0x5e, 0x5c); // "\.//^\"
-const MLKEM768_PK = 1184;
-const MLKEM768_CT = 1088;
-
-function xwingKem(): Kem {
-  const name = 'X-Wing';
-  function importPublicKey(raw: Uint8Array): KemPublicKey {
-    if (raw.byteLength !== MLKEM768_PK + 32) fail(name, `public key of ${raw.byteLength} bytes`);
-    return publicKeys.getOrSet(publicCacheKey(name, raw), () => {
-      try {
-        return {
-          type: 'public',
-          kemId: 0x647a,
-          raw: raw.slice(),
-          pq: fromDer(DER['ML-KEM-768'], raw.subarray(0, MLKEM768_PK), 'public'),
-          key: fromDer(DER.X25519, raw.subarray(MLKEM768_PK), 'public'),
-        };
-      } catch {
-        fail(name, 'invalid public key');
-      }
-    });
-  }
-  function importPrivateKey(raw: Uint8Array): KemPrivateKey {
-    if (raw.byteLength !== 32) fail(name, `private key of ${raw.byteLength} bytes, expected 32`);
-    const expanded = createHash('shake256', { outputLength: 96 }).update(raw).digest();
-    const pq = fromDer(DER['ML-KEM-768'], expanded.subarray(0, 64), 'private');
-    const key = fromDer(DER.X25519, expanded.subarray(64), 'private');
-    expanded.fill(0);
-    const pkRaw = concat(rawPublic(createPublicKey(pq), MLKEM768_PK), rawPublic(createPublicKey(key), 32));
-    return { type: 'private', kemId: 0x647a, raw: raw.slice(), key, pq, publicKey: importPublicKey(pkRaw) };
-  }
-  function combine(ssM: Uint8Array, ssX: Uint8Array, ctX: Uint8Array, pkX: Uint8Array): Uint8Array {
-    const ss = plain(
-      createHash('sha3-256').update(ssM).update(ssX).update(ctX).update(pkX).update(XWING_LABEL).digest(),
-    );
-    ssM.fill(0);
-    ssX.fill(0);
-    return ss;
-  }
-  function fromSeed(sk: Uint8Array): KemKeyPair {
-    const privateKey = importPrivateKey(sk);
-    sk.fill(0);
-    return { privateKey, publicKey: privateKey.publicKey };
-  }
-  return {
-    id: 0x647a,
-    name,
-    secretSize: 32,
-    encSize: MLKEM768_CT + 32,
-    publicKeySize: MLKEM768_PK + 32,
-    privateKeySize: 32,
-    importPublicKey,
-    importPrivateKey,
-    generateKeyPair: () => fromSeed(randomFillSync(new Uint8Array(32))),
-    deriveKeyPair: (ikm) =>
-      fromSeed(plain(createHash('shake256', { outputLength: 32 }).update(ikm).digest())),
-    encap(pk) {
-      const m = encapsulate(pk.pq!);
-      const eph = generateKeyPairSync('x25519');
-      const ctX = rawPublic(eph.publicKey, 32);
-      const ssX = plain(diffieHellman({ privateKey: eph.privateKey, publicKey: pk.key }));
-      const pkX = pk.raw.subarray(MLKEM768_PK);
-      return { sharedSecret: combine(plain(m.sharedKey), ssX, ctX, pkX), enc: concat(m.ciphertext, ctX) };
-    },
-    decap(enc, sk) {
-      if (enc.byteLength !== MLKEM768_CT + 32) fail(name, `encapsulation of ${enc.byteLength} bytes`);
-      const ctX = enc.subarray(MLKEM768_CT);
-      let ssM: Buffer, ssX: Buffer;
-      try {
-        ssM = decapsulate(sk.pq!, enc.subarray(0, MLKEM768_CT));
-        ssX = diffieHellman({ privateKey: sk.key, publicKey: fromDer(DER.X25519, ctX, 'public') });
-      } catch {
-        fail(name, 'decapsulation failed');
-      }
-      return combine(plain(ssM), plain(ssX), ctX, sk.publicKey.raw.subarray(MLKEM768_PK));
-    },
-  };
-}
-
-/** The KEMs by ts-mls's names (`KemAlgorithm`); the others (plain ML-KEM) are not offered here. */
-export const KEMS: Readonly<Record<string, Kem>> = {
-  'DHKEM-X25519-HKDF-SHA256': dhKem(CURVES.X25519),
-  'DHKEM-X448-HKDF-SHA512': dhKem(CURVES.X448),
-  'DHKEM-P256-HKDF-SHA256': dhKem(CURVES['P-256']),
-  'DHKEM-P384-HKDF-SHA384': dhKem(CURVES['P-384']),
-  'DHKEM-P521-HKDF-SHA512': dhKem(CURVES['P-521']),
-  'X-Wing': xwingKem(),
-};
