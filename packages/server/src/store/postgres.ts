@@ -6,11 +6,10 @@
  *   - migrations run in one transaction holding `pg_advisory_xact_lock(MIGRATION_LOCK)`;
  *   - a transaction that checks then writes per account (addDevice, removeDevice) first locks the
  *     account row, so the device limit and "keep one device" hold under concurrent calls;
- *   - enqueue locks its recipients' device rows in increasing pk order (FOR NO KEY UPDATE, which
- *     does not conflict with the KEY SHARE locks foreign-key checks take), so two sends to
- *     overlapping recipients cannot deadlock; it then draws each sequence number with
- *     `UPDATE devices SET next_seq = next_seq + 1 ... RETURNING`, so numbers are gapless per device
- *     and never reused;
+ *   - enqueues are group-committed in call order (`postgres-enqueue.ts`): one batch at a time per
+ *     instance, each locking its senders' and recipients' device rows in increasing pk order, so
+ *     batches of instances sharing devices cannot deadlock; sequence numbers are drawn from
+ *     `devices.next_seq` under that lock, so they are gapless per device and never reused;
  *   - sweeps delete in batches with SKIP LOCKED, so instances sweeping together share the work and
  *     never wait on each other or on an ack.
  * Statements are named, so each connection prepares each one once. `bigint` columns are read as
@@ -23,15 +22,13 @@ import {
   accountNotFound,
   checkRecipients,
   deviceExists,
-  deviceNotFound,
   lastDevice,
-  mailboxFull,
-  messageIdReused,
   tooManyDevices,
   unknownDeviceId,
   usernameTaken,
 } from './contract.ts';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.ts';
+import { EnqueueBatcher } from './postgres-enqueue.ts';
 import { mapPgError } from './postgres-errors.ts';
 import { STORE_DEFAULTS, storeLimits, type StoreLimits, type StoreOptions } from './options.ts';
 import type {
@@ -90,16 +87,29 @@ type Queryable = pg.Pool | PoolClient;
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
-  readonly writesInOrder = false;
+  /**
+   * True: enqueues commit in call order (one group-committed batch at a time, `postgres-enqueue.ts`),
+   * so a connection may issue its next send before the previous one resolved. The order holds per
+   * instance; calls made to different instances have none.
+   */
+  readonly writesInOrder = true;
   readonly #pool: pg.Pool;
   readonly #limits: StoreLimits;
   /** SQL text -> statement name (pg prepares a named statement once per connection). */
   readonly #names = new Map<string, string>();
+  readonly #enqueues: EnqueueBatcher;
   #closed = false;
 
   private constructor(pool: pg.Pool, limits: StoreLimits) {
     this.#pool = pool;
     this.#limits = limits;
+    this.#enqueues = new EnqueueBatcher(async () => {
+      const checkout = await this.#checkout();
+      return {
+        transaction: (fn) => checkout.transaction((c) => fn((text, values) => this.#query(c, text, values))),
+        release: () => checkout.release(),
+      };
+    }, limits.mailboxMaxMessages);
   }
 
   /** Opens a pool on `url` and checks that the database answers. Does not migrate. */
@@ -147,6 +157,8 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Enqueues already accepted are committed, not dropped.
+    await this.#enqueues.settled();
     await this.#pool.end();
   }
 
@@ -279,61 +291,7 @@ export class PostgresStore implements Store {
 
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
     checkRecipients(input.recipients);
-    const recipients = [...input.recipients].sort((a, b) => a - b);
-    return this.#transaction(async (c) => {
-      // First, so a resend returns before taking any device lock. A concurrent send with the same
-      // id waits here for the first to commit (then sees its row) or roll back (then proceeds).
-      const inserted = await this.#query(
-        c,
-        `INSERT INTO sent (sender_device_pk, message_id, digest, expires_at_secs) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (sender_device_pk, message_id) DO NOTHING RETURNING 1`,
-        [input.sender, input.messageId, input.digest, input.expiresAtSecs],
-      );
-      if (inserted.length === 0) {
-        const [prior] = await this.#query<{ same: boolean }>(
-          c,
-          'SELECT digest = $3 AS same FROM sent WHERE sender_device_pk = $1 AND message_id = $2',
-          [input.sender, input.messageId, input.digest],
-        );
-        // `prior` is missing only if a sweep deleted the record in between: the id was used all the same.
-        if (prior?.same) return { duplicate: true, seqs: [] };
-        throw messageIdReused();
-      }
-      // Lock recipients in pk order (see the header). A device removed meanwhile is not returned.
-      const locked = await this.#query(
-        c,
-        'SELECT pk FROM devices WHERE pk = ANY($1::bigint[]) ORDER BY pk FOR NO KEY UPDATE',
-        [recipients],
-      );
-      if (locked.length !== recipients.length) throw deviceNotFound('recipient');
-      // Check every recipient before writing anything (all or nothing). Acks leave gaps but never add
-      // entries, so next_seq - min(seq) bounds the count: only a mailbox near the limit is counted.
-      const full = await this.#query(
-        c,
-        `SELECT d.pk FROM devices AS d
-         WHERE d.pk = ANY($1::bigint[]) AND CASE
-           WHEN d.next_seq - coalesce((SELECT min(m.seq) FROM mailbox AS m WHERE m.device_pk = d.pk), d.next_seq) < $2
-             THEN false
-           ELSE (SELECT count(*) FROM (SELECT 1 FROM mailbox AS m WHERE m.device_pk = d.pk LIMIT $2) AS x) >= $2
-         END
-         LIMIT 1`,
-        [recipients, this.#limits.mailboxMaxMessages],
-      );
-      if (full.length > 0) throw mailboxFull(this.#limits.mailboxMaxMessages);
-      // One sequence number per recipient, and one copy each. The payload crosses the network once.
-      const drawn = await this.#query<{ device_pk: string; seq: string }>(
-        c,
-        `WITH drawn AS (
-           UPDATE devices SET next_seq = next_seq + 1 WHERE pk = ANY($1::bigint[]) RETURNING pk, next_seq - 1 AS seq
-         )
-         INSERT INTO mailbox (device_pk, seq, message_id, payload, expires_at_secs)
-         SELECT pk, seq, $2, $3, $4 FROM drawn
-         RETURNING device_pk, seq`,
-        [recipients, input.messageId, input.payload, input.expiresAtSecs],
-      );
-      const seqOf = new Map(drawn.map((r) => [Number(r.device_pk), Number(r.seq)]));
-      return { duplicate: false, seqs: input.recipients.map((pk) => seqOf.get(pk)!) };
-    });
+    return this.#enqueues.submit(input);
   }
 
   async fetchMail(device: DevicePk, afterSeq: number, limit: number, nowSecs: number): Promise<MailEntry[]> {
@@ -433,6 +391,16 @@ export class PostgresStore implements Store {
   }
 
   async #transaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    const checkout = await this.#checkout();
+    try {
+      return await checkout.transaction(fn);
+    } finally {
+      checkout.release();
+    }
+  }
+
+  /** A pooled connection on which the caller runs transactions one after another, then releases once. */
+  async #checkout(): Promise<Checkout> {
     let c: PoolClient;
     try {
       c = await this.#pool.connect();
@@ -440,22 +408,39 @@ export class PostgresStore implements Store {
       throw mapPgError(e);
     }
     let broken: Error | undefined;
-    try {
-      await c.query('BEGIN');
-      const result = await fn(c);
-      await c.query('COMMIT');
-      return result;
-    } catch (e) {
-      try {
-        await c.query('ROLLBACK');
-      } catch (rollbackError) {
-        broken = rollbackError instanceof Error ? rollbackError : new Error('ROLLBACK failed');
-      }
-      throw mapPgError(e);
-    } finally {
-      c.release(broken); // an argument destroys the connection instead of returning it to the pool
-    }
+    // A checked-out client that loses its connection emits 'error' (the pool listens only to idle
+    // ones); unheard, that would crash the process. The failing query rejects all the same.
+    const onError = (e: Error) => void (broken ??= e);
+    c.on('error', onError);
+    return {
+      async transaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+        if (broken) throw mapPgError(broken);
+        try {
+          await c.query('BEGIN');
+          const result = await fn(c);
+          await c.query('COMMIT');
+          return result;
+        } catch (e) {
+          try {
+            await c.query('ROLLBACK');
+          } catch (rollbackError) {
+            broken ??= rollbackError instanceof Error ? rollbackError : new Error('ROLLBACK failed');
+          }
+          throw mapPgError(e);
+        }
+      },
+      release() {
+        c.removeListener('error', onError);
+        c.release(broken); // an argument destroys the connection instead of returning it to the pool
+      },
+    };
   }
+}
+
+interface Checkout {
+  /** Rejects with a typed error; rolled back unless the connection was lost. */
+  transaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T>;
+  release(): void;
 }
 
 function bytes(b: Buffer): Uint8Array {

@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
+import pg from 'pg';
 import { LIMITS, SealpostError, parseUsername, usernameSkeleton, type ErrorCode } from '@sealpost/core';
 import { MIGRATIONS } from './migrations.ts';
 import type { StoreOptions } from './options.ts';
@@ -512,6 +513,112 @@ const CASES: readonly Case[] = [
       assert.deepEqual(await seqs(store, c!), range(1, 30));
     },
   },
+  {
+    name: 'sends issued without awaiting, to overlapping recipients, get sequence numbers in call order',
+    async run(store) {
+      assert.equal(store.writesInOrder, true, 'every store keeps call order');
+      const [a, b, c, alice, bob] = await devices(store, 5);
+      const orders = [[a!], [b!, a!], [c!, b!], [a!, b!, c!], [c!]];
+      // More calls than one group commit takes, so the order must also hold from batch to batch.
+      const sent = range(0, 1199).map((i) => message(i % 3 ? alice! : bob!, orders[i % orders.length]!));
+      const results = await Promise.all(sent.map((m) => store.enqueue(m)));
+      for (const pk of [a!, b!, c!]) {
+        const calls = sent.flatMap((m, i) => (m.recipients.includes(pk) ? [i] : []));
+        assert.deepEqual(
+          calls.map((i) => results[i]!.seqs[sent[i]!.recipients.indexOf(pk)]),
+          range(1, calls.length),
+        );
+        assert.deepEqual(
+          (await store.fetchMail(pk, 0, 10_000, NOW)).map((e) => e.messageId),
+          calls.map((i) => sent[i]!.messageId),
+        );
+      }
+    },
+  },
+  {
+    name: 'a burst mixing good sends, a duplicate, a reused id, a full mailbox and a removed device answers each and stores only the good ones',
+    options: { mailboxMaxMessages: 2 },
+    async run(store) {
+      const [alice, bob, carol, dave] = await devices(store, 4);
+      const { account, device: erinDevice } = await newAccount(store, 'erin');
+      const erin = erinDevice.pk;
+      const gone = await newDevice(store, account.id);
+      await store.removeDevice(account.id, gone.deviceId);
+      const first = message(alice!, [bob!]);
+      await store.enqueue(first);
+      await store.enqueue(message(alice!, [carol!]));
+      await store.enqueue(message(alice!, [carol!]));
+      const other = bytes(64);
+      const burst = [
+        message(alice!, [bob!, dave!]), // stored: bob 2, dave 1
+        first, // duplicate
+        { ...first, payload: other, digest: sha256(other) }, // MESSAGE_ID_REUSED
+        message(alice!, [dave!, carol!]), // MAILBOX_FULL at carol, nothing at dave
+        message(alice!, [erin, gone.pk]), // DEVICE_NOT_FOUND, nothing at erin
+        message(alice!, [dave!]), // stored: dave 2, so dave is full from here on
+        message(alice!, [dave!]), // MAILBOX_FULL
+        message(bob!, [erin]), // stored: erin 1
+      ];
+      const results = await Promise.allSettled(burst.map((m) => store.enqueue(m)));
+      const answers = results.map((r) =>
+        r.status === 'fulfilled' ? r.value : (r.reason as SealpostError).code,
+      );
+      assert.deepEqual(answers, [
+        { duplicate: false, seqs: [2, 1] },
+        { duplicate: true, seqs: [] },
+        'MESSAGE_ID_REUSED',
+        'MAILBOX_FULL',
+        'DEVICE_NOT_FOUND',
+        { duplicate: false, seqs: [2] },
+        'MAILBOX_FULL',
+        { duplicate: false, seqs: [1] },
+      ]);
+      const ids = async (pk: DevicePk) => (await store.fetchMail(pk, 0, 10, NOW)).map((e) => e.messageId);
+      assert.deepEqual(await ids(bob!), [first.messageId, burst[0]!.messageId]);
+      assert.deepEqual(await ids(dave!), [burst[0]!.messageId, burst[5]!.messageId]);
+      assert.deepEqual(await seqs(store, carol!), [1, 2]);
+      assert.deepEqual(await ids(erin), [burst[7]!.messageId]);
+      // The failed sends kept no idempotency record: with room again they are new sends.
+      await store.ack(carol!, [1]);
+      await store.ack(dave!, [1]);
+      assert.deepEqual(await store.enqueue(burst[3]!), { duplicate: false, seqs: [3, 3] });
+      assert.deepEqual(await store.enqueue({ ...burst[4]!, recipients: [erin] }), {
+        duplicate: false,
+        seqs: [2],
+      });
+    },
+  },
+  {
+    name: 'one message id twice in a burst stores one copy, then answers duplicate, as if sent one after the other',
+    async run(store) {
+      const [alice, bob, carol] = await devices(store, 3);
+      const m = message(alice!, [bob!, carol!]);
+      const other = bytes(64);
+      const last = message(alice!, [bob!]);
+      const results = await Promise.allSettled([
+        store.enqueue(m),
+        store.enqueue(m),
+        store.enqueue({ ...m, payload: other, digest: sha256(other) }),
+        store.enqueue(last),
+      ]);
+      assert.deepEqual(
+        results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as SealpostError).code)),
+        [
+          { duplicate: false, seqs: [1, 1] },
+          { duplicate: true, seqs: [] },
+          'MESSAGE_ID_REUSED',
+          { duplicate: false, seqs: [2] },
+        ],
+      );
+      const mail = async (pk: DevicePk) =>
+        (await store.fetchMail(pk, 0, 10, NOW)).map((e) => [e.messageId, e.payload]);
+      assert.deepEqual(await mail(bob!), [
+        [m.messageId, m.payload],
+        [last.messageId, last.payload],
+      ]);
+      assert.deepEqual(await mail(carol!), [[m.messageId, m.payload]]);
+    },
+  },
 
   // --- fetching, acknowledging, expiring
   {
@@ -728,5 +835,78 @@ describe('postgres only', () => {
       PostgresStore.connect('postgres://postgres@127.0.0.1:1/nothing', { connectTimeoutMs: 2_000 }),
       'STORE_UNAVAILABLE',
     );
+  });
+
+  test('postgres: instances sending bursts to shared devices neither deadlock nor break their call order', async () => {
+    const [postgres] = storeFactories.filter((f) => f.name === 'postgres');
+    const db = await postgres!.fresh();
+    try {
+      const instances = await Promise.all(range(1, 3).map(() => db.open()));
+      await instances[0]!.migrate();
+      const [a, b, c, sender] = await devices(instances[0]!, 4);
+      const orders = [[a!, b!, c!], [c!, b!, a!], [b!, a!], [c!, a!], [b!]];
+      const bursts = instances.map((store) => {
+        const sent = range(0, 299).map((i) => message(sender!, orders[i % orders.length]!));
+        return { sent, results: Promise.all(sent.map((m) => store.enqueue(m))) };
+      });
+      for (const burst of bursts) await burst.results;
+      for (const pk of [a!, b!, c!]) {
+        const all = await seqs(instances[0]!, pk);
+        assert.deepEqual(all, range(1, all.length), 'gapless');
+        for (const burst of bursts) {
+          const results = await burst.results;
+          const mine = burst.sent.flatMap((m, i) =>
+            m.recipients.includes(pk) ? [results[i]!.seqs[m.recipients.indexOf(pk)]!] : [],
+          );
+          assert.deepEqual(
+            mine,
+            [...mine].sort((x, y) => x - y),
+            "each instance's calls keep their order",
+          );
+        }
+      }
+    } finally {
+      await db.cleanup();
+    }
+  });
+
+  test('postgres: a batch whose connection is lost rejects every call with STORE_UNAVAILABLE and stores nothing', async () => {
+    const [postgres] = storeFactories.filter((f) => f.name === 'postgres');
+    const db = await postgres!.fresh();
+    const blocker = new pg.Client({ connectionString: db.location });
+    try {
+      const store = await db.open();
+      await store.migrate();
+      const [alice, bob, carol] = await devices(store, 3);
+      await blocker.connect();
+      // Hold bob's row so the batch waits on its lock, then end the batch's connection there.
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM devices WHERE pk = $1 FOR UPDATE', [bob]);
+      const burst = [message(alice!, [carol!]), message(alice!, [bob!]), message(carol!, [alice!])];
+      const results = Promise.allSettled(burst.map((m) => store.enqueue(m)));
+      for (;;) {
+        const { rowCount } = await blocker.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`,
+        );
+        if (rowCount! > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await blocker.query('ROLLBACK');
+      for (const r of await results) {
+        assert.equal(r.status, 'rejected');
+        assert.equal((r.reason as SealpostError).code, 'STORE_UNAVAILABLE');
+      }
+      for (const pk of [alice!, bob!, carol!]) assert.deepEqual(await seqs(store, pk), []);
+      // The calls kept no idempotency record, and the store goes on with a new connection.
+      const again = await Promise.all(burst.map((m) => store.enqueue(m)));
+      assert.deepEqual(
+        again,
+        [1, 1, 1].map((seq) => ({ duplicate: false, seqs: [seq] })),
+      );
+    } finally {
+      await blocker.end();
+      await db.cleanup();
+    }
   });
 });
