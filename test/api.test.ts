@@ -397,6 +397,46 @@ for (const factory of storeFactories) {
         await second.close();
       });
 
+      test(`${factory.name}: refuses a send to a device removed after it was last used`, async () => {
+        const alice = await createDevice(node.url, uniqueName('alice'));
+        const bob = await createDevice(node.url, uniqueName('bob'));
+        const laptopSeed = crypto.randomBytes(32);
+        const laptopKey = crypto.ed25519.publicKey(laptopSeed);
+        const c1 = await challenge(node.url);
+        const st = deviceAddStatement(c1, node.host, parseUsername(bob.username), laptopKey);
+        const added = await post(`${node.url}/v1/accounts/${bob.username}/devices`, {
+          deviceKey: toBase64url(laptopKey),
+          challenge: toBase64url(c1),
+          accountSignature: toBase64url(crypto.ed25519.sign(bob.accountSeed, st)),
+          deviceSignature: toBase64url(crypto.ed25519.sign(laptopSeed, st)),
+        });
+        const laptop = {
+          username: bob.username,
+          deviceId: Buffer.from(added.body['deviceId'] as string, 'base64url'),
+        };
+        const a = connect(node.url, alice);
+        await a.start();
+        await a.send({ recipients: [laptop], payload: text('to the laptop') });
+        const c2 = await challenge(node.url);
+        const removal = deviceRemoveStatement(c2, node.host, parseUsername(bob.username), laptop.deviceId);
+        const res = await fetch(
+          `${node.url}/v1/accounts/${bob.username}/devices/${toBase64url(laptop.deviceId)}`,
+          {
+            method: 'DELETE',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({
+              challenge: toBase64url(c2),
+              accountSignature: toBase64url(crypto.ed25519.sign(bob.accountSeed, removal)),
+            }),
+          },
+        );
+        assert.equal(res.status, 200);
+        await assert.rejects(a.send({ recipients: [laptop], payload: text('too late') }), {
+          code: 'DEVICE_NOT_FOUND',
+        });
+        await a.close();
+      });
+
       test(`${factory.name}: refuses a send to an unknown device and stores nothing`, async () => {
         const alice = await createDevice(node.url, uniqueName('alice'));
         const a = connect(node.url, alice);

@@ -41,6 +41,8 @@ export const LIMITS = {
   mailboxPollMs: 5_000,
   expirySweepMs: 60_000,
   acksPerFrame: 1_024,
+  /** Recipient addresses -> device keys remembered per server instance (send path). */
+  recipientCacheEntries: 100_000,
 
   // --- frames and bodies
   /** One WebSocket frame: a full message plus recipients and framing. */

@@ -27,6 +27,7 @@ import { createMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
 import type { Store } from './store/store.ts';
 import { Hub } from './ws/hub.ts';
+import { RecipientCache } from './ws/recipient-cache.ts';
 import { DeviceSession } from './ws/session.ts';
 
 export interface ServerOptions {
@@ -123,10 +124,14 @@ export function createServer(opts: ServerOptions): SealpostServer {
       now,
       LIMITS.rateBucketsMax,
     ),
+    recipients: new RecipientCache(LIMITS.recipientCacheEntries),
     draining: false,
   };
   const hub = new Hub(opts.bus);
-  ctx.onDeviceRemoved = (device) => hub.closeDevice(device, CLOSE.deviceRemoved, 'device removed');
+  ctx.onDeviceRemoved = (device) => {
+    ctx.recipients.evict(new Set([device]));
+    hub.closeDevice(device, CLOSE.deviceRemoved, 'device removed');
+  };
   const sessions = new Set<DeviceSession>();
 
   app.addHook('onRequest', async (req, reply) => {

@@ -4,6 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Bus } from './bus/bus.ts';
 import type { Metrics } from './metrics.ts';
 import type { RateLimiter } from './rate-limit.ts';
+import type { RecipientCache } from './ws/recipient-cache.ts';
 import type { DevicePk, Store } from './store/store.ts';
 
 export interface ServerContext {
@@ -16,6 +17,8 @@ export interface ServerContext {
   readonly now: () => number;
   readonly addressLimiter: RateLimiter;
   readonly deviceLimiter: RateLimiter;
+  /** Address -> device pk for the send path (ws/recipient-cache.ts). */
+  readonly recipients: RecipientCache;
   /** True once shutdown started: no new connections or sessions. */
   draining: boolean;
   /** Called after a device was removed from its account (closes its live session). */

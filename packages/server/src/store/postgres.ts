@@ -305,14 +305,56 @@ export class PostgresStore implements Store {
     return rows.map((r) => ({ seq: r.seq, messageId: bytes(r.message_id), payload: bytes(r.payload) }));
   }
 
+  /**
+   * Acks made in one turn of the event loop share one DELETE (one round trip, one commit): under
+   * load, one statement per ack would queue on the pool behind every other.
+   */
   async ack(device: DevicePk, seqs: readonly number[]): Promise<number> {
     if (seqs.length === 0) return 0;
-    const rows = await this.#query(
-      this.#pool,
-      'DELETE FROM mailbox WHERE device_pk = $1 AND seq = ANY($2::bigint[]) RETURNING 1',
-      [device, seqs],
-    );
-    return rows.length;
+    return new Promise<number>((resolve, reject) => {
+      if (this.#acks.length === 0) setImmediate(() => void this.#flushAcks());
+      this.#acks.push({ device, seqs, resolve, reject });
+    });
+  }
+
+  #acks: Array<{
+    device: DevicePk;
+    seqs: readonly number[];
+    resolve: (n: number) => void;
+    reject: (e: unknown) => void;
+  }> = [];
+
+  async #flushAcks(): Promise<void> {
+    const batch = this.#acks;
+    this.#acks = [];
+    const devices: number[] = [];
+    const seqs: number[] = [];
+    for (const a of batch) {
+      for (const s of a.seqs) {
+        devices.push(a.device);
+        seqs.push(s);
+      }
+    }
+    try {
+      const rows = await this.#query<{ device_pk: number }>(
+        this.#pool,
+        `DELETE FROM mailbox AS m USING unnest($1::bigint[], $2::bigint[]) AS a(device_pk, seq)
+         WHERE m.device_pk = a.device_pk AND m.seq = a.seq
+         RETURNING m.device_pk`,
+        [devices, seqs],
+      );
+      const deleted = new Map<number, number>();
+      for (const r of rows) deleted.set(Number(r.device_pk), (deleted.get(Number(r.device_pk)) ?? 0) + 1);
+      // Two acks of one device in one batch share its count: the first takes it all, which only
+      // matters for metrics.
+      for (const a of batch) {
+        const n = deleted.get(a.device) ?? 0;
+        deleted.set(a.device, 0);
+        a.resolve(n);
+      }
+    } catch (e) {
+      for (const a of batch) a.reject(e);
+    }
   }
 
   async sweepExpired(nowSecs: number): Promise<number> {

@@ -62,7 +62,7 @@ export interface Store {
   /**
    * True when writes commit in the order they were called, so a caller may issue the next write
    * before the previous one resolved and still get sequence numbers in call order (SQLite: one
-   * connection, FIFO group commit). False for a connection pool (PostgreSQL).
+   * connection, FIFO group commit; PostgreSQL: FIFO batches of enqueues, one at a time per instance).
    */
   readonly writesInOrder: boolean;
 

@@ -33,6 +33,7 @@ import type { WebSocket } from 'ws';
 import { dayOf, type ServerContext } from '../context.ts';
 import type { DevicePk, MailEntry } from '../store/store.ts';
 import type { Hub, HubSession } from './hub.ts';
+import { RecipientCache } from './recipient-cache.ts';
 
 /** Frames waiting to be handled before the connection is closed as flooding. */
 const FRAMES_QUEUED_MAX = LIMITS.inFlightPerDevice * 2;
@@ -241,13 +242,7 @@ export class DeviceSession implements HubSession {
       seen.add(k);
       return { username, deviceId: r.deviceId };
     });
-    const pks = await this.#ctx.store.resolveDevices(addresses);
-    const recipients: DevicePk[] = [];
-    pks.forEach((pk, i) => {
-      if (pk === undefined)
-        throw new NotFoundError('DEVICE_NOT_FOUND', `recipient ${i} is not a device`, { recipient: i });
-      recipients.push(pk);
-    });
+    const recipients = await this.#resolve(addresses);
     const digest = this.#ctx.crypto.sha256(
       new Writer(f.payload.length + 64)
         .vector(addresses, (w, a) => w.string(a.username).opaque(a.deviceId))
@@ -264,10 +259,19 @@ export class DeviceSession implements HubSession {
         payload: f.payload,
         expiresAtSecs: Math.ceil(this.#ctx.now() / 1000) + ttlSecs,
       })
-      .then(({ duplicate, seqs }) => {
-        stopTimer();
-        this.#stored(f, recipients, duplicate, seqs);
-      });
+      .then(
+        ({ duplicate, seqs }) => {
+          stopTimer();
+          this.#stored(f, recipients, duplicate, seqs);
+        },
+        (err: unknown) => {
+          // A cached recipient may have been removed since: forget them all, the client retries.
+          if (err instanceof SealpostError && err.code === 'DEVICE_NOT_FOUND') {
+            this.#ctx.recipients.evict(new Set(recipients));
+          }
+          throw err;
+        },
+      );
     if (!this.#ctx.store.writesInOrder) return stored;
     // In-order store: issue the next frame's write without waiting for this commit, so one
     // connection's sends share group commits; the store keeps them in order.
@@ -275,6 +279,25 @@ export class DeviceSession implements HubSession {
     this.#storing.add(tracked);
     void tracked.finally(() => this.#storing.delete(tracked));
     if (this.#storing.size >= SENDS_PIPELINED_MAX) await Promise.race(this.#storing);
+  }
+
+  /** Device pks of `addresses`, from the cache where possible, else from the store. */
+  async #resolve(addresses: readonly { username: Username; deviceId: Uint8Array }[]): Promise<DevicePk[]> {
+    const keys = addresses.map((a) => RecipientCache.key(a.username, a.deviceId));
+    const out: (DevicePk | undefined)[] = keys.map((k) => this.#ctx.recipients.get(k));
+    const missing = out.flatMap((pk, i) => (pk === undefined ? [i] : []));
+    if (missing.length > 0) {
+      const found = await this.#ctx.store.resolveDevices(missing.map((i) => addresses[i]!));
+      found.forEach((pk, j) => {
+        const i = missing[j]!;
+        if (pk === undefined) {
+          throw new NotFoundError('DEVICE_NOT_FOUND', `recipient ${i} is not a device`, { recipient: i });
+        }
+        out[i] = pk;
+        this.#ctx.recipients.set(keys[i]!, pk);
+      });
+    }
+    return out as DevicePk[];
   }
 
   #stored(f: SendFrame, recipients: readonly DevicePk[], duplicate: boolean, seqs: readonly number[]): void {
