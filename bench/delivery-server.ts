@@ -12,6 +12,7 @@ import { createServer } from '@sealpost/server';
 import { MemoryBus } from '../packages/server/src/bus/memory.ts';
 import { PostgresStore } from '../packages/server/src/store/postgres.ts';
 import { SqliteStore } from '../packages/server/src/store/sqlite.ts';
+import { ThreadedSqliteStore } from '../packages/server/src/store/sqlite-thread.ts';
 
 const mode = process.argv[2];
 const unlimited = { burst: 1e9, perSec: 1e9 };
@@ -39,7 +40,10 @@ if (mode === 'relay') {
   const dir = mkdtempSync(join(tmpdir(), 'sealpost-bench-'));
   const store =
     mode === 'sqlite'
-      ? SqliteStore.open(join(dir, 'bench.db'))
+      ? // What `sealpost serve` runs (the store on its own thread), or the inline store on request.
+        process.env['BENCH_SQLITE'] === 'inline'
+        ? SqliteStore.open(join(dir, 'bench.db'))
+        : await ThreadedSqliteStore.open(join(dir, 'bench.db'))
       : await PostgresStore.connect(process.argv[3]!);
   await store.migrate();
   const server = createServer({

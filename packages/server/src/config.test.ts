@@ -13,6 +13,12 @@ describe('loadConfig', () => {
     assert.equal(c.bus, 'memory');
   });
 
+  test('reads the SQLite thread switch from the environment', () => {
+    assert.equal(loadConfig({ env: {}, flags: {} }).sqliteThread, false);
+    assert.equal(loadConfig({ env: { SEALPOST_SQLITE_THREAD: 'true' }, flags: {} }).sqliteThread, true);
+    assert.throws(() => loadConfig({ env: { SEALPOST_SQLITE_THREAD: 'maybe' }, flags: {} }), ConfigError);
+  });
+
   test('flags win over environment, environment over defaults', () => {
     const c = loadConfig({
       env: { SEALPOST_PORT: '9000', SEALPOST_HOST: '0.0.0.0' },

@@ -16,6 +16,7 @@
  * | natsSubject | --nats-subject  | SEALPOST_NATS_SUBJECT   | sealpost.hint            |
  * | logLevel    | --log-level     | SEALPOST_LOG_LEVEL      | info                     |
  * | trustProxy  | --trust-proxy   | SEALPOST_TRUST_PROXY    | false (true: rate-limit by X-Forwarded-For) |
+ * | sqliteThread| --sqlite-thread | SEALPOST_SQLITE_THREAD  | false (true: SQLite store on a worker thread) |
  */
 import { z } from 'zod';
 import { ConfigError } from '@sealpost/core';
@@ -48,6 +49,7 @@ const schema = z
       .default('sealpost.hint'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     trustProxy: bool.default(false),
+    sqliteThread: bool.default(false),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -70,6 +72,7 @@ const ENV: Record<keyof Config, string> = {
   natsSubject: 'SEALPOST_NATS_SUBJECT',
   logLevel: 'SEALPOST_LOG_LEVEL',
   trustProxy: 'SEALPOST_TRUST_PROXY',
+  sqliteThread: 'SEALPOST_SQLITE_THREAD',
 };
 const SECRET_KEYS: ReadonlySet<string> = new Set(['databaseUrl', 'natsUrl']);
 

@@ -12,6 +12,7 @@ import { MemoryBus } from './bus/memory.ts';
 import { NatsBus } from './bus/nats.ts';
 import type { Config } from './config.ts';
 import { PostgresStore } from './store/postgres.ts';
+import { SqliteStore } from './store/sqlite.ts';
 import { ThreadedSqliteStore } from './store/sqlite-thread.ts';
 import type { Store } from './store/store.ts';
 
@@ -28,8 +29,10 @@ export async function openStore(config: Config): Promise<Store> {
   }
   const dir = resolve(config.dataDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  // On its own thread: a commit's fsync never stalls the sockets (store/sqlite-thread.ts).
-  return ThreadedSqliteStore.open(join(dir, 'sealpost.db'));
+  const file = join(dir, 'sealpost.db');
+  // Inline is faster on a small host (docs/BENCHMARKS.md); on its own thread a commit's fsync
+  // never stalls the sockets, which matters when the disk is slow (store/sqlite-thread.ts).
+  return config.sqliteThread ? ThreadedSqliteStore.open(file) : SqliteStore.open(file);
 }
 
 export async function openBus(config: Config): Promise<Bus> {

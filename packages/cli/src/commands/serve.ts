@@ -19,6 +19,7 @@ const CONFIG_FLAGS = [
   ['natsSubject', '--nats-subject <subject>', 'NATS subject prefix of delivery hints'],
   ['logLevel', '--log-level <level>', 'fatal, error, warn, info, debug, trace or silent'],
   ['trustProxy', '--trust-proxy', 'rate-limit by X-Forwarded-For (behind a trusted proxy only)'],
+  ['sqliteThread', '--sqlite-thread', 'run the SQLite store on its own thread (hosts with slow disks)'],
 ] as const;
 
 export function serveCommand(program: Command, io: CliIo): void {

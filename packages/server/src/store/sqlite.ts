@@ -64,6 +64,12 @@ interface MailRow {
   payload: Uint8Array;
 }
 
+/** SQLite extended result code of a foreign key violation. */
+const SQLITE_CONSTRAINT_FOREIGNKEY = 787;
+
+/** `#write` flag: the operation is one statement (atomic by itself: no savepoint needed). */
+const SINGLE_STATEMENT = true;
+
 /** Writes per group commit: bounds how long one flush holds the event loop. */
 const WRITE_BATCH_MAX = 512;
 
@@ -78,6 +84,7 @@ export class SqliteStore implements Store {
   readonly #statements = new Map<string, StatementSync>();
   readonly #pending: Array<{
     fn: () => unknown;
+    singleStatement: boolean;
     resolve: (v: unknown) => void;
     reject: (e: unknown) => void;
   }> = [];
@@ -135,8 +142,10 @@ export class SqliteStore implements Store {
   }
 
   async putChallenge(challenge: Uint8Array, expiresAtMs: number): Promise<void> {
-    await this.#write(() =>
-      this.#run('INSERT INTO challenges (challenge, expires_at_ms) VALUES (?, ?)', challenge, expiresAtMs),
+    await this.#write(
+      () =>
+        this.#run('INSERT INTO challenges (challenge, expires_at_ms) VALUES (?, ?)', challenge, expiresAtMs),
+      SINGLE_STATEMENT,
     );
   }
 
@@ -273,25 +282,48 @@ export class SqliteStore implements Store {
 
   async touchDevice(device: DevicePk, day: number): Promise<void> {
     // Writes at most once a day per device; never moves backwards.
-    await this.#write(() =>
-      this.#run('UPDATE devices SET last_seen_day = ? WHERE pk = ? AND last_seen_day < ?', day, device, day),
+    await this.#write(
+      () =>
+        this.#run(
+          'UPDATE devices SET last_seen_day = ? WHERE pk = ? AND last_seen_day < ?',
+          day,
+          device,
+          day,
+        ),
+      SINGLE_STATEMENT,
     );
   }
 
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
     checkRecipients(input.recipients);
     return this.#write(() => {
-      const prior = this.#get<{ same: number }>(
-        'SELECT digest = ? AS same FROM sent WHERE sender_device_pk = ? AND message_id = ?',
-        input.digest,
-        input.sender,
-        input.messageId,
-      );
-      if (prior) {
-        if (prior.same) return { duplicate: true, seqs: [] };
+      // The idempotency record first: in the common case (a new message) one statement both
+      // claims the id and, through its foreign key, proves the sender still exists.
+      let claimed: unknown;
+      try {
+        claimed = this.#get(
+          `INSERT INTO sent (sender_device_pk, message_id, digest, expires_at_secs) VALUES (?, ?, ?, ?)
+           ON CONFLICT (sender_device_pk, message_id) DO NOTHING RETURNING 1 AS claimed`,
+          input.sender,
+          input.messageId,
+          input.digest,
+          input.expiresAtSecs,
+        );
+      } catch (e) {
+        if ((e as { errcode?: unknown }).errcode === SQLITE_CONSTRAINT_FOREIGNKEY)
+          throw deviceNotFound('sender');
+        throw e;
+      }
+      if (claimed === undefined) {
+        const prior = this.#get<{ same: number }>(
+          'SELECT digest = ? AS same FROM sent WHERE sender_device_pk = ? AND message_id = ?',
+          input.digest,
+          input.sender,
+          input.messageId,
+        );
+        if (prior?.same) return { duplicate: true, seqs: [] };
         throw messageIdReused();
       }
-      if (!this.#get('SELECT 1 FROM devices WHERE pk = ?', input.sender)) throw deviceNotFound('sender');
       // All or nothing: this runs inside its own savepoint, so a full mailbox found at the second
       // recipient undoes what was drawn and written for the first. Acks leave gaps but never add
       // entries, so the span next_seq - min(seq) bounds the count: only a mailbox whose span reaches
@@ -323,13 +355,6 @@ export class SqliteStore implements Store {
         );
         seqs.push(drawn.seq);
       }
-      this.#run(
-        'INSERT INTO sent (sender_device_pk, message_id, digest, expires_at_secs) VALUES (?, ?, ?, ?)',
-        input.sender,
-        input.messageId,
-        input.digest,
-        input.expiresAtSecs,
-      );
       return { duplicate: false, seqs };
     });
   }
@@ -350,12 +375,16 @@ export class SqliteStore implements Store {
 
   async ack(device: DevicePk, seqs: readonly number[]): Promise<number> {
     if (seqs.length === 0) return 0;
-    return this.#write(() =>
-      this.#run(
-        'DELETE FROM mailbox WHERE device_pk = ? AND seq IN (SELECT value FROM json_each(?))',
-        device,
-        JSON.stringify(seqs),
-      ),
+    return this.#write(
+      () =>
+        seqs.length === 1
+          ? this.#run('DELETE FROM mailbox WHERE device_pk = ? AND seq = ?', device, seqs[0]!)
+          : this.#run(
+              'DELETE FROM mailbox WHERE device_pk = ? AND seq IN (SELECT value FROM json_each(?))',
+              device,
+              JSON.stringify(seqs),
+            ),
+      SINGLE_STATEMENT,
     );
   }
 
@@ -416,9 +445,13 @@ export class SqliteStore implements Store {
   }
 
   /** Queues `fn` (synchronous) for the next group commit; resolves after COMMIT. */
-  #write<T>(fn: () => T): Promise<T> {
+  /**
+   * Queues `fn` (synchronous) for the next group commit; resolves after COMMIT. `singleStatement`:
+   * `fn` runs one statement, which SQLite already makes atomic, so it needs no savepoint.
+   */
+  #write<T>(fn: () => T, singleStatement = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.#pending.push({ fn, singleStatement, resolve: resolve as (v: unknown) => void, reject });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
         setImmediate(() => this.#flush());
@@ -440,6 +473,14 @@ export class SqliteStore implements Store {
         this.#db.exec('BEGIN IMMEDIATE');
         try {
           for (const op of batch) {
+            if (op.singleStatement) {
+              try {
+                outcomes.push({ ok: true, value: op.fn() });
+              } catch (error) {
+                outcomes.push({ ok: false, error: mapSqliteError(error) });
+              }
+              continue;
+            }
             this.#statement('SAVEPOINT op').run();
             try {
               const value = op.fn();

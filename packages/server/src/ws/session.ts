@@ -17,7 +17,6 @@ import {
   RateLimitedError,
   SealpostError,
   ValidationError,
-  Writer,
   decodeClientFrame,
   encodeServerFrame,
   parseUsername,
@@ -37,6 +36,8 @@ import { RecipientCache } from './recipient-cache.ts';
 
 /** Frames waiting to be handled before the connection is closed as flooding. */
 const FRAMES_QUEUED_MAX = LIMITS.inFlightPerDevice * 2;
+/** Bytes of a SEND frame before what its digest covers: type (u8) and request id (u32). */
+const SEND_DIGEST_OFFSET = 5;
 /** Sends issued to an in-order store and not yet committed, per connection (pipelining depth). */
 const SENDS_PIPELINED_MAX = 64;
 
@@ -156,7 +157,7 @@ export class DeviceSession implements HubSession {
         this.#fail(err instanceof CodecError ? err : new CodecError('CODEC_INVALID_VALUE', 'bad frame'), 0);
         return;
       }
-      await this.#handle(frame);
+      await this.#handle(frame, bytes);
     });
   }
 
@@ -172,14 +173,14 @@ export class DeviceSession implements HubSession {
     }
   }
 
-  async #handle(frame: ClientFrame): Promise<void> {
+  async #handle(frame: ClientFrame, bytes: Uint8Array): Promise<void> {
     try {
       if (this.#state === 'awaiting-auth') {
         if (frame.type !== 'auth') throw new ValidationError('UNEXPECTED_FRAME', 'first frame must be AUTH');
         await this.#authenticate(frame.username, frame.deviceId, frame.signature);
         return;
       }
-      if (frame.type === 'send') await this.#send(frame);
+      if (frame.type === 'send') await this.#send(frame, bytes);
       else if (frame.type === 'ack') this.#ack(frame);
       else throw new ValidationError('UNEXPECTED_FRAME', 'already authenticated');
     } catch (err) {
@@ -221,7 +222,8 @@ export class DeviceSession implements HubSession {
     void this.#pump();
   }
 
-  async #send(f: SendFrame): Promise<void> {
+  /** `bytes`: the frame as received; the idempotency digest covers all of it after the request id. */
+  async #send(f: SendFrame, bytes: Uint8Array): Promise<void> {
     const wait = this.#ctx.deviceLimiter.take(this.device);
     if (wait > 0) throw new RateLimitedError('device is sending too fast', wait);
     if (f.recipients.length === 0) throw new ValidationError('VALIDATION_FAILED', 'a send needs recipients');
@@ -243,12 +245,9 @@ export class DeviceSession implements HubSession {
       return { username, deviceId: r.deviceId };
     });
     const recipients = await this.#resolve(addresses);
-    const digest = this.#ctx.crypto.sha256(
-      new Writer(f.payload.length + 64)
-        .vector(addresses, (w, a) => w.string(a.username).opaque(a.deviceId))
-        .opaque(f.payload)
-        .finish(),
-    );
+    // SHA-256 of the frame after type and request id: message id, ttl, recipients and payload as
+    // sent. A resend is the same frame (the client keeps it), so it has the same digest.
+    const digest = this.#ctx.crypto.sha256(bytes.subarray(SEND_DIGEST_OFFSET));
     const stopTimer = this.#ctx.metrics.storeSeconds.startTimer();
     const stored = this.#ctx.store
       .enqueue({
