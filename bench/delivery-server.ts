@@ -36,15 +36,14 @@ if (mode === 'relay') {
     const addr = wss.address();
     if (typeof addr === 'object' && addr !== null) console.log(`READY ws://127.0.0.1:${addr.port}`);
   });
-} else if (mode === 'sqlite' || mode === 'postgres') {
+} else if (mode === 'sqlite' || mode === 'sqlite-thread' || mode === 'postgres') {
   const dir = mkdtempSync(join(tmpdir(), 'sealpost-bench-'));
   const store =
     mode === 'sqlite'
-      ? // What `sealpost serve` runs (the store on its own thread), or the inline store on request.
-        process.env['BENCH_SQLITE'] === 'inline'
-        ? SqliteStore.open(join(dir, 'bench.db'))
-        : await ThreadedSqliteStore.open(join(dir, 'bench.db'))
-      : await PostgresStore.connect(process.argv[3]!);
+      ? SqliteStore.open(join(dir, 'bench.db'))
+      : mode === 'sqlite-thread'
+        ? await ThreadedSqliteStore.open(join(dir, 'bench.db'))
+        : await PostgresStore.connect(process.argv[3]!);
   await store.migrate();
   const server = createServer({
     store,
@@ -67,6 +66,6 @@ if (mode === 'relay') {
       });
   });
 } else {
-  console.error('usage: delivery-server.ts sqlite | postgres <url> | relay');
+  console.error('usage: delivery-server.ts sqlite | sqlite-thread | postgres <url> | relay');
   process.exit(1);
 }

@@ -7,7 +7,9 @@
  * once). Each server runs in a child process (its own core); the clients share this process.
  *
  *   node bench/delivery.ts [--devices 32] [--messages 300] [--window 8] [--payload 1024]
- *                          [--only sqlite,postgres,relay] [--cpu-prof-dir DIR]
+ *                          [--only relay,sqlite,sqlite-thread,postgres] [--cpu-prof-dir DIR]
+ *
+ * sqlite is what `sealpost serve` runs by default; sqlite-thread is `--sqlite-thread`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -23,7 +25,7 @@ const { values } = parseArgs({
     messages: { type: 'string', default: '300' },
     window: { type: 'string', default: '8' },
     payload: { type: 'string', default: '1024' },
-    only: { type: 'string', default: 'relay,sqlite,postgres' },
+    only: { type: 'string', default: 'relay,sqlite,sqlite-thread,postgres' },
     /** Writes a V8 CPU profile of each server process into this folder. */
     'cpu-prof-dir': { type: 'string' },
   },
@@ -208,10 +210,11 @@ if (targets.includes('relay')) {
     await stopChild(child);
   }
 }
-if (targets.includes('sqlite')) {
-  const { child, url } = await startChild(['sqlite']);
+for (const mode of ['sqlite', 'sqlite-thread'] as const) {
+  if (!targets.includes(mode)) continue;
+  const { child, url } = await startChild([mode]);
   try {
-    results.push(await runSealpost('sealpost sqlite', url));
+    results.push(await runSealpost(`sealpost ${mode}`, url));
   } finally {
     await stopChild(child);
   }
