@@ -117,6 +117,21 @@ export class Reader {
     return this.fixed(n, what);
   }
 
+  /**
+   * Like `opaque`, but returns a view into the input instead of a copy: for large payloads that
+   * are passed on, not kept. Valid as long as the caller does not reuse the input buffer.
+   */
+  opaqueView(max: number, what = 'opaque'): Uint8Array {
+    const n = this.varint(`${what} length`);
+    if (n > max || n > LIMITS.codecFieldMaxBytes) {
+      throw new CodecError('CODEC_LENGTH_LIMIT', `${what}: length ${n} exceeds ${max}`, { length: n, max });
+    }
+    this.#need(n, what);
+    const out = this.#bytes.subarray(this.#offset, this.#offset + n);
+    this.#offset += n;
+    return out;
+  }
+
   /** UTF-8 string in an `opaque` (max in bytes); invalid UTF-8 is CODEC_INVALID_VALUE. */
   string(maxBytes: number, what = 'string'): string {
     const raw = this.opaque(maxBytes, what);

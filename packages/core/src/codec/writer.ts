@@ -89,8 +89,11 @@ export class Writer {
   bool(v: boolean): this {
     return this.u8(v ? 1 : 0);
   }
-  /** The bytes written so far (a copy). */
+  /**
+   * The bytes written so far, as a view (no copy: frames carry whole payloads). Later writes only
+   * append, so they never change it; a grown buffer is a new one, leaving the view intact.
+   */
   finish(): Uint8Array {
-    return this.#buf.slice(0, this.#length);
+    return this.#buf.subarray(0, this.#length);
   }
 }

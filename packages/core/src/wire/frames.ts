@@ -167,7 +167,7 @@ export function decodeClientFrame(bytes: Uint8Array): ClientFrame {
         messageId: r.fixed(LIMITS.messageIdBytes, 'message id'),
         ttlSecs: r.u32('ttl'),
         recipients: r.vector(LIMITS.recipientsPerSend, readAddress, 'recipients'),
-        payload: r.opaque(LIMITS.messageMaxBytes, 'payload'),
+        payload: r.opaqueView(LIMITS.messageMaxBytes, 'payload'),
       };
       break;
     case FRAME.ack:
@@ -222,7 +222,7 @@ export function decodeServerFrame(bytes: Uint8Array): ServerFrame {
         type: 'deliver',
         seq: r.u53('seq'),
         messageId: r.fixed(LIMITS.messageIdBytes, 'message id'),
-        payload: r.opaque(LIMITS.messageMaxBytes, 'payload'),
+        payload: r.opaqueView(LIMITS.messageMaxBytes, 'payload'),
       };
       break;
     case FRAME.sent:

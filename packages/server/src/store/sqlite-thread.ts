@@ -136,7 +136,9 @@ export class ThreadedSqliteStore implements Store {
     return this.#call('touchDevice', device, day);
   }
   enqueue(input: EnqueueInput): Promise<EnqueueResult> {
-    return this.#call('enqueue', input);
+    // The payload may be a view into a larger received frame; structured clone would copy the
+    // whole underlying buffer, so copy exactly the payload.
+    return this.#call('enqueue', { ...input, payload: input.payload.slice() });
   }
   fetchMail(device: DevicePk, afterSeq: number, limit: number, nowSecs: number): Promise<MailEntry[]> {
     return this.#call('fetchMail', device, afterSeq, limit, nowSecs);
