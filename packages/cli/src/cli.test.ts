@@ -219,8 +219,9 @@ describe('sealpost with a local key store and no server', () => {
 
 describe('sealpost against a live server', () => {
   let server: Awaited<ReturnType<typeof startServer>>;
+  let dataDir: string;
   before(async () => {
-    const dataDir = mkdtempSync(join(scratch, 'data-'));
+    dataDir = mkdtempSync(join(scratch, 'data-'));
     server = await startServer(
       loadConfig({ env: {}, flags: { port: 0, adminPort: -1, dataDir, logLevel: 'silent' } }),
     );
@@ -281,5 +282,27 @@ describe('sealpost against a live server', () => {
     const unknown = await sealpost(['--home', home, 'account', 'devices', 'remove', 'AAAAAAAAAAA'], env);
     assert.notEqual(unknown.status, 0);
     assert.match(unknown.stderr, /^error DEVICE_NOT_FOUND: /);
+  });
+
+  it('should disclose what the server stores about an account, and refuse an unknown one', async () => {
+    const username = `fay${Date.now().toString(36)}`;
+    const env = { SEALPOST_PASSPHRASE: PASSPHRASE };
+    const created = await sealpost(
+      ['--home', freshHome(), 'account', 'create', username, '--server', server.url],
+      env,
+    );
+    assert.equal(created.status, 0, created.stderr);
+    const json = await sealpost(['disclose', username, '--data-dir', dataDir, '--json']);
+    assert.equal(json.status, 0, json.stderr);
+    const d = JSON.parse(json.stdout) as { tables: Record<string, Record<string, unknown>[]> };
+    assert.deepEqual(Object.keys(d.tables).sort(), ['accounts', 'devices', 'mailbox', 'sent']);
+    assert.equal(d.tables['accounts']![0]!['username'], username);
+    assert.equal(d.tables['devices']!.length, 1);
+    const text = await sealpost(['disclose', username, '--data-dir', dataDir]);
+    assert.match(text.stdout, /^devices: 1 row/m);
+    assert.match(text.stdout, /Not stored at all: IP addresses/);
+    const unknown = await sealpost(['disclose', 'nobodyhere', '--data-dir', dataDir]);
+    assert.notEqual(unknown.status, 0);
+    assert.match(unknown.stderr, /^error ACCOUNT_NOT_FOUND: /);
   });
 });

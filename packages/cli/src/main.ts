@@ -7,6 +7,7 @@
 import { Command, CommanderError } from 'commander';
 import { ValidationError } from '@sealpost/core';
 import { accountCommand } from './commands/account.ts';
+import { discloseCommand } from './commands/disclose.ts';
 import { serveCommand } from './commands/serve.ts';
 import { EXIT, errorLine, exitStatusOf } from './exit-status.ts';
 import { processIo } from './io.ts';
@@ -28,6 +29,7 @@ async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   // Added after configuration: subcommands inherit exitOverride and the output settings.
   serveCommand(program, io);
   accountCommand(program, io);
+  discloseCommand(program, io);
 
   try {
     await program.parseAsync([...argv]);

@@ -28,6 +28,7 @@ import {
   usernameTaken,
 } from './contract.ts';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.ts';
+import { DISCLOSED_TABLES, type DisclosedRow, type DisclosedValue, type Disclosure } from './disclosure.ts';
 import { EnqueueBatcher } from './postgres-enqueue.ts';
 import { mapPgError } from './postgres-errors.ts';
 import { STORE_DEFAULTS, storeLimits, type StoreLimits, type StoreOptions } from './options.ts';
@@ -355,6 +356,31 @@ export class PostgresStore implements Store {
     } catch (e) {
       for (const a of batch) a.reject(e);
     }
+  }
+
+  async disclose(username: Username): Promise<Disclosure | undefined> {
+    return this.#transaction(async (c) => {
+      // One snapshot for every table: REPEATABLE READ, read only.
+      await this.#query(c, 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const [account] = await this.#query<{ id: number }>(c, 'SELECT id FROM accounts WHERE username = $1', [
+        username,
+      ]);
+      if (account === undefined) return undefined;
+      const out: Record<string, DisclosedRow[]> = {};
+      for (const { table, where } of DISCLOSED_TABLES) {
+        const rows = await this.#query<Record<string, DisclosedValue>>(
+          c,
+          `SELECT * FROM ${table.name} WHERE ${where.replaceAll(':account', '$1')}`,
+          [account.id],
+        );
+        out[table.name] = rows.map((r) =>
+          Object.fromEntries(
+            Object.entries(r).map(([k, v]) => [k, v instanceof Buffer ? new Uint8Array(v) : v]),
+          ),
+        );
+      }
+      return out;
+    });
   }
 
   async sweepExpired(nowSecs: number): Promise<number> {

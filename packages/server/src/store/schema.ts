@@ -41,6 +41,11 @@ export interface TableSpec {
   readonly name: string;
   /** What one row is, and why the table exists. */
   readonly reason: string;
+  /**
+   * How a row is tied to an account, for `sealpost disclose`: 'account' (the account row itself),
+   * 'device' (a row of one of its devices), or 'none' (held about nobody in particular).
+   */
+  readonly linkedBy: 'account' | 'device-owner' | 'device' | 'sender-device' | 'none';
   /** In declaration order. */
   readonly columns: readonly ColumnSpec[];
 }
@@ -49,6 +54,7 @@ export interface TableSpec {
 export const SCHEMA: readonly TableSpec[] = [
   {
     name: 'accounts',
+    linkedBy: 'account',
     reason: 'one row per account: the directory maps a username to the key that signs its device list',
     columns: [
       { name: 'id', type: 'bigint', reason: 'internal key devices refer to; never sent to clients' },
@@ -72,6 +78,7 @@ export const SCHEMA: readonly TableSpec[] = [
   },
   {
     name: 'challenges',
+    linkedBy: 'none',
     reason: 'one row per pending sign-in challenge; not linked to any device (issued before authentication)',
     columns: [
       { name: 'challenge', type: 'bytes', reason: 'random bytes a device signs to authenticate; single use' },
@@ -84,6 +91,7 @@ export const SCHEMA: readonly TableSpec[] = [
   },
   {
     name: 'devices',
+    linkedBy: 'device-owner',
     reason: "one row per device of an account: the mailboxes' owners and the keys they authenticate with",
     columns: [
       {
@@ -121,6 +129,7 @@ export const SCHEMA: readonly TableSpec[] = [
   },
   {
     name: 'mailbox',
+    linkedBy: 'device',
     reason: 'one row per undelivered message copy; deleted on acknowledgement or expiry',
     columns: [
       { name: 'device_pk', type: 'bigint', reason: 'the recipient device whose mailbox holds the copy' },
@@ -136,11 +145,13 @@ export const SCHEMA: readonly TableSpec[] = [
   },
   {
     name: 'schema_migrations',
+    linkedBy: 'none',
     reason: 'one row per applied numbered migration, so each is applied exactly once',
     columns: [{ name: 'version', type: 'integer', reason: 'number of an applied migration' }],
   },
   {
     name: 'sent',
+    linkedBy: 'sender-device',
     reason:
       'idempotency: one row per accepted send, so a resend is recognised; expires with the message and holds no recipient',
     columns: [
@@ -149,7 +160,8 @@ export const SCHEMA: readonly TableSpec[] = [
       {
         name: 'digest',
         type: 'bytes',
-        reason: 'SHA-256 of (recipients, payload): a resend must match it, another send may not reuse the id',
+        reason:
+          'SHA-256 of the send as framed (ttl, recipients, payload): a resend must match it, another send may not reuse the id',
       },
       {
         name: 'expires_at_secs',

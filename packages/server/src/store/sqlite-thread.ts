@@ -11,6 +11,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { UnavailableError, errorFromWire, type Username } from '@sealpost/core';
+import type { Disclosure } from './disclosure.ts';
 import type { StoreOptions } from './options.ts';
 import type { ThreadAnswer, ThreadCall } from './sqlite-thread-worker.ts';
 import type {
@@ -148,5 +149,8 @@ export class ThreadedSqliteStore implements Store {
   }
   sweepExpired(nowSecs: number): Promise<number> {
     return this.#call('sweepExpired', nowSecs);
+  }
+  disclose(username: Username): Promise<Disclosure | undefined> {
+    return this.#call('disclose', username);
   }
 }

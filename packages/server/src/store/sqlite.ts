@@ -31,6 +31,7 @@ import {
   usernameTaken,
 } from './contract.ts';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.ts';
+import { DISCLOSED_TABLES, type DisclosedRow, type Disclosure } from './disclosure.ts';
 import { mapSqliteError, retryWhileBusy } from './sqlite-errors.ts';
 import { STORE_DEFAULTS, storeLimits, type StoreLimits, type StoreOptions } from './options.ts';
 import type {
@@ -386,6 +387,20 @@ export class SqliteStore implements Store {
             ),
       SINGLE_STATEMENT,
     );
+  }
+
+  async disclose(username: Username): Promise<Disclosure | undefined> {
+    return this.#transaction('DEFERRED', () => {
+      const account = this.#get<{ id: number }>('SELECT id FROM accounts WHERE username = ?', username);
+      if (account === undefined) return undefined;
+      const out: Record<string, DisclosedRow[]> = {};
+      for (const { table, where } of DISCLOSED_TABLES) {
+        out[table.name] = this.#statement(`SELECT * FROM ${table.name} WHERE ${where}`).all({
+          account: account.id,
+        }) as DisclosedRow[];
+      }
+      return out;
+    });
   }
 
   async sweepExpired(nowSecs: number): Promise<number> {

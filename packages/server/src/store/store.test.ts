@@ -14,6 +14,7 @@ import type { StoreOptions } from './options.ts';
 import { PostgresStore } from './postgres.ts';
 import { SqliteStore } from './sqlite.ts';
 import type { DevicePk, DeviceRecord, EnqueueInput, Store } from './store.ts';
+import { SCHEMA } from './schema.ts';
 import { storeFactories, type StoreFactory } from './test-databases.ts';
 
 const DAY = 20_500;
@@ -91,6 +92,38 @@ interface Case {
 }
 
 const CASES: readonly Case[] = [
+  // --- disclosure (sealpost disclose)
+  {
+    name: "disclose returns the account's rows in every linked table, every listed column, and no one else's",
+    async run(store) {
+      const alice = await newAccount(store, 'alice');
+      const laptop = await newDevice(store, alice.account.id);
+      const bob = await newAccount(store, 'bob');
+      const toAlice = message(bob.device.pk, [alice.device.pk, laptop.pk]);
+      const fromAlice = message(alice.device.pk, [bob.device.pk]);
+      await store.enqueue(toAlice);
+      await store.enqueue(fromAlice);
+      const d = await store.disclose(parseUsername('alice'));
+      assert.ok(d);
+      assert.deepEqual(Object.keys(d).sort(), ['accounts', 'devices', 'mailbox', 'sent']);
+      for (const [table, rows] of Object.entries(d)) {
+        const listed = SCHEMA.find((t) => t.name === table)!
+          .columns.map((c) => c.name)
+          .sort();
+        for (const row of rows) assert.deepEqual(Object.keys(row).sort(), listed, `${table} columns`);
+      }
+      assert.equal(d['accounts']!.length, 1);
+      assert.equal(d['accounts']![0]!['username'], 'alice');
+      assert.equal(d['devices']!.length, 2);
+      // Both copies of the message to alice, none of the copy in bob's mailbox.
+      assert.equal(d['mailbox']!.length, 2);
+      for (const row of d['mailbox']!) assert.deepEqual(row['payload'], toAlice.payload);
+      // Alice's own send is disclosed as her idempotency record (no recipient in it), not bob's.
+      assert.equal(d['sent']!.length, 1);
+      assert.deepEqual(d['sent']![0]!['message_id'], fromAlice.messageId);
+      assert.equal(await store.disclose(parseUsername('nobody')), undefined);
+    },
+  },
   // --- migrations
   {
     name: 'migrating twice applies nothing the second time',

@@ -8,6 +8,7 @@
  * DESIGN.md threat model 4); `*Secs` and `*Ms` are Unix times.
  */
 import type { Username } from '@sealpost/core';
+import type { Disclosure } from './disclosure.ts';
 
 declare const devicePkBrand: unique symbol;
 /** The store's internal key of a device (never sent to clients). */
@@ -121,4 +122,10 @@ export interface Store {
   ack(device: DevicePk, seqs: readonly number[]): Promise<number>;
   /** Deletes expired mailbox entries and idempotency records. Returns how many entries. */
   sweepExpired(nowSecs: number): Promise<number>;
+
+  /**
+   * Every row tied to the account, table by table (`disclosure.ts`), from one consistent
+   * snapshot: what `sealpost disclose` prints. `undefined` when there is no such account.
+   */
+  disclose(username: Username): Promise<Disclosure | undefined>;
 }
