@@ -39,6 +39,8 @@ export interface ServerOptions {
   /** Loopback admin port; 0 picks a free one; -1 disables the admin listener. */
   readonly adminPort: number;
   readonly logLevel?: string;
+  /** Where log lines go (default: stdout). Tests read them to check nothing private is logged. */
+  readonly logStream?: { write(line: string): void };
   readonly trustProxy?: boolean;
   readonly now?: () => number;
   /** Overrides of the rate limits (benchmarks and load tests); defaults from LIMITS. */
@@ -90,6 +92,7 @@ export function createServer(opts: ServerOptions): SealpostServer {
   const trustProxy = opts.trustProxy ?? false;
   const logger = {
     level: opts.logLevel ?? 'info',
+    ...(opts.logStream ? { stream: opts.logStream } : {}),
     // No addresses, no URLs with usernames, no bodies in logs (DESIGN.md threat model 4).
     serializers: {
       req: (req: { method: string; routeOptions?: { url?: string } }) => ({
