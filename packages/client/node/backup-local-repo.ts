@@ -1,0 +1,168 @@
+/**
+ * `LocalRepository`: a backup repository in a local directory (../src/backup/repository.ts).
+ *
+ *   <root>/
+ *     keys/<name>              key files
+ *     index/<name>             index files
+ *     snapshots/<name>         snapshot files
+ *     packs/<name[0..2]>/<name> packs, fanned out over 256 directories
+ *     tmp/                     objects being written
+ *
+ * `<name>` is SHA-256 of the file's bytes in lowercase hex. A put writes to tmp/, fsyncs, renames
+ * into place and fsyncs the directory, so an object is either whole under its name or absent, and
+ * survives a crash once put returns. A put of an object already there reads it back and writes
+ * only if it does not hash to its name (a damaged copy is replaced).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import { join } from 'node:path';
+import { BackupError } from '../src/backup/errors.ts';
+import {
+  objectNameArg,
+  type ByteRange,
+  type ObjectKind,
+  type ObjectName,
+  type Repository,
+} from '../src/backup/repository.ts';
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function isCode(error: unknown, ...codes: string[]): boolean {
+  return error instanceof Error && codes.includes((error as NodeJS.ErrnoException).code ?? '');
+}
+
+const NAME = /^[0-9a-f]{64}$/;
+
+export class LocalRepository implements Repository {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  #dir(kind: ObjectKind, name?: ObjectName): string {
+    return kind === 'packs' && name !== undefined
+      ? join(this.root, kind, name.slice(0, 2))
+      : join(this.root, kind);
+  }
+
+  #path(kind: ObjectKind, name: ObjectName): string {
+    return join(this.#dir(kind, objectNameArg(name)), name);
+  }
+
+  async put(kind: ObjectKind, name: ObjectName, bytes: Uint8Array): Promise<void> {
+    const path = this.#path(kind, name);
+    if (sha256Hex(bytes) !== name) {
+      throw new BackupError('BACKUP_OBJECT_NAME_INVALID', `${kind}/${name}: bytes do not hash to the name`);
+    }
+    try {
+      if (sha256Hex(await fs.readFile(path)) === name) return;
+    } catch (error) {
+      if (!isCode(error, 'ENOENT')) throw error;
+    }
+    const tmpDir = join(this.root, 'tmp');
+    await fs.mkdir(tmpDir, { recursive: true });
+    const dir = this.#dir(kind, name);
+    await fs.mkdir(dir, { recursive: true });
+    const tmp = join(tmpDir, `${name}.${randomBytes(8).toString('hex')}`);
+    const handle = await fs.open(tmp, 'wx', 0o600);
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } catch (error) {
+      await handle.close();
+      await fs.rm(tmp, { force: true });
+      throw error;
+    }
+    await handle.close();
+    await fs.rename(tmp, path);
+    const d = await fs.open(dir, 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  }
+
+  async get(kind: ObjectKind, name: ObjectName, range?: ByteRange): Promise<Uint8Array> {
+    const path = this.#path(kind, name);
+    const missing = () =>
+      new BackupError('BACKUP_DATA_CORRUPT', `${kind}/${name} is missing`, { object: `${kind}/${name}` });
+    try {
+      if (range === undefined) {
+        const b = await fs.readFile(path);
+        return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+      }
+      const { offset, length } = range;
+      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+        throw new BackupError('BACKUP_DATA_CORRUPT', `${kind}/${name}: invalid range`, {
+          object: `${kind}/${name}`,
+        });
+      }
+      const handle = await fs.open(path, 'r');
+      try {
+        const out = new Uint8Array(length);
+        let done = 0;
+        while (done < length) {
+          const { bytesRead } = await handle.read(out, done, length - done, offset + done);
+          if (bytesRead === 0) {
+            throw new BackupError('BACKUP_DATA_CORRUPT', `${kind}/${name}: range runs past the end`, {
+              object: `${kind}/${name}`,
+            });
+          }
+          done += bytesRead;
+        }
+        return out;
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      if (isCode(error, 'ENOENT')) throw missing();
+      throw error;
+    }
+  }
+
+  async list(kind: ObjectKind): Promise<{ name: ObjectName; length: number }[]> {
+    const dirs = kind === 'packs' ? await this.#subdirs(join(this.root, kind)) : [join(this.root, kind)];
+    const out: { name: ObjectName; length: number }[] = [];
+    for (const dir of dirs) {
+      let names: string[];
+      try {
+        names = await fs.readdir(dir);
+      } catch (error) {
+        if (isCode(error, 'ENOENT', 'ENOTDIR')) continue;
+        throw error;
+      }
+      for (const n of names) {
+        if (!NAME.test(n)) continue;
+        const st = await fs.stat(join(dir, n));
+        if (st.isFile()) out.push({ name: n as ObjectName, length: st.size });
+      }
+    }
+    return out;
+  }
+
+  async #subdirs(dir: string): Promise<string[]> {
+    try {
+      return (await fs.readdir(dir)).filter((d) => /^[0-9a-f]{2}$/.test(d)).map((d) => join(dir, d));
+    } catch (error) {
+      if (isCode(error, 'ENOENT', 'ENOTDIR')) return [];
+      throw error;
+    }
+  }
+
+  async exists(kind: ObjectKind, name: ObjectName): Promise<boolean> {
+    try {
+      return (await fs.stat(this.#path(kind, name))).isFile();
+    } catch (error) {
+      if (isCode(error, 'ENOENT', 'ENOTDIR')) return false;
+      throw error;
+    }
+  }
+
+  async delete(kind: ObjectKind, name: ObjectName): Promise<void> {
+    await fs.rm(this.#path(kind, name), { force: true });
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * Where a backup repository lives: a store of named, immutable objects (docs/backup-format.md
+ * §Overview). The engine only ever talks to this interface; packages/client/node/backup-local-repo.ts
+ * implements it on a local directory, and the Sealpost server's blob store comes later.
+ *
+ * Four kinds of object, each named by the SHA-256 of its bytes as 64 lowercase hex digits, so a
+ * reader can check what it fetched and a writer can repeat a `put` safely:
+ *
+ *   keys/       key files (key-file.ts)
+ *   packs/      pack files (pack.ts)
+ *   index/      index files (index-file.ts)
+ *   snapshots/  snapshot files (snapshot.ts)
+ */
+import { BackupError } from './errors.ts';
+
+export const OBJECT_KINDS = ['keys', 'packs', 'index', 'snapshots'] as const;
+export type ObjectKind = (typeof OBJECT_KINDS)[number];
+
+/** 64 lowercase hex digits: SHA-256 of the object's bytes. */
+export type ObjectName = string & { readonly __brand: 'ObjectName' };
+
+const NAME = /^[0-9a-f]{64}$/;
+
+export function objectNameArg(value: unknown): ObjectName {
+  if (typeof value !== 'string' || !NAME.test(value)) {
+    throw new BackupError('BACKUP_OBJECT_NAME_INVALID', 'object name must be 64 lowercase hex digits');
+  }
+  return value as ObjectName;
+}
+
+export interface ByteRange {
+  readonly offset: number;
+  readonly length: number;
+}
+
+export interface Repository {
+  /**
+   * Stores `bytes` as `kind/name`. Requires `name` = SHA-256(bytes) (checked: BACKUP_OBJECT_NAME_INVALID).
+   * Idempotent: storing an object that is already there, intact, writes nothing. Durable on return.
+   */
+  put(kind: ObjectKind, name: ObjectName, bytes: Uint8Array): Promise<void>;
+  /**
+   * The object's bytes, or `range` of them. BACKUP_DATA_CORRUPT if it is missing (or the range
+   * runs past its end). The caller checks the hash of whole objects.
+   */
+  get(kind: ObjectKind, name: ObjectName, range?: ByteRange): Promise<Uint8Array>;
+  /** Every stored object of `kind`, with its length, in no particular order. */
+  list(kind: ObjectKind): Promise<{ name: ObjectName; length: number }[]>;
+  exists(kind: ObjectKind, name: ObjectName): Promise<boolean>;
+  /** Removes an object; removing a missing object is not an error. */
+  delete(kind: ObjectKind, name: ObjectName): Promise<void>;
+}
