@@ -61,6 +61,16 @@ export const ERRORS = {
   UNEXPECTED_FRAME: { kind: 'validation', status: 400, close: CLOSE.protocolError },
   /** Key transparency: a tree size or leaf index outside a function's stated preconditions. */
   KT_TREE_SIZE_INVALID: { kind: 'validation', status: 400, close: CLOSE.protocolError },
+  /** Identity (docs/identity.md): a device list whose version does not exceed the last accepted one. */
+  IDENTITY_VERSION_NOT_INCREASING: { kind: 'validation', status: 400, close: CLOSE.protocolError },
+  /** Identity: devices not in strictly increasing device-id order. */
+  IDENTITY_DEVICES_UNSORTED: { kind: 'validation', status: 400, close: CLOSE.protocolError },
+  /** Identity: the same device id twice in one device list. */
+  IDENTITY_DEVICE_DUPLICATE: { kind: 'validation', status: 400, close: CLOSE.protocolError },
+  /** Identity: a device id that is not `deviceIdOf` its signature key. */
+  IDENTITY_DEVICE_ID_MISMATCH: { kind: 'validation', status: 400, close: CLOSE.protocolError },
+  /** Identity: a recovery code that is malformed or whose checksum does not match (a typo). */
+  IDENTITY_RECOVERY_CODE_INVALID: { kind: 'validation', status: 400, close: CLOSE.protocolError },
 
   AUTH_REQUIRED: { kind: 'auth', status: 401, close: CLOSE.policyViolation },
   AUTH_CHALLENGE_UNKNOWN: { kind: 'auth', status: 401, close: CLOSE.policyViolation },
@@ -93,6 +103,12 @@ export const ERRORS = {
   KT_PROOF_MALFORMED: { kind: 'crypto', status: 400, close: CLOSE.protocolError },
   /** Key transparency: a proof that recomputes a root other than the expected one. */
   KT_ROOT_MISMATCH: { kind: 'crypto', status: 400, close: CLOSE.protocolError },
+  /** Identity: a device list or rotation statement whose signature does not verify. */
+  IDENTITY_SIGNATURE_INVALID: { kind: 'crypto', status: 400, close: CLOSE.protocolError },
+  /** Identity: a device list that does not continue the last accepted one (hash, username, recovery key). */
+  IDENTITY_CHAIN_BROKEN: { kind: 'crypto', status: 400, close: CLOSE.protocolError },
+  /** Identity: a new account key without a rotation signed by the previous account key or the recovery key. */
+  IDENTITY_ROTATION_UNAUTHORIZED: { kind: 'crypto', status: 400, close: CLOSE.protocolError },
 
   NOT_READY: { kind: 'unavailable', status: 503, close: CLOSE.goingAway },
   SHUTTING_DOWN: { kind: 'unavailable', status: 503, close: CLOSE.goingAway },

@@ -19,6 +19,14 @@ export const LIMITS = {
    */
   vrfAlphaMaxBytes: 1024,
 
+  // --- identity: signed device lists (docs/identity.md)
+  /** A device's MLS credential public key (room for ML-DSA-87, FIPS 204: 2592 bytes; Ed25519 needs 32). */
+  identityMlsKeyMaxBytes: 2_592,
+  /** One encoded signed device list; it is a key-transparency value, so it fits `ktUpdateValueMaxBytes`. */
+  identityDeviceListMaxBytes: 64 * 1024,
+  /** SHA-512 iterations of a safety code half (libsignal NumericFingerprintGenerator uses 5200). */
+  safetyCodeIterations: 5_200,
+
   // --- authentication
   challengeBytes: 32,
   /** A challenge is single-use and expires after this long. */
