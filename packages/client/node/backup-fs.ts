@@ -1,0 +1,71 @@
+/**
+ * `nodeBackupFs`: the engine's file-system interface (../src/backup/fs.ts) on node:fs/promises.
+ *
+ * Times: lstat is asked for bigint fields, so mtimes are read to the nanosecond; `utimes` takes a
+ * double of seconds, so they are written to the microsecond (a double near 2^31 s resolves ~0.24 µs).
+ */
+import { constants, type FileHandle } from 'node:fs/promises';
+import * as fs from 'node:fs/promises';
+import type { BackupFs, FsKind, FsReader, FsStat, FsWriter } from '../src/backup/fs.ts';
+
+function kindOf(mode: bigint): FsKind {
+  const type = mode & BigInt(constants.S_IFMT);
+  if (type === BigInt(constants.S_IFREG)) return 'file';
+  if (type === BigInt(constants.S_IFDIR)) return 'dir';
+  if (type === BigInt(constants.S_IFLNK)) return 'symlink';
+  return 'other';
+}
+
+/** Nanoseconds since 1970 to seconds, exact to the microsecond. */
+function seconds(ns: bigint): number {
+  return Number(ns / 1000n) / 1e6;
+}
+
+function reader(handle: FileHandle): FsReader {
+  return {
+    read: async (into, position) => (await handle.read(into, 0, into.length, position)).bytesRead,
+    close: () => handle.close(),
+  };
+}
+
+function writer(handle: FileHandle): FsWriter {
+  return {
+    write: async (data, position) => {
+      let done = 0;
+      while (done < data.length) {
+        const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
+        done += bytesWritten;
+      }
+    },
+    truncate: (length) => handle.truncate(length),
+    close: () => handle.close(),
+  };
+}
+
+export const nodeBackupFs: BackupFs = {
+  async lstat(path): Promise<FsStat> {
+    const st = await fs.lstat(path, { bigint: true });
+    const kind = kindOf(st.mode);
+    return {
+      kind,
+      mode: Number(st.mode & 0o7777n),
+      mtimeNs: st.mtimeNs,
+      size: kind === 'file' ? Number(st.size) : 0,
+    };
+  },
+  readdir: (path) => fs.readdir(path),
+  readlink: (path) => fs.readlink(path),
+  openRead: async (path) => reader(await fs.open(path, 'r')),
+  openWrite: async (path) => writer(await fs.open(path, 'w')),
+  mkdir: async (path) => {
+    await fs.mkdir(path, { recursive: true });
+  },
+  symlink: (target, path) => fs.symlink(target, path),
+  rename: (from, to) => fs.rename(from, to),
+  remove: (path) => fs.rm(path, { force: true }),
+  chmod: (path, mode) => fs.chmod(path, mode),
+  setMtime: (path, mtimeNs, symlink) => {
+    const s = seconds(mtimeNs);
+    return symlink ? fs.lutimes(path, s, s) : fs.utimes(path, s, s);
+  },
+};

@@ -1,0 +1,27 @@
+/**
+ * `nodeBackupDeps`: the backup engine's injected capabilities for Node (../src/backup/deps.ts):
+ * node:crypto (core's provider), Argon2id on hash-wasm, zstd from node:zlib, node:fs/promises.
+ *
+ * zstd level 1 by default: compression is the slowest stage on one core (DESIGN.md "Backups":
+ * level 1 ~360 MB/s, level 3 ~270 MB/s) until it moves to worker threads.
+ */
+import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { nodeCryptoProvider } from '@sealpost/core/node';
+import { hashWasmArgon2id } from '../src/backup/argon2id.ts';
+import type { BackupDeps } from '../src/backup/deps.ts';
+import { nodeBackupFs } from './backup-fs.ts';
+
+export const DEFAULT_ZSTD_LEVEL = 1;
+
+export function nodeBackupDeps(options: { zstdLevel?: number; now?: () => number } = {}): BackupDeps {
+  const level = options.zstdLevel ?? DEFAULT_ZSTD_LEVEL;
+  return {
+    crypto: nodeCryptoProvider,
+    argon2id: hashWasmArgon2id,
+    compress: (data) => zstdCompressSync(data, { params: { [constants.ZSTD_c_compressionLevel]: level } }),
+    // maxOutputLength makes zlib refuse (RangeError) rather than allocate past the blob's length.
+    decompress: (data, max) => zstdDecompressSync(data, { maxOutputLength: Math.max(1, max) }),
+    fs: nodeBackupFs,
+    now: options.now ?? Date.now,
+  };
+}

@@ -1,0 +1,181 @@
+/**
+ * `check`: is the repository whole?
+ *
+ * Structure (always): every key, snapshot and index file is intact and opens; every pack an index
+ * names is stored; every tree of every snapshot opens and decodes, and every blob it names (data or
+ * tree) is in the index. This reads the tree packs, never the data packs.
+ *
+ * `readData`: also fetches every stored pack, checks it against its name, opens its trailer and
+ * header (pack.ts), compares them with the index, and opens every blob in it (tag, length, keyed
+ * id). That reads the whole repository, one pack at a time.
+ *
+ * Problems are collected, not thrown: the report lists every damaged object it found.
+ */
+import { SealpostError, toHex } from '@sealpost/core';
+import { openBlob, type BlobId } from '@sealpost/core/backup/blob';
+import { BlobIndex } from '@sealpost/core/backup/blob-index';
+import { decodeIndexFile, type IndexedPack } from '@sealpost/core/backup/index-file';
+import { decodeKeyFile } from '@sealpost/core/backup/key-file';
+import { readPack, type PackEntry } from '@sealpost/core/backup/pack';
+import { BlobReader } from './blob-reader.ts';
+import { BackupError } from './errors.ts';
+import type { ObjectName } from './repository.ts';
+import { fetchVerified, type Session } from './session.ts';
+import { listSnapshots, readTree, type SnapshotInfo } from './snapshots.ts';
+import { joinPath } from './fs.ts';
+import { nodeName } from './snapshots.ts';
+
+export interface CheckOptions {
+  readonly readData?: boolean;
+}
+
+export interface CheckProblem {
+  /** "packs/<name>", "index/<name>", a snapshot, or a path inside a snapshot. */
+  readonly object: string;
+  readonly message: string;
+}
+
+export interface CheckReport {
+  readonly ok: boolean;
+  readonly problems: CheckProblem[];
+  readonly snapshots: number;
+  readonly packs: number;
+  readonly blobs: number;
+  readonly trees: number;
+  /** Stored packs no index names (left by an interrupted run; `prune` removes them). */
+  readonly unreferencedPacks: number;
+  /** Packs read and verified blob by blob (readData only). */
+  readonly packsRead: number;
+}
+
+function message(error: unknown): string {
+  if (error instanceof SealpostError || error instanceof BackupError)
+    return `${error.code}: ${error.message}`;
+  throw error;
+}
+
+export async function check(session: Session, options: CheckOptions = {}): Promise<CheckReport> {
+  const { repo, deps, keys } = session;
+  const problems: CheckProblem[] = [];
+  const problem = (object: string, error: unknown) => problems.push({ object, message: message(error) });
+
+  for (const { name } of await repo.list('keys')) {
+    try {
+      decodeKeyFile(await fetchVerified(repo, deps, 'keys', name));
+    } catch (error) {
+      problem(`keys/${name}`, error);
+    }
+  }
+
+  // Index files: each pack's entries, as the index says.
+  const indexed = new Map<string, readonly PackEntry[]>();
+  const index = new BlobIndex();
+  for (const { name } of await repo.list('index')) {
+    let packs: IndexedPack[];
+    try {
+      packs = decodeIndexFile(deps.crypto, keys, await fetchVerified(repo, deps, 'index', name));
+    } catch (error) {
+      problem(`index/${name}`, error);
+      continue;
+    }
+    for (const p of packs) {
+      const n = index.addPack(p.packId);
+      for (const e of p.entries) index.add(n, e);
+      indexed.set(toHex(p.packId), p.entries);
+    }
+  }
+  index.compact();
+
+  const stored = new Map((await repo.list('packs')).map((p) => [p.name as string, p.length]));
+  for (const name of indexed.keys()) {
+    if (!stored.has(name)) problems.push({ object: `packs/${name}`, message: 'indexed but not stored' });
+  }
+  let unreferencedPacks = 0;
+  for (const name of stored.keys()) if (!indexed.has(name)) unreferencedPacks++;
+
+  // Snapshots and their trees.
+  let snapshots: SnapshotInfo[] = [];
+  try {
+    snapshots = await listSnapshots(session);
+  } catch (error) {
+    problem('snapshots', error);
+  }
+  const reader = new BlobReader(session, index, []);
+  const seen = new Set<string>();
+  let trees = 0;
+  const walk = async (id: BlobId, path: string, snapshot: string): Promise<void> => {
+    const hex = toHex(id);
+    if (seen.has(hex)) return;
+    seen.add(hex);
+    trees++;
+    let nodes;
+    try {
+      nodes = await readTree(reader, id, path);
+    } catch (error) {
+      problem(`snapshot ${snapshot}: ${path}`, error);
+      return;
+    }
+    for (const node of nodes) {
+      const childPath = joinPath(path === '/' ? '' : path, nodeName(node));
+      if (node.kind === 'dir') await walk(node.subtree, childPath, snapshot);
+      else if (node.kind === 'file') {
+        for (const chunk of node.content) {
+          if (!index.has(chunk)) {
+            problems.push({
+              object: `snapshot ${snapshot}: ${childPath}`,
+              message: `data blob ${toHex(chunk)} is not in the index`,
+            });
+          }
+        }
+      }
+    }
+  };
+  for (const s of snapshots) await walk(s.snapshot.tree, '/', s.id);
+
+  let packsRead = 0;
+  if (options.readData === true) {
+    for (const name of stored.keys()) {
+      const object = `packs/${name}`;
+      try {
+        const pack = await fetchVerified(repo, deps, 'packs', name as ObjectName);
+        const entries = readPack(deps.crypto, keys, pack);
+        const expected = indexed.get(name);
+        if (expected !== undefined && !sameEntries(expected, entries)) {
+          problems.push({ object, message: 'pack header and index disagree' });
+        }
+        for (const e of entries) {
+          const sealed = pack.subarray(e.offset, e.offset + e.length);
+          openBlob(deps.crypto, keys, e.type, e.id, sealed, deps.decompress, e.rawLength).fill(0);
+        }
+        packsRead++;
+      } catch (error) {
+        problem(object, error);
+      }
+    }
+  }
+
+  return {
+    ok: problems.length === 0,
+    problems,
+    snapshots: snapshots.length,
+    packs: stored.size,
+    blobs: index.size,
+    trees,
+    unreferencedPacks,
+    packsRead,
+  };
+}
+
+function sameEntries(a: readonly PackEntry[], b: readonly PackEntry[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((x, i) => {
+    const y = b[i]!;
+    return (
+      x.type === y.type &&
+      x.offset === y.offset &&
+      x.length === y.length &&
+      x.rawLength === y.rawLength &&
+      toHex(x.id) === toHex(y.id)
+    );
+  });
+}

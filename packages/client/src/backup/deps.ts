@@ -1,0 +1,18 @@
+/**
+ * Everything the engine is given rather than reaching for: cryptography, Argon2id, zstd, the file
+ * system and the clock. packages/client/node/backup-node.ts assembles the Node set.
+ */
+import type { CryptoProvider } from '@sealpost/core';
+import type { Compress, Decompress } from '@sealpost/core/backup/blob';
+import type { Argon2id } from '@sealpost/core/backup/key-file';
+import type { BackupFs } from './fs.ts';
+
+export interface BackupDeps {
+  readonly crypto: CryptoProvider;
+  readonly argon2id: Argon2id;
+  readonly compress: Compress;
+  readonly decompress: Decompress;
+  readonly fs: BackupFs;
+  /** Milliseconds since 1970 (snapshot times). */
+  readonly now: () => number;
+}

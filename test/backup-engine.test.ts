@@ -1,0 +1,392 @@
+/**
+ * The backup engine end to end on a local repository (packages/client/src/backup/): init, backup,
+ * restore (whole and sub-paths), snapshots, ls, check; deduplication; and the typed errors for a
+ * wrong passphrase, a target that is no repository, and flipped bits in stored objects.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomFillSync } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { SealpostError, toHex } from '@sealpost/core';
+import { LocalRepository } from '../packages/client/node/backup-local-repo.ts';
+import { nodeBackupDeps } from '../packages/client/node/backup-node.ts';
+import { backup } from '../packages/client/src/backup/backup.ts';
+import { BlobReader } from '../packages/client/src/backup/blob-reader.ts';
+import { check } from '../packages/client/src/backup/check.ts';
+import { BackupError } from '../packages/client/src/backup/errors.ts';
+import { restore } from '../packages/client/src/backup/restore.ts';
+import { initRepository, openRepository, type Session } from '../packages/client/src/backup/session.ts';
+import { findSnapshot, listSnapshots, ls } from '../packages/client/src/backup/snapshots.ts';
+
+const MiB = 1024 * 1024;
+const PASSPHRASE = 'correct horse battery staple';
+/** Cheap Argon2id for tests (RFC 9106 minimums are enforced by core, not cost). */
+const TEST_ARGON2 = { memoryKiB: 1024, iterations: 1, parallelism: 1 };
+const deps = nodeBackupDeps();
+
+let work: string;
+let source: string;
+let repoDir: string;
+
+const isBackupError = (code: string) => (e: unknown) => e instanceof BackupError && e.code === code;
+
+/** Sets a distinct, sub-second mtime (nanoseconds survive to the microsecond). */
+async function stamp(path: string, i: number, link = false): Promise<void> {
+  const s = 1_600_000_000 + i * 1_000 + 0.123456;
+  await (link ? fs.lutimes(path, s, s) : fs.utimes(path, s, s));
+}
+
+/**
+ * The tree under test: a 20 MiB random file, an empty file, a sparse file, 300 small files,
+ * an empty directory, nested directories, symlinks (relative, dangling, to a directory), odd modes.
+ */
+async function makeTree(root: string): Promise<void> {
+  await fs.mkdir(root, { recursive: true });
+  const big = new Uint8Array(20 * MiB);
+  for (let o = 0; o < big.length; o += 65_536) randomFillSync(big, o, 65_536);
+  await fs.writeFile(join(root, 'big.bin'), big);
+  await fs.writeFile(join(root, 'empty.txt'), '');
+  await fs.chmod(join(root, 'empty.txt'), 0o600);
+  const sparse = await fs.open(join(root, 'sparse.img'), 'w');
+  await sparse.write(new Uint8Array(4096).fill(7), 0, 4096, 5 * MiB);
+  await sparse.truncate(12 * MiB);
+  await sparse.close();
+  await fs.mkdir(join(root, 'small'));
+  for (let i = 0; i < 300; i++) {
+    const text = `file ${i}\n`.repeat((i * 37) % 500);
+    await fs.writeFile(join(root, 'small', `f${String(i).padStart(3, '0')}.txt`), text);
+    if (i % 7 === 0) await fs.chmod(join(root, 'small', `f${String(i).padStart(3, '0')}.txt`), 0o755);
+    await stamp(join(root, 'small', `f${String(i).padStart(3, '0')}.txt`), i);
+  }
+  await fs.mkdir(join(root, 'empty-dir'), { mode: 0o700 });
+  await fs.mkdir(join(root, 'a', 'b', 'c'), { recursive: true });
+  await fs.writeFile(join(root, 'a', 'b', 'c', 'deep.txt'), 'deep\n');
+  await fs.writeFile(join(root, 'a', 'read-only.txt'), 'read only\n');
+  await fs.chmod(join(root, 'a', 'read-only.txt'), 0o444);
+  await fs.writeFile(join(root, 'ünïcode name.txt'), 'utf-8 names\n');
+  await fs.symlink('big.bin', join(root, 'link-to-big'));
+  await fs.symlink('does/not/exist', join(root, 'dangling'));
+  await fs.symlink('a/b', join(root, 'link-to-dir'));
+  for (const [i, p] of [
+    'big.bin',
+    'empty.txt',
+    'sparse.img',
+    'a/b/c/deep.txt',
+    'a/read-only.txt',
+  ].entries()) {
+    await stamp(join(root, p), 400 + i);
+  }
+  for (const [i, p] of ['link-to-big', 'dangling', 'link-to-dir'].entries())
+    await stamp(join(root, p), 500 + i, true);
+  // Directories last, children first, so writing into them does not move their times.
+  for (const [i, p] of ['a/b/c', 'a/b', 'a', 'small', 'empty-dir'].entries())
+    await stamp(join(root, p), 600 + i);
+}
+
+interface Entry {
+  kind: string;
+  mode: number;
+  mtimeUs: bigint;
+  size: number;
+  digest?: string;
+  target?: string;
+}
+
+/** Every entry under `root` with kind, mode, mtime (µs), size, SHA-256 or link target. */
+async function describeTree(root: string, rel = ''): Promise<Map<string, Entry>> {
+  const out = new Map<string, Entry>();
+  for (const name of (await fs.readdir(join(root, rel))).sort()) {
+    const path = rel === '' ? name : `${rel}/${name}`;
+    const st = await fs.lstat(join(root, path), { bigint: true });
+    const base = { mode: Number(st.mode & 0o7777n), mtimeUs: st.mtimeNs / 1000n, size: Number(st.size) };
+    if (st.isSymbolicLink()) {
+      out.set(path, { ...base, kind: 'symlink', mode: 0, target: await fs.readlink(join(root, path)) });
+    } else if (st.isDirectory()) {
+      out.set(path, { ...base, kind: 'dir', size: 0 });
+      for (const [k, v] of await describeTree(root, path)) out.set(k, v);
+    } else {
+      const digest = createHash('sha256')
+        .update(await fs.readFile(join(root, path)))
+        .digest('hex');
+      out.set(path, { ...base, kind: 'file', digest });
+    }
+  }
+  return out;
+}
+
+async function open(dir = repoDir): Promise<Session> {
+  return openRepository(new LocalRepository(dir), deps, PASSPHRASE);
+}
+
+before(async () => {
+  work = await fs.mkdtemp(join(tmpdir(), 'sealpost-backup-'));
+  source = join(work, 'source');
+  repoDir = join(work, 'repo');
+  await makeTree(source);
+  await initRepository(new LocalRepository(repoDir), deps, PASSPHRASE, TEST_ARGON2);
+});
+
+after(async () => {
+  // Read-only entries do not stop rm as their owner.
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+describe('backup engine', () => {
+  let firstSnapshot: string;
+
+  test('should restore a tree byte for byte with modes, mtimes, symlinks, empty and sparse files', async (t) => {
+    const session = await open();
+    try {
+      const t0 = performance.now();
+      const result = await backup(session, source, { hostname: 'test-host', tags: ['first'] });
+      const backupMs = performance.now() - t0;
+      firstSnapshot = result.snapshotId;
+      assert.equal(result.skipped.length, 0);
+      assert.equal(result.symlinks, 3);
+      assert.ok(result.packs >= 2, 'data and tree packs');
+      const target = join(work, 'restore-all');
+      const t1 = performance.now();
+      const restored = await restore(session, result.snapshotId, target);
+      const restoreMs = performance.now() - t1;
+      assert.equal(restored.symlinks, 3);
+      assert.deepEqual(await describeTree(target), await describeTree(source));
+      t.diagnostic(
+        `tree of ${(result.bytesRead / MiB).toFixed(1)} MiB: backup ${backupMs.toFixed(0)} ms, restore ${restoreMs.toFixed(0)} ms`,
+      );
+      // The sparse file's hole stays a hole (allocated blocks well under its 12 MiB).
+      const st = await fs.stat(join(target, 'sparse.img'));
+      assert.ok(st.blocks * 512 < 4 * MiB, `sparse.img allocates ${st.blocks * 512} bytes`);
+    } finally {
+      session.close();
+    }
+  });
+
+  test('should add no pack when backing up an unchanged tree again', async () => {
+    const session = await open();
+    try {
+      const packsBefore = await new LocalRepository(repoDir).list('packs');
+      const result = await backup(session, source, { hostname: 'test-host' });
+      assert.equal(result.packs, 0);
+      assert.equal(result.blobsNew, 0);
+      assert.ok(result.blobsDeduplicated > 300);
+      assert.deepEqual(
+        (await new LocalRepository(repoDir).list('packs')).map((p) => p.name).sort(),
+        packsBefore.map((p) => p.name).sort(),
+      );
+      const snapshots = await listSnapshots(session);
+      assert.equal(snapshots.length, 2);
+      assert.equal(toHex(snapshots[1]!.snapshot.parent!), firstSnapshot);
+      assert.deepEqual(snapshots[0]!.snapshot.tags, ['first']);
+      assert.equal(toHex(snapshots[1]!.snapshot.tree), toHex(snapshots[0]!.snapshot.tree));
+    } finally {
+      session.close();
+    }
+  });
+
+  test('should list a snapshot and find it by prefix or as latest', async () => {
+    const session = await open();
+    try {
+      const reader = await BlobReader.load(session);
+      const { snapshot } = await findSnapshot(session, firstSnapshot.slice(0, 8));
+      const entries = await ls(reader, snapshot);
+      const paths = entries.map((e) => e.path);
+      for (const p of [
+        'big.bin',
+        'a/b/c/deep.txt',
+        'empty-dir',
+        'small/f299.txt',
+        'ünïcode name.txt',
+        'dangling',
+      ]) {
+        assert.ok(paths.includes(p), p);
+      }
+      const big = entries.find((e) => e.path === 'big.bin')!.node;
+      assert.ok(big.kind === 'file' && big.size === 20 * MiB && big.content.length >= 3);
+      assert.equal((await findSnapshot(session, 'latest')).id, (await listSnapshots(session))[1]!.id);
+      await assert.rejects(findSnapshot(session, 'ffffffffff'), isBackupError('BACKUP_SNAPSHOT_NOT_FOUND'));
+    } finally {
+      session.close();
+    }
+  });
+
+  test('should restore a sub-directory or a single file, and refuse a path not in the snapshot', async () => {
+    const session = await open();
+    try {
+      const target = join(work, 'restore-part');
+      await restore(session, firstSnapshot, target, { path: 'a/b' });
+      assert.deepEqual(await describeTree(join(target, 'b')), await describeTree(join(source, 'a', 'b')));
+      await restore(session, firstSnapshot, target, { path: '/small/f007.txt' });
+      assert.deepEqual(
+        await fs.readFile(join(target, 'f007.txt')),
+        await fs.readFile(join(source, 'small', 'f007.txt')),
+      );
+      for (const path of ['nope', 'a/nope', 'big.bin/x']) {
+        await assert.rejects(
+          restore(session, firstSnapshot, target, { path }),
+          isBackupError('BACKUP_PATH_NOT_FOUND'),
+        );
+      }
+    } finally {
+      session.close();
+    }
+  });
+
+  test('should pass check, with and without --read-data', async () => {
+    const session = await open();
+    try {
+      const structure = await check(session);
+      assert.deepEqual(structure.problems, []);
+      assert.equal(structure.snapshots, 2);
+      assert.equal(structure.packsRead, 0);
+      const full = await check(session, { readData: true });
+      assert.deepEqual(full.problems, []);
+      assert.equal(full.packsRead, full.packs);
+    } finally {
+      session.close();
+    }
+  });
+
+  test('should refuse a wrong passphrase with KEYSTORE_PASSPHRASE_WRONG', async () => {
+    await assert.rejects(
+      openRepository(new LocalRepository(repoDir), deps, 'wrong passphrase'),
+      (e: unknown) => e instanceof SealpostError && e.code === 'KEYSTORE_PASSPHRASE_WRONG',
+    );
+  });
+
+  test('should refuse a directory that is not a repository, and init over an existing one', async () => {
+    for (const dir of [source, join(work, 'missing'), join(source, 'big.bin')]) {
+      await assert.rejects(
+        openRepository(new LocalRepository(dir), deps, PASSPHRASE),
+        isBackupError('BACKUP_NOT_A_REPOSITORY'),
+      );
+    }
+    await assert.rejects(
+      initRepository(new LocalRepository(repoDir), deps, PASSPHRASE, TEST_ARGON2),
+      isBackupError('BACKUP_REPOSITORY_EXISTS'),
+    );
+  });
+});
+
+/** Copies the repository and flips one bit in `kind/name` of the copy, at `at` (default: middle). */
+async function damagedCopy(kind: string, name: string, at?: number): Promise<string> {
+  const copy = join(work, `damaged-${kind}-${name.slice(0, 8)}-${at ?? 'mid'}`);
+  await fs.cp(repoDir, copy, { recursive: true });
+  const path = kind === 'packs' ? join(copy, kind, name.slice(0, 2), name) : join(copy, kind, name);
+  const bytes = await fs.readFile(path);
+  const i = at ?? bytes.length >> 1;
+  bytes[i]! ^= 0x10;
+  await fs.writeFile(path, bytes);
+  return copy;
+}
+
+describe('backup engine on damaged repositories', () => {
+  /** The pack holding big.bin's first chunk, and every file with a chunk in it. */
+  async function bigPack(): Promise<{ pack: string; offset: number; files: Set<string> }> {
+    const session = await open();
+    try {
+      const reader = await BlobReader.load(session);
+      const { snapshot } = await findSnapshot(session, 'latest');
+      const entries = await ls(reader, snapshot);
+      const big = entries.find((e) => e.path === 'big.bin')!.node;
+      assert.ok(big.kind === 'file');
+      const at = reader.index.find(big.content[0]!)!;
+      const pack = toHex(at.packId);
+      const files = new Set<string>();
+      for (const e of entries) {
+        if (
+          e.node.kind === 'file' &&
+          e.node.content.some((id) => toHex(reader.index.find(id)!.packId) === pack)
+        ) {
+          files.add(e.path);
+        }
+      }
+      return { pack, offset: at.offset + 100, files };
+    } finally {
+      session.close();
+    }
+  }
+
+  test('should find a flipped bit in a data pack with check --read-data, not with check', async () => {
+    const { pack, offset } = await bigPack();
+    const session = await open(await damagedCopy('packs', pack, offset));
+    try {
+      assert.deepEqual((await check(session)).problems, []);
+      const report = await check(session, { readData: true });
+      assert.equal(report.ok, false);
+      assert.deepEqual(
+        report.problems.map((p) => p.object),
+        [`packs/${pack}`],
+      );
+      assert.match(report.problems[0]!.message, /BACKUP_DATA_CORRUPT/);
+    } finally {
+      session.close();
+    }
+  });
+
+  test('should stop a restore with BACKUP_DATA_CORRUPT naming the file, and write no wrong file', async () => {
+    const { pack, offset, files } = await bigPack();
+    const session = await open(await damagedCopy('packs', pack, offset));
+    try {
+      const target = join(work, 'restore-damaged-file');
+      await assert.rejects(restore(session, 'latest', target, { path: 'big.bin' }), (e: unknown) => {
+        assert.ok(e instanceof BackupError && e.code === 'BACKUP_DATA_CORRUPT');
+        assert.equal(e.details.path, 'big.bin');
+        assert.equal(e.details.object, `packs/${pack}`);
+        assert.match(e.message, /big\.bin/);
+        return true;
+      });
+      assert.deepEqual(await fs.readdir(target), []);
+      const all = join(work, 'restore-damaged-all');
+      await assert.rejects(restore(session, 'latest', all), (e: unknown) => {
+        assert.ok(e instanceof BackupError && e.code === 'BACKUP_DATA_CORRUPT');
+        assert.ok(files.has(String(e.details.path)), `${e.details.path} has a chunk in the damaged pack`);
+        return true;
+      });
+      const left = await describeTree(all);
+      for (const [path, entry] of left) {
+        assert.ok(!path.endsWith('.sealpost-partial'), path);
+        if (entry.kind === 'file') assert.ok(!files.has(path), `${path} was written from a damaged pack`);
+      }
+    } finally {
+      session.close();
+    }
+  });
+
+  test('should report a flipped bit in a tree pack, an index file or a snapshot file', async () => {
+    const repo = new LocalRepository(repoDir);
+    const session0 = await open();
+    let treePack: string;
+    try {
+      const reader = await BlobReader.load(session0);
+      const { snapshot } = await findSnapshot(session0, 'latest');
+      treePack = toHex(reader.index.find(snapshot.tree)!.packId);
+    } finally {
+      session0.close();
+    }
+    const cases: [string, string][] = [
+      ['packs', treePack],
+      ['index', (await repo.list('index'))[0]!.name],
+      ['snapshots', (await repo.list('snapshots'))[0]!.name],
+    ];
+    for (const [kind, name] of cases) {
+      const session = await open(await damagedCopy(kind, name));
+      try {
+        const report = await check(session);
+        assert.equal(report.ok, false, `${kind}/${name}`);
+        assert.ok(
+          report.problems.some((p) => p.message.includes('BACKUP_DATA_CORRUPT')),
+          JSON.stringify(report.problems),
+        );
+        await assert.rejects(
+          restore(session, 'latest', join(work, `r-${kind}`)),
+          isBackupError('BACKUP_DATA_CORRUPT'),
+        );
+      } finally {
+        session.close();
+      }
+    }
+  });
+});
