@@ -1,0 +1,16 @@
+/**
+ * Every bound of the conversation layer, in one table (STYLE.md rule 5). To be merged into
+ * `@sealpost/core`'s `limits.ts` when that package takes the conversation codes.
+ */
+export const CONVERSATION_LIMITS = {
+  /** Messages for a future epoch kept until the commit that leads there arrives. */
+  futureEpochBuffer: 256,
+  /** How far ahead of the current epoch a buffered message may be (more is a broken or hostile DS). */
+  futureEpochWindow: 16,
+  /** Digests of processed messages remembered to drop duplicates (oldest forgotten first). */
+  seenMessages: 4096,
+  /** Bytes of a username or device id inside an MLS credential. */
+  credentialFieldBytes: 255,
+  /** Bytes of a serialised conversation state accepted by `decodeConversationState`. */
+  stateBytes: 64 * 1024 * 1024,
+} as const;
