@@ -17,7 +17,7 @@
  *   struct { uint8 signer; opaque signature[64]; } AccountKeyRotation;   // sent inside the device list
  */
 import { Writer } from '../codec/writer.ts';
-import type { Reader } from '../codec/reader.ts';
+import { Reader } from '../codec/reader.ts';
 import { CodecError, CryptoVerificationError, ValidationError } from '../errors.ts';
 import { exactBytesArg } from '../crypto/arguments.ts';
 import type { CryptoProvider } from '../crypto/provider.ts';
@@ -92,6 +92,7 @@ export function signRotation(
 }
 
 export function encodeRotation(w: Writer, rotation: AccountKeyRotation): void {
+  if (!(w instanceof Writer)) throw new ValidationError('VALIDATION_FAILED', 'encodeRotation needs a Writer');
   objectArg(rotation, 'rotation');
   w.u8(checkSigner(rotation.signer)).fixed(
     exactBytesArg(rotation.signature, LIMITS.signatureBytes, 'rotation signature'),
@@ -99,6 +100,7 @@ export function encodeRotation(w: Writer, rotation: AccountKeyRotation): void {
 }
 
 export function decodeRotation(r: Reader): AccountKeyRotation {
+  if (!(r instanceof Reader)) throw new CodecError('CODEC_INVALID_VALUE', 'decodeRotation needs a Reader');
   const signer = r.u8('rotation signer');
   if (signer !== ROTATION_SIGNER.previousAccountKey && signer !== ROTATION_SIGNER.recoveryKey) {
     throw new CodecError('CODEC_INVALID_VALUE', `rotation signer: ${signer} is not 0 or 1`);

@@ -169,6 +169,13 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
  * IDENTITY_DEVICE_DUPLICATE, IDENTITY_DEVICES_UNSORTED or IDENTITY_DEVICE_ID_MISMATCH.
  */
 export function checkDeviceOrder(crypto: CryptoProvider, devices: readonly Device[]): void {
+  if (!Array.isArray(devices) || devices.length > LIMITS.devicesPerAccount) {
+    throw new ValidationError(
+      'VALIDATION_FAILED',
+      `devices must be an array of at most ${LIMITS.devicesPerAccount}`,
+    );
+  }
+  devices.forEach(checkDevice);
   for (let i = 0; i < devices.length; i++) {
     const d = devices[i] as Device;
     if (!equalPublicBytes(deviceIdOf(crypto, d.signatureKey), d.deviceId)) {
