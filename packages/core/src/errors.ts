@@ -81,6 +81,8 @@ export const ERRORS = {
   DEVICE_NOT_FOUND: { kind: 'not-found', status: 404, close: CLOSE.policyViolation },
   ROUTE_NOT_FOUND: { kind: 'not-found', status: 404, close: CLOSE.protocolError },
   KT_PREFIX_KEY_MISSING: { kind: 'not-found', status: 404, close: CLOSE.protocolError },
+  /** Key transparency: the searched label, or version of it, does not exist (§7.2 step 6). */
+  KT_VERSION_NOT_FOUND: { kind: 'not-found', status: 404, close: CLOSE.protocolError },
 
   USERNAME_TAKEN: { kind: 'conflict', status: 409, close: CLOSE.protocolError },
   DEVICE_EXISTS: { kind: 'conflict', status: 409, close: CLOSE.protocolError },
@@ -103,6 +105,10 @@ export const ERRORS = {
   KT_PROOF_MALFORMED: { kind: 'crypto', status: 400, close: CLOSE.protocolError },
   /** Key transparency: a proof that recomputes a root other than the expected one. */
   KT_ROOT_MISMATCH: { kind: 'crypto', status: 400, close: CLOSE.protocolError },
+  /** Key transparency: log entry timestamps that decrease, or a tree head outside max_ahead / max_behind. */
+  KT_TIMESTAMP_INVALID: { kind: 'crypto', status: 400, close: CLOSE.protocolError },
+  /** Key transparency: a binary ladder contradicts the claimed or expected greatest version of a label. */
+  KT_VERSION_MISMATCH: { kind: 'crypto', status: 400, close: CLOSE.protocolError },
   /** Identity: a device list or rotation statement whose signature does not verify. */
   IDENTITY_SIGNATURE_INVALID: { kind: 'crypto', status: 400, close: CLOSE.protocolError },
   /** Identity: a device list that does not continue the last accepted one (hash, username, recovery key). */

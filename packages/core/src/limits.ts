@@ -92,6 +92,10 @@ export const LIMITS = {
   ktCombinedProofMaxItems: 255,
   /** Largest encoded KT proof or tree head a decoder reads. */
   ktProofMaxBytes: 1024 * 1024,
+  /** Distinguished entries checked in one owner-monitoring response (§8.3 step 4, "SHOULD limit"). */
+  ktMonitorMaxLadders: 32,
+  /** Label versions whose search keys and commitments one search response carries. */
+  ktSearchMaxLookups: 255,
 
   // --- local key store
   /** Argon2id parameters (RFC 9106 §4, second recommended option: 64 MiB, t=3, p=4). */

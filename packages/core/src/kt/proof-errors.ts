@@ -6,8 +6,12 @@
  *   TreeSizeError       KT_TREE_SIZE_INVALID  a documented precondition on sizes or indices is violated
  *   ProofMalformedError KT_PROOF_MALFORMED    the proof's shape does not fit the tree it claims to prove
  *   RootMismatchError   KT_ROOT_MISMATCH      the proof recomputes a different root (or retained value)
+ *   TimestampError      KT_TIMESTAMP_INVALID  timestamps decrease, or the newest is outside the clock bounds
+ *   VersionMismatchError KT_VERSION_MISMATCH  a binary ladder shows another greatest version than claimed
+ *                                             or expected (a monitor sees a version its owner did not make)
+ *   VersionNotFoundError KT_VERSION_NOT_FOUND the label, or the searched version of it, does not exist
  */
-import { CryptoVerificationError, ValidationError } from '../errors.ts';
+import { CryptoVerificationError, NotFoundError, ValidationError } from '../errors.ts';
 import { toHex } from '../bytes/encoding.ts';
 
 type Details = Record<string, string | number | boolean>;
@@ -36,5 +40,23 @@ export class RootMismatchError extends CryptoVerificationError {
     });
     this.expected = expected.slice();
     this.calculated = calculated.slice();
+  }
+}
+
+export class TimestampError extends CryptoVerificationError {
+  constructor(message: string, details: Details = {}) {
+    super('KT_TIMESTAMP_INVALID', message, details);
+  }
+}
+
+export class VersionMismatchError extends CryptoVerificationError {
+  constructor(message: string, details: Details = {}) {
+    super('KT_VERSION_MISMATCH', message, details);
+  }
+}
+
+export class VersionNotFoundError extends NotFoundError {
+  constructor(message: string, details: Details = {}) {
+    super('KT_VERSION_NOT_FOUND', message, details);
   }
 }
