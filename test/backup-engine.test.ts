@@ -89,19 +89,19 @@ async function makeTree(root: string): Promise<void> {
 interface Entry {
   kind: string;
   mode: number;
-  mtimeUs: bigint;
+  mtimeNs: bigint;
   size: number;
   digest?: string;
   target?: string;
 }
 
-/** Every entry under `root` with kind, mode, mtime (µs), size, SHA-256 or link target. */
+/** Every entry under `root` with kind, mode, mtime, size, SHA-256 or link target. */
 async function describeTree(root: string, rel = ''): Promise<Map<string, Entry>> {
   const out = new Map<string, Entry>();
   for (const name of (await fs.readdir(join(root, rel))).sort()) {
     const path = rel === '' ? name : `${rel}/${name}`;
     const st = await fs.lstat(join(root, path), { bigint: true });
-    const base = { mode: Number(st.mode & 0o7777n), mtimeUs: st.mtimeNs / 1000n, size: Number(st.size) };
+    const base = { mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs, size: Number(st.size) };
     if (st.isSymbolicLink()) {
       out.set(path, { ...base, kind: 'symlink', mode: 0, target: await fs.readlink(join(root, path)) });
     } else if (st.isDirectory()) {
@@ -115,6 +115,21 @@ async function describeTree(root: string, rel = ''): Promise<Map<string, Entry>>
     }
   }
   return out;
+}
+
+/**
+ * Asserts two trees are equal; mtimes to the nearest microsecond (node:fs sets times from a
+ * double of seconds, to the microsecond).
+ */
+async function assertSameTree(actualRoot: string, expectedRoot: string): Promise<void> {
+  const actual = await describeTree(actualRoot);
+  const expected = await describeTree(expectedRoot);
+  const strip = (m: Map<string, Entry>) => new Map([...m].map(([k, v]) => [k, { ...v, mtimeNs: 0n }]));
+  assert.deepEqual(strip(actual), strip(expected));
+  for (const [path, e] of expected) {
+    const d = actual.get(path)!.mtimeNs - e.mtimeNs;
+    assert.ok(d >= -500n && d <= 500n, `${path}: mtime off by ${d} ns`);
+  }
 }
 
 async function open(dir = repoDir): Promise<Session> {
@@ -152,7 +167,7 @@ describe('backup engine', () => {
       const restored = await restore(session, result.snapshotId, target);
       const restoreMs = performance.now() - t1;
       assert.equal(restored.symlinks, 3);
-      assert.deepEqual(await describeTree(target), await describeTree(source));
+      await assertSameTree(target, source);
       t.diagnostic(
         `tree of ${(result.bytesRead / MiB).toFixed(1)} MiB: backup ${backupMs.toFixed(0)} ms, restore ${restoreMs.toFixed(0)} ms`,
       );
@@ -217,7 +232,7 @@ describe('backup engine', () => {
     try {
       const target = join(work, 'restore-part');
       await restore(session, firstSnapshot, target, { path: 'a/b' });
-      assert.deepEqual(await describeTree(join(target, 'b')), await describeTree(join(source, 'a', 'b')));
+      await assertSameTree(join(target, 'b'), join(source, 'a', 'b'));
       await restore(session, firstSnapshot, target, { path: '/small/f007.txt' });
       assert.deepEqual(
         await fs.readFile(join(target, 'f007.txt')),

@@ -2,7 +2,7 @@
  * `nodeBackupFs`: the engine's file-system interface (../src/backup/fs.ts) on node:fs/promises.
  *
  * Times: lstat is asked for bigint fields, so mtimes are read to the nanosecond; `utimes` takes a
- * double of seconds, so they are written to the microsecond (a double near 2^31 s resolves ~0.24 µs).
+ * double of seconds, so they are written to the nearest microsecond (`seconds` below).
  */
 import { constants, type FileHandle } from 'node:fs/promises';
 import * as fs from 'node:fs/promises';
@@ -16,9 +16,14 @@ function kindOf(mode: bigint): FsKind {
   return 'other';
 }
 
-/** Nanoseconds since 1970 to seconds, exact to the microsecond. */
+/**
+ * Nanoseconds since 1970 to the seconds `utimes` takes. libuv truncates `seconds * 1e6` to whole
+ * microseconds, and a double near 2^31 s is only good to ~0.24 µs, so aim at the middle of the
+ * nearest microsecond: the time set is then exactly that microsecond.
+ */
 function seconds(ns: bigint): number {
-  return Number(ns / 1000n) / 1e6;
+  const us = (ns + 500n) / 1000n;
+  return Number(us / 1_000_000n) + (Number(us % 1_000_000n) + 0.5) / 1e6;
 }
 
 function reader(handle: FileHandle): FsReader {
