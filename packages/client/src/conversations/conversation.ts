@@ -23,29 +23,26 @@ import {
   type CreateCommitResult,
   createApplicationMessage,
   createCommit,
-  decodeMlsMessage,
   emptyPskIndex,
   encodeMlsMessage,
   type IncomingMessageCallback,
-  type MlsPrivateMessage,
-  type MlsPublicMessage,
   processMessage,
   type Proposal,
-  type RatchetTree,
   zeroOutUint8Array,
 } from 'ts-mls';
-import { decryptSenderData } from 'ts-mls/privateMessage.js';
 import { ConversationError } from './errors.ts';
 import type { ConversationEvent } from './events.ts';
-import {
-  type DeviceDirectory,
-  type DeviceRef,
-  deviceKey,
-  deviceOfCredential,
-  directoryAuthService,
-} from './identity.ts';
+import { type DeviceDirectory, type DeviceRef, deviceKey, directoryAuthService } from './identity.ts';
 import { CONVERSATION_LIMITS } from './limits.ts';
 import { decodeAddableKeyPackage } from './key-packages.ts';
+import {
+  decodeGroupMessage,
+  header,
+  type Incoming,
+  senderOf,
+  UNKNOWN_DEVICE as UNKNOWN,
+} from './incoming.ts';
+import { rosterEvents, rosterOf } from './roster.ts';
 import { SeenMessages } from './seen-messages.ts';
 
 /** What every conversation of a device shares. */
@@ -86,35 +83,9 @@ export interface ConversationSnapshot {
   readonly future: readonly Uint8Array[];
 }
 
-type Incoming = MlsPrivateMessage | MlsPublicMessage;
-
-/** leaf index -> device, for the leaves whose credential names one. */
-export function rosterOf(tree: RatchetTree): Map<number, DeviceRef> {
-  const out = new Map<number, DeviceRef>();
-  for (let i = 0; i < tree.length; i += 2) {
-    const node = tree[i];
-    if (node?.nodeType !== 'leaf') continue;
-    const who = deviceOfCredential(node.leaf.credential);
-    if (who !== undefined) out.set(i / 2, who);
-  }
-  return out;
-}
-
-function header(m: Incoming): { groupId: Uint8Array; epoch: bigint; contentType: string } {
-  return m.wireformat === 'mls_private_message'
-    ? m.privateMessage
-    : {
-        groupId: m.publicMessage.content.groupId,
-        epoch: m.publicMessage.content.epoch,
-        contentType: m.publicMessage.content.contentType,
-      };
-}
-
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);
 }
-
-const UNKNOWN: DeviceRef = { username: '?', deviceId: '?' };
 
 export class Conversation {
   readonly #ctx: ConversationContext;
@@ -185,7 +156,7 @@ export class Conversation {
   async restoreFuture(messages: readonly Uint8Array[]): Promise<void> {
     for (const bytes of messages) {
       const digest = await this.#ctx.cs.hash.digest(bytes);
-      const m = this.#decode(bytes);
+      const m = decodeGroupMessage(bytes);
       this.#future.push({ epoch: header(m).epoch, bytes, digest });
     }
   }
@@ -271,7 +242,7 @@ export class Conversation {
       const before = this.#state.ratchetTree;
       this.#state = p.result.newState;
       p.result.consumed.forEach(zeroOutUint8Array);
-      const events = this.#rosterEvents(before, this.#ctx.self);
+      const events = rosterEvents(before, this.#state, this.#ctx.self);
       return [...events, ...(await this.#drainFuture())];
     });
   }
@@ -365,7 +336,7 @@ export class Conversation {
   async #receive(bytes: Uint8Array, fromBuffer: boolean): Promise<ConversationEvent[]> {
     const digest = await this.#ctx.cs.hash.digest(bytes);
     if (!fromBuffer && this.#seen.has(digest)) return [{ kind: 'duplicate' }];
-    const m = this.#decode(bytes);
+    const m = decodeGroupMessage(bytes);
     const h = header(m);
     if (!sameBytes(h.groupId, this.groupId)) {
       throw new ConversationError('CONVERSATION_WRONG_GROUP', 'message for another group');
@@ -414,43 +385,6 @@ export class Conversation {
     }
   }
 
-  #decode(bytes: Uint8Array): Incoming {
-    let decoded: ReturnType<typeof decodeMlsMessage>;
-    try {
-      decoded = decodeMlsMessage(bytes, 0);
-    } catch {
-      decoded = undefined;
-    }
-    if (decoded === undefined || decoded[1] !== bytes.byteLength) {
-      throw new ConversationError('CONVERSATION_MALFORMED', 'not one MLS message', {
-        bytes: bytes.byteLength,
-      });
-    }
-    const m = decoded[0];
-    if (m.wireformat !== 'mls_private_message' && m.wireformat !== 'mls_public_message') {
-      throw new ConversationError('CONVERSATION_MALFORMED', `${m.wireformat} is not a group message`);
-    }
-    return m;
-  }
-
-  /** The device that sent a PrivateMessage (RFC 9420 §6.3.2), from that epoch's sender data and tree. */
-  async #senderOf(m: MlsPrivateMessage, epoch: bigint): Promise<DeviceRef> {
-    const s = this.#state;
-    const data =
-      epoch === s.groupContext.epoch
-        ? { secret: s.keySchedule.senderDataSecret, tree: s.ratchetTree }
-        : (() => {
-            const h = s.historicalReceiverData.get(epoch);
-            return h === undefined ? undefined : { secret: h.senderDataSecret, tree: h.ratchetTree };
-          })();
-    if (data === undefined) return UNKNOWN;
-    const sender = await decryptSenderData(m.privateMessage, data.secret, this.#ctx.cs).catch(
-      () => undefined,
-    );
-    if (sender === undefined) return UNKNOWN;
-    return rosterOf(data.tree).get(sender.leafIndex) ?? UNKNOWN;
-  }
-
   async #process(m: Incoming, epoch: bigint): Promise<ConversationEvent[]> {
     const before = this.#state;
     const roster = rosterOf(before.ratchetTree);
@@ -474,7 +408,8 @@ export class Conversation {
       }
       return 'accept';
     };
-    const sender = m.wireformat === 'mls_private_message' ? await this.#senderOf(m, epoch) : UNKNOWN;
+    const sender =
+      m.wireformat === 'mls_private_message' ? await senderOf(this.#state, m, epoch, this.#ctx.cs) : UNKNOWN;
     this.#refused.length = 0;
     let result: Awaited<ReturnType<typeof processMessage>>;
     try {
@@ -505,27 +440,7 @@ export class Conversation {
       events.push({ kind: 'commit-superseded', epoch: this.#pending.outgoing.epoch });
       this.#pending = undefined;
     }
-    events.push(...this.#rosterEvents(before.ratchetTree, by));
-    return events;
-  }
-
-  /** Roster and epoch events from the tree before a commit to the current one. */
-  #rosterEvents(before: RatchetTree, by: DeviceRef): ConversationEvent[] {
-    const events: ConversationEvent[] = [];
-    const was = new Map([...rosterOf(before).values()].map((d) => [deviceKey(d), d]));
-    const now = new Map([...rosterOf(this.#state.ratchetTree).values()].map((d) => [deviceKey(d), d]));
-    const usersWere = new Set([...was.values()].map((d) => d.username));
-    const usersNow = new Set([...now.values()].map((d) => d.username));
-    for (const [k, device] of now) {
-      if (!was.has(k)) events.push({ kind: 'device-added', device, by });
-    }
-    for (const [k, device] of was) {
-      if (!now.has(k)) events.push({ kind: 'device-removed', device, by });
-    }
-    for (const u of usersNow) if (!usersWere.has(u)) events.push({ kind: 'user-added', username: u, by });
-    for (const u of usersWere) if (!usersNow.has(u)) events.push({ kind: 'user-removed', username: u, by });
-    if (this.#state.groupActiveState.kind === 'removedFromGroup') events.push({ kind: 'removed', by });
-    else events.push({ kind: 'epoch', epoch: this.epoch, by });
+    events.push(...rosterEvents(before.ratchetTree, this.#state, by));
     return events;
   }
 

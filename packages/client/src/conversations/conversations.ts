@@ -5,18 +5,12 @@
  * Sans-I/O like conversation.ts: the caller feeds `receive()` with what the mailbox delivers and
  * hands what comes out to the delivery service (delivery.ts).
  */
-import {
-  type CiphersuiteImpl,
-  createGroup,
-  decodeMlsMessage,
-  emptyPskIndex,
-  joinGroup,
-  zeroOutUint8Array,
-} from 'ts-mls';
+import { type CiphersuiteImpl, createGroup, emptyPskIndex, joinGroup, zeroOutUint8Array } from 'ts-mls';
 import { defaultClientConfig } from 'ts-mls/clientConfig.js';
 import { makeKeyPackageRef } from 'ts-mls/keyPackage.js';
 import { Conversation, type ConversationContext } from './conversation.ts';
 import { ConversationError } from './errors.ts';
+import { decodeOne } from './incoming.ts';
 import type { ConversationEvent } from './events.ts';
 import type { DeviceDirectory, DeviceRef } from './identity.ts';
 import { makeKeyPackage, type OwnKeyPackage, type SignatureKeyPair } from './key-packages.ts';
@@ -101,18 +95,7 @@ export class Conversations {
    * Throws a ConversationError when the message is refused (nothing changed then).
    */
   async receive(bytes: Uint8Array): Promise<Received> {
-    let decoded: ReturnType<typeof decodeMlsMessage>;
-    try {
-      decoded = decodeMlsMessage(bytes, 0);
-    } catch {
-      decoded = undefined;
-    }
-    const m = decoded?.[0];
-    if (m === undefined || decoded?.[1] !== bytes.byteLength) {
-      throw new ConversationError('CONVERSATION_MALFORMED', 'not one MLS message', {
-        bytes: bytes.byteLength,
-      });
-    }
+    const m = decodeOne(bytes);
     if (m.wireformat === 'mls_welcome') return this.#join(bytes, m.welcome);
     const groupId =
       m.wireformat === 'mls_private_message'
@@ -172,14 +155,14 @@ export class Conversations {
         e instanceof Error ? `${e.name}: ${e.message}` : 'refused',
       );
     }
-    // One-time KeyPackage (RFC 9420 §16.8): forget it; its init key is no longer needed.
-    this.#keyPackages.delete(ref);
-    zeroOutUint8Array(kp.privatePackage.initPrivateKey);
-    this.#welcomes.add(digest);
     const existing = this.get(state.groupContext.groupId);
     if (existing?.active) {
       throw new ConversationError('CONVERSATION_WRONG_GROUP', 'Welcome into a group this device is in');
     }
+    // One-time KeyPackage (RFC 9420 §16.8): forget it; its init key is no longer needed.
+    this.#keyPackages.delete(ref);
+    zeroOutUint8Array(kp.privatePackage.initPrivateKey);
+    this.#welcomes.add(digest);
     const conversation = new Conversation(this.#ctx, state, refused);
     this.#groups.set(hex(state.groupContext.groupId), conversation);
     return { conversation, events: [{ kind: 'joined', members: conversation.members() }] };
