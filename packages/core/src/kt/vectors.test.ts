@@ -34,6 +34,9 @@ import {
   verifyTreeHead,
 } from './tree-head.ts';
 import { encodeVrfInput } from './vrf-input.ts';
+import type { KtView } from './combined-proof.ts';
+import { decodeOwnerMonitorProof, decodeSearchProof } from './response-codec.ts';
+import { verifyOwnerMonitor, verifySearch } from './verify-response.ts';
 
 const DIR = new URL('../../test/vectors/kt/', import.meta.url);
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- vectors are JSON data, checked by use
@@ -47,6 +50,32 @@ const logVectors = load('log-tree.json');
 const prefixVectors = load('prefix-tree.json');
 const commitments = load('commitment.json');
 const heads = load('tree-head.json');
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON input
+function viewOf(v: any): KtView | undefined {
+  if (v === null) return undefined;
+  return {
+    size: v.size,
+    fullSubtrees: v.fullSubtrees.map(hex),
+    frontier: new Map(
+      v.frontier.map((e: { index: number; timestamp: number; prefixRoot: string }) => [
+        e.index,
+        { timestamp: e.timestamp, prefixRoot: hex(e.prefixRoot) },
+      ]),
+    ),
+  };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON input
+function searchArgs(input: any): Parameters<typeof verifySearch>[2] {
+  return {
+    label: utf8(input.label),
+    version: input.version ?? undefined,
+    view: viewOf(input.view),
+    now: input.now,
+    response: decodeSearchProof(hex(input.response)),
+  };
+}
 
 /** Verifies one vector input as its `kind` says; throws whatever the verifier throws. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON input
@@ -87,6 +116,25 @@ function runVector(crypto: CryptoProvider, input: any): void {
         hex(input.root),
       );
       return;
+    case 'search':
+      verifySearch(crypto, decodeConfiguration(hex(input.configuration)), searchArgs(input));
+      return;
+    case 'owner-monitor': {
+      const own = input.own.map((o: { vrfOutput: string; commitment: string }) => ({
+        vrfOutput: hex(o.vrfOutput),
+        commitment: hex(o.commitment),
+      }));
+      verifyOwnerMonitor(crypto, decodeConfiguration(hex(input.configuration)), {
+        label: utf8(input.label),
+        positions: input.positions,
+        own: (v: number) => own[v],
+        rightmost: input.rightmost ?? undefined,
+        view: viewOf(input.view),
+        now: input.now,
+        response: decodeOwnerMonitorProof(hex(input.response)),
+      });
+      return;
+    }
     default:
       throw new Error(`unknown vector kind ${String(input.kind)}`);
   }
@@ -209,6 +257,21 @@ for (const crypto of PROVIDERS) {
   });
 }
 
+for (const crypto of PROVIDERS) {
+  describe(`search vectors with the ${crypto.name} provider`, () => {
+    for (const c of load('search.json').cases) {
+      test(`search.json: ${c.name} proves version ${c.want.version}`, () => {
+        const r = verifySearch(crypto, decodeConfiguration(hex(c.input.configuration)), searchArgs(c.input));
+        assert.equal(r.version, c.want.version);
+        assert.equal(toHex(r.commitment), c.want.commitment);
+      });
+    }
+    for (const c of load('owner-monitor.json').cases) {
+      test(`owner-monitor.json: ${c.name} verifies`, () => runVector(crypto, c.input));
+    }
+  });
+}
+
 const NEGATIVE = new URL('negative/', DIR);
 const negativeFiles = readdirSync(NEGATIVE)
   .filter((f) => f.endsWith('.json'))
@@ -226,6 +289,18 @@ describe('negative vectors', () => {
       'log-consistency-wrong-size',
       'log-consistency-size1-greater-than-size2',
       'prefix-proof-modified-result@1-bit',
+      ...['search', 'owner-monitor'].flatMap((k) =>
+        [
+          'modified-timestamp@1-bit',
+          'modified-prefix-element@1-bit',
+          'truncated',
+          'trailing-garbage',
+          'count-mismatch',
+          'wrong-tree-size',
+        ].map((d) => `${k}-${d}`),
+      ),
+      'search-reordered-timestamps',
+      'owner-monitor-unexpected-version',
     ];
     for (const name of required) assert.ok(negativeFiles.includes(`${name}.json`), name);
   });

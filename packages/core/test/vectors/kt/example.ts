@@ -32,7 +32,7 @@ export const opening = (label: string, version: number): Uint8Array =>
   crypto
     .sha256(concatBytes(utf8('sealpost kt vector opening'), encodeVrfInput(utf8(label), version)))
     .subarray(0, 16);
-const standInVrf = (label: string, version: number): Uint8Array =>
+export const standInVrf = (label: string, version: number): Uint8Array =>
   crypto.sha256(
     concatBytes(utf8('sealpost kt vector: stand-in for ECVRF'), encodeVrfInput(utf8(label), version)),
   );

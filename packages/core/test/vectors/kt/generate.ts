@@ -8,7 +8,7 @@
  * with both crypto providers. VRF outputs are stand-ins (SHA-256 of a domain string and the VrfInput):
  * the tree layer only needs 32-byte search keys, and the ECVRF has its own vectors (../vrf/).
  *
- * Negative vectors (negative-log.ts, negative-prefix.ts) are edits of the positive ones; each file names the edit and the error
+ * Negative vectors (negative-log.ts, negative-prefix.ts, negative-search.ts) are edits of the positive ones; each file names the edit and the error
  * it must give.
  */
 import { readdirSync, rmSync } from 'node:fs';
@@ -41,6 +41,7 @@ import {
 } from './example.ts';
 import { writeNegativeLogVectors } from './negative-log.ts';
 import { writeNegativePrefixVectors } from './negative-prefix.ts';
+import { writeNegativeSearchVectors } from './negative-search.ts';
 
 write('combined-tree.json', {
   description:
@@ -203,5 +204,6 @@ write('tree-head.json', {
 rmSync(new URL('negative/', dir), { recursive: true, force: true });
 writeNegativeLogVectors();
 writeNegativePrefixVectors();
+writeNegativeSearchVectors();
 const count = readdirSync(new URL('negative/', dir)).length;
 console.log(`wrote positive vectors and ${count} negative vector files to ${dir.pathname}`);
