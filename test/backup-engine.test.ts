@@ -264,6 +264,14 @@ describe('backup engine', () => {
     }
   });
 
+  test('should init and open with the default Argon2id parameters (64 MiB, t = 3, p = 4)', async () => {
+    const dir = join(work, 'default-argon2');
+    await initRepository(new LocalRepository(dir), deps, PASSPHRASE);
+    const [keyFile] = await new LocalRepository(dir).list('keys');
+    assert.equal(keyFile!.length, 123);
+    (await openRepository(new LocalRepository(dir), deps, PASSPHRASE)).close();
+  });
+
   test('should refuse a wrong passphrase with KEYSTORE_PASSPHRASE_WRONG', async () => {
     await assert.rejects(
       openRepository(new LocalRepository(repoDir), deps, 'wrong passphrase'),
@@ -365,6 +373,25 @@ describe('backup engine on damaged repositories', () => {
         assert.ok(!path.endsWith('.sealpost-partial'), path);
         if (entry.kind === 'file') assert.ok(!files.has(path), `${path} was written from a damaged pack`);
       }
+    } finally {
+      session.close();
+    }
+  });
+
+  test('should report a deleted pack in check, and name the file in restore', async () => {
+    const { pack, files } = await bigPack();
+    const copy = join(work, 'missing-pack');
+    await fs.cp(repoDir, copy, { recursive: true });
+    await fs.rm(join(copy, 'packs', pack.slice(0, 2), pack));
+    const session = await open(copy);
+    try {
+      const report = await check(session);
+      assert.deepEqual(report.problems, [{ object: `packs/${pack}`, message: 'indexed but not stored' }]);
+      await assert.rejects(restore(session, 'latest', join(work, 'restore-missing')), (e: unknown) => {
+        assert.ok(e instanceof BackupError && e.code === 'BACKUP_DATA_CORRUPT');
+        assert.ok(files.has(String(e.details.path)));
+        return true;
+      });
     } finally {
       session.close();
     }

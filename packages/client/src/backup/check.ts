@@ -21,9 +21,8 @@ import { BlobReader } from './blob-reader.ts';
 import { BackupError } from './errors.ts';
 import type { ObjectName } from './repository.ts';
 import { fetchVerified, type Session } from './session.ts';
-import { listSnapshots, readTree, type SnapshotInfo } from './snapshots.ts';
 import { joinPath } from './fs.ts';
-import { nodeName } from './snapshots.ts';
+import { listSnapshots, nodeName, readTree, type SnapshotInfo } from './snapshots.ts';
 
 export interface CheckOptions {
   readonly readData?: boolean;
