@@ -9,7 +9,7 @@
  * structure between versions; LogTree is append-only).
  *
  * Timestamps must not decrease (§4: log entries have "monotonically increasing timestamps"; users
- * check it through the implicit binary search tree, which this layer does not implement yet).
+ * check it through the implicit binary search tree: implicit-bst.ts, combined-proof.ts).
  */
 import type { CryptoProvider } from '../crypto/provider.ts';
 import { ValidationError } from '../errors.ts';

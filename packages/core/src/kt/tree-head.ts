@@ -18,9 +18,9 @@
  *   } FullTreeHead;
  *
  * Signatures are Ed25519 (KT_128_SHA256_Ed25519, §15.1) through the injected CryptoProvider. What is
- * implemented of §10.4 is the signature and size checks; the clock bounds (max_ahead, max_behind,
- * max_auditor_lag) need the rightmost log entry's timestamp and belong to the search protocol, which
- * is not implemented yet (docs/key-transparency.md).
+ * implemented of §10.4 is the signature and size checks; the clock bounds max_ahead and max_behind
+ * need the rightmost log entry's timestamp and are checked in view.ts; max_auditor_lag is not checked
+ * yet (docs/key-transparency.md).
  */
 import type { CryptoProvider } from '../crypto/provider.ts';
 import { CodecError, CryptoVerificationError, ValidationError } from '../errors.ts';
