@@ -264,6 +264,42 @@ describe('backup engine', () => {
     }
   });
 
+  test('should leave out and report entries the file system cannot read, and go on', async () => {
+    const failing = (path: string) => path.endsWith('/small/f010.txt') || path.endsWith('/a/b');
+    const denied = (path: string) =>
+      Promise.reject(Object.assign(new Error(`EACCES: ${path}`), { code: 'EACCES' }));
+    const fsDeps = {
+      ...deps,
+      fs: {
+        ...deps.fs,
+        openRead: (path: string) => (failing(path) ? denied(path) : deps.fs.openRead(path)),
+        readdir: (path: string) => (failing(path) ? denied(path) : deps.fs.readdir(path)),
+      },
+    };
+    const dir = join(work, 'repo-denied');
+    await initRepository(new LocalRepository(dir), fsDeps, PASSPHRASE, TEST_ARGON2);
+    const session = await openRepository(new LocalRepository(dir), fsDeps, PASSPHRASE);
+    try {
+      const result = await backup(session, source, { hostname: 'test-host' });
+      assert.deepEqual(result.errors.map((e) => e.path.slice(source.length + 1)).sort(), [
+        'a/b',
+        'small/f010.txt',
+      ]);
+      assert.match(result.errors[0]!.message, /EACCES/);
+      const paths = (
+        await ls(await BlobReader.load(session), (await findSnapshot(session, 'latest')).snapshot)
+      ).map((e) => e.path);
+      assert.ok(paths.includes('small/f011.txt') && paths.includes('a/read-only.txt'));
+      assert.ok(!paths.includes('small/f010.txt') && !paths.includes('a/b'));
+      await assert.rejects(
+        backup(session, join(work, 'no-such-source'), { hostname: 'test-host' }),
+        (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT',
+      );
+    } finally {
+      session.close();
+    }
+  });
+
   test('should init and open with the default Argon2id parameters (64 MiB, t = 3, p = 4)', async () => {
     const dir = join(work, 'default-argon2');
     await initRepository(new LocalRepository(dir), deps, PASSPHRASE);

@@ -8,7 +8,8 @@
  * a data blob, stored unless its id is known already; a directory becomes a tree blob (tree.ts)
  * once its children are done. Symlinks keep their target, empty directories their empty tree,
  * everything its permission bits and modification time. Other kinds (sockets, devices, FIFOs) are
- * skipped and reported.
+ * skipped and reported; an entry the file system fails to read is left out and reported with its
+ * error, and the run goes on (only an unreadable source directory stops it).
  *
  * Order of writes: packs, then one index file for the run's packs, then the snapshot. A run that
  * stops early leaves packs that no index names; they are unused, never wrong (`prune` will remove
@@ -46,9 +47,29 @@ export interface BackupResult extends SinkStats {
   readonly bytesRead: number;
   /** Paths of entries that are neither files, directories nor symlinks. */
   readonly skipped: readonly string[];
+  /** Entries that could not be read (left out of the snapshot), with the file system's message. */
+  readonly errors: readonly { path: string; message: string }[];
 }
 
 const utf8 = new TextEncoder();
+
+/** A source entry that could not be read (the file system's error, with the path). */
+class SourceError extends Error {
+  readonly path: string;
+  constructor(path: string, cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.path = path;
+  }
+}
+
+/** Runs one file-system call on the source, turning its failure into a SourceError. */
+async function fromSource<T>(path: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw error instanceof SourceError ? error : new SourceError(path, error);
+  }
+}
 
 class Run {
   readonly session: Session;
@@ -60,6 +81,7 @@ class Run {
   symlinks = 0;
   bytesRead = 0;
   readonly skipped: string[] = [];
+  readonly errors: { path: string; message: string }[] = [];
 
   constructor(session: Session, sink: PackSink) {
     this.session = session;
@@ -70,25 +92,42 @@ class Run {
   async dir(path: string): Promise<BlobId> {
     const fs = this.session.deps.fs;
     const nodes: TreeNode[] = [];
-    for (const name of await fs.readdir(path)) {
+    for (const name of await fromSource(path, () => fs.readdir(path))) {
       const child = joinPath(path, name);
-      const stat = await fs.lstat(child);
-      const base = { name: utf8.encode(name), mode: stat.mode & MODE_MAX, mtimeNs: stat.mtimeNs };
-      if (stat.kind === 'file') {
-        const { size, content } = await this.file(child);
-        nodes.push({ ...base, kind: 'file', size, content });
-        this.files++;
-      } else if (stat.kind === 'dir') {
-        nodes.push({ ...base, kind: 'dir', subtree: await this.dir(child) });
-        this.dirs++;
-      } else if (stat.kind === 'symlink') {
-        nodes.push({ ...base, kind: 'symlink', target: utf8.encode(await fs.readlink(child)) });
-        this.symlinks++;
-      } else {
-        this.skipped.push(child);
+      try {
+        const node = await this.entry(child, name);
+        if (node !== undefined) nodes.push(node);
+      } catch (error) {
+        // A source entry that cannot be read is reported and left out; the run goes on.
+        if (!(error instanceof SourceError)) throw error;
+        this.errors.push({ path: error.path, message: error.message });
       }
     }
     return this.sink.add('tree', encodeTree(sortTreeNodes(nodes)));
+  }
+
+  /** The tree node of one entry, or undefined for a kind that is skipped. */
+  async entry(path: string, name: string): Promise<TreeNode | undefined> {
+    const fs = this.session.deps.fs;
+    const stat = await fromSource(path, () => fs.lstat(path));
+    const base = { name: utf8.encode(name), mode: stat.mode & MODE_MAX, mtimeNs: stat.mtimeNs };
+    if (stat.kind === 'file') {
+      const { size, content } = await this.file(path);
+      this.files++;
+      return { ...base, kind: 'file', size, content };
+    }
+    if (stat.kind === 'dir') {
+      const subtree = await this.dir(path);
+      this.dirs++;
+      return { ...base, kind: 'dir', subtree };
+    }
+    if (stat.kind === 'symlink') {
+      const target = utf8.encode(await fromSource(path, () => fs.readlink(path)));
+      this.symlinks++;
+      return { ...base, kind: 'symlink', target };
+    }
+    this.skipped.push(path);
+    return undefined;
   }
 
   /** Chunks and stores one file; returns its size and chunk ids. */
@@ -98,10 +137,10 @@ class Run {
     const content: BlobId[] = [];
     let fill = 0;
     let size = 0;
-    const handle = await this.session.deps.fs.openRead(path);
+    const handle = await fromSource(path, () => this.session.deps.fs.openRead(path));
     try {
       for (;;) {
-        const n = await handle.read(this.readBuffer, size);
+        const n = await fromSource(path, () => handle.read(this.readBuffer, size));
         if (n === 0) break;
         const data = this.readBuffer.subarray(0, n);
         let used = 0;
@@ -117,7 +156,7 @@ class Run {
         size += n;
       }
     } finally {
-      await handle.close();
+      await handle.close().catch(() => undefined);
     }
     const last = chunker.finish();
     if (last > 0) content.push(await this.sink.add('data', chunk.subarray(0, last)));
@@ -159,7 +198,13 @@ export async function backup(
   const reader = await BlobReader.load(session);
   const sink = new PackSink(session, reader.index);
   const run = new Run(session, sink);
-  const tree = await run.dir(source);
+  let tree: BlobId;
+  try {
+    tree = await run.dir(source);
+  } catch (error) {
+    // The source directory itself cannot be read: nothing to back up.
+    throw error instanceof SourceError ? error.cause : error;
+  }
   const packs = await sink.finish();
   for (const batch of indexBatches(packs)) {
     const file = encodeIndexFile(deps.crypto, keys, batch);
@@ -189,5 +234,6 @@ export async function backup(
     symlinks: run.symlinks,
     bytesRead: run.bytesRead,
     skipped: run.skipped,
+    errors: run.errors,
   };
 }
