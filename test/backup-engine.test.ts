@@ -249,6 +249,26 @@ describe('backup engine', () => {
     }
   });
 
+  test('should never write through symlinks already in the target', async () => {
+    const session = await open();
+    try {
+      const target = join(work, 'restore-over-links');
+      const outside = join(work, 'outside');
+      await fs.mkdir(join(target, 'small'), { recursive: true });
+      await fs.mkdir(outside);
+      await fs.writeFile(join(outside, 'victim'), 'untouched');
+      await fs.symlink(outside, join(target, 'a'));
+      await fs.symlink(join(outside, 'victim'), join(target, 'small', 'f001.txt.sealpost-partial'));
+      await fs.symlink(join(outside, 'victim'), join(target, 'empty.txt'));
+      await restore(session, firstSnapshot, target);
+      assert.deepEqual(await fs.readdir(outside), ['victim']);
+      assert.equal(await fs.readFile(join(outside, 'victim'), 'utf8'), 'untouched');
+      await assertSameTree(target, source);
+    } finally {
+      session.close();
+    }
+  });
+
   test('should pass check, with and without --read-data', async () => {
     const session = await open();
     try {

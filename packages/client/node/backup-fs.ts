@@ -61,7 +61,8 @@ export const nodeBackupFs: BackupFs = {
   readdir: (path) => fs.readdir(path),
   readlink: (path) => fs.readlink(path),
   openRead: async (path) => reader(await fs.open(path, 'r')),
-  openWrite: async (path) => writer(await fs.open(path, 'w')),
+  // O_CREAT | O_EXCL: never follows a symlink planted at the path.
+  openWrite: async (path) => writer(await fs.open(path, 'wx', 0o600)),
   mkdir: async (path) => {
     await fs.mkdir(path, { recursive: true });
   },

@@ -38,7 +38,7 @@ export interface BackupFs {
   readdir(path: string): Promise<string[]>;
   readlink(path: string): Promise<string>;
   openRead(path: string): Promise<FsReader>;
-  /** Creates or truncates. */
+  /** Creates a new file; fails if anything (a symlink included) is at `path`. */
   openWrite(path: string): Promise<FsWriter>;
   /** Creates a directory and its parents; an existing directory is fine. */
   mkdir(path: string): Promise<void>;

@@ -8,6 +8,10 @@
  * partial file is removed. Aligned 64 KiB blocks of zeros are skipped (a hole) and the file is sized at
  * the end, so sparse files stay sparse. Modes and times are set after the content (a directory's
  * after its children, so writing into it does not change its time and a read-only one can be filled).
+ *
+ * Restoring into a directory that holds older files: files are replaced by rename, a symlink or
+ * file where a directory goes is removed first, and partial files are created exclusively, so
+ * nothing is ever written through a symlink found in the target.
  */
 import type { BlobId } from '@sealpost/core/backup/blob';
 import type { DirNode, FileNode, TreeNode } from '@sealpost/core/backup/tree';
@@ -97,14 +101,31 @@ class RestoreRun {
   }
 
   async dir(node: DirNode, dest: string, path: string): Promise<void> {
+    await this.replaceNonDirectory(dest);
     await this.contents(node.subtree, dest, path);
     await this.session.deps.fs.chmod(dest, node.mode);
     await this.session.deps.fs.setMtime(dest, node.mtimeNs, false);
   }
 
+  /**
+   * Removes whatever non-directory is at `dest` (a file, or a symlink left by an earlier restore)
+   * so that a directory is created there and nothing is written through a link to elsewhere.
+   */
+  async replaceNonDirectory(dest: string): Promise<void> {
+    const fs = this.session.deps.fs;
+    let kind;
+    try {
+      kind = (await fs.lstat(dest)).kind;
+    } catch {
+      return; // Absent (or unreadable: mkdir reports it).
+    }
+    if (kind !== 'dir') await fs.remove(dest);
+  }
+
   async file(node: FileNode, dest: string, path: string): Promise<void> {
     const fs = this.session.deps.fs;
     const partial = dest + PARTIAL_SUFFIX;
+    await fs.remove(partial);
     const out = await fs.openWrite(partial);
     let done = false;
     try {
