@@ -69,6 +69,42 @@ describe('LocalRepository', () => {
       assert.deepEqual(await repo.list('index'), []);
     }));
 
+  test('should refuse every hostile object name with BACKUP_OBJECT_NAME_INVALID and touch nothing', () =>
+    withRepo(async (repo, root) => {
+      const hostile: unknown[] = [
+        undefined,
+        null,
+        0,
+        1n,
+        {},
+        [],
+        '',
+        'a',
+        '0'.repeat(63),
+        '0'.repeat(65),
+        'g'.repeat(64),
+        'A'.repeat(64),
+        ' '.repeat(64),
+        '../' + '0'.repeat(61),
+        '0'.repeat(62) + '/x',
+        '0'.repeat(63) + '\0',
+        '0'.repeat(64) + '\n',
+        '\u0660'.repeat(64),
+        new String('0'.repeat(64)),
+      ];
+      for (const bad of hostile) {
+        const name = bad as ObjectName;
+        await assert.rejects(
+          repo.put('packs', name, new Uint8Array(1)),
+          isCode('BACKUP_OBJECT_NAME_INVALID'),
+        );
+        await assert.rejects(repo.get('packs', name), isCode('BACKUP_OBJECT_NAME_INVALID'));
+        await assert.rejects(repo.exists('packs', name), isCode('BACKUP_OBJECT_NAME_INVALID'));
+        await assert.rejects(repo.delete('packs', name), isCode('BACKUP_OBJECT_NAME_INVALID'));
+      }
+      assert.deepEqual(await readdir(root), []);
+    }));
+
   test('should treat a repeated put as done, and replace a damaged copy', () =>
     withRepo(async (repo, root) => {
       const bytes = new Uint8Array([4, 5, 6, 7]);

@@ -2,19 +2,18 @@
  * `nodeBackupDeps`: the backup engine's injected capabilities for Node (../src/backup/deps.ts):
  * node:crypto (core's provider), Argon2id on hash-wasm, zstd from node:zlib, node:fs/promises.
  *
- * zstd level 1 by default: compression is the slowest stage on one core (DESIGN.md "Backups":
- * level 1 ~360 MB/s, level 3 ~270 MB/s) until it moves to worker threads.
+ * zstd at `BACKUP_ENGINE_LIMITS.zstdLevel` (1) by default: compression is the slowest stage on one
+ * core until it moves to worker threads.
  */
 import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { nodeCryptoProvider } from '@sealpost/core/node';
 import { hashWasmArgon2id } from '../src/backup/argon2id.ts';
 import type { BackupDeps } from '../src/backup/deps.ts';
+import { BACKUP_ENGINE_LIMITS } from '../src/backup/limits.ts';
 import { nodeBackupFs } from './backup-fs.ts';
 
-export const DEFAULT_ZSTD_LEVEL = 1;
-
 export function nodeBackupDeps(options: { zstdLevel?: number; now?: () => number } = {}): BackupDeps {
-  const level = options.zstdLevel ?? DEFAULT_ZSTD_LEVEL;
+  const level = options.zstdLevel ?? BACKUP_ENGINE_LIMITS.zstdLevel;
   return {
     crypto: nodeCryptoProvider,
     argon2id: hashWasmArgon2id,

@@ -1,7 +1,7 @@
 /**
  * `backup`: one snapshot of a directory tree.
  *
- * Walks the tree depth first. A regular file is read in READ_BUFFER_BYTES pieces and fed to the
+ * Walks the tree depth first. A regular file is read in `readBufferBytes` pieces and fed to the
  * chunker (chunker.ts); the bytes of the current chunk are kept in one buffer of the largest chunk
  * size, reused for every chunk of every file, so memory does not grow with file size: one read
  * buffer, one chunk buffer, one open pack per blob type (pack-sink.ts) and the index. Each chunk is
@@ -24,14 +24,10 @@ import { encodeSnapshot } from '@sealpost/core/backup/snapshot';
 import { encodeTree, MODE_MAX, sortTreeNodes, type TreeNode } from '@sealpost/core/backup/tree';
 import { BlobReader } from './blob-reader.ts';
 import { joinPath } from './fs.ts';
+import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import { PackSink, type SinkStats } from './pack-sink.ts';
 import { nameOf, type Session } from './session.ts';
 import { listSnapshots } from './snapshots.ts';
-
-/** Bytes read from a file at a time. */
-export const READ_BUFFER_BYTES = 1024 * 1024;
-/** An index file is split once its content would pass this (well under backupIndexFileMaxBytes). */
-const INDEX_CONTENT_BUDGET_BYTES = LIMITS.backupIndexFileMaxBytes / 2;
 
 export interface BackupOptions {
   readonly hostname: string;
@@ -74,7 +70,7 @@ async function fromSource<T>(path: string, call: () => Promise<T>): Promise<T> {
 class Run {
   readonly session: Session;
   readonly sink: PackSink;
-  readonly readBuffer = new Uint8Array(READ_BUFFER_BYTES);
+  readonly readBuffer = new Uint8Array(BACKUP_ENGINE_LIMITS.readBufferBytes);
   readonly chunkBuffer = new Uint8Array(LIMITS.backupChunkMaxBytes);
   files = 0;
   dirs = 0;
@@ -175,7 +171,8 @@ function indexBatches(packs: readonly IndexedPack[]): IndexedPack[][] {
     const cost = 32 + 4 + p.entries.length * PACK_ENTRY_BYTES;
     if (
       batch.length > 0 &&
-      (bytes + cost > INDEX_CONTENT_BUDGET_BYTES || batch.length >= LIMITS.backupIndexPacksPerFileMax)
+      (bytes + cost > BACKUP_ENGINE_LIMITS.indexContentBudgetBytes ||
+        batch.length >= LIMITS.backupIndexPacksPerFileMax)
     ) {
       batches.push(batch);
       batch = [];

@@ -10,11 +10,9 @@ import { openBlob, type BlobType } from '@sealpost/core/backup/blob';
 import { BlobIndex } from '@sealpost/core/backup/blob-index';
 import { decodeIndexFile, loadIndexFile } from '@sealpost/core/backup/index-file';
 import { BackupError } from './errors.ts';
+import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import type { ObjectName } from './repository.ts';
 import { fetchVerified, type Session } from './session.ts';
-
-/** Packs kept in memory (each at most LIMITS.backupPackMaxBytes). */
-const PACK_CACHE_SIZE = 2;
 
 /** Wraps a format error into BACKUP_DATA_CORRUPT naming the object; other errors pass through. */
 export function corrupt(error: unknown, object: string, extra: Record<string, string> = {}): unknown {
@@ -89,7 +87,8 @@ export class BlobReader {
     }
     const bytes = await fetchVerified(this.session.repo, this.session.deps, 'packs', name);
     this.#packs.set(name, bytes);
-    if (this.#packs.size > PACK_CACHE_SIZE) this.#packs.delete(this.#packs.keys().next().value!);
+    if (this.#packs.size > BACKUP_ENGINE_LIMITS.packCacheCount)
+      this.#packs.delete(this.#packs.keys().next().value!);
     return bytes;
   }
 

@@ -18,6 +18,7 @@ import type { DirNode, FileNode, TreeNode } from '@sealpost/core/backup/tree';
 import { BlobReader } from './blob-reader.ts';
 import { BackupError } from './errors.ts';
 import { joinPath, type FsWriter } from './fs.ts';
+import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import type { Session } from './session.ts';
 import { findSnapshot, lookupPath, nodeName, readTree } from './snapshots.ts';
 
@@ -37,9 +38,6 @@ export interface RestoreResult {
 
 const textDecoder = new TextDecoder();
 
-/** Zero runs shorter than this are written; longer ones, aligned to it, become holes. */
-export const HOLE_BLOCK_BYTES = 64 * 1024;
-
 function allZero(bytes: Uint8Array): boolean {
   if (bytes.byteOffset % 4 === 0) {
     const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
@@ -51,11 +49,11 @@ function allZero(bytes: Uint8Array): boolean {
   return true;
 }
 
-/** Writes `data` at `position`, leaving HOLE_BLOCK_BYTES blocks of zeros unwritten (sparse files). */
+/** Writes `data` at `position`, leaving `holeBlockBytes` blocks of zeros unwritten (sparse files). */
 async function writeSparse(out: FsWriter, data: Uint8Array, position: number): Promise<void> {
   let runStart = -1;
-  for (let at = 0; at < data.length; at += HOLE_BLOCK_BYTES) {
-    const block = data.subarray(at, Math.min(data.length, at + HOLE_BLOCK_BYTES));
+  for (let at = 0; at < data.length; at += BACKUP_ENGINE_LIMITS.holeBlockBytes) {
+    const block = data.subarray(at, Math.min(data.length, at + BACKUP_ENGINE_LIMITS.holeBlockBytes));
     const zero = allZero(block);
     if (!zero && runStart < 0) runStart = at;
     if (zero && runStart >= 0) {

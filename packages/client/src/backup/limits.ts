@@ -1,0 +1,18 @@
+/**
+ * The backup engine's own sizes, in one table (STYLE.md §5). The format's limits (chunk, pack, index
+ * and tree sizes) are core's `LIMITS.backup*`; these are the engine's choices on top of them.
+ */
+import { LIMITS } from '@sealpost/core';
+
+export const BACKUP_ENGINE_LIMITS = {
+  /** Bytes read from a source file at a time (with the 8 MiB chunk buffer, a run's file memory). */
+  readBufferBytes: 1024 * 1024,
+  /** Whole packs a reader keeps (each at most LIMITS.backupPackMaxBytes). */
+  packCacheCount: 2,
+  /** Restore leaves aligned runs of zeros this long as holes (sparse files). */
+  holeBlockBytes: 64 * 1024,
+  /** An index file is split once its content would pass this (half the format's maximum). */
+  indexContentBudgetBytes: LIMITS.backupIndexFileMaxBytes / 2,
+  /** zstd level for new blobs (level 1 ~360 MB/s, level 3 ~270 MB/s here: DESIGN.md "Backups"). */
+  zstdLevel: 1,
+} as const;
