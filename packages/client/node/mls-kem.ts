@@ -18,6 +18,7 @@ import {
   randomFillSync,
 } from 'node:crypto';
 import { CryptoError } from 'ts-mls/mlsError.js';
+import { concatBytes } from '@sealpost/core';
 import { type HashName, HASH_SIZE, hkdfExpand, hkdfExtract, plain } from './mls-kdf.ts';
 import { BoundedCache, PUBLIC_KEY_CACHE_MAX, publicCacheKey } from './mls-key-cache.ts';
 
@@ -66,17 +67,8 @@ export interface Kem {
 const te = new TextEncoder();
 const HPKE_V1 = te.encode('HPKE-v1');
 
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.byteLength;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
-}
+/** RFC 9180 §4's `concat()`, named as in its pseudo-code. */
+export const concat = concatBytes;
 
 export function i2osp(n: number, len: number): Uint8Array {
   const out = new Uint8Array(len);
