@@ -183,7 +183,8 @@ describe('backup engine', () => {
     const session = await open();
     try {
       const packsBefore = await new LocalRepository(repoDir).list('packs');
-      const result = await backup(session, source, { hostname: 'test-host' });
+      // force: every file is read and chunked again, so this tests deduplication, not reuse.
+      const result = await backup(session, source, { hostname: 'test-host', force: true });
       assert.equal(result.packs, 0);
       assert.equal(result.blobsNew, 0);
       assert.ok(result.blobsDeduplicated > 300);

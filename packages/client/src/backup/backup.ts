@@ -11,6 +11,12 @@
  * skipped and reported; an entry the file system fails to read is left out and reported with its
  * error, and the run goes on (only an unreadable source directory stops it).
  *
+ * Change detection (restic's approach): the parent snapshot (the newest of the same host and paths)
+ * is walked beside the source. A file whose size and nanosecond mtime equal its parent entry's, and
+ * whose chunks are all in the index, keeps the parent's chunk list without being opened. The v1 tree
+ * records no inode or ctime (backup-format.md §Trees), so those cannot be compared yet: a file
+ * rewritten to the same size and then given back its old mtime is not noticed (`force` reads all).
+ *
  * Order of writes: packs, then one index file for the run's packs, then the snapshot. A run that
  * stops early leaves packs that no index names; they are unused, never wrong (`prune` will remove
  * them).
@@ -21,17 +27,34 @@ import { Chunker } from '@sealpost/core/backup/chunker';
 import { encodeIndexFile, type IndexedPack } from '@sealpost/core/backup/index-file';
 import { PACK_ENTRY_BYTES } from '@sealpost/core/backup/pack';
 import { encodeSnapshot } from '@sealpost/core/backup/snapshot';
-import { encodeTree, MODE_MAX, sortTreeNodes, type TreeNode } from '@sealpost/core/backup/tree';
+import {
+  encodeTree,
+  MODE_MAX,
+  sortTreeNodes,
+  type FileNode,
+  type TreeNode,
+} from '@sealpost/core/backup/tree';
 import { BlobReader } from './blob-reader.ts';
-import { joinPath } from './fs.ts';
+import { BackupError } from './errors.ts';
+import { joinPath, type FsStat } from './fs.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import { PackSink, type SinkStats } from './pack-sink.ts';
 import { nameOf, type Session } from './session.ts';
-import { listSnapshots } from './snapshots.ts';
+import { listSnapshots, nodeName, readTree } from './snapshots.ts';
 
 export interface BackupOptions {
   readonly hostname: string;
   readonly tags?: readonly string[];
+  /** Read every file, ignoring the parent snapshot's entries. */
+  readonly force?: boolean;
+  /** Called after each file (and at least every read buffer) with the totals so far. */
+  readonly onProgress?: (progress: BackupProgress) => void;
+}
+
+export interface BackupProgress {
+  readonly files: number;
+  /** Bytes of files done: read, or unchanged since the parent snapshot. */
+  readonly bytesDone: number;
 }
 
 export interface BackupResult extends SinkStats {
@@ -41,6 +64,10 @@ export interface BackupResult extends SinkStats {
   readonly symlinks: number;
   /** Bytes of file content read. */
   readonly bytesRead: number;
+  /** Files unchanged since the parent snapshot, whose chunk lists were reused without reading. */
+  readonly filesUnchanged: number;
+  /** The parent snapshot compared against, if any. */
+  readonly parent?: string;
   /** Paths of entries that are neither files, directories nor symlinks. */
   readonly skipped: readonly string[];
   /** Entries that could not be read (left out of the snapshot), with the file system's message. */
@@ -70,28 +97,53 @@ async function fromSource<T>(path: string, call: () => Promise<T>): Promise<T> {
 class Run {
   readonly session: Session;
   readonly sink: PackSink;
+  readonly reader: BlobReader;
+  readonly onProgress: ((progress: BackupProgress) => void) | undefined;
   readonly readBuffer = new Uint8Array(BACKUP_ENGINE_LIMITS.readBufferBytes);
   readonly chunkBuffer = new Uint8Array(LIMITS.backupChunkMaxBytes);
   files = 0;
   dirs = 0;
   symlinks = 0;
   bytesRead = 0;
+  filesUnchanged = 0;
+  bytesUnchanged = 0;
   readonly skipped: string[] = [];
   readonly errors: { path: string; message: string }[] = [];
 
-  constructor(session: Session, sink: PackSink) {
+  constructor(session: Session, sink: PackSink, reader: BlobReader, options: BackupOptions) {
     this.session = session;
     this.sink = sink;
+    this.reader = reader;
+    this.onProgress = options.onProgress;
   }
 
-  /** Stores the tree of directory `path` and returns its id. */
-  async dir(path: string): Promise<BlobId> {
+  progress(): void {
+    this.onProgress?.({ files: this.files, bytesDone: this.bytesRead + this.bytesUnchanged });
+  }
+
+  /**
+   * The parent snapshot's entries of this directory by name, or an empty map. A parent tree that
+   * does not open only costs the reuse: every file below is then read.
+   */
+  async parentEntries(tree: BlobId | undefined, path: string): Promise<Map<string, TreeNode>> {
+    if (tree === undefined) return new Map();
+    try {
+      return new Map((await readTree(this.reader, tree, path)).map((n) => [nodeName(n), n]));
+    } catch (error) {
+      if (error instanceof BackupError && error.code === 'BACKUP_DATA_CORRUPT') return new Map();
+      throw error;
+    }
+  }
+
+  /** Stores the tree of directory `path` and returns its id; `parent`: its tree in the parent snapshot. */
+  async dir(path: string, parent?: BlobId): Promise<BlobId> {
     const fs = this.session.deps.fs;
     const nodes: TreeNode[] = [];
+    const before = await this.parentEntries(parent, path);
     for (const name of await fromSource(path, () => fs.readdir(path))) {
       const child = joinPath(path, name);
       try {
-        const node = await this.entry(child, name);
+        const node = await this.entry(child, name, before.get(name));
         if (node !== undefined) nodes.push(node);
       } catch (error) {
         // A source entry that cannot be read is reported and left out; the run goes on.
@@ -102,18 +154,26 @@ class Run {
     return this.sink.add('tree', encodeTree(sortTreeNodes(nodes)));
   }
 
-  /** The tree node of one entry, or undefined for a kind that is skipped. */
-  async entry(path: string, name: string): Promise<TreeNode | undefined> {
+  /** The tree node of one entry, or undefined for a kind that is skipped; `before`: the parent's node. */
+  async entry(path: string, name: string, before: TreeNode | undefined): Promise<TreeNode | undefined> {
     const fs = this.session.deps.fs;
     const stat = await fromSource(path, () => fs.lstat(path));
     const base = { name: utf8.encode(name), mode: stat.mode & MODE_MAX, mtimeNs: stat.mtimeNs };
     if (stat.kind === 'file') {
+      if (this.unchanged(stat, before)) {
+        this.files++;
+        this.filesUnchanged++;
+        this.bytesUnchanged += before.size;
+        this.progress();
+        return { ...base, kind: 'file', size: before.size, content: before.content };
+      }
       const { size, content } = await this.file(path);
       this.files++;
+      this.progress();
       return { ...base, kind: 'file', size, content };
     }
     if (stat.kind === 'dir') {
-      const subtree = await this.dir(path);
+      const subtree = await this.dir(path, before?.kind === 'dir' ? before.subtree : undefined);
       this.dirs++;
       return { ...base, kind: 'dir', subtree };
     }
@@ -124,6 +184,19 @@ class Run {
     }
     this.skipped.push(path);
     return undefined;
+  }
+
+  /**
+   * Whether a file may keep its parent entry's chunks unread: same size and mtime, and every chunk
+   * still indexed (a pruned or damaged parent must not be trusted).
+   */
+  unchanged(stat: FsStat, before: TreeNode | undefined): before is FileNode {
+    return (
+      before?.kind === 'file' &&
+      before.size === stat.size &&
+      before.mtimeNs === stat.mtimeNs &&
+      before.content.every((id) => this.reader.index.has(id))
+    );
   }
 
   /** Chunks and stores one file; returns its size and chunk ids. */
@@ -150,6 +223,8 @@ class Run {
         chunk.set(data.subarray(used), fill);
         fill += n - used;
         size += n;
+        this.bytesRead += n;
+        this.progress();
       }
     } finally {
       await handle.close().catch(() => undefined);
@@ -157,7 +232,6 @@ class Run {
     const last = chunker.finish();
     if (last > 0) content.push(await this.sink.add('data', chunk.subarray(0, last)));
     chunk.fill(0, 0, last);
-    this.bytesRead += size;
     return { size, content };
   }
 }
@@ -194,10 +268,16 @@ export async function backup(
   const { repo, deps, keys } = session;
   const reader = await BlobReader.load(session);
   const sink = new PackSink(session, reader.index);
-  const run = new Run(session, sink);
+  const hostname = options.hostname;
+  const paths = [source];
+  const previous = (await listSnapshots(session)).filter(
+    (s) => s.snapshot.hostname === hostname && s.snapshot.paths.join('\0') === paths.join('\0'),
+  );
+  const parent = previous.at(-1);
+  const run = new Run(session, sink, reader, options);
   let tree: BlobId;
   try {
-    tree = await run.dir(source);
+    tree = await run.dir(source, options.force === true ? undefined : parent?.snapshot.tree);
   } catch (error) {
     // The source directory itself cannot be read: nothing to back up.
     throw error instanceof SourceError ? error.cause : error;
@@ -207,12 +287,6 @@ export async function backup(
     const file = encodeIndexFile(deps.crypto, keys, batch);
     await repo.put('index', nameOf(deps, file), file);
   }
-  const hostname = options.hostname;
-  const paths = [source];
-  const previous = (await listSnapshots(session)).filter(
-    (s) => s.snapshot.hostname === hostname && s.snapshot.paths.join('\0') === paths.join('\0'),
-  );
-  const parent = previous.at(-1);
   const snapshot = encodeSnapshot(deps.crypto, keys, {
     timeMs: deps.now(),
     tree,
@@ -230,6 +304,8 @@ export async function backup(
     dirs: run.dirs,
     symlinks: run.symlinks,
     bytesRead: run.bytesRead,
+    filesUnchanged: run.filesUnchanged,
+    ...(parent === undefined ? {} : { parent: parent.id }),
     skipped: run.skipped,
     errors: run.errors,
   };
