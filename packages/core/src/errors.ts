@@ -89,6 +89,8 @@ export const ERRORS = {
   MESSAGE_ID_REUSED: { kind: 'conflict', status: 409, close: CLOSE.protocolError },
   LAST_DEVICE: { kind: 'conflict', status: 409, close: CLOSE.protocolError },
   KT_PREFIX_KEY_EXISTS: { kind: 'conflict', status: 409, close: CLOSE.protocolError },
+  /** MLS delivery: a commit for an epoch the group has left; `details.currentEpoch` says where it is. */
+  MLS_EPOCH_CONFLICT: { kind: 'conflict', status: 409, close: CLOSE.protocolError },
 
   BODY_TOO_LARGE: { kind: 'limit', status: 413, close: CLOSE.tooBig },
   FRAME_TOO_LARGE: { kind: 'limit', status: 413, close: CLOSE.tooBig },
@@ -96,6 +98,8 @@ export const ERRORS = {
   TOO_MANY_DEVICES: { kind: 'limit', status: 409, close: CLOSE.protocolError },
   TOO_MANY_RECIPIENTS: { kind: 'limit', status: 400, close: CLOSE.protocolError },
   MAILBOX_FULL: { kind: 'limit', status: 507, close: CLOSE.protocolError },
+  /** MLS delivery: a device would hold more than LIMITS.keyPackagesPerDevice one-time KeyPackages. */
+  TOO_MANY_KEY_PACKAGES: { kind: 'limit', status: 409, close: CLOSE.protocolError },
 
   RATE_LIMITED: { kind: 'rate-limited', status: 429, close: CLOSE.rateLimited },
 

@@ -52,6 +52,19 @@ export const LIMITS = {
   /** Recipient addresses -> device keys remembered per server instance (send path). */
   recipientCacheEntries: 100_000,
 
+  // --- MLS delivery service (docs/protocol.md "MLS delivery")
+  /**
+   * One encoded KeyPackage (RFC 9420 §10). X25519/Ed25519 ones are ~300 bytes; room for a hybrid
+   * ML-KEM init key and an ML-DSA-87 credential key and signature (FIPS 204: 2592 + 4627 bytes).
+   */
+  keyPackageMaxBytes: 16 * 1024,
+  /** One-time KeyPackages one upload frame carries (with the last-resort one it fits a frame). */
+  keyPackagesPerUpload: 16,
+  /** One-time KeyPackages the server keeps per device (Signal keeps 100 one-time prekeys). */
+  keyPackagesPerDevice: 100,
+  /** An MLS group id (RFC 9420 `opaque group_id<V>`); Sealpost clients use 32 random bytes. */
+  mlsGroupIdMaxBytes: 255,
+
   // --- frames and bodies
   /** One WebSocket frame: a full message plus recipients and framing. */
   wsFrameMaxBytes: 256 * 1024 + 64 * 1024,

@@ -43,6 +43,26 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
     payload,
   }),
   fc.record({ type: fc.constant('ack' as const), seqs: fc.array(fc.maxSafeNat(), { maxLength: 40 }) }),
+  fc.record({
+    type: fc.constant('key-packages-add' as const),
+    requestId: u32,
+    keyPackages: fc.array(fc.uint8Array({ minLength: 1, maxLength: 300 }), {
+      maxLength: LIMITS.keyPackagesPerUpload,
+    }),
+    lastResort: fc.uint8Array({ maxLength: 300 }),
+  }),
+  fc.record({ type: fc.constant('key-packages-claim' as const), requestId: u32, username }),
+  fc.record({ type: fc.constant('key-packages-count' as const), requestId: u32 }),
+  fc.record({
+    type: fc.constant('commit' as const),
+    requestId: u32,
+    messageId: bytes(LIMITS.messageIdBytes),
+    ttlSecs: u32,
+    groupId: fc.uint8Array({ maxLength: LIMITS.mlsGroupIdMaxBytes }),
+    epoch: fc.maxSafeNat(),
+    recipients: fc.array(fc.record({ username, deviceId: bytes(LIMITS.deviceIdBytes) }), { maxLength: 8 }),
+    payload,
+  }),
 );
 
 const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
@@ -63,6 +83,27 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
     message: fc.string({ unit: 'grapheme', maxLength: 64 }).filter((s) => s.length <= 256),
     retryAfterSecs: u32,
   }),
+  fc.record({
+    type: fc.constant('key-package-stock' as const),
+    requestId: u32,
+    oneTime: u32,
+    hasLastResort: fc.boolean(),
+  }),
+  fc.record({
+    type: fc.constant('key-packages' as const),
+    requestId: u32,
+    keyPackages: fc.array(
+      fc.record({ deviceId: bytes(LIMITS.deviceIdBytes), keyPackage: fc.uint8Array({ maxLength: 300 }) }),
+      { maxLength: LIMITS.devicesPerAccount },
+    ),
+  }),
+  fc.record({
+    type: fc.constant('committed' as const),
+    requestId: u32,
+    epoch: fc.maxSafeNat(),
+    duplicate: fc.boolean(),
+  }),
+  fc.record({ type: fc.constant('epoch-conflict' as const), requestId: u32, currentEpoch: fc.maxSafeNat() }),
 );
 
 /** fast-check builds records without a prototype; a structured clone gives plain objects to compare. */
@@ -341,5 +382,89 @@ describe('frame type checks', () => {
       }),
     );
     assert.equal(f.type === 'error' && f.message.length, 256);
+  });
+});
+
+describe('MLS delivery frame limits', () => {
+  /** A u32 written big-endian. */
+  const be32 = (n: number) => [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
+  /** A length as a 4-byte varint (RFC 9420 §2.1.2). */
+  const len4 = (n: number) => [0x80 | (n >>> 24), (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
+
+  test('a KeyPackage of exactly LIMITS.keyPackageMaxBytes is accepted, one byte more is refused', () => {
+    const big = new Uint8Array(LIMITS.keyPackageMaxBytes);
+    const f = decodeClientFrame(
+      encodeClientFrame({ type: 'key-packages-add', requestId: 1, keyPackages: [big], lastResort: big }),
+    );
+    assert.equal(f.type === 'key-packages-add' && f.keyPackages[0]!.length, LIMITS.keyPackageMaxBytes);
+    const over = LIMITS.keyPackageMaxBytes + 1;
+    // one KeyPackage in the vector, its length prefix over the limit; the body need not follow
+    const raw = new Uint8Array([FRAME.keyPackagesAdd, ...be32(1), ...len4(over + 4), ...len4(over)]);
+    assertCodecError(() => decodeClientFrame(raw), 'CODEC_LENGTH_LIMIT');
+    assertCodecError(
+      () =>
+        encodeClientFrame({
+          type: 'key-packages-add',
+          requestId: 1,
+          keyPackages: [new Uint8Array(over)],
+          lastResort: new Uint8Array(0),
+        }),
+      'CODEC_LENGTH_LIMIT',
+    );
+  });
+
+  test('more than LIMITS.keyPackagesPerUpload KeyPackages in one frame are refused', () => {
+    const many = Array.from({ length: LIMITS.keyPackagesPerUpload + 1 }, () => new Uint8Array([1]));
+    assertCodecError(
+      () =>
+        encodeClientFrame({ type: 'key-packages-add', requestId: 1, keyPackages: many, lastResort: many[0]! }),
+      'CODEC_LENGTH_LIMIT',
+    );
+    const body = many.flatMap((kp) => [1, ...kp]);
+    const raw = new Uint8Array([FRAME.keyPackagesAdd, ...be32(1), body.length, ...body, 0]);
+    assertCodecError(() => decodeClientFrame(raw), 'CODEC_LENGTH_LIMIT');
+  });
+
+  test('a full upload (limit of KeyPackages at their largest, plus the last-resort one) fits a frame', () => {
+    const big = new Uint8Array(LIMITS.keyPackageMaxBytes);
+    const frame = encodeClientFrame({
+      type: 'key-packages-add',
+      requestId: 1,
+      keyPackages: Array.from({ length: LIMITS.keyPackagesPerUpload }, () => big),
+      lastResort: big,
+    });
+    assert.ok(frame.length <= LIMITS.wsFrameMaxBytes);
+    const answer = encodeServerFrame({
+      type: 'key-packages',
+      requestId: 1,
+      keyPackages: Array.from({ length: LIMITS.devicesPerAccount }, () => ({
+        deviceId: new Uint8Array(LIMITS.deviceIdBytes),
+        keyPackage: big,
+      })),
+    });
+    assert.ok(answer.length <= LIMITS.wsFrameMaxBytes);
+  });
+
+  test('a group id over LIMITS.mlsGroupIdMaxBytes is refused by both sides', () => {
+    const commit = {
+      type: 'commit' as const,
+      requestId: 1,
+      messageId: new Uint8Array(LIMITS.messageIdBytes),
+      ttlSecs: 0,
+      groupId: new Uint8Array(LIMITS.mlsGroupIdMaxBytes),
+      epoch: 3,
+      recipients: [],
+      payload: new Uint8Array([1, 2, 3]),
+    };
+    const ok = encodeClientFrame(commit);
+    assert.deepEqual(decodeClientFrame(ok), plain(commit));
+    assertCodecError(
+      () => encodeClientFrame({ ...commit, groupId: new Uint8Array(LIMITS.mlsGroupIdMaxBytes + 1) }),
+      'CODEC_LENGTH_LIMIT',
+    );
+    const head = [FRAME.commit, ...be32(1), ...new Array(LIMITS.messageIdBytes).fill(0), ...be32(0)];
+    const over = LIMITS.mlsGroupIdMaxBytes + 1; // a 2-byte varint (under 2^14)
+    const raw = new Uint8Array([...head, 0x40 | (over >>> 8), over & 0xff]);
+    assertCodecError(() => decodeClientFrame(raw), 'CODEC_LENGTH_LIMIT');
   });
 });

@@ -6,12 +6,18 @@
  *   0x01 AUTH                             0x81 CHALLENGE
  *   0x02 SEND                             0x82 READY
  *   0x03 ACK                              0x83 DELIVER
- *                                         0x84 SENT
- *                                         0x85 ERROR
+ *   0x04 KEY_PACKAGES_ADD                 0x84 SENT
+ *   0x05 KEY_PACKAGES_CLAIM               0x85 ERROR
+ *   0x06 KEY_PACKAGES_COUNT               0x86 KEY_PACKAGE_STOCK
+ *   0x07 COMMIT                           0x87 KEY_PACKAGES
+ *                                         0x88 COMMITTED
+ *                                         0x89 EPOCH_CONFLICT
  *
  * Session: the server sends CHALLENGE on open; the device answers AUTH (signature of
  * `wsAuthStatement`); the server answers READY, then pushes DELIVER frames (at most
  * LIMITS.inFlightPerDevice unacknowledged) and answers each SEND with SENT or ERROR.
+ * MLS delivery service: KEY_PACKAGES_ADD and _COUNT are answered with KEY_PACKAGE_STOCK, _CLAIM
+ * with KEY_PACKAGES, COMMIT with COMMITTED or EPOCH_CONFLICT (or ERROR), all by request id.
  * Decoders are total: any input gives a frame or a CodecError. docs/protocol.md has the details.
  */
 import { Reader } from '../codec/reader.ts';
@@ -23,11 +29,19 @@ export const FRAME = {
   auth: 0x01,
   send: 0x02,
   ack: 0x03,
+  keyPackagesAdd: 0x04,
+  keyPackagesClaim: 0x05,
+  keyPackagesCount: 0x06,
+  commit: 0x07,
   challenge: 0x81,
   ready: 0x82,
   deliver: 0x83,
   sent: 0x84,
   error: 0x85,
+  keyPackageStock: 0x86,
+  keyPackages: 0x87,
+  committed: 0x88,
+  epochConflict: 0x89,
 } as const;
 
 export interface DeviceAddress {
@@ -54,6 +68,42 @@ export interface SendFrame {
 export interface AckFrame {
   readonly type: 'ack';
   readonly seqs: readonly number[];
+}
+/** Stores one-time KeyPackages of the sending device and, if not empty, replaces its last-resort one. */
+export interface KeyPackagesAddFrame {
+  readonly type: 'key-packages-add';
+  readonly requestId: number;
+  /** Opaque to the server; each 1..LIMITS.keyPackageMaxBytes, at most LIMITS.keyPackagesPerUpload. */
+  readonly keyPackages: readonly Uint8Array[];
+  /** Empty: keep the current last-resort KeyPackage. */
+  readonly lastResort: Uint8Array;
+}
+/** Takes one KeyPackage of each device of `username` (one-time if any is left, else last-resort). */
+export interface KeyPackagesClaimFrame {
+  readonly type: 'key-packages-claim';
+  readonly requestId: number;
+  readonly username: string;
+}
+/** Asks how many one-time KeyPackages the sending device has left (to replenish). */
+export interface KeyPackagesCountFrame {
+  readonly type: 'key-packages-count';
+  readonly requestId: number;
+}
+/**
+ * An MLS commit (RFC 9420 §12.4) for `epoch` of the group `groupId`: stored for the recipients only
+ * if the group is at that epoch, which it then leaves. The message id and digest work as for SEND.
+ */
+export interface CommitFrame {
+  readonly type: 'commit';
+  readonly requestId: number;
+  readonly messageId: Uint8Array;
+  readonly ttlSecs: number;
+  /** 1..LIMITS.mlsGroupIdMaxBytes bytes. */
+  readonly groupId: Uint8Array;
+  readonly epoch: number;
+  /** May be empty (a group of one). */
+  readonly recipients: readonly DeviceAddress[];
+  readonly payload: Uint8Array;
 }
 export interface ChallengeFrame {
   readonly type: 'challenge';
@@ -85,8 +135,55 @@ export interface ErrorFrame {
   readonly retryAfterSecs: number;
 }
 
-export type ClientFrame = AuthFrame | SendFrame | AckFrame;
-export type ServerFrame = ChallengeFrame | ReadyFrame | DeliverFrame | SentFrame | ErrorFrame;
+/** Answer to KEY_PACKAGES_ADD and KEY_PACKAGES_COUNT: what the device now has stored. */
+export interface KeyPackageStockFrame {
+  readonly type: 'key-package-stock';
+  readonly requestId: number;
+  readonly oneTime: number;
+  readonly hasLastResort: boolean;
+}
+export interface ClaimedKeyPackage {
+  readonly deviceId: Uint8Array;
+  readonly keyPackage: Uint8Array;
+}
+/** Answer to KEY_PACKAGES_CLAIM: one KeyPackage per device that has any; none for an unknown user. */
+export interface KeyPackagesFrame {
+  readonly type: 'key-packages';
+  readonly requestId: number;
+  readonly keyPackages: readonly ClaimedKeyPackage[];
+}
+/** Answer to an accepted COMMIT (or a resend of one): the group's epoch is now `epoch`. */
+export interface CommittedFrame {
+  readonly type: 'committed';
+  readonly requestId: number;
+  readonly epoch: number;
+  readonly duplicate: boolean;
+}
+/** Answer to a COMMIT for an epoch other than the group's: MLS_EPOCH_CONFLICT, with where the group is. */
+export interface EpochConflictFrame {
+  readonly type: 'epoch-conflict';
+  readonly requestId: number;
+  readonly currentEpoch: number;
+}
+
+export type ClientFrame =
+  | AuthFrame
+  | SendFrame
+  | AckFrame
+  | KeyPackagesAddFrame
+  | KeyPackagesClaimFrame
+  | KeyPackagesCountFrame
+  | CommitFrame;
+export type ServerFrame =
+  | ChallengeFrame
+  | ReadyFrame
+  | DeliverFrame
+  | SentFrame
+  | ErrorFrame
+  | KeyPackageStockFrame
+  | KeyPackagesFrame
+  | CommittedFrame
+  | EpochConflictFrame;
 
 const ERROR_MESSAGE_MAX_BYTES = 1024;
 const ERROR_CODE_MAX_BYTES = 64;
@@ -113,8 +210,27 @@ function checkUsername(username: string, what: string): void {
   checkMax(utf8.encode(username).length, LIMITS.usernameMaxLength, what);
 }
 
+function checkKeyPackage(kp: Uint8Array, what: string): void {
+  checkMax(kp.length, LIMITS.keyPackageMaxBytes, what);
+}
+function checkRecipients(recipients: readonly DeviceAddress[]): void {
+  checkMax(recipients.length, LIMITS.recipientsPerSend, 'recipients');
+  for (const a of recipients) {
+    checkUsername(a.username, 'recipient username');
+    checkLength(a.deviceId, LIMITS.deviceIdBytes, 'recipient device id');
+  }
+}
+
+function clientFrameSize(f: ClientFrame): number {
+  if (f.type === 'send' || f.type === 'commit') return f.payload.length + 64;
+  if (f.type === 'key-packages-add') {
+    return f.keyPackages.reduce((n, kp) => n + kp.length + 4, f.lastResort.length + 16);
+  }
+  return 128;
+}
+
 export function encodeClientFrame(f: ClientFrame): Uint8Array {
-  const w = new Writer(f.type === 'send' ? f.payload.length + 64 : 128);
+  const w = new Writer(clientFrameSize(f));
   switch (f.type) {
     case 'auth':
       checkUsername(f.username, 'username');
@@ -123,11 +239,7 @@ export function encodeClientFrame(f: ClientFrame): Uint8Array {
       return w.u8(FRAME.auth).string(f.username).fixed(f.deviceId).fixed(f.signature).finish();
     case 'send':
       checkLength(f.messageId, LIMITS.messageIdBytes, 'message id');
-      checkMax(f.recipients.length, LIMITS.recipientsPerSend, 'recipients');
-      for (const a of f.recipients) {
-        checkUsername(a.username, 'recipient username');
-        checkLength(a.deviceId, LIMITS.deviceIdBytes, 'recipient device id');
-      }
+      checkRecipients(f.recipients);
       checkMax(f.payload.length, LIMITS.messageMaxBytes, 'payload');
       return w
         .u8(FRAME.send)
@@ -142,6 +254,36 @@ export function encodeClientFrame(f: ClientFrame): Uint8Array {
       return w
         .u8(FRAME.ack)
         .vector(f.seqs, (w2, s) => w2.u53(s))
+        .finish();
+    case 'key-packages-add':
+      checkMax(f.keyPackages.length, LIMITS.keyPackagesPerUpload, 'key packages');
+      for (const kp of f.keyPackages) checkKeyPackage(kp, 'key package');
+      checkKeyPackage(f.lastResort, 'last-resort key package');
+      return w
+        .u8(FRAME.keyPackagesAdd)
+        .u32(f.requestId)
+        .vector(f.keyPackages, (w2, kp) => w2.opaque(kp))
+        .opaque(f.lastResort)
+        .finish();
+    case 'key-packages-claim':
+      checkUsername(f.username, 'username');
+      return w.u8(FRAME.keyPackagesClaim).u32(f.requestId).string(f.username).finish();
+    case 'key-packages-count':
+      return w.u8(FRAME.keyPackagesCount).u32(f.requestId).finish();
+    case 'commit':
+      checkLength(f.messageId, LIMITS.messageIdBytes, 'message id');
+      checkMax(f.groupId.length, LIMITS.mlsGroupIdMaxBytes, 'group id');
+      checkRecipients(f.recipients);
+      checkMax(f.payload.length, LIMITS.messageMaxBytes, 'payload');
+      return w
+        .u8(FRAME.commit)
+        .u32(f.requestId)
+        .fixed(f.messageId)
+        .u32(f.ttlSecs)
+        .opaque(f.groupId)
+        .u53(f.epoch)
+        .vector(f.recipients, writeAddress)
+        .opaque(f.payload)
         .finish();
   }
 }
@@ -173,6 +315,40 @@ export function decodeClientFrame(bytes: Uint8Array): ClientFrame {
     case FRAME.ack:
       frame = { type: 'ack', seqs: r.vector(LIMITS.acksPerFrame, (r2) => r2.u53('seq'), 'acks') };
       break;
+    case FRAME.keyPackagesAdd:
+      frame = {
+        type: 'key-packages-add',
+        requestId: r.u32('request id'),
+        keyPackages: r.vector(
+          LIMITS.keyPackagesPerUpload,
+          (r2) => r2.opaque(LIMITS.keyPackageMaxBytes, 'key package'),
+          'key packages',
+        ),
+        lastResort: r.opaque(LIMITS.keyPackageMaxBytes, 'last-resort key package'),
+      };
+      break;
+    case FRAME.keyPackagesClaim:
+      frame = {
+        type: 'key-packages-claim',
+        requestId: r.u32('request id'),
+        username: r.string(LIMITS.usernameMaxLength, 'username'),
+      };
+      break;
+    case FRAME.keyPackagesCount:
+      frame = { type: 'key-packages-count', requestId: r.u32('request id') };
+      break;
+    case FRAME.commit:
+      frame = {
+        type: 'commit',
+        requestId: r.u32('request id'),
+        messageId: r.fixed(LIMITS.messageIdBytes, 'message id'),
+        ttlSecs: r.u32('ttl'),
+        groupId: r.opaque(LIMITS.mlsGroupIdMaxBytes, 'group id'),
+        epoch: r.u53('epoch'),
+        recipients: r.vector(LIMITS.recipientsPerSend, readAddress, 'recipients'),
+        payload: r.opaqueView(LIMITS.messageMaxBytes, 'payload'),
+      };
+      break;
     default:
       throw new CodecError('CODEC_INVALID_VALUE', `unknown client frame type 0x${type.toString(16)}`);
   }
@@ -180,8 +356,14 @@ export function decodeClientFrame(bytes: Uint8Array): ClientFrame {
   return frame;
 }
 
+function serverFrameSize(f: ServerFrame): number {
+  if (f.type === 'deliver') return f.payload.length + 48;
+  if (f.type === 'key-packages') return f.keyPackages.reduce((n, k) => n + k.keyPackage.length + 16, 16);
+  return 64;
+}
+
 export function encodeServerFrame(f: ServerFrame): Uint8Array {
-  const w = new Writer(f.type === 'deliver' ? f.payload.length + 48 : 64);
+  const w = new Writer(serverFrameSize(f));
   switch (f.type) {
     case 'challenge':
       checkLength(f.challenge, LIMITS.challengeBytes, 'challenge');
@@ -202,6 +384,28 @@ export function encodeServerFrame(f: ServerFrame): Uint8Array {
         .string(f.message.slice(0, ERROR_MESSAGE_MAX_BYTES / 4))
         .u32(f.retryAfterSecs)
         .finish();
+    case 'key-package-stock':
+      return w
+        .u8(FRAME.keyPackageStock)
+        .u32(f.requestId)
+        .u32(f.oneTime)
+        .bool(f.hasLastResort)
+        .finish();
+    case 'key-packages':
+      checkMax(f.keyPackages.length, LIMITS.devicesPerAccount, 'key packages');
+      for (const k of f.keyPackages) {
+        checkLength(k.deviceId, LIMITS.deviceIdBytes, 'device id');
+        checkKeyPackage(k.keyPackage, 'key package');
+      }
+      return w
+        .u8(FRAME.keyPackages)
+        .u32(f.requestId)
+        .vector(f.keyPackages, (w2, k) => w2.fixed(k.deviceId).opaque(k.keyPackage))
+        .finish();
+    case 'committed':
+      return w.u8(FRAME.committed).u32(f.requestId).u53(f.epoch).bool(f.duplicate).finish();
+    case 'epoch-conflict':
+      return w.u8(FRAME.epochConflict).u32(f.requestId).u53(f.currentEpoch).finish();
   }
 }
 
@@ -241,6 +445,39 @@ export function decodeServerFrame(bytes: Uint8Array): ServerFrame {
       };
       break;
     }
+    case FRAME.keyPackageStock:
+      frame = {
+        type: 'key-package-stock',
+        requestId: r.u32('request id'),
+        oneTime: r.u32('one-time count'),
+        hasLastResort: r.bool('has last resort'),
+      };
+      break;
+    case FRAME.keyPackages:
+      frame = {
+        type: 'key-packages',
+        requestId: r.u32('request id'),
+        keyPackages: r.vector(
+          LIMITS.devicesPerAccount,
+          (r2) => ({
+            deviceId: r2.fixed(LIMITS.deviceIdBytes, 'device id'),
+            keyPackage: r2.opaque(LIMITS.keyPackageMaxBytes, 'key package'),
+          }),
+          'key packages',
+        ),
+      };
+      break;
+    case FRAME.committed:
+      frame = {
+        type: 'committed',
+        requestId: r.u32('request id'),
+        epoch: r.u53('epoch'),
+        duplicate: r.bool('duplicate'),
+      };
+      break;
+    case FRAME.epochConflict:
+      frame = { type: 'epoch-conflict', requestId: r.u32('request id'), currentEpoch: r.u53('epoch') };
+      break;
     default:
       throw new CodecError('CODEC_INVALID_VALUE', `unknown server frame type 0x${type.toString(16)}`);
   }
