@@ -2,8 +2,9 @@
  * `nodeBackupDeps`: the backup engine's injected capabilities for Node (../src/backup/deps.ts):
  * node:crypto (core's provider), Argon2id on hash-wasm, zstd from node:zlib, node:fs/promises.
  *
- * zstd at `BACKUP_ENGINE_LIMITS.zstdLevel` (1) by default: compression is the slowest stage on one
- * core until it moves to worker threads.
+ * zstd at `BACKUP_ENGINE_LIMITS.zstdLevel` (1) by default. `workers`: seal new blobs (zstd and
+ * AES-GCM, the slowest stage) on that many worker threads (backup-workers.ts); 0, the default,
+ * seals on the calling thread.
  */
 import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { nodeCryptoProvider } from '@sealpost/core/node';
@@ -11,10 +12,15 @@ import { hashWasmArgon2id } from '../src/backup/argon2id.ts';
 import type { BackupDeps } from '../src/backup/deps.ts';
 import { BACKUP_ENGINE_LIMITS } from '../src/backup/limits.ts';
 import { nodeBackupFs } from './backup-fs.ts';
+import { workerSealers } from './backup-workers.ts';
 
-export function nodeBackupDeps(options: { zstdLevel?: number; now?: () => number } = {}): BackupDeps {
+export function nodeBackupDeps(
+  options: { zstdLevel?: number; now?: () => number; workers?: number } = {},
+): BackupDeps {
   const level = options.zstdLevel ?? BACKUP_ENGINE_LIMITS.zstdLevel;
+  const workers = options.workers ?? 0;
   return {
+    ...(workers > 0 ? { sealers: workerSealers(workers, { zstdLevel: level }) } : {}),
     crypto: nodeCryptoProvider,
     argon2id: hashWasmArgon2id,
     compress: (data) => zstdCompressSync(data, { params: { [constants.ZSTD_c_compressionLevel]: level } }),

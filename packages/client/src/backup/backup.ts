@@ -276,13 +276,16 @@ export async function backup(
   const parent = previous.at(-1);
   const run = new Run(session, sink, reader, options);
   let tree: BlobId;
+  let packs: IndexedPack[];
   try {
     tree = await run.dir(source, options.force === true ? undefined : parent?.snapshot.tree);
+    packs = await sink.finish();
   } catch (error) {
     // The source directory itself cannot be read: nothing to back up.
     throw error instanceof SourceError ? error.cause : error;
+  } finally {
+    await sink.close();
   }
-  const packs = await sink.finish();
   for (const batch of indexBatches(packs)) {
     const file = encodeIndexFile(deps.crypto, keys, batch);
     await repo.put('index', nameOf(deps, file), file);

@@ -6,6 +6,7 @@ import type { CryptoProvider } from '@sealpost/core';
 import type { Compress, Decompress } from '@sealpost/core/backup/blob';
 import type { Argon2id } from '@sealpost/core/backup/key-file';
 import type { BackupFs } from './fs.ts';
+import type { SealerFactory } from './sealer.ts';
 
 export interface BackupDeps {
   readonly crypto: CryptoProvider;
@@ -15,4 +16,6 @@ export interface BackupDeps {
   readonly fs: BackupFs;
   /** Milliseconds since 1970 (snapshot times). */
   readonly now: () => number;
+  /** Where new blobs are sealed (e.g. worker threads); on the engine's thread when absent. */
+  readonly sealers?: SealerFactory;
 }

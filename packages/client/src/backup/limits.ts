@@ -15,4 +15,9 @@ export const BACKUP_ENGINE_LIMITS = {
   indexContentBudgetBytes: LIMITS.backupIndexFileMaxBytes / 2,
   /** zstd level for new blobs (level 1 ~360 MB/s, level 3 ~270 MB/s here: DESIGN.md "Backups"). */
   zstdLevel: 1,
+  /**
+   * New blobs being sealed at once (sealer.ts), across all workers. Each holds a copy of its chunk
+   * (1 MiB on average, 8 MiB at most) until it is added to a pack, so this bounds that memory.
+   */
+  sealQueueBlobs: 8,
 } as const;

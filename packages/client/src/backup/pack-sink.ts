@@ -5,13 +5,20 @@
  * Blobs already in the index, or already added in this run, are skipped: that is deduplication.
  *
  * Data and tree blobs go to separate packs, so listing a snapshot reads tree packs only.
+ *
+ * Sealing is handed to a `BlobSealer` (sealer.ts; worker threads under Node) and pipelined: `add`
+ * computes the id and decides on deduplication at once, queues the sealing, and appends finished
+ * blobs to their pack in the order they were added. At most BACKUP_ENGINE_LIMITS.sealQueueBlobs are
+ * in flight; `add` waits for the oldest beyond that.
  */
 import { toHex } from '@sealpost/core';
-import { blobId, sealBlob, type BlobId, type BlobType } from '@sealpost/core/backup/blob';
+import { blobId, type BlobId, type BlobType, type SealedBlob } from '@sealpost/core/backup/blob';
 import type { BlobIndex } from '@sealpost/core/backup/blob-index';
 import type { IndexedPack } from '@sealpost/core/backup/index-file';
 import { PackWriter } from '@sealpost/core/backup/pack';
+import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import type { ObjectName } from './repository.ts';
+import { inlineSealer, type BlobSealer } from './sealer.ts';
 import type { Session } from './session.ts';
 
 export interface SinkStats {
@@ -27,6 +34,9 @@ export interface SinkStats {
 export class PackSink {
   readonly #session: Session;
   readonly #index: BlobIndex;
+  readonly #sealer: BlobSealer;
+  /** Blobs being sealed, oldest first. */
+  readonly #queue: { type: BlobType; sealed: Promise<SealedBlob> }[] = [];
   readonly #writers: Record<BlobType, { writer: PackWriter; parts: Uint8Array[] } | undefined> = {
     data: undefined,
     tree: undefined,
@@ -40,6 +50,7 @@ export class PackSink {
   constructor(session: Session, index: BlobIndex) {
     this.#session = session;
     this.#index = index;
+    this.#sealer = session.deps.sealers?.(session.keys) ?? inlineSealer(session.deps, session.keys);
   }
 
   /** Stores `plaintext` as a blob of `type` unless it is there already; returns its id. */
@@ -51,7 +62,22 @@ export class PackSink {
       this.stats.blobsDeduplicated++;
       return id;
     }
-    const blob = sealBlob(deps.crypto, keys, type, plaintext, deps.compress);
+    const sealed = this.#sealer.seal(type, plaintext);
+    // Awaited in order by #append; a failure surfaces there, not as an unhandled rejection.
+    sealed.catch(() => undefined);
+    this.#queue.push({ type, sealed });
+    this.#pending.add(hex);
+    this.stats.blobsNew++;
+    this.stats.bytesNew += plaintext.length;
+    while (this.#queue.length >= BACKUP_ENGINE_LIMITS.sealQueueBlobs) await this.#append();
+    return id;
+  }
+
+  /** Appends the oldest blob in flight to its pack, storing the pack once it is full. */
+  async #append(): Promise<void> {
+    const { type, sealed } = this.#queue.shift()!;
+    const blob = await sealed;
+    const { deps, keys } = this.#session;
     let open = this.#writers[type];
     if (open !== undefined && !open.writer.canAdd(blob.sealed.length)) {
       await this.#flush(type);
@@ -62,18 +88,21 @@ export class PackSink {
       this.#writers[type] = open;
     }
     open.parts.push(open.writer.add(blob));
-    this.#pending.add(hex);
-    this.stats.blobsNew++;
-    this.stats.bytesNew += plaintext.length;
     if (open.writer.full) await this.#flush(type);
-    return id;
   }
 
   /** Stores the open packs. Call once at the end of a run, before writing the index. */
   async finish(): Promise<IndexedPack[]> {
+    while (this.#queue.length > 0) await this.#append();
     await this.#flush('data');
     await this.#flush('tree');
     return this.packs;
+  }
+
+  /** Ends the sealer (worker threads); call once, after `finish` or after a failure. */
+  close(): Promise<void> {
+    this.#queue.length = 0;
+    return this.#sealer.close();
   }
 
   async #flush(type: BlobType): Promise<void> {
