@@ -417,7 +417,12 @@ describe('MLS delivery frame limits', () => {
     const many = Array.from({ length: LIMITS.keyPackagesPerUpload + 1 }, () => new Uint8Array([1]));
     assertCodecError(
       () =>
-        encodeClientFrame({ type: 'key-packages-add', requestId: 1, keyPackages: many, lastResort: many[0]! }),
+        encodeClientFrame({
+          type: 'key-packages-add',
+          requestId: 1,
+          keyPackages: many,
+          lastResort: many[0]!,
+        }),
       'CODEC_LENGTH_LIMIT',
     );
     const body = many.flatMap((kp) => [1, ...kp]);

@@ -385,12 +385,7 @@ export function encodeServerFrame(f: ServerFrame): Uint8Array {
         .u32(f.retryAfterSecs)
         .finish();
     case 'key-package-stock':
-      return w
-        .u8(FRAME.keyPackageStock)
-        .u32(f.requestId)
-        .u32(f.oneTime)
-        .bool(f.hasLastResort)
-        .finish();
+      return w.u8(FRAME.keyPackageStock).u32(f.requestId).u32(f.oneTime).bool(f.hasLastResort).finish();
     case 'key-packages':
       checkMax(f.keyPackages.length, LIMITS.devicesPerAccount, 'key packages');
       for (const k of f.keyPackages) {

@@ -3,12 +3,17 @@
  * promise (built here so both stores say the same thing) and the preconditions they check.
  * Messages name the input that was wrong, never a key or a payload.
  */
-import { ConflictError, LimitError, NotFoundError, ValidationError } from '@sealpost/core';
+import { ConflictError, LIMITS, LimitError, NotFoundError, ValidationError } from '@sealpost/core';
 import type { DevicePk } from './store.ts';
 
-/** Precondition of `Store.enqueue`, checked because a repeated recipient would get two copies. */
-export function checkRecipients(recipients: readonly DevicePk[]): void {
-  if (recipients.length === 0) throw new ValidationError('VALIDATION_FAILED', 'a message needs a recipient');
+/**
+ * Precondition of `Store.enqueue` (and `commit`, where `allowEmpty`: a group of one commits to
+ * nobody), checked because a repeated recipient would get two copies.
+ */
+export function checkRecipients(recipients: readonly DevicePk[], allowEmpty = false): void {
+  if (recipients.length === 0 && !allowEmpty) {
+    throw new ValidationError('VALIDATION_FAILED', 'a message needs a recipient');
+  }
   if (new Set(recipients).size !== recipients.length) {
     throw new ValidationError('VALIDATION_FAILED', 'recipients must be distinct devices');
   }
@@ -31,3 +36,36 @@ export const mailboxFull = (limit: number) =>
   new LimitError('MAILBOX_FULL', `a recipient's mailbox holds ${limit} messages`, { limit });
 export const deviceNotFound = (role: 'sender' | 'recipient') =>
   new NotFoundError('DEVICE_NOT_FOUND', `the ${role} device does not exist (removed?)`, { role });
+export const tooManyKeyPackages = (limit: number) =>
+  new LimitError('TOO_MANY_KEY_PACKAGES', `a device may keep at most ${limit} one-time KeyPackages`, {
+    limit,
+  });
+export const epochConflict = (currentEpoch: number) =>
+  new ConflictError('MLS_EPOCH_CONFLICT', `the group is at epoch ${currentEpoch}`, { currentEpoch });
+
+/** Preconditions of `Store.addKeyPackages`. */
+export function checkKeyPackages(oneTime: readonly Uint8Array[], lastResort: Uint8Array | undefined): void {
+  for (const kp of lastResort === undefined ? oneTime : [...oneTime, lastResort]) {
+    if (kp.length === 0 || kp.length > LIMITS.keyPackageMaxBytes) {
+      throw new ValidationError(
+        'VALIDATION_FAILED',
+        `a KeyPackage must be 1..${LIMITS.keyPackageMaxBytes} bytes`,
+        { length: kp.length },
+      );
+    }
+  }
+}
+
+/** Preconditions of `Store.commit` beyond `enqueue`'s. */
+export function checkCommit(groupId: Uint8Array, epoch: number, recipients: readonly DevicePk[]): void {
+  checkRecipients(recipients, true);
+  if (groupId.length === 0 || groupId.length > LIMITS.mlsGroupIdMaxBytes) {
+    throw new ValidationError(
+      'VALIDATION_FAILED',
+      `a group id must be 1..${LIMITS.mlsGroupIdMaxBytes} bytes`,
+    );
+  }
+  if (!Number.isSafeInteger(epoch) || epoch < 0) {
+    throw new ValidationError('VALIDATION_FAILED', 'an epoch is a non-negative safe integer');
+  }
+}

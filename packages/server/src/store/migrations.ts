@@ -10,9 +10,10 @@
  * Layout after the latest migration (both dialects):
  *   accounts  (id) ─┬─< devices (pk, unique (account_id, device_id)) ─┬─< mailbox (device_pk, seq)
  *                   │                                                   └─< sent (sender_device_pk, message_id)
- *   challenges (challenge)            schema_migrations (version)
- * `─<` is a foreign key with ON DELETE CASCADE: removing a device removes its mailbox and its
- * idempotency records.
+ *                                                                     └─< key_packages (id; device_pk, last_resort)
+ *   challenges (challenge)   mls_groups (group_id)   schema_migrations (version)
+ * `─<` is a foreign key with ON DELETE CASCADE: removing a device removes its mailbox, its
+ * idempotency records and its KeyPackages.
  */
 
 export interface Migration {
@@ -127,6 +128,40 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (sender_device_pk, message_id)
       );
       CREATE INDEX sent_expiry ON sent (expires_at_secs);
+    `,
+  },
+  {
+    version: 3,
+    description: 'MLS delivery service: KeyPackages and group epochs',
+    // At most one last-resort KeyPackage per device (partial unique index); one-time ones are handed
+    // out oldest first (id order), which the (device_pk, last_resort, id) index serves.
+    sqlite: `
+      CREATE TABLE key_packages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        device_pk INTEGER NOT NULL REFERENCES devices (pk) ON DELETE CASCADE,
+        key_package BLOB NOT NULL,
+        last_resort INTEGER NOT NULL CHECK (last_resort IN (0, 1))
+      ) STRICT;
+      CREATE INDEX key_packages_device ON key_packages (device_pk, last_resort, id);
+      CREATE UNIQUE INDEX key_packages_last_resort ON key_packages (device_pk) WHERE last_resort = 1;
+      CREATE TABLE mls_groups (
+        group_id BLOB PRIMARY KEY,
+        epoch INTEGER NOT NULL
+      ) STRICT;
+    `,
+    postgres: `
+      CREATE TABLE key_packages (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        device_pk bigint NOT NULL CONSTRAINT key_packages_device_fk REFERENCES devices (pk) ON DELETE CASCADE,
+        key_package bytea NOT NULL,
+        last_resort integer NOT NULL CONSTRAINT key_packages_last_resort_flag CHECK (last_resort IN (0, 1))
+      );
+      CREATE INDEX key_packages_device ON key_packages (device_pk, last_resort, id);
+      CREATE UNIQUE INDEX key_packages_last_resort ON key_packages (device_pk) WHERE last_resort = 1;
+      CREATE TABLE mls_groups (
+        group_id bytea PRIMARY KEY,
+        epoch bigint NOT NULL
+      );
     `,
   },
 ];

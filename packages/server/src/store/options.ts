@@ -10,11 +10,14 @@ export interface StoreOptions {
   readonly mailboxMaxMessages?: number;
   /** Devices one account may have before addDevice fails with TOO_MANY_DEVICES. */
   readonly devicesPerAccount?: number;
+  /** One-time KeyPackages one device may keep before addKeyPackages fails with TOO_MANY_KEY_PACKAGES. */
+  readonly keyPackagesPerDevice?: number;
 }
 
 export interface StoreLimits {
   readonly mailboxMaxMessages: number;
   readonly devicesPerAccount: number;
+  readonly keyPackagesPerDevice: number;
 }
 
 export const STORE_DEFAULTS = {
@@ -32,5 +35,6 @@ export function storeLimits(opts: StoreOptions = {}): StoreLimits {
   return {
     mailboxMaxMessages: opts.mailboxMaxMessages ?? LIMITS.mailboxMaxMessages,
     devicesPerAccount: opts.devicesPerAccount ?? LIMITS.devicesPerAccount,
+    keyPackagesPerDevice: opts.keyPackagesPerDevice ?? LIMITS.keyPackagesPerDevice,
   };
 }

@@ -210,9 +210,10 @@ export class EnqueueBatcher {
     let results: (EnqueueResult | { error: Error })[];
     try {
       results = await connection.transaction((query) =>
-        this.#write(
+        writeEnqueues(
           query,
           batch.map((p) => p.input),
+          this.#mailboxMaxMessages,
         ),
       );
     } catch (e) {
@@ -226,86 +227,98 @@ export class EnqueueBatcher {
     });
     return true;
   }
+}
 
-  async #write(query: Query, inputs: readonly EnqueueInput[]): Promise<(EnqueueResult | { error: Error })[]> {
-    const decisions = decide(inputs, await this.#read(query, inputs));
-    const firstSeq = await this.#store(query, inputs, decisions);
-    return decisions.map((d, i) => {
-      if ('error' in d) return d;
-      if ('duplicate' in d) return { duplicate: true, seqs: [] };
-      return {
-        duplicate: false,
-        seqs: inputs[i]!.recipients.map((pk, j) => firstSeq.get(pk)! + d.ranks[j]!),
-      };
-    });
-  }
-
-  /** Steps 1 to 3 of the header. */
-  async #read(query: Query, inputs: readonly EnqueueInput[]): Promise<BatchState> {
-    const copiesTo = new Map<number, number>();
-    for (const input of inputs) {
-      for (const pk of input.recipients) copiesTo.set(pk, (copiesTo.get(pk) ?? 0) + 1);
-    }
-    const involved = new Set<number>(copiesTo.keys());
-    for (const input of inputs) involved.add(input.sender);
-    const locked = await query<{ pk: number }>(LOCK_DEVICES, [[...involved].sort((a, b) => a - b)]);
-
-    const asked = [...new Map(inputs.map((i) => [recordKey(i.sender, i.messageId), i])).values()];
-    const records = await query<{ ord: number; digest: Buffer }>(READ_RECORDS, [
-      asked.map((i) => i.sender),
-      asked.map((i) => i.messageId),
-    ]);
-    const filling = await query<{ pk: number; held: number }>(COUNT_FILLING, [
-      [...copiesTo.keys()],
-      [...copiesTo.values()],
-      this.#mailboxMaxMessages,
-    ]);
+/**
+ * Steps 1 to 5 of the header for `inputs`, in the caller's transaction. `PostgresStore.commit` calls
+ * it with one input so an MLS commit's copies are written exactly as a send's.
+ */
+export async function writeEnqueues(
+  query: Query,
+  inputs: readonly EnqueueInput[],
+  mailboxMaxMessages: number,
+): Promise<(EnqueueResult | { error: Error })[]> {
+  const decisions = decide(inputs, await readBatch(query, inputs, mailboxMaxMessages));
+  const firstSeq = await storeBatch(query, inputs, decisions);
+  return decisions.map((d, i) => {
+    if ('error' in d) return d;
+    if ('duplicate' in d) return { duplicate: true, seqs: [] };
     return {
-      devices: new Set(locked.map((r) => r.pk)),
-      recorded: new Map(
-        records.map((r) => {
-          const input = asked[r.ord - 1]!;
-          return [recordKey(input.sender, input.messageId), r.digest];
-        }),
-      ),
-      held: new Map(filling.map((r) => [r.pk, r.held])),
-      mailboxMaxMessages: this.#mailboxMaxMessages,
+      duplicate: false,
+      seqs: inputs[i]!.recipients.map((pk, j) => firstSeq.get(pk)! + d.ranks[j]!),
     };
-  }
+  });
+}
 
-  /** Step 5 of the header, for the calls decided to be stored. Returns each device's first seq drawn. */
-  async #store(
-    query: Query,
-    inputs: readonly EnqueueInput[],
-    decisions: readonly Decision[],
-  ): Promise<Map<number, number>> {
-    const stored: EnqueueInput[] = [];
-    const copy = { pk: [] as number[], rank: [] as number[], call: [] as number[] };
-    const copiesTo = new Map<number, number>();
-    decisions.forEach((d, i) => {
-      if (!('ranks' in d)) return;
-      const input = inputs[i]!;
-      stored.push(input);
-      input.recipients.forEach((pk, j) => {
-        copy.pk.push(pk);
-        copy.rank.push(d.ranks[j]!);
-        copy.call.push(stored.length);
-        copiesTo.set(pk, (copiesTo.get(pk) ?? 0) + 1);
-      });
-    });
-    if (stored.length === 0) return new Map();
-    const drawn = await query<{ pk: number; first_seq: number }>(WRITE_BATCH, [
-      [...copiesTo.keys()],
-      [...copiesTo.values()],
-      stored.map((i) => i.sender),
-      stored.map((i) => i.messageId),
-      stored.map((i) => i.digest),
-      stored.map((i) => i.payload),
-      stored.map((i) => i.expiresAtSecs),
-      copy.pk,
-      copy.rank,
-      copy.call,
-    ]);
-    return new Map(drawn.map((r) => [r.pk, r.first_seq]));
+/** Steps 1 to 3 of the header. */
+async function readBatch(
+  query: Query,
+  inputs: readonly EnqueueInput[],
+  mailboxMaxMessages: number,
+): Promise<BatchState> {
+  const copiesTo = new Map<number, number>();
+  for (const input of inputs) {
+    for (const pk of input.recipients) copiesTo.set(pk, (copiesTo.get(pk) ?? 0) + 1);
   }
+  const involved = new Set<number>(copiesTo.keys());
+  for (const input of inputs) involved.add(input.sender);
+  const locked = await query<{ pk: number }>(LOCK_DEVICES, [[...involved].sort((a, b) => a - b)]);
+
+  const asked = [...new Map(inputs.map((i) => [recordKey(i.sender, i.messageId), i])).values()];
+  const records = await query<{ ord: number; digest: Buffer }>(READ_RECORDS, [
+    asked.map((i) => i.sender),
+    asked.map((i) => i.messageId),
+  ]);
+  const filling = await query<{ pk: number; held: number }>(COUNT_FILLING, [
+    [...copiesTo.keys()],
+    [...copiesTo.values()],
+    mailboxMaxMessages,
+  ]);
+  return {
+    devices: new Set(locked.map((r) => r.pk)),
+    recorded: new Map(
+      records.map((r) => {
+        const input = asked[r.ord - 1]!;
+        return [recordKey(input.sender, input.messageId), r.digest];
+      }),
+    ),
+    held: new Map(filling.map((r) => [r.pk, r.held])),
+    mailboxMaxMessages: mailboxMaxMessages,
+  };
+}
+
+/** Step 5 of the header, for the calls decided to be stored. Returns each device's first seq drawn. */
+async function storeBatch(
+  query: Query,
+  inputs: readonly EnqueueInput[],
+  decisions: readonly Decision[],
+): Promise<Map<number, number>> {
+  const stored: EnqueueInput[] = [];
+  const copy = { pk: [] as number[], rank: [] as number[], call: [] as number[] };
+  const copiesTo = new Map<number, number>();
+  decisions.forEach((d, i) => {
+    if (!('ranks' in d)) return;
+    const input = inputs[i]!;
+    stored.push(input);
+    input.recipients.forEach((pk, j) => {
+      copy.pk.push(pk);
+      copy.rank.push(d.ranks[j]!);
+      copy.call.push(stored.length);
+      copiesTo.set(pk, (copiesTo.get(pk) ?? 0) + 1);
+    });
+  });
+  if (stored.length === 0) return new Map();
+  const drawn = await query<{ pk: number; first_seq: number }>(WRITE_BATCH, [
+    [...copiesTo.keys()],
+    [...copiesTo.values()],
+    stored.map((i) => i.sender),
+    stored.map((i) => i.messageId),
+    stored.map((i) => i.digest),
+    stored.map((i) => i.payload),
+    stored.map((i) => i.expiresAtSecs),
+    copy.pk,
+    copy.rank,
+    copy.call,
+  ]);
+  return new Map(drawn.map((r) => [r.pk, r.first_seq]));
 }

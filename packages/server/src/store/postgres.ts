@@ -10,6 +10,10 @@
  *     instance, each locking its senders' and recipients' device rows in increasing pk order, so
  *     batches of instances sharing devices cannot deadlock; sequence numbers are drawn from
  *     `devices.next_seq` under that lock, so they are gapless per device and never reused;
+ *   - a commit (MLS) writes its copies as an enqueue does, then moves the group's epoch with one
+ *     conditional UPDATE in the same transaction, so of concurrent commits for one epoch one wins;
+ *   - KeyPackages are claimed with DELETE ... FOR UPDATE SKIP LOCKED, so concurrent claimers take
+ *     distinct one-time packages;
  *   - sweeps delete in batches with SKIP LOCKED, so instances sweeping together share the work and
  *     never wait on each other or on an ack.
  * Statements are named, so each connection prepares each one once. `bigint` columns are read as
@@ -20,24 +24,33 @@ import type { PoolClient, QueryResultRow } from 'pg';
 import type { Username } from '@sealpost/core';
 import {
   accountNotFound,
+  checkCommit,
+  checkKeyPackages,
   checkRecipients,
   deviceExists,
+  deviceNotFound,
+  epochConflict,
   lastDevice,
   tooManyDevices,
+  tooManyKeyPackages,
   unknownDeviceId,
   usernameTaken,
 } from './contract.ts';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.ts';
 import { DISCLOSED_TABLES, type DisclosedRow, type DisclosedValue, type Disclosure } from './disclosure.ts';
-import { EnqueueBatcher } from './postgres-enqueue.ts';
+import { EnqueueBatcher, writeEnqueues } from './postgres-enqueue.ts';
 import { mapPgError } from './postgres-errors.ts';
 import { STORE_DEFAULTS, storeLimits, type StoreLimits, type StoreOptions } from './options.ts';
 import type {
   AccountRecord,
+  ClaimedKeyPackage,
+  CommitInput,
+  CommitResult,
   DevicePk,
   DeviceRecord,
   EnqueueInput,
   EnqueueResult,
+  KeyPackageStock,
   MailEntry,
   NewDevice,
   Store,
@@ -295,6 +308,121 @@ export class PostgresStore implements Store {
     return this.#enqueues.submit(input);
   }
 
+  async addKeyPackages(
+    device: DevicePk,
+    oneTime: readonly Uint8Array[],
+    lastResort: Uint8Array | undefined,
+  ): Promise<KeyPackageStock> {
+    checkKeyPackages(oneTime, lastResort);
+    return this.#transaction(async (c) => {
+      // The device row's lock serialises uploads of one device, so the count and the limit hold.
+      const locked = await this.#query(c, 'SELECT 1 FROM devices WHERE pk = $1 FOR NO KEY UPDATE', [device]);
+      if (locked.length === 0) throw deviceNotFound('sender');
+      const before = await this.#stock(c, device);
+      if (before.oneTime + oneTime.length > this.#limits.keyPackagesPerDevice) {
+        throw tooManyKeyPackages(this.#limits.keyPackagesPerDevice);
+      }
+      if (oneTime.length > 0) {
+        await this.#query(
+          c,
+          `INSERT INTO key_packages (device_pk, key_package, last_resort)
+           SELECT $1, kp, 0 FROM unnest($2::bytea[]) WITH ORDINALITY AS u (kp, ord) ORDER BY ord`,
+          [device, oneTime],
+        );
+      }
+      if (lastResort !== undefined) {
+        await this.#query(c, 'DELETE FROM key_packages WHERE device_pk = $1 AND last_resort = 1', [device]);
+        await this.#query(
+          c,
+          'INSERT INTO key_packages (device_pk, key_package, last_resort) VALUES ($1, $2, 1)',
+          [device, lastResort],
+        );
+      }
+      return this.#stock(c, device);
+    });
+  }
+
+  async countKeyPackages(device: DevicePk): Promise<KeyPackageStock> {
+    return this.#stock(this.#pool, device);
+  }
+
+  async claimKeyPackages(username: Username): Promise<ClaimedKeyPackage[]> {
+    return this.#transaction(async (c) => {
+      const devices = await this.#query<{ pk: number; device_id: Buffer }>(
+        c,
+        `SELECT pk, device_id FROM devices
+         WHERE account_id = (SELECT id FROM accounts WHERE username = $1) ORDER BY pk`,
+        [username],
+      );
+      const out: ClaimedKeyPackage[] = [];
+      for (const d of devices) {
+        // SKIP LOCKED: a concurrent claimer holding the oldest package makes this one take the next,
+        // never the same; the DELETE only succeeds for the row this statement locked.
+        const [oneTime] = await this.#query<{ key_package: Buffer }>(
+          c,
+          `DELETE FROM key_packages WHERE id = (
+             SELECT id FROM key_packages WHERE device_pk = $1 AND last_resort = 0
+             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+           ) RETURNING key_package`,
+          [d.pk],
+        );
+        const row =
+          oneTime ??
+          (
+            await this.#query<{ key_package: Buffer }>(
+              c,
+              'SELECT key_package FROM key_packages WHERE device_pk = $1 AND last_resort = 1',
+              [d.pk],
+            )
+          )[0];
+        if (row !== undefined) out.push({ deviceId: bytes(d.device_id), keyPackage: bytes(row.key_package) });
+      }
+      return out;
+    });
+  }
+
+  async commit(input: CommitInput): Promise<CommitResult> {
+    checkCommit(input.groupId, input.epoch, input.recipients);
+    return this.#transaction(async (c) => {
+      // Copies first, as a send (locks: device rows in pk order, then the group row; nothing takes
+      // them the other way round). A resend is answered before the epoch is looked at; on a
+      // conflict the throw rolls the copies back.
+      const written = await writeEnqueues(
+        (text, values) => this.#query(c, text, values),
+        [input],
+        this.#limits.mailboxMaxMessages,
+      );
+      const stored = written[0]!;
+      if ('error' in stored) throw stored.error;
+      if (stored.duplicate) return { ...stored, epoch: input.epoch + 1 };
+      // Under READ COMMITTED a commit that waited for the row re-checks `epoch` on the new version:
+      // of concurrent commits for one epoch exactly one moves it.
+      const [moved] =
+        input.epoch === 0
+          ? await this.#query<{ epoch: number }>(
+              c,
+              `INSERT INTO mls_groups (group_id, epoch) VALUES ($1, 1)
+               ON CONFLICT (group_id) DO UPDATE SET epoch = mls_groups.epoch + 1 WHERE mls_groups.epoch = 0
+               RETURNING epoch`,
+              [input.groupId],
+            )
+          : await this.#query<{ epoch: number }>(
+              c,
+              'UPDATE mls_groups SET epoch = epoch + 1 WHERE group_id = $1 AND epoch = $2 RETURNING epoch',
+              [input.groupId, input.epoch],
+            );
+      if (moved === undefined) {
+        const [current] = await this.#query<{ epoch: number }>(
+          c,
+          'SELECT epoch FROM mls_groups WHERE group_id = $1',
+          [input.groupId],
+        );
+        throw epochConflict(current?.epoch ?? 0);
+      }
+      return { ...stored, epoch: moved.epoch };
+    });
+  }
+
   async fetchMail(device: DevicePk, afterSeq: number, limit: number, nowSecs: number): Promise<MailEntry[]> {
     if (!(limit > 0)) return [];
     const rows = await this.#query<MailRow>(
@@ -409,6 +537,17 @@ export class PostgresStore implements Store {
       total += rows.length;
       if (rows.length < batch) return total;
     }
+  }
+
+  async #stock(on: Queryable, device: DevicePk): Promise<KeyPackageStock> {
+    const [row] = await this.#query<{ one_time: number; last_resort: number }>(
+      on,
+      `SELECT count(*) FILTER (WHERE last_resort = 0) AS one_time,
+              count(*) FILTER (WHERE last_resort = 1) AS last_resort
+       FROM key_packages WHERE device_pk = $1`,
+      [device],
+    );
+    return { oneTime: row!.one_time, hasLastResort: row!.last_resort > 0 };
   }
 
   async #lockAccount(c: PoolClient, accountId: number): Promise<void> {

@@ -128,6 +128,31 @@ export const SCHEMA: readonly TableSpec[] = [
     ],
   },
   {
+    name: 'key_packages',
+    linkedBy: 'device',
+    reason:
+      'one row per MLS KeyPackage a device published so others can add it to groups: one-time ones are deleted when handed out, the last-resort one is kept',
+    columns: [
+      {
+        name: 'id',
+        type: 'bigint',
+        reason: 'upload order: the oldest one-time KeyPackage is handed out first; never sent to clients',
+      },
+      { name: 'device_pk', type: 'bigint', reason: 'the device the KeyPackage adds to a group' },
+      {
+        name: 'key_package',
+        type: 'bytes',
+        reason:
+          'the KeyPackage as the device made it (public keys, credential, signature); what a fetcher receives',
+      },
+      {
+        name: 'last_resort',
+        type: 'integer',
+        reason: '1 for the one package handed out when no one-time package is left (and then kept), else 0',
+      },
+    ],
+  },
+  {
     name: 'mailbox',
     linkedBy: 'device',
     reason: 'one row per undelivered message copy; deleted on acknowledgement or expiry',
@@ -141,6 +166,20 @@ export const SCHEMA: readonly TableSpec[] = [
       },
       { name: 'payload', type: 'bytes', reason: 'the ciphertext to deliver, opaque to the server' },
       { name: 'expires_at_secs', type: 'bigint', reason: 'time to live: the copy is deleted at this time' },
+    ],
+  },
+  {
+    name: 'mls_groups',
+    linkedBy: 'none',
+    reason:
+      'one row per MLS group that had a commit: the delivery service accepts a commit only for the current epoch; no members, no devices',
+    columns: [
+      { name: 'group_id', type: 'bytes', reason: "the opaque id the group's members chose (random bytes)" },
+      {
+        name: 'epoch',
+        type: 'bigint',
+        reason: 'the epoch the next commit must be for; the first commit for it wins and moves it on',
+      },
     ],
   },
   {

@@ -16,10 +16,14 @@ import type { StoreOptions } from './options.ts';
 import type { ThreadAnswer, ThreadCall } from './sqlite-thread-worker.ts';
 import type {
   AccountRecord,
+  ClaimedKeyPackage,
+  CommitInput,
+  CommitResult,
   DevicePk,
   DeviceRecord,
   EnqueueInput,
   EnqueueResult,
+  KeyPackageStock,
   MailEntry,
   NewDevice,
   Store,
@@ -149,6 +153,23 @@ export class ThreadedSqliteStore implements Store {
   }
   sweepExpired(nowSecs: number): Promise<number> {
     return this.#call('sweepExpired', nowSecs);
+  }
+  addKeyPackages(
+    device: DevicePk,
+    oneTime: readonly Uint8Array[],
+    lastResort: Uint8Array | undefined,
+  ): Promise<KeyPackageStock> {
+    return this.#call('addKeyPackages', device, oneTime, lastResort);
+  }
+  countKeyPackages(device: DevicePk): Promise<KeyPackageStock> {
+    return this.#call('countKeyPackages', device);
+  }
+  claimKeyPackages(username: Username): Promise<ClaimedKeyPackage[]> {
+    return this.#call('claimKeyPackages', username);
+  }
+  commit(input: CommitInput): Promise<CommitResult> {
+    // As for enqueue: copy exactly the payload, not the frame it may be a view into.
+    return this.#call('commit', { ...input, payload: input.payload.slice() });
   }
   disclose(username: Username): Promise<Disclosure | undefined> {
     return this.#call('disclose', username);

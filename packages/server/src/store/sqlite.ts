@@ -20,13 +20,17 @@ import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlit
 import type { Username } from '@sealpost/core';
 import {
   accountNotFound,
+  checkCommit,
+  checkKeyPackages,
   checkRecipients,
   deviceExists,
+  epochConflict,
   deviceNotFound,
   lastDevice,
   mailboxFull,
   messageIdReused,
   tooManyDevices,
+  tooManyKeyPackages,
   unknownDeviceId,
   usernameTaken,
 } from './contract.ts';
@@ -36,10 +40,14 @@ import { mapSqliteError, retryWhileBusy } from './sqlite-errors.ts';
 import { STORE_DEFAULTS, storeLimits, type StoreLimits, type StoreOptions } from './options.ts';
 import type {
   AccountRecord,
+  ClaimedKeyPackage,
+  CommitInput,
+  CommitResult,
   DevicePk,
   DeviceRecord,
   EnqueueInput,
   EnqueueResult,
+  KeyPackageStock,
   MailEntry,
   NewDevice,
   Store,
@@ -297,66 +305,161 @@ export class SqliteStore implements Store {
 
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
     checkRecipients(input.recipients);
+    return this.#write(() => this.#enqueueNow(input));
+  }
+
+  /** `enqueue`'s body; runs inside a savepoint of `#write`, which undoes it all on a throw. */
+  #enqueueNow(input: EnqueueInput): EnqueueResult {
+    // The idempotency record first: in the common case (a new message) one statement both
+    // claims the id and, through its foreign key, proves the sender still exists.
+    let claimed: unknown;
+    try {
+      claimed = this.#get(
+        `INSERT INTO sent (sender_device_pk, message_id, digest, expires_at_secs) VALUES (?, ?, ?, ?)
+         ON CONFLICT (sender_device_pk, message_id) DO NOTHING RETURNING 1 AS claimed`,
+        input.sender,
+        input.messageId,
+        input.digest,
+        input.expiresAtSecs,
+      );
+    } catch (e) {
+      if ((e as { errcode?: unknown }).errcode === SQLITE_CONSTRAINT_FOREIGNKEY)
+        throw deviceNotFound('sender');
+      throw e;
+    }
+    if (claimed === undefined) {
+      const prior = this.#get<{ same: number }>(
+        'SELECT digest = ? AS same FROM sent WHERE sender_device_pk = ? AND message_id = ?',
+        input.digest,
+        input.sender,
+        input.messageId,
+      );
+      if (prior?.same) return { duplicate: true, seqs: [] };
+      throw messageIdReused();
+    }
+    // All or nothing: this runs inside its own savepoint, so a full mailbox found at the second
+    // recipient undoes what was drawn and written for the first. Acks leave gaps but never add
+    // entries, so the span next_seq - min(seq) bounds the count: only a mailbox whose span reaches
+    // the limit is counted exactly.
+    const seqs: number[] = [];
+    for (const recipient of input.recipients) {
+      const drawn = this.#get<{ seq: number; span: number }>(
+        `UPDATE devices SET next_seq = next_seq + 1 WHERE pk = ?1
+         RETURNING next_seq - 1 AS seq,
+                   next_seq - 1 - coalesce((SELECT min(seq) FROM mailbox WHERE device_pk = ?1), next_seq - 1) AS span`,
+        recipient,
+      );
+      if (!drawn) throw deviceNotFound('recipient');
+      if (drawn.span >= this.#limits.mailboxMaxMessages) {
+        const { n } = this.#get<{ n: number }>(
+          'SELECT count(*) AS n FROM (SELECT 1 FROM mailbox WHERE device_pk = ? LIMIT ?)',
+          recipient,
+          this.#limits.mailboxMaxMessages,
+        )!;
+        if (n >= this.#limits.mailboxMaxMessages) throw mailboxFull(this.#limits.mailboxMaxMessages);
+      }
+      this.#run(
+        'INSERT INTO mailbox (device_pk, seq, message_id, payload, expires_at_secs) VALUES (?, ?, ?, ?, ?)',
+        recipient,
+        drawn.seq,
+        input.messageId,
+        input.payload,
+        input.expiresAtSecs,
+      );
+      seqs.push(drawn.seq);
+    }
+    return { duplicate: false, seqs };
+  }
+
+  async addKeyPackages(
+    device: DevicePk,
+    oneTime: readonly Uint8Array[],
+    lastResort: Uint8Array | undefined,
+  ): Promise<KeyPackageStock> {
+    checkKeyPackages(oneTime, lastResort);
     return this.#write(() => {
-      // The idempotency record first: in the common case (a new message) one statement both
-      // claims the id and, through its foreign key, proves the sender still exists.
-      let claimed: unknown;
-      try {
-        claimed = this.#get(
-          `INSERT INTO sent (sender_device_pk, message_id, digest, expires_at_secs) VALUES (?, ?, ?, ?)
-           ON CONFLICT (sender_device_pk, message_id) DO NOTHING RETURNING 1 AS claimed`,
-          input.sender,
-          input.messageId,
-          input.digest,
-          input.expiresAtSecs,
-        );
-      } catch (e) {
-        if ((e as { errcode?: unknown }).errcode === SQLITE_CONSTRAINT_FOREIGNKEY)
-          throw deviceNotFound('sender');
-        throw e;
+      if (!this.#get('SELECT 1 FROM devices WHERE pk = ?', device)) throw deviceNotFound('sender');
+      const before = this.#stock(device);
+      if (before.oneTime + oneTime.length > this.#limits.keyPackagesPerDevice) {
+        throw tooManyKeyPackages(this.#limits.keyPackagesPerDevice);
       }
-      if (claimed === undefined) {
-        const prior = this.#get<{ same: number }>(
-          'SELECT digest = ? AS same FROM sent WHERE sender_device_pk = ? AND message_id = ?',
-          input.digest,
-          input.sender,
-          input.messageId,
-        );
-        if (prior?.same) return { duplicate: true, seqs: [] };
-        throw messageIdReused();
-      }
-      // All or nothing: this runs inside its own savepoint, so a full mailbox found at the second
-      // recipient undoes what was drawn and written for the first. Acks leave gaps but never add
-      // entries, so the span next_seq - min(seq) bounds the count: only a mailbox whose span reaches
-      // the limit is counted exactly.
-      const seqs: number[] = [];
-      for (const recipient of input.recipients) {
-        const drawn = this.#get<{ seq: number; span: number }>(
-          `UPDATE devices SET next_seq = next_seq + 1 WHERE pk = ?1
-           RETURNING next_seq - 1 AS seq,
-                     next_seq - 1 - coalesce((SELECT min(seq) FROM mailbox WHERE device_pk = ?1), next_seq - 1) AS span`,
-          recipient,
-        );
-        if (!drawn) throw deviceNotFound('recipient');
-        if (drawn.span >= this.#limits.mailboxMaxMessages) {
-          const { n } = this.#get<{ n: number }>(
-            'SELECT count(*) AS n FROM (SELECT 1 FROM mailbox WHERE device_pk = ? LIMIT ?)',
-            recipient,
-            this.#limits.mailboxMaxMessages,
-          )!;
-          if (n >= this.#limits.mailboxMaxMessages) throw mailboxFull(this.#limits.mailboxMaxMessages);
-        }
+      for (const kp of oneTime) {
         this.#run(
-          'INSERT INTO mailbox (device_pk, seq, message_id, payload, expires_at_secs) VALUES (?, ?, ?, ?, ?)',
-          recipient,
-          drawn.seq,
-          input.messageId,
-          input.payload,
-          input.expiresAtSecs,
+          'INSERT INTO key_packages (device_pk, key_package, last_resort) VALUES (?, ?, 0)',
+          device,
+          kp,
         );
-        seqs.push(drawn.seq);
       }
-      return { duplicate: false, seqs };
+      if (lastResort !== undefined) {
+        this.#run('DELETE FROM key_packages WHERE device_pk = ? AND last_resort = 1', device);
+        this.#run(
+          'INSERT INTO key_packages (device_pk, key_package, last_resort) VALUES (?, ?, 1)',
+          device,
+          lastResort,
+        );
+      }
+      return this.#stock(device);
+    });
+  }
+
+  async countKeyPackages(device: DevicePk): Promise<KeyPackageStock> {
+    return this.#guard(() => this.#stock(device));
+  }
+
+  async claimKeyPackages(username: Username): Promise<ClaimedKeyPackage[]> {
+    // A write: the one writer makes each delete-and-return atomic against every other claim.
+    return this.#write(() => {
+      const devices = this.#all<{ pk: number; device_id: Uint8Array }>(
+        `SELECT pk, device_id FROM devices
+         WHERE account_id = (SELECT id FROM accounts WHERE username = ?) ORDER BY pk`,
+        username,
+      );
+      const out: ClaimedKeyPackage[] = [];
+      for (const d of devices) {
+        const row =
+          this.#get<{ key_package: Uint8Array }>(
+            `DELETE FROM key_packages WHERE id = (
+               SELECT id FROM key_packages WHERE device_pk = ? AND last_resort = 0 ORDER BY id LIMIT 1
+             ) RETURNING key_package`,
+            d.pk,
+          ) ??
+          this.#get<{ key_package: Uint8Array }>(
+            'SELECT key_package FROM key_packages WHERE device_pk = ? AND last_resort = 1',
+            d.pk,
+          );
+        if (row !== undefined) out.push({ deviceId: d.device_id, keyPackage: row.key_package });
+      }
+      return out;
+    });
+  }
+
+  async commit(input: CommitInput): Promise<CommitResult> {
+    checkCommit(input.groupId, input.epoch, input.recipients);
+    return this.#write(() => {
+      // Copies first: a resend is answered before the epoch is looked at. On a conflict the throw
+      // rolls the savepoint back, copies included.
+      const stored = this.#enqueueNow(input);
+      if (stored.duplicate) return { ...stored, epoch: input.epoch + 1 };
+      const moved =
+        input.epoch === 0
+          ? this.#get<{ epoch: number }>(
+              `INSERT INTO mls_groups (group_id, epoch) VALUES (?, 1)
+               ON CONFLICT (group_id) DO UPDATE SET epoch = epoch + 1 WHERE epoch = 0 RETURNING epoch`,
+              input.groupId,
+            )
+          : this.#get<{ epoch: number }>(
+              'UPDATE mls_groups SET epoch = epoch + 1 WHERE group_id = ? AND epoch = ? RETURNING epoch',
+              input.groupId,
+              input.epoch,
+            );
+      if (moved === undefined) {
+        const current = this.#get<{ epoch: number }>(
+          'SELECT epoch FROM mls_groups WHERE group_id = ?',
+          input.groupId,
+        );
+        throw epochConflict(current?.epoch ?? 0);
+      }
+      return { ...stored, epoch: moved.epoch };
     });
   }
 
@@ -414,6 +517,16 @@ export class SqliteStore implements Store {
   }
 
   // --- internals
+
+  #stock(device: DevicePk): KeyPackageStock {
+    const row = this.#get<{ one_time: number; last_resort: number }>(
+      `SELECT count(*) FILTER (WHERE last_resort = 0) AS one_time,
+              count(*) FILTER (WHERE last_resort = 1) AS last_resort
+       FROM key_packages WHERE device_pk = ?`,
+      device,
+    )!;
+    return { oneTime: row.one_time, hasLastResort: row.last_resort > 0 };
+  }
 
   #insertDevice(accountId: number, device: NewDevice, day: number): DeviceRecord {
     const row = this.#get<DeviceRow>(

@@ -13,7 +13,7 @@ import { MIGRATIONS } from './migrations.ts';
 import type { StoreOptions } from './options.ts';
 import { PostgresStore } from './postgres.ts';
 import { SqliteStore } from './sqlite.ts';
-import type { DevicePk, DeviceRecord, EnqueueInput, Store } from './store.ts';
+import type { CommitInput, DevicePk, DeviceRecord, EnqueueInput, Store } from './store.ts';
 import { SCHEMA } from './schema.ts';
 import { storeFactories, type StoreFactory } from './test-databases.ts';
 
@@ -85,6 +85,18 @@ async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<
   });
 }
 
+function commitOf(
+  sender: DevicePk,
+  recipients: DevicePk[],
+  groupId: Uint8Array,
+  epoch: number,
+  over: Partial<CommitInput> = {},
+): CommitInput {
+  return { ...message(sender, recipients), groupId, epoch, ...over };
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
 interface Case {
   readonly name: string;
   readonly options?: StoreOptions;
@@ -105,7 +117,7 @@ const CASES: readonly Case[] = [
       await store.enqueue(fromAlice);
       const d = await store.disclose(parseUsername('alice'));
       assert.ok(d);
-      assert.deepEqual(Object.keys(d).sort(), ['accounts', 'devices', 'mailbox', 'sent']);
+      assert.deepEqual(Object.keys(d).sort(), ['accounts', 'devices', 'key_packages', 'mailbox', 'sent']);
       for (const [table, rows] of Object.entries(d)) {
         const listed = SCHEMA.find((t) => t.name === table)!
           .columns.map((c) => c.name)
@@ -755,6 +767,228 @@ const CASES: readonly Case[] = [
         }),
         { numRuns: 15 },
       );
+    },
+  },
+
+  // --- MLS delivery service: KeyPackages
+  {
+    name: 'KeyPackages: one-time ones are handed out oldest first, once each; then the last-resort one, kept',
+    async run(store) {
+      const alice = await newAccount(store, 'alice');
+      const kps = [bytes(100), bytes(200), bytes(300)];
+      const lastResort = bytes(150);
+      assert.deepEqual(await store.addKeyPackages(alice.device.pk, kps, lastResort), {
+        oneTime: 3,
+        hasLastResort: true,
+      });
+      const got: Uint8Array[] = [];
+      for (let i = 0; i < 5; i++) {
+        const claimed = await store.claimKeyPackages(parseUsername('alice'));
+        assert.equal(claimed.length, 1);
+        assert.deepEqual(claimed[0]!.deviceId, alice.device.deviceId);
+        got.push(claimed[0]!.keyPackage);
+      }
+      assert.deepEqual(got, [...kps, lastResort, lastResort]);
+      assert.deepEqual(await store.countKeyPackages(alice.device.pk), { oneTime: 0, hasLastResort: true });
+    },
+  },
+  {
+    name: 'KeyPackages: a claim takes one per device of the user, in device order, and skips devices with none',
+    async run(store) {
+      const alice = await newAccount(store, 'alice');
+      const laptop = await newDevice(store, alice.account.id);
+      const tablet = await newDevice(store, alice.account.id);
+      const bob = await newAccount(store, 'bob');
+      await store.addKeyPackages(bob.device.pk, [bytes(50)], undefined);
+      await store.addKeyPackages(tablet.pk, [bytes(50)], undefined);
+      await store.addKeyPackages(alice.device.pk, [], bytes(60));
+      const claimed = await store.claimKeyPackages(parseUsername('alice'));
+      assert.deepEqual(
+        claimed.map((c) => hex(c.deviceId)),
+        [alice.device.deviceId, tablet.deviceId].map(hex),
+      );
+      assert.equal(laptop.pk > alice.device.pk, true);
+      assert.deepEqual(await store.countKeyPackages(bob.device.pk), { oneTime: 1, hasLastResort: false });
+      assert.deepEqual(await store.claimKeyPackages(parseUsername('nobody')), []);
+    },
+  },
+  {
+    name: 'KeyPackages: a new last-resort one replaces the old; none given keeps it',
+    async run(store) {
+      const alice = await newAccount(store, 'alice');
+      const first = bytes(40);
+      const second = bytes(41);
+      await store.addKeyPackages(alice.device.pk, [], first);
+      await store.addKeyPackages(alice.device.pk, [bytes(10)], undefined);
+      await store.addKeyPackages(alice.device.pk, [], second);
+      assert.deepEqual(await store.countKeyPackages(alice.device.pk), { oneTime: 1, hasLastResort: true });
+      await store.claimKeyPackages(parseUsername('alice'));
+      const [claimed] = await store.claimKeyPackages(parseUsername('alice'));
+      assert.deepEqual(claimed!.keyPackage, second);
+    },
+  },
+  {
+    name: 'KeyPackages: an upload past the per-device limit is refused whole (TOO_MANY_KEY_PACKAGES)',
+    options: { keyPackagesPerDevice: 4 },
+    async run(store) {
+      const alice = await newAccount(store, 'alice');
+      await store.addKeyPackages(alice.device.pk, [bytes(10), bytes(10), bytes(10)], undefined);
+      await rejectsWith(
+        store.addKeyPackages(alice.device.pk, [bytes(10), bytes(10)], bytes(10)),
+        'TOO_MANY_KEY_PACKAGES',
+      );
+      assert.deepEqual(await store.countKeyPackages(alice.device.pk), { oneTime: 3, hasLastResort: false });
+      assert.deepEqual(await store.addKeyPackages(alice.device.pk, [bytes(10)], undefined), {
+        oneTime: 4,
+        hasLastResort: false,
+      });
+    },
+  },
+  {
+    name: 'KeyPackages: empty or oversized packages are refused (VALIDATION_FAILED) and nothing is stored',
+    async run(store) {
+      const alice = await newAccount(store, 'alice');
+      await rejectsWith(
+        store.addKeyPackages(alice.device.pk, [bytes(10), new Uint8Array(0)], undefined),
+        'VALIDATION_FAILED',
+      );
+      await rejectsWith(
+        store.addKeyPackages(alice.device.pk, [bytes(10)], bytes(LIMITS.keyPackageMaxBytes + 1)),
+        'VALIDATION_FAILED',
+      );
+      assert.deepEqual(await store.countKeyPackages(alice.device.pk), { oneTime: 0, hasLastResort: false });
+    },
+  },
+  {
+    name: 'KeyPackages: concurrent claims take distinct one-time packages, then the last-resort one',
+    async run(store) {
+      const alice = await newAccount(store, 'alice');
+      const kps = range(1, 20).map(() => bytes(64));
+      const lastResort = bytes(64);
+      await store.addKeyPackages(alice.device.pk, kps, lastResort);
+      const claims = await Promise.all(
+        range(1, 30).map(() => store.claimKeyPackages(parseUsername('alice'))),
+      );
+      const got = claims.map((c) => hex(c[0]!.keyPackage));
+      const oneTime = got.filter((g) => g !== hex(lastResort));
+      assert.equal(new Set(oneTime).size, oneTime.length, 'a one-time KeyPackage was handed out twice');
+      assert.deepEqual(new Set(oneTime), new Set(kps.map(hex)));
+      assert.equal(got.length - oneTime.length, 10);
+      assert.deepEqual(await store.countKeyPackages(alice.device.pk), { oneTime: 0, hasLastResort: true });
+    },
+  },
+  {
+    name: "KeyPackages: removing a device removes its KeyPackages, and a removed device's upload is DEVICE_NOT_FOUND",
+    async run(store) {
+      const alice = await newAccount(store, 'alice');
+      const laptop = await newDevice(store, alice.account.id);
+      await store.addKeyPackages(laptop.pk, [bytes(10)], bytes(10));
+      await store.removeDevice(alice.account.id, laptop.deviceId);
+      assert.deepEqual(await store.countKeyPackages(laptop.pk), { oneTime: 0, hasLastResort: false });
+      await rejectsWith(store.addKeyPackages(laptop.pk, [bytes(10)], undefined), 'DEVICE_NOT_FOUND');
+    },
+  },
+
+  // --- MLS delivery service: per-group commit order
+  {
+    name: 'commits: a new group is at epoch 0; each accepted commit moves it on and reaches its recipients',
+    async run(store) {
+      const [a, b, c] = await devices(store, 3);
+      const group = bytes(32);
+      const first = commitOf(a!, [b!], group, 0);
+      assert.deepEqual(await store.commit(first), { duplicate: false, seqs: [1], epoch: 1 });
+      const second = commitOf(b!, [a!, c!], group, 1);
+      assert.deepEqual(await store.commit(second), { duplicate: false, seqs: [1, 1], epoch: 2 });
+      assert.deepEqual(
+        (await store.fetchMail(b!, 0, 10, NOW)).map((e) => e.payload),
+        [first.payload],
+      );
+      // Another group is independent.
+      assert.equal((await store.commit(commitOf(c!, [], bytes(32), 0))).epoch, 1);
+    },
+  },
+  {
+    name: 'commits: one for another epoch is MLS_EPOCH_CONFLICT with the current epoch, and stores nothing',
+    async run(store) {
+      const [a, b] = await devices(store, 2);
+      const group = bytes(32);
+      await rejectsWith(store.commit(commitOf(a!, [b!], group, 3)), 'MLS_EPOCH_CONFLICT');
+      await store.commit(commitOf(a!, [b!], group, 0));
+      const stale = commitOf(b!, [a!], group, 0);
+      await assert.rejects(store.commit(stale), (e) => {
+        assert.ok(e instanceof SealpostError);
+        assert.equal(e.code, 'MLS_EPOCH_CONFLICT');
+        assert.equal(e.details['currentEpoch'], 1);
+        return true;
+      });
+      assert.deepEqual(await seqs(store, a!), []);
+      // The loser's message id was not consumed: it may send it again for the right epoch.
+      assert.equal((await store.commit({ ...stale, epoch: 1 })).epoch, 2);
+    },
+  },
+  {
+    name: 'commits: a resend of an accepted commit is a duplicate, even after the group moved on',
+    async run(store) {
+      const [a, b] = await devices(store, 2);
+      const group = bytes(32);
+      const c = commitOf(a!, [b!], group, 0);
+      await store.commit(c);
+      await store.commit(commitOf(b!, [a!], group, 1));
+      assert.deepEqual(await store.commit(c), { duplicate: true, seqs: [], epoch: 1 });
+      await rejectsWith(store.commit({ ...c, digest: bytes(32) }), 'MESSAGE_ID_REUSED');
+      assert.deepEqual(await seqs(store, b!), [1]);
+    },
+  },
+  {
+    name: 'commits: concurrent commits for one epoch: exactly one wins, and only its copies are stored',
+    async run(store) {
+      const pks = await devices(store, 6);
+      const group = bytes(32);
+      const tries = pks.map((pk) =>
+        commitOf(
+          pk,
+          pks.filter((o) => o !== pk),
+          group,
+          0,
+        ),
+      );
+      const results = await Promise.allSettled(tries.map((t) => store.commit(t)));
+      const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+      assert.equal(won.length, 1);
+      for (const r of results) {
+        if (r.status === 'rejected') assert.equal((r.reason as SealpostError).code, 'MLS_EPOCH_CONFLICT');
+      }
+      const winner = tries[won[0]!]!;
+      for (const pk of pks) {
+        const mail = await store.fetchMail(pk, 0, 10, NOW);
+        assert.deepEqual(
+          mail.map((e) => hex(e.payload)),
+          pk === winner.sender ? [] : [hex(winner.payload)],
+        );
+      }
+    },
+  },
+  {
+    name: 'commits: a full recipient mailbox refuses the commit and leaves the epoch',
+    options: { mailboxMaxMessages: 1 },
+    async run(store) {
+      const [a, b] = await devices(store, 2);
+      await store.enqueue(message(a!, [b!]));
+      const group = bytes(32);
+      await rejectsWith(store.commit(commitOf(a!, [b!], group, 0)), 'MAILBOX_FULL');
+      assert.equal((await store.commit(commitOf(a!, [], group, 0))).epoch, 1);
+    },
+  },
+  {
+    name: 'commits: a bad group id or epoch is VALIDATION_FAILED',
+    async run(store) {
+      const [a] = await devices(store, 1);
+      await rejectsWith(store.commit(commitOf(a!, [], new Uint8Array(0), 0)), 'VALIDATION_FAILED');
+      await rejectsWith(
+        store.commit(commitOf(a!, [], bytes(LIMITS.mlsGroupIdMaxBytes + 1), 0)),
+        'VALIDATION_FAILED',
+      );
+      await rejectsWith(store.commit(commitOf(a!, [], bytes(32), -1)), 'VALIDATION_FAILED');
     },
   },
 ];

@@ -58,6 +58,29 @@ export interface MailEntry {
   readonly payload: Uint8Array;
 }
 
+/** What one device has stored of its KeyPackages (it replenishes when `oneTime` runs low). */
+export interface KeyPackageStock {
+  readonly oneTime: number;
+  readonly hasLastResort: boolean;
+}
+
+export interface ClaimedKeyPackage {
+  readonly deviceId: Uint8Array;
+  readonly keyPackage: Uint8Array;
+}
+
+/** An MLS commit: an enqueue that is stored only if the group is at `epoch` (DESIGN.md "Conversations"). */
+export interface CommitInput extends EnqueueInput {
+  /** Opaque, 1..LIMITS.mlsGroupIdMaxBytes. A group the server has not seen is at epoch 0. */
+  readonly groupId: Uint8Array;
+  readonly epoch: number;
+}
+
+export interface CommitResult extends EnqueueResult {
+  /** The group's epoch after this commit (`epoch + 1`, also for a duplicate). */
+  readonly epoch: number;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /**
@@ -122,6 +145,34 @@ export interface Store {
   ack(device: DevicePk, seqs: readonly number[]): Promise<number>;
   /** Deletes expired mailbox entries and idempotency records. Returns how many entries. */
   sweepExpired(nowSecs: number): Promise<number>;
+
+  // --- MLS delivery service: KeyPackages and per-group commit order (DESIGN.md "Conversations")
+  /**
+   * Adds one-time KeyPackages of `device` and, when `lastResort` is given, replaces its last-resort
+   * one; all or nothing. Throws LimitError TOO_MANY_KEY_PACKAGES (nothing stored) when the device
+   * would hold more than LIMITS.keyPackagesPerDevice one-time ones, NotFoundError DEVICE_NOT_FOUND
+   * when the device is gone. Precondition: every package is 1..LIMITS.keyPackageMaxBytes bytes.
+   */
+  addKeyPackages(
+    device: DevicePk,
+    oneTime: readonly Uint8Array[],
+    lastResort: Uint8Array | undefined,
+  ): Promise<KeyPackageStock>;
+  countKeyPackages(device: DevicePk): Promise<KeyPackageStock>;
+  /**
+   * One KeyPackage for each device of the account that has one, in device order: its oldest
+   * one-time package, deleted in the same step (never handed out twice, even to concurrent
+   * callers), else its last-resort one, which is kept. Empty for an unknown username.
+   */
+  claimKeyPackages(username: Username): Promise<ClaimedKeyPackage[]>;
+  /**
+   * `enqueue`, and atomically with it: the group must be at `input.epoch`, and moves to epoch + 1.
+   * Of several commits for one epoch the first wins; the others throw ConflictError
+   * MLS_EPOCH_CONFLICT with `details.currentEpoch` and store nothing. A resend of an accepted commit
+   * (same sender, message id and digest) is `{duplicate: true, epoch: input.epoch + 1}` whatever
+   * the group's epoch is now. `recipients` may be empty (a group of one).
+   */
+  commit(input: CommitInput): Promise<CommitResult>;
 
   /**
    * Every row tied to the account, table by table (`disclosure.ts`), from one consistent
