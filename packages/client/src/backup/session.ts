@@ -60,11 +60,16 @@ export async function fetchVerified(
   return bytes;
 }
 
+/** The passphrase as UTF-8 bytes, in a copy the caller of this module wipes. */
+function secretOf(passphrase: string | Uint8Array): Uint8Array {
+  return typeof passphrase === 'string' ? utf8.encode(passphrase) : passphrase.slice();
+}
+
 /** Creates a repository in an empty target. BACKUP_REPOSITORY_EXISTS if it holds a key file. */
 export async function initRepository(
   repo: Repository,
   deps: BackupDeps,
-  passphrase: string,
+  passphrase: string | Uint8Array,
   params: Argon2idParams = DEFAULT_ARGON2ID_PARAMS,
 ): Promise<{ repositoryId: string }> {
   if ((await repo.list('keys')).length > 0) {
@@ -72,7 +77,7 @@ export async function initRepository(
   }
   const masterKey = newMasterKey(deps.crypto);
   const repositoryId = newRepositoryId(deps.crypto);
-  const secret = utf8.encode(passphrase);
+  const secret = secretOf(passphrase);
   try {
     const file = await createKeyFile(deps.crypto, deps.argon2id, masterKey, repositoryId, secret, params);
     await repo.put('keys', nameOf(deps, file), file);
@@ -90,13 +95,13 @@ export async function initRepository(
 export async function openRepository(
   repo: Repository,
   deps: BackupDeps,
-  passphrase: string,
+  passphrase: string | Uint8Array,
 ): Promise<Session> {
   const keyFiles = await repo.list('keys');
   if (keyFiles.length === 0) {
     throw new BackupError('BACKUP_NOT_A_REPOSITORY', 'no key file: the target is not a backup repository');
   }
-  const secret = utf8.encode(passphrase);
+  const secret = secretOf(passphrase);
   let firstError: unknown;
   try {
     for (const { name } of keyFiles) {

@@ -1,0 +1,280 @@
+/**
+ * `sealpost backup ...`: encrypted backups into a local directory (docs/backup-engine.md).
+ *
+ *   backup init --repo <dir>                         new repository (key file under the passphrase)
+ *   backup create <dir> --repo <dir> [--tag <t>]     new snapshot of <dir> (unchanged files not read)
+ *   backup snapshots --repo <dir>                    the snapshots, oldest first
+ *   backup ls <snapshot> --repo <dir>                every entry of a snapshot
+ *   backup restore <snapshot> <target> --repo <dir>  writes a snapshot (or --path of it) back
+ *   backup check --repo <dir> [--read-data]          is the repository whole?
+ *
+ * <snapshot> is an id, a unique prefix of one, or "latest". The passphrase comes from
+ * SEALPOST_PASSPHRASE or a prompt (passphrase.ts) and is wiped when done. `--json` prints one JSON
+ * document on stdout; progress (bytes, rate, ETA) goes to stderr, on a terminal only. A failed check
+ * prints its report and exits as BACKUP_DATA_CORRUPT (status 2).
+ */
+import type { Dirent } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { availableParallelism, hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { SealpostError, ValidationError, type ErrorKind } from '@sealpost/core';
+import {
+  backup,
+  BackupError,
+  BlobReader,
+  check,
+  findSnapshot,
+  initRepository,
+  listSnapshots,
+  LocalRepository,
+  nodeBackupDeps,
+  openRepository,
+  restore,
+  walkTree,
+  type Session,
+} from '@sealpost/client/node/backup-api';
+import type { CliIo } from '../io.ts';
+import { readPassphrase } from '../passphrase.ts';
+import { formatBytes, progressLine } from '../progress.ts';
+
+interface Options {
+  readonly repo: string;
+  readonly json?: boolean;
+  readonly tag?: string[];
+  readonly host?: string;
+  readonly force?: boolean;
+  readonly path?: string;
+  readonly readData?: boolean;
+}
+
+/**
+ * BackupError is the client's own class until its codes join core's table (docs/backup-engine.md);
+ * meanwhile the CLI reports it like a core error: its own code, and the exit status of its kind.
+ */
+class BackupCommandError extends SealpostError {
+  readonly #kind: ErrorKind;
+  constructor(error: BackupError) {
+    super('VALIDATION_FAILED', error.message, error.details);
+    Object.defineProperty(this, 'code', { value: error.code });
+    this.#kind = error.kind;
+  }
+  override get kind(): ErrorKind {
+    return this.#kind;
+  }
+}
+
+function reported(error: unknown): unknown {
+  return error instanceof BackupError ? new BackupCommandError(error) : error;
+}
+
+/** Seals on all cores but one (chunking and ids stay on this thread). */
+const deps = () => nodeBackupDeps({ workers: Math.max(1, availableParallelism() - 1) });
+
+async function withSession<T>(
+  io: CliIo,
+  options: Options,
+  run: (session: Session) => Promise<T>,
+): Promise<T> {
+  const repo = new LocalRepository(resolve(options.repo));
+  const passphrase = await readPassphrase(io, false);
+  let session: Session;
+  try {
+    session = await openRepository(repo, deps(), passphrase);
+  } finally {
+    passphrase.fill(0);
+  }
+  try {
+    return await run(session);
+  } finally {
+    session.close();
+  }
+}
+
+/** Total bytes of regular files under `dir` (for the ETA); unreadable entries count as 0. */
+async function treeBytes(dir: string): Promise<number> {
+  let total = 0;
+  let entries: Dirent[];
+  try {
+    entries = await fs.readdir(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    if (e.isDirectory()) total += await treeBytes(join(dir, e.name));
+    else if (e.isFile())
+      total += await fs.lstat(join(dir, e.name)).then(
+        (s) => s.size,
+        () => 0,
+      );
+  }
+  return total;
+}
+
+export function backupCommand(program: Command, io: CliIo): void {
+  const group = program.command('backup').description('encrypted backups into a repository directory');
+  const sub = (name: string, description: string) =>
+    group
+      .command(name)
+      .description(description)
+      .requiredOption('--repo <dir>', 'the repository (a local directory)')
+      .option('--json', 'machine-readable output');
+  const print = (options: Options, json: unknown, lines: string[]) =>
+    io.stdout.write(
+      options.json === true ? JSON.stringify(json, null, 2) + '\n' : lines.map((l) => l + '\n').join(''),
+    );
+  const action =
+    <A extends unknown[]>(run: (...args: A) => Promise<void>) =>
+    async (...args: A) => {
+      try {
+        await run(...args);
+      } catch (error) {
+        throw reported(error);
+      }
+    };
+
+  sub('init', 'create a repository in an empty directory').action(
+    action(async (options: Options) => {
+      const passphrase = await readPassphrase(io, true);
+      try {
+        const { repositoryId } = await initRepository(
+          new LocalRepository(resolve(options.repo)),
+          deps(),
+          passphrase,
+        );
+        print(options, { repositoryId }, [`created repository ${repositoryId} in ${options.repo}`]);
+      } finally {
+        passphrase.fill(0);
+      }
+    }),
+  );
+
+  sub('create', 'back up a directory into a new snapshot')
+    .argument('<dir>', 'the directory to back up')
+    .option('--tag <tag...>', 'tags for the snapshot')
+    .option('--host <name>', 'hostname recorded in the snapshot (default: this machine)')
+    .option('--force', 'read every file, even those unchanged since the last snapshot')
+    .action(
+      action(async (dir: string, options: Options) => {
+        const source = resolve(dir);
+        const stat = await fs.stat(source).catch(() => undefined);
+        if (stat?.isDirectory() !== true)
+          throw new ValidationError('VALIDATION_FAILED', `not a directory: ${dir}`);
+        await withSession(io, options, async (session) => {
+          const progress = progressLine(
+            io.stderr,
+            (io.stderr as { isTTY?: boolean }).isTTY === true ? await treeBytes(source) : 0,
+            'files',
+          );
+          const result = await backup(session, source, {
+            hostname: options.host ?? hostname(),
+            tags: options.tag ?? [],
+            force: options.force === true,
+            onProgress: (p) => progress.update(p.bytesDone, p.files),
+          }).finally(() => progress.end());
+          print(options, result, [
+            `snapshot ${result.snapshotId} saved`,
+            `${result.files} files (${result.filesUnchanged} unchanged), ${result.dirs} dirs, ${result.symlinks} symlinks`,
+            `read ${formatBytes(result.bytesRead)}; added ${formatBytes(result.bytesNew)} in ${result.blobsNew} blobs, ${result.packs} packs (${formatBytes(result.bytesStored)} stored)`,
+            ...result.skipped.map((p) => `skipped (not a file, directory or symlink): ${p}`),
+            ...result.errors.map((e) => `not backed up: ${e.path}: ${e.message}`),
+          ]);
+        });
+      }),
+    );
+
+  sub('snapshots', 'list the snapshots, oldest first').action(
+    action(async (options: Options) => {
+      await withSession(io, options, async (session) => {
+        const all = (await listSnapshots(session)).map(({ id, snapshot: s }) => ({
+          id,
+          time: new Date(s.timeMs).toISOString(),
+          hostname: s.hostname,
+          paths: s.paths,
+          tags: s.tags,
+        }));
+        print(
+          options,
+          all,
+          all.map(
+            (s) =>
+              `${s.id.slice(0, 12)}  ${s.time}  ${s.hostname}  ${s.paths.join(' ')}  ${s.tags.join(',')}`,
+          ),
+        );
+      });
+    }),
+  );
+
+  sub('ls', 'list every entry of a snapshot')
+    .argument('<snapshot>', 'id, unique prefix, or "latest"')
+    .action(
+      action(async (id: string, options: Options) => {
+        await withSession(io, options, async (session) => {
+          const { snapshot } = await findSnapshot(session, id);
+          const reader = await BlobReader.load(session);
+          const entries: { path: string; kind: string; mode: string; size?: number; target?: string }[] = [];
+          for await (const { path, node } of walkTree(reader, snapshot.tree)) {
+            entries.push({
+              path,
+              kind: node.kind,
+              mode: node.mode.toString(8).padStart(4, '0'),
+              ...(node.kind === 'file' ? { size: node.size } : {}),
+              ...(node.kind === 'symlink' ? { target: new TextDecoder().decode(node.target) } : {}),
+            });
+          }
+          print(
+            options,
+            entries,
+            entries.map(
+              (e) =>
+                `${e.kind.padEnd(7)} ${e.mode} ${String(e.size ?? '').padStart(12)}  ${e.path}${e.target === undefined ? '' : ` -> ${e.target}`}`,
+            ),
+          );
+        });
+      }),
+    );
+
+  sub('restore', 'write a snapshot (or a path in it) back into a directory')
+    .argument('<snapshot>', 'id, unique prefix, or "latest"')
+    .argument('<target>', 'the directory to restore into')
+    .option('--path <path>', 'only this path inside the snapshot')
+    .action(
+      action(async (id: string, target: string, options: Options) => {
+        await withSession(io, options, async (session) => {
+          const result = await restore(
+            session,
+            id,
+            resolve(target),
+            options.path === undefined ? {} : { path: options.path },
+          );
+          print(options, result, [
+            `restored ${result.files} files, ${result.dirs} dirs, ${result.symlinks} symlinks (${formatBytes(result.bytesWritten)}) into ${target}`,
+          ]);
+        });
+      }),
+    );
+
+  sub('check', 'check the repository (with --read-data: every pack and blob)')
+    .option('--read-data', 'read and verify every pack')
+    .action(
+      action(async (options: Options) => {
+        await withSession(io, options, async (session) => {
+          const report = await check(session, { readData: options.readData === true });
+          print(options, report, [
+            `${report.snapshots} snapshots, ${report.packs} packs, ${report.blobs} blobs, ${report.trees} trees` +
+              (options.readData === true ? `, ${report.packsRead} packs read` : ''),
+            ...(report.unreferencedPacks > 0
+              ? [`${report.unreferencedPacks} packs no index names (unused)`]
+              : []),
+            ...report.problems.map((p) => `damaged: ${p.object}: ${p.message}`),
+            report.ok ? 'no problems found' : `${report.problems.length} problems found`,
+          ]);
+          if (!report.ok) {
+            throw new BackupError('BACKUP_DATA_CORRUPT', `check found ${report.problems.length} problems`, {
+              problems: report.problems.length,
+            });
+          }
+        });
+      }),
+    );
+}

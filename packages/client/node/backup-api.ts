@@ -1,0 +1,14 @@
+/**
+ * The backup engine as a Node program (the `sealpost backup` command) uses it: the engine
+ * (../src/backup/) with the Node adapters, reachable as `@sealpost/client/node/backup-api` until
+ * the package's index exports the engine.
+ */
+export { LocalRepository } from './backup-local-repo.ts';
+export { nodeBackupDeps } from './backup-node.ts';
+export { backup, type BackupResult } from '../src/backup/backup.ts';
+export { BlobReader } from '../src/backup/blob-reader.ts';
+export { check } from '../src/backup/check.ts';
+export { BackupError } from '../src/backup/errors.ts';
+export { restore } from '../src/backup/restore.ts';
+export { initRepository, openRepository, type Session } from '../src/backup/session.ts';
+export { findSnapshot, listSnapshots, walkTree } from '../src/backup/snapshots.ts';
