@@ -1,2 +1,29 @@
-/** @sealpost/witness: follows a directory's key-transparency log, checks it, cosigns tree heads. */
-export {};
+/** @sealpost/witness: follows a directory's key-transparency log, checks it, cosigns tree heads (docs/witness.md). */
+export {
+  Witness,
+  follow,
+  type Observation,
+  type VerifiedHead,
+  type WitnessOptions,
+  type WitnessStore,
+} from './witness.ts';
+export type { DirectoryFeed, DirectoryHead, EntryUpdate } from './feed.ts';
+export {
+  COSIGNATURE_LABEL,
+  directoryIdOf,
+  encodeCosignatureTBS,
+  signCosignature,
+  verifyCosignature,
+  type Cosignature,
+  type CosignedHead,
+} from './cosignature.ts';
+export { verifyQuorum, type QuorumPolicy, type QuorumResult } from './quorum.ts';
+export { SqliteWitnessStore } from './state-sqlite.ts';
+export { InProcessFeed } from './in-process-feed.ts';
+export {
+  WitnessHaltedError,
+  WitnessRefusedError,
+  type Evidence,
+  type RefusalReason,
+} from './witness-errors.ts';
+export { WITNESS_LIMITS } from './limits.ts';
