@@ -24,6 +24,9 @@ import {
   wsAuthStatement,
   type AckFrame,
   type ClientFrame,
+  type CommitFrame,
+  type DeviceAddress,
+  type KeyPackagesAddFrame,
   type SendFrame,
   type ServerFrame,
   type Username,
@@ -36,7 +39,7 @@ import { RecipientCache } from './recipient-cache.ts';
 
 /** Frames waiting to be handled before the connection is closed as flooding. */
 const FRAMES_QUEUED_MAX = LIMITS.inFlightPerDevice * 2;
-/** Bytes of a SEND frame before what its digest covers: type (u8) and request id (u32). */
+/** Bytes of a SEND or COMMIT frame before what its digest covers: type (u8) and request id (u32). */
 const SEND_DIGEST_OFFSET = 5;
 /** Sends issued to an in-order store and not yet committed, per connection (pipelining depth). */
 const SENDS_PIPELINED_MAX = 64;
@@ -161,12 +164,15 @@ export class DeviceSession implements HubSession {
     });
   }
 
-  /** A failed send is answered and the session goes on; anything unexpected ends the session. */
+  /** A failed request is answered and the session goes on; anything unexpected ends the session. */
   #sendFailed(err: unknown, requestId: number): void {
     const typed = err instanceof SealpostError ? err : new SealpostError('INTERNAL', 'internal error');
-    if (!(err instanceof SealpostError)) this.#ctx.log.error({ err }, 'send failed');
+    if (!(err instanceof SealpostError)) this.#ctx.log.error({ err }, 'request failed');
     this.#ctx.metrics.errors.inc({ code: typed.code });
-    if (this.#state === 'ready' && typed.kind !== 'codec' && typed.kind !== 'internal') {
+    const currentEpoch = typed.details['currentEpoch'];
+    if (this.#state === 'ready' && typed.code === 'MLS_EPOCH_CONFLICT' && typeof currentEpoch === 'number') {
+      this.#sendFrame({ type: 'epoch-conflict', requestId, currentEpoch });
+    } else if (this.#state === 'ready' && typed.kind !== 'codec' && typed.kind !== 'internal') {
       this.#sendError(typed, requestId);
     } else {
       this.#fail(typed, requestId);
@@ -180,11 +186,28 @@ export class DeviceSession implements HubSession {
         await this.#authenticate(frame.username, frame.deviceId, frame.signature);
         return;
       }
-      if (frame.type === 'send') await this.#send(frame, bytes);
-      else if (frame.type === 'ack') this.#ack(frame);
-      else throw new ValidationError('UNEXPECTED_FRAME', 'already authenticated');
+      switch (frame.type) {
+        case 'send':
+          return await this.#send(frame, bytes);
+        case 'ack':
+          return this.#ack(frame);
+        case 'key-packages-add':
+          return await this.#addKeyPackages(frame);
+        case 'key-packages-count':
+          return this.#sendFrame({
+            type: 'key-package-stock',
+            requestId: frame.requestId,
+            ...(await this.#ctx.store.countKeyPackages(this.device)),
+          });
+        case 'key-packages-claim':
+          return await this.#claimKeyPackages(frame.requestId, frame.username);
+        case 'commit':
+          return await this.#commit(frame, bytes);
+        case 'auth':
+          throw new ValidationError('UNEXPECTED_FRAME', 'already authenticated');
+      }
     } catch (err) {
-      if (frame.type === 'send') return this.#sendFailed(err, frame.requestId);
+      if ('requestId' in frame) return this.#sendFailed(err, frame.requestId);
       const typed = err instanceof SealpostError ? err : new SealpostError('INTERNAL', 'internal error');
       if (!(err instanceof SealpostError)) this.#ctx.log.error({ err }, 'session frame failed');
       this.#ctx.metrics.errors.inc({ code: typed.code });
@@ -227,24 +250,8 @@ export class DeviceSession implements HubSession {
     const wait = this.#ctx.deviceLimiter.take(this.device);
     if (wait > 0) throw new RateLimitedError('device is sending too fast', wait);
     if (f.recipients.length === 0) throw new ValidationError('VALIDATION_FAILED', 'a send needs recipients');
-    const ttlSecs = f.ttlSecs === 0 ? LIMITS.messageTtlDefaultSecs : f.ttlSecs;
-    if (ttlSecs > LIMITS.messageTtlMaxSecs) {
-      throw new ValidationError('VALIDATION_FAILED', `ttl over ${LIMITS.messageTtlMaxSecs} seconds`);
-    }
-    const seen = new Set<string>();
-    const addresses = f.recipients.map((r, i) => {
-      let username: Username;
-      try {
-        username = parseUsername(r.username);
-      } catch {
-        throw new NotFoundError('DEVICE_NOT_FOUND', `recipient ${i} is not a device`, { recipient: i });
-      }
-      const k = `${username}/${toHex(r.deviceId)}`;
-      if (seen.has(k)) throw new ValidationError('VALIDATION_FAILED', `recipient ${i} is listed twice`);
-      seen.add(k);
-      return { username, deviceId: r.deviceId };
-    });
-    const recipients = await this.#resolve(addresses);
+    const ttlSecs = ttlOf(f.ttlSecs);
+    const recipients = await this.#recipients(f.recipients);
     // SHA-256 of the frame after type and request id: message id, ttl, recipients and payload as
     // sent. A resend is the same frame (the client keeps it), so it has the same digest.
     const digest = this.#ctx.crypto.sha256(bytes.subarray(SEND_DIGEST_OFFSET));
@@ -278,6 +285,93 @@ export class DeviceSession implements HubSession {
     this.#storing.add(tracked);
     void tracked.finally(() => this.#storing.delete(tracked));
     if (this.#storing.size >= SENDS_PIPELINED_MAX) await Promise.race(this.#storing);
+  }
+
+  /**
+   * MLS delivery service (docs/protocol.md "MLS delivery"): an accepted commit is stored for its
+   * recipients in the same transaction that moves the group's epoch, then offered like a send.
+   * Sends this connection issued before are committed first, so a device's frames keep their order.
+   */
+  async #commit(f: CommitFrame, bytes: Uint8Array): Promise<void> {
+    const wait = this.#ctx.deviceLimiter.take(this.device);
+    if (wait > 0) throw new RateLimitedError('device is sending too fast', wait);
+    if (f.groupId.length === 0) throw new ValidationError('VALIDATION_FAILED', 'a group id is not empty');
+    const ttlSecs = ttlOf(f.ttlSecs);
+    const recipients = await this.#recipients(f.recipients);
+    await Promise.allSettled([...this.#storing]);
+    const stopTimer = this.#ctx.metrics.storeSeconds.startTimer();
+    const result = await this.#ctx.store
+      .commit({
+        sender: this.device,
+        messageId: f.messageId,
+        digest: this.#ctx.crypto.sha256(bytes.subarray(SEND_DIGEST_OFFSET)),
+        recipients,
+        payload: f.payload,
+        expiresAtSecs: Math.ceil(this.#ctx.now() / 1000) + ttlSecs,
+        groupId: f.groupId,
+        epoch: f.epoch,
+      })
+      .catch((err: unknown) => {
+        // A cached recipient may have been removed since: forget them all, the client retries.
+        if (err instanceof SealpostError && err.code === 'DEVICE_NOT_FOUND') {
+          this.#ctx.recipients.evict(new Set(recipients));
+        }
+        throw err;
+      });
+    stopTimer();
+    if (!result.duplicate) {
+      this.#ctx.metrics.messagesStored.inc(recipients.length);
+      recipients.forEach((pk, i) =>
+        this.#hub.mailStored(pk, { seq: result.seqs[i]!, messageId: f.messageId, payload: f.payload }),
+      );
+    }
+    this.#sendFrame({
+      type: 'committed',
+      requestId: f.requestId,
+      epoch: result.epoch,
+      duplicate: result.duplicate,
+    });
+  }
+
+  async #addKeyPackages(f: KeyPackagesAddFrame): Promise<void> {
+    const wait = this.#ctx.deviceLimiter.take(this.device);
+    if (wait > 0) throw new RateLimitedError('device is sending too fast', wait);
+    if (f.keyPackages.some((kp) => kp.length === 0)) {
+      throw new ValidationError('VALIDATION_FAILED', 'a KeyPackage is not empty');
+    }
+    const lastResort = f.lastResort.length === 0 ? undefined : f.lastResort;
+    const stock = await this.#ctx.store.addKeyPackages(this.device, f.keyPackages, lastResort);
+    this.#sendFrame({ type: 'key-package-stock', requestId: f.requestId, ...stock });
+  }
+
+  /**
+   * Each claim uses up one-time KeyPackages of someone else's devices, so it costs a token of the
+   * claiming device's rate limit like a send.
+   */
+  async #claimKeyPackages(requestId: number, name: string): Promise<void> {
+    const wait = this.#ctx.deviceLimiter.take(this.device);
+    if (wait > 0) throw new RateLimitedError('device is sending too fast', wait);
+    const username = parseUsername(name);
+    const keyPackages = await this.#ctx.store.claimKeyPackages(username);
+    this.#sendFrame({ type: 'key-packages', requestId, keyPackages });
+  }
+
+  /** Parses and resolves recipient addresses: each a device, none twice. */
+  async #recipients(list: readonly DeviceAddress[]): Promise<DevicePk[]> {
+    const seen = new Set<string>();
+    const addresses = list.map((r, i) => {
+      let username: Username;
+      try {
+        username = parseUsername(r.username);
+      } catch {
+        throw new NotFoundError('DEVICE_NOT_FOUND', `recipient ${i} is not a device`, { recipient: i });
+      }
+      const k = `${username}/${toHex(r.deviceId)}`;
+      if (seen.has(k)) throw new ValidationError('VALIDATION_FAILED', `recipient ${i} is listed twice`);
+      seen.add(k);
+      return { username, deviceId: r.deviceId };
+    });
+    return addresses.length === 0 ? [] : this.#resolve(addresses);
   }
 
   /** Device pks of `addresses`, from the cache where possible, else from the store. */
@@ -408,4 +502,13 @@ export class DeviceSession implements HubSession {
     }
   }
   #unregistered = false;
+}
+
+/** A frame's time to live: 0 asks for the default; more than the maximum is refused. */
+function ttlOf(ttlSecs: number): number {
+  const ttl = ttlSecs === 0 ? LIMITS.messageTtlDefaultSecs : ttlSecs;
+  if (ttl > LIMITS.messageTtlMaxSecs) {
+    throw new ValidationError('VALIDATION_FAILED', `ttl over ${LIMITS.messageTtlMaxSecs} seconds`);
+  }
+  return ttl;
 }
