@@ -295,7 +295,13 @@ describe('sealpost against a live server', () => {
     const json = await sealpost(['disclose', username, '--data-dir', dataDir, '--json']);
     assert.equal(json.status, 0, json.stderr);
     const d = JSON.parse(json.stdout) as { tables: Record<string, Record<string, unknown>[]> };
-    assert.deepEqual(Object.keys(d.tables).sort(), ['accounts', 'devices', 'mailbox', 'sent']);
+    assert.deepEqual(Object.keys(d.tables).sort(), [
+      'accounts',
+      'devices',
+      'key_packages',
+      'mailbox',
+      'sent',
+    ]);
     assert.equal(d.tables['accounts']![0]!['username'], username);
     assert.equal(d.tables['devices']!.length, 1);
     const text = await sealpost(['disclose', username, '--data-dir', dataDir]);
