@@ -132,5 +132,7 @@ test('should exit 2 and name the pack when check --read-data finds a flipped bit
   const run = await sealpost(['check', '--read-data']);
   assert.equal(run.status, 2);
   assert.match(run.stdout, new RegExp(`damaged: packs/${name}`));
-  assert.match(run.stderr, /^error BACKUP_DATA_CORRUPT: check found 1 problems/);
+  // Which pack comes first is random (names are content hashes): a damaged data pack is one problem,
+  // a damaged tree pack also makes what it lists unverifiable. Detection is the point, not the count.
+  assert.match(run.stderr, /^error BACKUP_DATA_CORRUPT: check found [1-9]\d* problems/);
 });
