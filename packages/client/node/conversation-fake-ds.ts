@@ -41,6 +41,11 @@ export class FakeDirectory implements DeviceDirectory {
   async devicesOf(username: string): Promise<readonly DirectoryDevice[]> {
     return [...(this.#users.get(username)?.values() ?? [])];
   }
+
+  /** The fake lists one KeyPackage per device and hands it out without consuming it. */
+  addableDevicesOf(username: string): Promise<readonly DirectoryDevice[]> {
+    return this.devicesOf(username);
+  }
 }
 
 export class FakeDeliveryService implements DeliveryService {

@@ -10,11 +10,19 @@
  *     handler resolved; a message seen before (redelivery after a lost ack) is acknowledged
  *     without calling the handler again;
  *   - reconnects with exponential backoff and jitter, except after close codes that mean "stop"
- *     (authentication failed, replaced by a newer connection, device removed).
+ *     (authentication failed, replaced by a newer connection, device removed);
+ *   - MLS delivery (docs/protocol.md "MLS delivery"): `commit()` (resent after a reconnect like
+ *     `send()`, idempotent by message id; a lost race rejects with ConflictError
+ *     MLS_EPOCH_CONFLICT, `details.currentEpoch`), `claimKeyPackages()` and `countKeyPackages()`
+ *     (resent: a lost claim answer only wastes packages the server already deleted), and
+ *     `addKeyPackages()`, which is NOT resent: resending one whose first copy was stored would
+ *     store the same KeyPackages twice, so an interrupted upload rejects with NOT_READY and the
+ *     caller uploads fresh ones.
  */
 import type { SealpostError } from '@sealpost/core';
 import {
   CLOSE,
+  ConflictError,
   LIMITS,
   UnavailableError,
   decodeServerFrame,
@@ -24,6 +32,7 @@ import {
   parseUsername,
   toHex,
   wsAuthStatement,
+  type ClaimedKeyPackage,
   type ClientFrame,
   type CryptoProvider,
   type DeviceAddress,
@@ -90,9 +99,41 @@ export interface SendOptions {
   readonly ttlSecs?: number;
 }
 
-interface PendingSend {
-  readonly frame: ClientFrame & { type: 'send' };
-  resolve(value: { duplicate: boolean; messageId: Uint8Array }): void;
+export interface CommitOptions {
+  /** 1..LIMITS.mlsGroupIdMaxBytes bytes. */
+  readonly groupId: Uint8Array;
+  /** The group's epoch the commit is for (RFC 9420 §12.4: the epoch it was created in). */
+  readonly epoch: number;
+  /** May be empty (a group of one). */
+  readonly recipients: readonly DeviceAddress[];
+  readonly payload: Uint8Array;
+  /** Random by default; pass the same id to resubmit the same commit (idempotent). */
+  readonly messageId?: Uint8Array;
+  readonly ttlSecs?: number;
+}
+
+export interface CommitResult {
+  /** The group's epoch after this commit. */
+  readonly epoch: number;
+  /** True when this commit had already been accepted (a resend). */
+  readonly duplicate: boolean;
+  readonly messageId: Uint8Array;
+}
+
+/** What the server holds of this device's KeyPackages. */
+export interface KeyPackageStock {
+  readonly oneTime: number;
+  readonly hasLastResort: boolean;
+}
+
+type RequestFrame = Extract<ClientFrame, { requestId: number }>;
+
+/** A request awaiting its answer (any server frame carrying its request id). */
+interface PendingRequest {
+  readonly frame: RequestFrame;
+  /** Sent again after a reconnect (false only for non-idempotent requests). */
+  readonly resend: boolean;
+  answer(frame: ServerFrame): void;
   reject(err: SealpostError): void;
 }
 
@@ -120,7 +161,7 @@ export class Connection {
   #attempt = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #nextRequestId = 1;
-  readonly #pending = new Map<number, PendingSend>();
+  readonly #pending = new Map<number, PendingRequest>();
   #incoming: Promise<void> = Promise.resolve();
   #acks: number[] = [];
   #ackScheduled = false;
@@ -161,18 +202,123 @@ export class Connection {
 
   send(options: SendOptions): Promise<{ duplicate: boolean; messageId: Uint8Array }> {
     const messageId = options.messageId ?? this.#o.crypto.randomBytes(LIMITS.messageIdBytes);
-    const frame = {
-      type: 'send' as const,
-      requestId: this.#nextRequestId++ >>> 0,
-      messageId,
-      ttlSecs: options.ttlSecs ?? 0,
-      recipients: options.recipients,
-      payload: options.payload,
-    };
+    return this.#request(
+      {
+        type: 'send',
+        requestId: this.#newRequestId(),
+        messageId,
+        ttlSecs: options.ttlSecs ?? 0,
+        recipients: options.recipients,
+        payload: options.payload,
+      },
+      true,
+      (f) => (f.type === 'sent' ? { duplicate: f.duplicate, messageId } : undefined),
+    );
+  }
+
+  /**
+   * Orders an MLS commit into its group (docs/protocol.md "MLS delivery" 10). Resolves when the
+   * server stored it for the recipients and moved the group on; rejects with ConflictError
+   * MLS_EPOCH_CONFLICT (`details.currentEpoch`) when another commit took `epoch` first.
+   */
+  commit(options: CommitOptions): Promise<CommitResult> {
+    const messageId = options.messageId ?? this.#o.crypto.randomBytes(LIMITS.messageIdBytes);
+    return this.#request(
+      {
+        type: 'commit',
+        requestId: this.#newRequestId(),
+        messageId,
+        ttlSecs: options.ttlSecs ?? 0,
+        groupId: options.groupId,
+        epoch: options.epoch,
+        recipients: options.recipients,
+        payload: options.payload,
+      },
+      true,
+      (f) => {
+        if (f.type === 'committed') return { epoch: f.epoch, duplicate: f.duplicate, messageId };
+        if (f.type === 'epoch-conflict') {
+          throw new ConflictError('MLS_EPOCH_CONFLICT', 'another commit took this epoch', {
+            epoch: options.epoch,
+            currentEpoch: f.currentEpoch,
+          });
+        }
+        return undefined;
+      },
+    );
+  }
+
+  /**
+   * Uploads one-time KeyPackages (at most LIMITS.keyPackagesPerUpload) and, if given, replaces the
+   * last-resort one. Not resent after a reconnect (see the module comment): NOT_READY then.
+   */
+  addKeyPackages(keyPackages: readonly Uint8Array[], lastResort?: Uint8Array): Promise<KeyPackageStock> {
+    return this.#request(
+      {
+        type: 'key-packages-add',
+        requestId: this.#newRequestId(),
+        keyPackages,
+        lastResort: lastResort ?? new Uint8Array(0),
+      },
+      false,
+      stockOf,
+    );
+  }
+
+  /** How many one-time KeyPackages the server still holds for this device. */
+  countKeyPackages(): Promise<KeyPackageStock> {
+    return this.#request({ type: 'key-packages-count', requestId: this.#newRequestId() }, true, stockOf);
+  }
+
+  /**
+   * One KeyPackage per device of `username` that has any (empty for an unknown user). The server is
+   * not trusted for them: check each against the directory (conversations/key-packages.ts).
+   */
+  claimKeyPackages(username: string): Promise<readonly ClaimedKeyPackage[]> {
+    return this.#request(
+      { type: 'key-packages-claim', requestId: this.#newRequestId(), username: parseUsername(username) },
+      true,
+      (f) => (f.type === 'key-packages' ? f.keyPackages : undefined),
+    );
+  }
+
+  #newRequestId(): number {
+    // 0 is the "about the connection" request id of ERROR frames: never use it.
+    const id = this.#nextRequestId;
+    this.#nextRequestId = this.#nextRequestId >= 0xffff_ffff ? 1 : this.#nextRequestId + 1;
+    return id;
+  }
+
+  /**
+   * Sends `frame` now if ready (else on the next READY) and settles with `parse` of its answer:
+   * `parse` returns the value, throws a typed error, or returns undefined for a frame type that
+   * does not answer this request (a protocol failure).
+   */
+  #request<T>(
+    frame: RequestFrame,
+    resend: boolean,
+    parse: (f: ServerFrame) => T | undefined,
+  ): Promise<T> {
     // Encode now so a bad argument fails here, typed, before anything is queued.
     const bytes = encodeClientFrame(frame);
-    return new Promise((resolve, reject) => {
-      this.#pending.set(frame.requestId, { frame, resolve, reject });
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(frame.requestId, {
+        frame,
+        resend,
+        answer: (f) => {
+          let value: T | undefined;
+          try {
+            value = parse(f);
+          } catch (e) {
+            return reject(e as SealpostError);
+          }
+          if (value === undefined) {
+            return reject(new UnavailableError('NOT_READY', `server answered ${frame.type} with ${f.type}`));
+          }
+          resolve(value);
+        },
+        reject,
+      });
       if (this.#state === 'ready') this.#ws?.send(bytes);
     });
   }
@@ -247,16 +393,21 @@ export class Connection {
         this.#attempt = 0;
         this.#setState('ready');
         // Everything not yet answered goes again: same message ids, so stored at most once.
+        // A request that is not idempotent was rejected when the connection dropped.
         for (const p of this.#pending.values()) ws.send(encodeClientFrame(p.frame));
         return;
       case 'deliver':
         this.#incoming = this.#incoming.then(() => this.#deliver(f));
         return;
-      case 'sent': {
+      case 'sent':
+      case 'key-package-stock':
+      case 'key-packages':
+      case 'committed':
+      case 'epoch-conflict': {
         const p = this.#pending.get(f.requestId);
         if (p === undefined) return;
         this.#pending.delete(f.requestId);
-        p.resolve({ duplicate: f.duplicate, messageId: p.frame.messageId });
+        p.answer(f);
         return;
       }
       case 'error': {
@@ -307,6 +458,11 @@ export class Connection {
   #onDisconnected(code: number): void {
     // Acks not sent are simply lost: the server redelivers and `seen` drops the duplicates.
     this.#acks = [];
+    for (const [id, p] of this.#pending) {
+      if (p.resend) continue;
+      this.#pending.delete(id);
+      p.reject(new UnavailableError('NOT_READY', `connection lost before ${p.frame.type} was answered`));
+    }
     const reason = this.#lastError;
     this.#lastError = undefined;
     if (this.#stopped) return this.#setState('closed', reason);
@@ -329,4 +485,8 @@ export class Connection {
       if (!this.#stopped) this.#open();
     }, delay);
   }
+}
+
+function stockOf(f: ServerFrame): KeyPackageStock | undefined {
+  return f.type === 'key-package-stock' ? { oneTime: f.oneTime, hasLastResort: f.hasLastResort } : undefined;
 }

@@ -194,7 +194,7 @@ export class Conversation {
   addUser(username: string): Promise<OutgoingCommit> {
     return this.#serial(async () => {
       const present = new Set(this.members().map(deviceKey));
-      const listed = await this.#ctx.directory.devicesOf(username);
+      const listed = await this.#ctx.directory.addableDevicesOf(username);
       const proposals: Proposal[] = [];
       const joiners: DeviceRef[] = [];
       for (const d of listed) {

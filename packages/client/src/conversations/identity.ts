@@ -16,10 +16,14 @@ export interface DeviceRef {
 }
 
 /** One device as the directory lists it. */
-export interface DirectoryDevice {
+export interface ListedDevice {
   readonly deviceId: string;
   /** The device's MLS signature public key, as in its credential's leaf node. */
   readonly credentialKey: Uint8Array;
+}
+
+/** A listed device with a KeyPackage to add it with. */
+export interface DirectoryDevice extends ListedDevice {
   /** One MLS-encoded KeyPackage (`mls_key_package` wireformat) of that device, consumed by an Add. */
   readonly keyPackage: Uint8Array;
 }
@@ -27,9 +31,15 @@ export interface DirectoryDevice {
 /**
  * The verified list of a user's devices. The directory layer (key transparency, another issue)
  * verifies it before answering; this layer trusts it and nothing else.
+ *
+ * Two questions, because KeyPackages are claimed (used up) where the server stores them:
+ * `devicesOf` is asked for every leaf checked and must not consume anything; `addableDevicesOf`
+ * only when adding, and may take one KeyPackage per device.
  */
 export interface DeviceDirectory {
-  devicesOf(username: string): Promise<readonly DirectoryDevice[]>;
+  devicesOf(username: string): Promise<readonly ListedDevice[]>;
+  /** The user's listed devices that have a KeyPackage, each with one (consumed by an Add). */
+  addableDevicesOf(username: string): Promise<readonly DirectoryDevice[]>;
 }
 
 const te = new TextEncoder();
@@ -95,7 +105,7 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
  * into `CONVERSATION_UNKNOWN_DEVICE` naming the device.
  */
 export function directoryAuthService(
-  directory: DeviceDirectory,
+  directory: Pick<DeviceDirectory, 'devicesOf'>,
   refused: DeviceRef[] = [],
 ): AuthenticationService & { readonly refused: DeviceRef[] } {
   return {
@@ -106,7 +116,7 @@ export function directoryAuthService(
         refused.push({ username: '?', deviceId: '?' });
         return false;
       }
-      let listed: readonly DirectoryDevice[];
+      let listed: readonly ListedDevice[];
       try {
         listed = await directory.devicesOf(who.username);
       } catch {
