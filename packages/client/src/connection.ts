@@ -294,11 +294,7 @@ export class Connection {
    * `parse` returns the value, throws a typed error, or returns undefined for a frame type that
    * does not answer this request (a protocol failure).
    */
-  #request<T>(
-    frame: RequestFrame,
-    resend: boolean,
-    parse: (f: ServerFrame) => T | undefined,
-  ): Promise<T> {
+  #request<T>(frame: RequestFrame, resend: boolean, parse: (f: ServerFrame) => T | undefined): Promise<T> {
     // Encode now so a bad argument fails here, typed, before anything is queued.
     const bytes = encodeClientFrame(frame);
     return new Promise<T>((resolve, reject) => {

@@ -40,6 +40,8 @@ export class Conversations {
   readonly #ctx: ConversationContext;
   readonly #keys: SignatureKeyPair;
   readonly #keyPackages = new Map<string, OwnKeyPackage>();
+  /** Refs of last-resort KeyPackages: kept after a Welcome used them (RFC 9420 §16.8). */
+  readonly #lastResort = new Set<string>();
   readonly #groups = new Map<string, Conversation>();
   readonly #welcomes = new SeenMessages();
 
@@ -66,6 +68,18 @@ export class Conversations {
   async newKeyPackage(): Promise<Uint8Array> {
     const kp = await makeKeyPackage(this.#ctx.self, this.#keys, this.#ctx.cs);
     this.#keyPackages.set(hex(await makeKeyPackageRef(kp.publicPackage, this.#ctx.cs.hash)), kp);
+    return kp.encoded;
+  }
+
+  /**
+   * A last-resort KeyPackage, handed out by the server when no one-time one is left; its private
+   * half is kept after use, so it may join several groups (RFC 9420 §16.8 accepts the reuse).
+   */
+  async newLastResortKeyPackage(): Promise<Uint8Array> {
+    const kp = await makeKeyPackage(this.#ctx.self, this.#keys, this.#ctx.cs);
+    const ref = hex(await makeKeyPackageRef(kp.publicPackage, this.#ctx.cs.hash));
+    this.#keyPackages.set(ref, kp);
+    this.#lastResort.add(ref);
     return kp.encoded;
   }
 
@@ -160,8 +174,10 @@ export class Conversations {
       throw new ConversationError('CONVERSATION_WRONG_GROUP', 'Welcome into a group this device is in');
     }
     // One-time KeyPackage (RFC 9420 §16.8): forget it; its init key is no longer needed.
-    this.#keyPackages.delete(ref);
-    zeroOutUint8Array(kp.privatePackage.initPrivateKey);
+    if (!this.#lastResort.has(ref)) {
+      this.#keyPackages.delete(ref);
+      zeroOutUint8Array(kp.privatePackage.initPrivateKey);
+    }
     this.#welcomes.add(digest);
     const conversation = new Conversation(this.#ctx, state, refused);
     this.#groups.set(hex(state.groupContext.groupId), conversation);

@@ -1,0 +1,206 @@
+/**
+ * One device's conversations wired to its server: `Conversations` (sans-I/O) fed by a live
+ * `Connection`'s mailbox, changes ordered by `ServerDelivery`, devices checked by `ServerDirectory`
+ * (the stopgap of issue 3), and this device's KeyPackages kept stocked on the server.
+ *
+ *   - every delivered message goes to `Conversations.receive`; a refused one (ConversationError)
+ *     is recorded in `refusals` and acknowledged (redelivering it would change nothing), any other
+ *     failure leaves it unacknowledged, so the server delivers it again;
+ *   - `change()` is `commitThrough` with the catch-up of a lost race: wait until the mailbox has
+ *     brought the conversation to the epoch EPOCH_CONFLICT named (the winner is in it);
+ *   - the device's MLS signature key is its device key (Ed25519): the account endpoint lists it,
+ *     which is what `ServerDirectory` checks credentials against. MLS signs with its own labels
+ *     ("MLS 1.0 " || label, RFC 9420 §5.1.2), distinct from Sealpost's statement labels. The raw
+ *     seed is the signature private key, as the node provider takes it (node/mls-crypto.ts).
+ */
+import {
+  type CryptoProvider,
+  LIMITS,
+  UnavailableError,
+  deviceIdOf,
+  parseUsername,
+  toBase64url,
+} from '@sealpost/core';
+import type { CiphersuiteImpl } from 'ts-mls';
+import { ServerApi } from '../account-api.ts';
+import { Connection, type ConnectionOptions, type IncomingMessage } from '../connection.ts';
+import type { Conversation, OutgoingCommit } from './conversation.ts';
+import { Conversations } from './conversations.ts';
+import { commitThrough } from './delivery.ts';
+import { type ConversationError, isConversationError } from './errors.ts';
+import type { ConversationEvent } from './events.ts';
+import type { DeviceRef } from './identity.ts';
+import { ServerDelivery } from './server-delivery.ts';
+import { ServerDirectory } from './server-directory.ts';
+
+export interface DeviceSessionOptions {
+  readonly serverUrl: string;
+  readonly username: string;
+  /** The device's Ed25519 seed; also its MLS signature key. Copied. */
+  readonly deviceSeed: Uint8Array;
+  readonly crypto: CryptoProvider;
+  readonly cs: CiphersuiteImpl;
+  /** Reconnect timings, WebSocket implementation, persisted seen ids. */
+  readonly connection?: Partial<Omit<ConnectionOptions, 'onMessage'>>;
+  /** Top the server's one-time KeyPackages up to this many when fewer (default 8). */
+  readonly keyPackageStock?: number;
+  /** How long `change()` waits for a lost race's winner (default 15 s). */
+  readonly catchUpMs?: number;
+}
+
+/** Something that happened in one conversation. */
+export interface SessionEvent {
+  readonly conversation: Conversation;
+  readonly event: ConversationEvent;
+}
+
+export class DeviceSession {
+  readonly self: DeviceRef;
+  readonly conversations: Conversations;
+  readonly connection: Connection;
+  readonly delivery: ServerDelivery;
+  readonly directory: ServerDirectory;
+  readonly events: SessionEvent[] = [];
+  readonly refusals: ConversationError[] = [];
+  /** How many of our commits lost their epoch to another (EPOCH_CONFLICT). */
+  conflicts = 0;
+  readonly #o: DeviceSessionOptions;
+  #waiters: Array<() => void> = [];
+
+  private constructor(
+    o: DeviceSessionOptions,
+    self: DeviceRef,
+    conversations: Conversations,
+    connection: Connection,
+    directory: ServerDirectory,
+  ) {
+    this.#o = o;
+    this.self = self;
+    this.conversations = conversations;
+    this.connection = connection;
+    this.directory = directory;
+    this.delivery = new ServerDelivery(connection, o.cs);
+  }
+
+  /** Connects, and stocks the server with this device's KeyPackages. */
+  static async open(o: DeviceSessionOptions): Promise<DeviceSession> {
+    const seed = o.deviceSeed.slice();
+    const publicKey = o.crypto.ed25519.publicKey(seed);
+    const self = {
+      username: parseUsername(o.username),
+      deviceId: toBase64url(deviceIdOf(o.crypto, publicKey)),
+    };
+    const opened: { session?: DeviceSession } = {};
+    const connection = new Connection({
+      ...o.connection,
+      serverUrl: o.serverUrl,
+      username: self.username,
+      deviceSeed: seed,
+      crypto: o.crypto,
+      onMessage: (m) => {
+        // The connection starts only once `session` is set, below.
+        const session = opened.session;
+        if (session === undefined) throw new UnavailableError('NOT_READY', 'session not open');
+        return session.#handle(m);
+      },
+    });
+    const api = new ServerApi(o.serverUrl, o.crypto);
+    const directory = new ServerDirectory({
+      getAccount: (u) => api.getAccount(u),
+      claimKeyPackages: (u) => connection.claimKeyPackages(u),
+    });
+    const conversations = await Conversations.open({
+      self,
+      cs: o.cs,
+      directory,
+      signatureKeys: { signKey: seed, publicKey },
+    });
+    const session = new DeviceSession(o, self, conversations, connection, directory);
+    opened.session = session;
+    await connection.start();
+    await session.replenishKeyPackages();
+    return session;
+  }
+
+  /** Uploads fresh one-time KeyPackages (and a last-resort one if missing) when the stock is low. */
+  async replenishKeyPackages(): Promise<void> {
+    const target = Math.min(this.#o.keyPackageStock ?? 8, LIMITS.keyPackagesPerDevice);
+    const stock = await this.connection.countKeyPackages();
+    if (stock.oneTime >= target && stock.hasLastResort) return;
+    const fresh: Uint8Array[] = [];
+    for (let i = stock.oneTime; i < target && fresh.length < LIMITS.keyPackagesPerUpload; i++) {
+      fresh.push(await this.conversations.newKeyPackage());
+    }
+    const lastResort = stock.hasLastResort ? undefined : await this.conversations.newLastResortKeyPackage();
+    await this.connection.addKeyPackages(fresh, lastResort);
+  }
+
+  /** A new conversation with this device alone (a group needs no creation step on the server). */
+  create(): Promise<Conversation> {
+    return this.conversations.create();
+  }
+
+  /**
+   * Make a change (add, remove, update) through the server; after a lost race, wait for the
+   * winner to arrive and make it again (at most 3 times).
+   */
+  change(
+    conversation: Conversation,
+    make: (c: Conversation) => Promise<OutgoingCommit>,
+  ): Promise<ConversationEvent[]> {
+    return commitThrough(
+      this.delivery,
+      conversation,
+      () => make(conversation),
+      async () => {
+        this.conflicts++;
+        const target = this.delivery.conflictEpoch(conversation.groupId) ?? conversation.epoch + 1n;
+        await this.waitUntil(
+          () => conversation.epoch >= target || !conversation.active,
+          this.#o.catchUpMs ?? 15_000,
+          'the commit that won the epoch',
+        );
+      },
+    );
+  }
+
+  async send(conversation: Conversation, plaintext: Uint8Array): Promise<void> {
+    await this.delivery.sendMessage(await conversation.send(plaintext));
+  }
+
+  /** Resolves once `check()` holds, re-checked after every delivered message. */
+  waitUntil(check: () => boolean, ms = 15_000, what = 'condition'): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== poll);
+        reject(new UnavailableError('NOT_READY', `waited ${ms} ms for ${what}`));
+      }, ms);
+      const poll = (): void => {
+        if (!check()) return void this.#waiters.push(poll);
+        clearTimeout(timer);
+        resolve();
+      };
+      poll();
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.connection.close();
+  }
+
+  async #handle(m: IncomingMessage): Promise<void> {
+    try {
+      const r = await this.conversations.receive(m.payload);
+      for (const event of r.events) this.events.push({ conversation: r.conversation, event });
+      if (r.events.some((e) => e.kind === 'joined')) {
+        // A one-time KeyPackage was used: top up, without holding the mailbox on it.
+        this.replenishKeyPackages().catch(() => undefined);
+      }
+    } catch (e) {
+      if (!isConversationError(e)) throw e;
+      this.refusals.push(e);
+    } finally {
+      for (const w of this.#waiters.splice(0)) w();
+    }
+  }
+}
