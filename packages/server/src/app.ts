@@ -23,6 +23,8 @@ import type { Bus } from './bus/bus.ts';
 import type { ServerContext } from './context.ts';
 import { toSealpostError } from './http/errors.ts';
 import { registerAccountRoutes } from './http/accounts.ts';
+import { registerKtRoutes } from './http/kt.ts';
+import { DirectoryService } from './directory/directory-service.ts';
 import { createMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
 import type { Store } from './store/store.ts';
@@ -43,6 +45,8 @@ export interface ServerOptions {
   readonly logStream?: { write(line: string): void };
   readonly trustProxy?: boolean;
   readonly now?: () => number;
+  /** Seconds between key-directory epochs (config `epochSeconds`, default 2). */
+  readonly epochSeconds?: number;
   /** Overrides of the rate limits (benchmarks and load tests); defaults from LIMITS. */
   readonly rates?: {
     readonly device?: { readonly burst: number; readonly perSec: number };
@@ -128,6 +132,13 @@ export function createServer(opts: ServerOptions): SealpostServer {
       LIMITS.rateBucketsMax,
     ),
     recipients: new RecipientCache(LIMITS.recipientCacheEntries),
+    directory: new DirectoryService({
+      store: opts.store,
+      crypto: opts.crypto,
+      now,
+      epochSeconds: opts.epochSeconds ?? 2,
+      onError: (err) => app.log.error({ err }, 'key directory epoch failed'),
+    }),
     draining: false,
   };
   const hub = new Hub(opts.bus);
@@ -184,6 +195,7 @@ export function createServer(opts: ServerOptions): SealpostServer {
   };
   health(app);
   registerAccountRoutes(app, ctx);
+  registerKtRoutes(app, ctx.directory);
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: LIMITS.wsFrameMaxBytes });
   const refuse = (socket: Duplex, status: number, text: string, extra = '') => {
@@ -239,6 +251,7 @@ export function createServer(opts: ServerOptions): SealpostServer {
       return adminUrl;
     },
     async listen() {
+      await ctx.directory.start();
       await app.listen({ host: opts.host, port: opts.port });
       const addr = app.server.address();
       if (addr === null || typeof addr === 'string') throw new Error('listener has no TCP address');
@@ -261,6 +274,7 @@ export function createServer(opts: ServerOptions): SealpostServer {
       hub.stop();
       wss.close();
       await withTimeout(app.close(), LIMITS.shutdownDrainMs);
+      await ctx.directory.close();
       if (admin !== undefined) await admin.close();
     },
   };

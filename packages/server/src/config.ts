@@ -17,6 +17,7 @@
  * | logLevel    | --log-level     | SEALPOST_LOG_LEVEL      | info                     |
  * | trustProxy  | --trust-proxy   | SEALPOST_TRUST_PROXY    | false (true: rate-limit by X-Forwarded-For) |
  * | sqliteThread| --sqlite-thread | SEALPOST_SQLITE_THREAD  | false (true: SQLite store on a worker thread) |
+ * | epochSeconds| --epoch-seconds | SEALPOST_EPOCH_SECONDS  | 2 (seconds between key-directory epochs) |
  */
 import { z } from 'zod';
 import { ConfigError } from '@sealpost/core';
@@ -50,6 +51,7 @@ const schema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     trustProxy: bool.default(false),
     sqliteThread: bool.default(false),
+    epochSeconds: z.coerce.number().positive().max(3600).default(2),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -73,6 +75,7 @@ const ENV: Record<keyof Config, string> = {
   logLevel: 'SEALPOST_LOG_LEVEL',
   trustProxy: 'SEALPOST_TRUST_PROXY',
   sqliteThread: 'SEALPOST_SQLITE_THREAD',
+  epochSeconds: 'SEALPOST_EPOCH_SECONDS',
 };
 const SECRET_KEYS: ReadonlySet<string> = new Set(['databaseUrl', 'natsUrl']);
 

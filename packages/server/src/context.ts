@@ -2,6 +2,7 @@
 import type { CryptoProvider } from '@sealpost/core';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Bus } from './bus/bus.ts';
+import type { DirectoryService } from './directory/directory-service.ts';
 import type { Metrics } from './metrics.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { RecipientCache } from './ws/recipient-cache.ts';
@@ -19,6 +20,8 @@ export interface ServerContext {
   readonly deviceLimiter: RateLimiter;
   /** Address -> device pk for the send path (ws/recipient-cache.ts). */
   readonly recipients: RecipientCache;
+  /** The key-transparency directory (docs/key-transparency.md "Server"). */
+  readonly directory: DirectoryService;
   /** True once shutdown started: no new connections or sessions. */
   draining: boolean;
   /** Called after a device was removed from its account (closes its live session). */

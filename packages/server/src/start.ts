@@ -56,6 +56,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       adminPort: config.adminPort,
       logLevel: config.logLevel,
       trustProxy: config.trustProxy,
+      epochSeconds: config.epochSeconds,
     });
     await server.listen();
     const openedBus = bus;

@@ -11,9 +11,11 @@
  *   accounts  (id) ─┬─< devices (pk, unique (account_id, device_id)) ─┬─< mailbox (device_pk, seq)
  *                   │                                                   └─< sent (sender_device_pk, message_id)
  *                                                                     └─< key_packages (id; device_pk, last_resort)
- *   challenges (challenge)   mls_groups (group_id)   schema_migrations (version)
+ *   challenges (challenge)   mls_groups (group_id)   schema_migrations (version)   kt_keys (id = 1)
+ *   kt_epochs (epoch) ─< kt_updates (epoch, position; vrf_output unique) ─ kt_values (vrf_output) >─ accounts
  * `─<` is a foreign key with ON DELETE CASCADE: removing a device removes its mailbox, its
- * idempotency records and its KeyPackages.
+ * idempotency records and its KeyPackages. The key-transparency tables' foreign keys do not cascade:
+ * the directory's log is append-only (a removed row would change every later root).
  */
 
 export interface Migration {
@@ -161,6 +163,68 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE mls_groups (
         group_id bytea PRIMARY KEY,
         epoch bigint NOT NULL
+      );
+    `,
+  },
+  {
+    version: 4,
+    description: 'key-transparency directory: keys, epochs and their updates',
+    // kt_updates is the witness feed (VRF outputs and commitments, no label); kt_values holds what
+    // opens them (the username's account, version, device list, opening) and is never in the feed.
+    sqlite: `
+      CREATE TABLE kt_keys (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        signing_seed BLOB NOT NULL,
+        vrf_secret BLOB NOT NULL
+      ) STRICT;
+      CREATE TABLE kt_epochs (
+        epoch INTEGER PRIMARY KEY,
+        timestamp_ms INTEGER NOT NULL,
+        root BLOB NOT NULL,
+        signature BLOB NOT NULL
+      ) STRICT;
+      CREATE TABLE kt_updates (
+        epoch INTEGER NOT NULL REFERENCES kt_epochs (epoch),
+        position INTEGER NOT NULL,
+        vrf_output BLOB NOT NULL UNIQUE,
+        commitment BLOB NOT NULL,
+        PRIMARY KEY (epoch, position)
+      ) STRICT;
+      CREATE TABLE kt_values (
+        vrf_output BLOB PRIMARY KEY REFERENCES kt_updates (vrf_output),
+        account_id INTEGER NOT NULL REFERENCES accounts (id),
+        version INTEGER NOT NULL,
+        device_list BLOB NOT NULL,
+        opening BLOB NOT NULL,
+        UNIQUE (account_id, version)
+      ) STRICT;
+    `,
+    postgres: `
+      CREATE TABLE kt_keys (
+        id integer PRIMARY KEY CONSTRAINT kt_keys_single CHECK (id = 1),
+        signing_seed bytea NOT NULL,
+        vrf_secret bytea NOT NULL
+      );
+      CREATE TABLE kt_epochs (
+        epoch bigint PRIMARY KEY,
+        timestamp_ms bigint NOT NULL,
+        root bytea NOT NULL,
+        signature bytea NOT NULL
+      );
+      CREATE TABLE kt_updates (
+        epoch bigint NOT NULL CONSTRAINT kt_updates_epoch_fk REFERENCES kt_epochs (epoch),
+        position integer NOT NULL,
+        vrf_output bytea NOT NULL CONSTRAINT kt_updates_vrf_output_unique UNIQUE,
+        commitment bytea NOT NULL,
+        PRIMARY KEY (epoch, position)
+      );
+      CREATE TABLE kt_values (
+        vrf_output bytea PRIMARY KEY CONSTRAINT kt_values_update_fk REFERENCES kt_updates (vrf_output),
+        account_id bigint NOT NULL CONSTRAINT kt_values_account_fk REFERENCES accounts (id),
+        version bigint NOT NULL,
+        device_list bytea NOT NULL,
+        opening bytea NOT NULL,
+        CONSTRAINT kt_values_account_version_unique UNIQUE (account_id, version)
       );
     `,
   },

@@ -51,6 +51,9 @@ import type {
   EnqueueInput,
   EnqueueResult,
   KeyPackageStock,
+  KtEpoch,
+  KtKeys,
+  KtLoggedUpdate,
   MailEntry,
   NewDevice,
   Store,
@@ -484,6 +487,98 @@ export class PostgresStore implements Store {
     } catch (e) {
       for (const a of batch) a.reject(e);
     }
+  }
+
+  async ktKeys(generated: KtKeys): Promise<KtKeys> {
+    await this.#query(
+      this.#pool,
+      'INSERT INTO kt_keys (id, signing_seed, vrf_secret) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING',
+      [generated.signingSeed, generated.vrfSecret],
+    );
+    const [row] = await this.#query<{ signing_seed: Buffer; vrf_secret: Buffer }>(
+      this.#pool,
+      'SELECT signing_seed, vrf_secret FROM kt_keys WHERE id = 1',
+    );
+    return { signingSeed: bytes(row!.signing_seed), vrfSecret: bytes(row!.vrf_secret) };
+  }
+
+  async appendKtEpoch(epoch: KtEpoch): Promise<void> {
+    await this.#transaction(async (c) => {
+      await this.#query(
+        c,
+        'INSERT INTO kt_epochs (epoch, timestamp_ms, root, signature) VALUES ($1, $2, $3, $4)',
+        [epoch.epoch, epoch.timestampMs, epoch.root, epoch.signature],
+      );
+      if (epoch.updates.length === 0) return;
+      const u = epoch.updates;
+      await this.#query(
+        c,
+        `INSERT INTO kt_updates (epoch, position, vrf_output, commitment)
+         SELECT $1, p - 1, v, c FROM unnest($2::bytea[], $3::bytea[]) WITH ORDINALITY AS t(v, c, p)`,
+        [epoch.epoch, u.map((x) => x.vrfOutput), u.map((x) => x.commitment)],
+      );
+      await this.#query(
+        c,
+        `INSERT INTO kt_values (vrf_output, account_id, version, device_list, opening)
+         SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bytea[], $5::bytea[])`,
+        [
+          u.map((x) => x.vrfOutput),
+          u.map((x) => x.accountId),
+          u.map((x) => x.version),
+          u.map((x) => x.deviceList),
+          u.map((x) => x.opening),
+        ],
+      );
+    });
+  }
+
+  async loadKtLog(): ReturnType<Store['loadKtLog']> {
+    return this.#transaction(async (c) => {
+      await this.#query(c, 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const epochs = await this.#query<{
+        epoch: number;
+        timestamp_ms: number;
+        root: Buffer;
+        signature: Buffer;
+      }>(c, 'SELECT epoch, timestamp_ms, root, signature FROM kt_epochs ORDER BY epoch');
+      const rows = await this.#query<{
+        epoch: number;
+        vrf_output: Buffer;
+        commitment: Buffer;
+        account_id: number;
+        username: string;
+        version: number;
+        device_list: Buffer;
+        opening: Buffer;
+      }>(
+        c,
+        `SELECT u.epoch, u.vrf_output, u.commitment, v.account_id, a.username, v.version, v.device_list, v.opening
+         FROM kt_updates AS u JOIN kt_values AS v ON v.vrf_output = u.vrf_output
+         JOIN accounts AS a ON a.id = v.account_id
+         ORDER BY u.epoch, u.position`,
+      );
+      const byEpoch = new Map<number, KtLoggedUpdate[]>();
+      for (const r of rows) {
+        const list = byEpoch.get(r.epoch) ?? [];
+        list.push({
+          accountId: r.account_id,
+          username: r.username as Username,
+          version: r.version,
+          vrfOutput: bytes(r.vrf_output),
+          commitment: bytes(r.commitment),
+          deviceList: bytes(r.device_list),
+          opening: bytes(r.opening),
+        });
+        byEpoch.set(r.epoch, list);
+      }
+      return epochs.map((e) => ({
+        epoch: e.epoch,
+        timestampMs: e.timestamp_ms,
+        root: bytes(e.root),
+        signature: bytes(e.signature),
+        updates: byEpoch.get(e.epoch) ?? [],
+      }));
+    });
   }
 
   async disclose(username: Username): Promise<Disclosure | undefined> {

@@ -153,6 +153,61 @@ export const SCHEMA: readonly TableSpec[] = [
     ],
   },
   {
+    name: 'kt_epochs',
+    linkedBy: 'none',
+    reason:
+      'one row per published key-transparency epoch (log entry): its signed tree head, which clients, witnesses and a restart check',
+    columns: [
+      { name: 'epoch', type: 'bigint', reason: 'the log entry index, 0, 1, 2, ...' },
+      { name: 'timestamp_ms', type: 'bigint', reason: 'the entry timestamp the log tree commits to (§10.8)' },
+      { name: 'root', type: 'bytes', reason: 'the log tree root after the entry, which witnesses check' },
+      { name: 'signature', type: 'bytes', reason: "the directory's signature over the tree head (§10.2)" },
+    ],
+  },
+  {
+    name: 'kt_keys',
+    linkedBy: 'none',
+    reason: "one row: the key directory's own signing and VRF keys, generated on first start",
+    columns: [
+      { name: 'id', type: 'integer', reason: 'always 1: there is one pair of keys' },
+      { name: 'signing_seed', type: 'bytes', reason: 'Ed25519 seed that signs tree heads' },
+      { name: 'vrf_secret', type: 'bytes', reason: 'ECVRF secret key that hides usernames in the tree' },
+    ],
+  },
+  {
+    name: 'kt_updates',
+    linkedBy: 'none',
+    reason:
+      'one row per label version added to the directory: what witnesses receive; no username, no device list',
+    columns: [
+      { name: 'epoch', type: 'bigint', reason: 'the log entry that added the version' },
+      { name: 'position', type: 'integer', reason: 'order within the entry (the tree is rebuilt in it)' },
+      { name: 'vrf_output', type: 'bytes', reason: 'the search key: VRF output of (username, version)' },
+      {
+        name: 'commitment',
+        type: 'bytes',
+        reason: 'HMAC commitment to the device list, the tree leaf value',
+      },
+    ],
+  },
+  {
+    name: 'kt_values',
+    linkedBy: 'device-owner',
+    reason:
+      "one row per version of an account's signed device list: what the directory serves, and what opens its commitment",
+    columns: [
+      { name: 'vrf_output', type: 'bytes', reason: 'the kt_updates row this opens' },
+      { name: 'account_id', type: 'bigint', reason: 'the account whose username is the label' },
+      { name: 'version', type: 'bigint', reason: 'the label version, from 0' },
+      {
+        name: 'device_list',
+        type: 'bytes',
+        reason: 'the signed device list (public keys of the devices), served to anyone who looks the user up',
+      },
+      { name: 'opening', type: 'bytes', reason: 'the commitment opening, served with the device list' },
+    ],
+  },
+  {
     name: 'mailbox',
     linkedBy: 'device',
     reason: 'one row per undelivered message copy; deleted on acknowledgement or expiry',

@@ -24,6 +24,8 @@ import type {
   EnqueueInput,
   EnqueueResult,
   KeyPackageStock,
+  KtEpoch,
+  KtKeys,
   MailEntry,
   NewDevice,
   Store,
@@ -170,6 +172,15 @@ export class ThreadedSqliteStore implements Store {
   commit(input: CommitInput): Promise<CommitResult> {
     // As for enqueue: copy exactly the payload, not the frame it may be a view into.
     return this.#call('commit', { ...input, payload: input.payload.slice() });
+  }
+  ktKeys(generated: KtKeys): Promise<KtKeys> {
+    return this.#call('ktKeys', generated);
+  }
+  appendKtEpoch(epoch: KtEpoch): Promise<void> {
+    return this.#call('appendKtEpoch', epoch);
+  }
+  loadKtLog(): ReturnType<Store['loadKtLog']> {
+    return this.#call('loadKtLog');
   }
   disclose(username: Username): Promise<Disclosure | undefined> {
     return this.#call('disclose', username);

@@ -48,6 +48,9 @@ import type {
   EnqueueInput,
   EnqueueResult,
   KeyPackageStock,
+  KtEpoch,
+  KtKeys,
+  KtLoggedUpdate,
   MailEntry,
   NewDevice,
   Store,
@@ -71,6 +74,17 @@ interface MailRow {
   seq: number;
   message_id: Uint8Array;
   payload: Uint8Array;
+}
+
+interface KtLogRow {
+  epoch: number;
+  vrf_output: Uint8Array;
+  commitment: Uint8Array;
+  account_id: number;
+  username: string;
+  version: number;
+  device_list: Uint8Array;
+  opening: Uint8Array;
 }
 
 /** SQLite extended result code of a foreign key violation. */
@@ -503,6 +517,87 @@ export class SqliteStore implements Store {
         }) as DisclosedRow[];
       }
       return out;
+    });
+  }
+
+  async ktKeys(generated: KtKeys): Promise<KtKeys> {
+    return this.#write(() => {
+      this.#run(
+        'INSERT INTO kt_keys (id, signing_seed, vrf_secret) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING',
+        generated.signingSeed,
+        generated.vrfSecret,
+      );
+      const row = this.#get<{ signing_seed: Uint8Array; vrf_secret: Uint8Array }>(
+        'SELECT signing_seed, vrf_secret FROM kt_keys WHERE id = 1',
+      )!;
+      return { signingSeed: row.signing_seed, vrfSecret: row.vrf_secret };
+    });
+  }
+
+  async appendKtEpoch(epoch: KtEpoch): Promise<void> {
+    await this.#write(() => {
+      this.#run(
+        'INSERT INTO kt_epochs (epoch, timestamp_ms, root, signature) VALUES (?, ?, ?, ?)',
+        epoch.epoch,
+        epoch.timestampMs,
+        epoch.root,
+        epoch.signature,
+      );
+      epoch.updates.forEach((u, position) => {
+        this.#run(
+          'INSERT INTO kt_updates (epoch, position, vrf_output, commitment) VALUES (?, ?, ?, ?)',
+          epoch.epoch,
+          position,
+          u.vrfOutput,
+          u.commitment,
+        );
+        this.#run(
+          'INSERT INTO kt_values (vrf_output, account_id, version, device_list, opening) VALUES (?, ?, ?, ?, ?)',
+          u.vrfOutput,
+          u.accountId,
+          u.version,
+          u.deviceList,
+          u.opening,
+        );
+      });
+    });
+  }
+
+  async loadKtLog(): ReturnType<Store['loadKtLog']> {
+    return this.#transaction('DEFERRED', () => {
+      const epochs = this.#all<{
+        epoch: number;
+        timestamp_ms: number;
+        root: Uint8Array;
+        signature: Uint8Array;
+      }>('SELECT epoch, timestamp_ms, root, signature FROM kt_epochs ORDER BY epoch');
+      const rows = this.#all<KtLogRow>(
+        `SELECT u.epoch, u.vrf_output, u.commitment, v.account_id, a.username, v.version, v.device_list, v.opening
+         FROM kt_updates AS u JOIN kt_values AS v ON v.vrf_output = u.vrf_output
+         JOIN accounts AS a ON a.id = v.account_id
+         ORDER BY u.epoch, u.position`,
+      );
+      const byEpoch = new Map<number, KtLoggedUpdate[]>();
+      for (const r of rows) {
+        const list = byEpoch.get(r.epoch) ?? [];
+        list.push({
+          accountId: r.account_id,
+          username: r.username as Username,
+          version: r.version,
+          vrfOutput: r.vrf_output,
+          commitment: r.commitment,
+          deviceList: r.device_list,
+          opening: r.opening,
+        });
+        byEpoch.set(r.epoch, list);
+      }
+      return epochs.map((e) => ({
+        epoch: e.epoch,
+        timestampMs: e.timestamp_ms,
+        root: e.root,
+        signature: e.signature,
+        updates: byEpoch.get(e.epoch) ?? [],
+      }));
     });
   }
 

@@ -117,7 +117,14 @@ const CASES: readonly Case[] = [
       await store.enqueue(fromAlice);
       const d = await store.disclose(parseUsername('alice'));
       assert.ok(d);
-      assert.deepEqual(Object.keys(d).sort(), ['accounts', 'devices', 'key_packages', 'mailbox', 'sent']);
+      assert.deepEqual(Object.keys(d).sort(), [
+        'accounts',
+        'devices',
+        'key_packages',
+        'kt_values',
+        'mailbox',
+        'sent',
+      ]);
       for (const [table, rows] of Object.entries(d)) {
         const listed = SCHEMA.find((t) => t.name === table)!
           .columns.map((c) => c.name)

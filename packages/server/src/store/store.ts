@@ -81,6 +81,47 @@ export interface CommitResult extends EnqueueResult {
   readonly epoch: number;
 }
 
+/** The key directory's own keys, generated on first start (docs/key-transparency.md "Server"). */
+export interface KtKeys {
+  /** Ed25519 seed of the tree-head signing key (Configuration.signature_public_key). */
+  readonly signingSeed: Uint8Array;
+  /** RFC 9381 ECVRF-EDWARDS25519-SHA512-TAI secret key (Configuration.vrf_public_key). */
+  readonly vrfSecret: Uint8Array;
+}
+
+/** One label version of a published epoch: what the witness feed shows, and what opens it. */
+export interface KtLogUpdate {
+  /** The account whose username is the label. */
+  readonly accountId: number;
+  /** The label's version (draft-ietf-keytrans-protocol-04 §10.6), from 0. */
+  readonly version: number;
+  /** VRF output of (label, version), 32 bytes (§10.7). */
+  readonly vrfOutput: Uint8Array;
+  /** HMAC commitment to the value (§10.6), 32 bytes. */
+  readonly commitment: Uint8Array;
+  /** The value: the signed device list (docs/identity.md). */
+  readonly deviceList: Uint8Array;
+  /** The commitment's opening, 16 bytes. */
+  readonly opening: Uint8Array;
+}
+
+/** One published log entry (an epoch) with its signed head. */
+export interface KtEpoch {
+  /** Log entry index, 0, 1, 2, ... without gaps. */
+  readonly epoch: number;
+  readonly timestampMs: number;
+  /** The log tree's root after this entry, and the directory's signature over TreeHeadTBS (§10.2). */
+  readonly root: Uint8Array;
+  readonly signature: Uint8Array;
+  /** In the order the entry added them. */
+  readonly updates: readonly KtLogUpdate[];
+}
+
+/** A logged update as read back, with the label it belongs to. */
+export interface KtLoggedUpdate extends KtLogUpdate {
+  readonly username: Username;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /**
@@ -173,6 +214,20 @@ export interface Store {
    * the group's epoch is now. `recipients` may be empty (a group of one).
    */
   commit(input: CommitInput): Promise<CommitResult>;
+
+  // --- key-transparency directory (docs/key-transparency.md "Server")
+  /**
+   * The directory's keys: stores `generated` if none are stored yet, and returns the stored ones
+   * (so instances starting together agree on one pair).
+   */
+  ktKeys(generated: KtKeys): Promise<KtKeys>;
+  /**
+   * Appends one epoch, its head and its updates, all or nothing. Precondition: `epoch.epoch` is the
+   * number of epochs stored (one publisher); a taken epoch number fails and stores nothing.
+   */
+  appendKtEpoch(epoch: KtEpoch): Promise<void>;
+  /** Every stored epoch in order, with its updates in order (what a restart rebuilds the trees from). */
+  loadKtLog(): Promise<Array<Omit<KtEpoch, 'updates'> & { readonly updates: readonly KtLoggedUpdate[] }>>;
 
   /**
    * Every row tied to the account, table by table (`disclosure.ts`), from one consistent
