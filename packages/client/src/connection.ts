@@ -133,6 +133,8 @@ interface PendingRequest {
   readonly frame: RequestFrame;
   /** Sent again after a reconnect (false only for non-idempotent requests). */
   readonly resend: boolean;
+  /** Written to a socket: a non-idempotent request is then rejected if that socket drops. */
+  sent: boolean;
   answer(frame: ServerFrame): void;
   reject(err: SealpostError): void;
 }
@@ -298,9 +300,11 @@ export class Connection {
     // Encode now so a bad argument fails here, typed, before anything is queued.
     const bytes = encodeClientFrame(frame);
     return new Promise<T>((resolve, reject) => {
+      const ready = this.#state === 'ready' && this.#ws !== undefined;
       this.#pending.set(frame.requestId, {
         frame,
         resend,
+        sent: ready,
         answer: (f) => {
           let value: T | undefined;
           try {
@@ -315,7 +319,7 @@ export class Connection {
         },
         reject,
       });
-      if (this.#state === 'ready') this.#ws?.send(bytes);
+      if (ready) this.#ws?.send(bytes);
     });
   }
 
@@ -390,7 +394,10 @@ export class Connection {
         this.#setState('ready');
         // Everything not yet answered goes again: same message ids, so stored at most once.
         // A request that is not idempotent was rejected when the connection dropped.
-        for (const p of this.#pending.values()) ws.send(encodeClientFrame(p.frame));
+        for (const p of this.#pending.values()) {
+          p.sent = true;
+          ws.send(encodeClientFrame(p.frame));
+        }
         return;
       case 'deliver':
         this.#incoming = this.#incoming.then(() => this.#deliver(f));
@@ -455,7 +462,7 @@ export class Connection {
     // Acks not sent are simply lost: the server redelivers and `seen` drops the duplicates.
     this.#acks = [];
     for (const [id, p] of this.#pending) {
-      if (p.resend) continue;
+      if (p.resend || !p.sent) continue;
       this.#pending.delete(id);
       p.reject(new UnavailableError('NOT_READY', `connection lost before ${p.frame.type} was answered`));
     }
