@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { ValidationError } from '@sealpost/core';
 import { accountCommand } from './commands/account.ts';
 import { backupCommand } from './commands/backup.ts';
+import { chatCommand } from './commands/chat.ts';
 import { discloseCommand } from './commands/disclose.ts';
 import { serveCommand } from './commands/serve.ts';
 import { EXIT, errorLine, exitStatusOf } from './exit-status.ts';
@@ -32,6 +33,7 @@ async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   accountCommand(program, io);
   discloseCommand(program, io);
   backupCommand(program, io);
+  chatCommand(program, io);
 
   try {
     await program.parseAsync([...argv]);

@@ -5,7 +5,16 @@
  * Sans-I/O like conversation.ts: the caller feeds `receive()` with what the mailbox delivers and
  * hands what comes out to the delivery service (delivery.ts).
  */
-import { type CiphersuiteImpl, createGroup, emptyPskIndex, joinGroup, zeroOutUint8Array } from 'ts-mls';
+import type { Reader } from '@sealpost/core';
+import { LIMITS, Writer, decodeAll } from '@sealpost/core';
+import {
+  type CiphersuiteImpl,
+  createGroup,
+  decodeMlsMessage,
+  emptyPskIndex,
+  joinGroup,
+  zeroOutUint8Array,
+} from 'ts-mls';
 import { defaultClientConfig } from 'ts-mls/clientConfig.js';
 import { makeKeyPackageRef } from 'ts-mls/keyPackage.js';
 import { Conversation, type ConversationContext } from './conversation.ts';
@@ -14,6 +23,7 @@ import { decodeOne } from './incoming.ts';
 import type { ConversationEvent } from './events.ts';
 import type { DeviceDirectory, DeviceRef } from './identity.ts';
 import { makeKeyPackage, type OwnKeyPackage, type SignatureKeyPair } from './key-packages.ts';
+import { CONVERSATION_LIMITS } from './limits.ts';
 import { SeenMessages } from './seen-messages.ts';
 import { decodeConversationState, encodeConversationState } from './state-codec.ts';
 
@@ -81,6 +91,77 @@ export class Conversations {
     this.#keyPackages.set(ref, kp);
     this.#lastResort.add(ref);
     return kp.encoded;
+  }
+
+  /**
+   * The private halves of this device's unused KeyPackages (and its last-resort one), to keep
+   * encrypted at rest beside the conversations: a device restarted without them cannot use a
+   * Welcome for a KeyPackage it uploaded before.
+   *
+   *   u8 version (1) | u32 count | count x (bool last-resort | opaque KeyPackage message |
+   *   opaque init private key | opaque HPKE private key | opaque signature private key)
+   *
+   * (core `Writer`: opaque = u32 length | bytes.)
+   */
+  exportKeyPackages(): Uint8Array {
+    const w = new Writer().u8(1).u32(this.#keyPackages.size);
+    for (const [ref, kp] of this.#keyPackages) {
+      w.bool(this.#lastResort.has(ref))
+        .opaque(kp.encoded)
+        .opaque(kp.privatePackage.initPrivateKey)
+        .opaque(kp.privatePackage.hpkePrivateKey)
+        .opaque(kp.privatePackage.signaturePrivateKey);
+    }
+    return w.finish();
+  }
+
+  /** Takes back `exportKeyPackages`'s bytes; anything else is CONVERSATION_STATE_INVALID. */
+  async importKeyPackages(bytes: Uint8Array): Promise<void> {
+    const max = LIMITS.keyPackageMaxBytes;
+    let entries: { lastResort: boolean; encoded: Uint8Array; keys: Uint8Array[] }[];
+    try {
+      entries = decodeAll(
+        bytes,
+        CONVERSATION_LIMITS.stateBytes,
+        (r: Reader) => {
+          if (r.u8('version') !== 1) throw new Error('version');
+          const n = r.u32('count');
+          if (n > LIMITS.keyPackagesPerDevice + 2 * LIMITS.keyPackagesPerUpload) throw new Error('count');
+          return Array.from({ length: n }, () => ({
+            lastResort: r.bool('last resort'),
+            encoded: r.opaque(max, 'key package'),
+            keys: [r.opaque(max, 'init key'), r.opaque(max, 'hpke key'), r.opaque(max, 'signature key')],
+          }));
+        },
+        'key packages',
+      );
+    } catch {
+      throw new ConversationError('CONVERSATION_STATE_INVALID', 'key packages do not decode');
+    }
+    for (const e of entries) {
+      let decoded: ReturnType<typeof decodeMlsMessage>;
+      try {
+        decoded = decodeMlsMessage(e.encoded, 0);
+      } catch {
+        decoded = undefined;
+      }
+      const m = decoded?.[0];
+      if (m?.wireformat !== 'mls_key_package') {
+        throw new ConversationError('CONVERSATION_STATE_INVALID', 'not a KeyPackage');
+      }
+      const [initPrivateKey, hpkePrivateKey, signaturePrivateKey] = e.keys as [
+        Uint8Array,
+        Uint8Array,
+        Uint8Array,
+      ];
+      const ref = hex(await makeKeyPackageRef(m.keyPackage, this.#ctx.cs.hash));
+      this.#keyPackages.set(ref, {
+        publicPackage: m.keyPackage,
+        privatePackage: { initPrivateKey, hpkePrivateKey, signaturePrivateKey },
+        encoded: e.encoded,
+      });
+      if (e.lastResort) this.#lastResort.add(ref);
+    }
   }
 
   /** A new group with this device as its only member; `groupId` defaults to 32 random bytes. */

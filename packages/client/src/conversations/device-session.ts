@@ -46,6 +46,14 @@ export interface DeviceSessionOptions {
   readonly keyPackageStock?: number;
   /** How long `change()` waits for a lost race's winner (default 15 s). */
   readonly catchUpMs?: number;
+  /** Restores saved state (conversations, KeyPackages) before the connection opens. */
+  readonly restore?: (conversations: Conversations) => Promise<void>;
+  /**
+   * Saves state: called after each delivered message is processed, before it is acknowledged
+   * (a failure leaves it unacknowledged), and after new KeyPackages are made, before they are
+   * uploaded (a KeyPackage is never on the server without its private half saved).
+   */
+  readonly persist?: (conversations: Conversations) => Promise<void>;
 }
 
 /** Something that happened in one conversation. */
@@ -64,6 +72,8 @@ export class DeviceSession {
   readonly refusals: ConversationError[] = [];
   /** How many of our commits lost their epoch to another (EPOCH_CONFLICT). */
   conflicts = 0;
+  /** When the last delivered message was handled (Date.now()), to tell when the mailbox is idle. */
+  lastMessageAt = 0;
   readonly #o: DeviceSessionOptions;
   #waiters: Array<() => void> = [];
 
@@ -115,6 +125,7 @@ export class DeviceSession {
       directory,
       signatureKeys: { signKey: seed, publicKey },
     });
+    await o.restore?.(conversations);
     const session = new DeviceSession(o, self, conversations, connection, directory);
     opened.session = session;
     await connection.start();
@@ -132,6 +143,7 @@ export class DeviceSession {
       fresh.push(await this.conversations.newKeyPackage());
     }
     const lastResort = stock.hasLastResort ? undefined : await this.conversations.newLastResortKeyPackage();
+    await this.#o.persist?.(this.conversations);
     await this.connection.addKeyPackages(fresh, lastResort);
   }
 
@@ -200,7 +212,9 @@ export class DeviceSession {
       if (!isConversationError(e)) throw e;
       this.refusals.push(e);
     } finally {
+      this.lastMessageAt = Date.now();
       for (const w of this.#waiters.splice(0)) w();
     }
+    await this.#o.persist?.(this.conversations);
   }
 }
