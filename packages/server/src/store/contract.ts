@@ -3,7 +3,16 @@
  * promise (built here so both stores say the same thing) and the preconditions they check.
  * Messages name the input that was wrong, never a key or a payload.
  */
-import { ConflictError, LIMITS, LimitError, NotFoundError, ValidationError } from '@sealpost/core';
+import { createHash } from 'node:crypto';
+import {
+  ConflictError,
+  CryptoVerificationError,
+  LIMITS,
+  LimitError,
+  NotFoundError,
+  ValidationError,
+} from '@sealpost/core';
+import type { StoreLimits } from './options.ts';
 import type { DevicePk } from './store.ts';
 
 /**
@@ -67,5 +76,44 @@ export function checkCommit(groupId: Uint8Array, epoch: number, recipients: read
   }
   if (!Number.isSafeInteger(epoch) || epoch < 0) {
     throw new ValidationError('VALIDATION_FAILED', 'an epoch is a non-negative safe integer');
+  }
+}
+
+/** SHA-256 output length: a blob name. */
+export const BLOB_NAME_BYTES = 32;
+
+export const blobQuotaExceeded = (limit: number) =>
+  new LimitError('MAILBOX_FULL', `an account's backup blobs may total at most ${limit} bytes`, {
+    limit,
+    store: 'blobs',
+  });
+
+/** Precondition of `Store.getBlob`/`deleteBlob`: a name is 32 bytes. */
+export function checkBlobName(name: Uint8Array): void {
+  if (name.length !== BLOB_NAME_BYTES) {
+    throw new ValidationError('VALIDATION_FAILED', `a blob name is ${BLOB_NAME_BYTES} bytes (SHA-256)`, {
+      length: name.length,
+    });
+  }
+}
+
+/** Preconditions of `Store.putBlob`: size within the limit, and the name is SHA-256 of the bytes. */
+export function checkBlob(limits: StoreLimits, name: Uint8Array, bytes: Uint8Array): void {
+  checkBlobName(name);
+  if (bytes.length === 0 || bytes.length > limits.blobMaxBytes) {
+    throw new LimitError('BODY_TOO_LARGE', `a blob must be 1..${limits.blobMaxBytes} bytes`, {
+      length: bytes.length,
+    });
+  }
+  const digest = createHash('sha256').update(bytes).digest();
+  if (!digest.equals(name)) {
+    throw new CryptoVerificationError('CRYPTO_VERIFICATION_FAILED', 'the blob name is not the SHA-256 of its bytes');
+  }
+}
+
+/** Precondition of a ranged `Store.getBlob`. */
+export function checkBlobRange(range: { offset: number; length: number }): void {
+  if (!Number.isSafeInteger(range.offset) || range.offset < 0 || !Number.isSafeInteger(range.length) || range.length < 0) {
+    throw new ValidationError('VALIDATION_FAILED', 'a blob range is a non-negative offset and length');
   }
 }

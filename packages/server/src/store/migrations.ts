@@ -13,6 +13,7 @@
  *                                                                     └─< key_packages (id; device_pk, last_resort)
  *   challenges (challenge)   mls_groups (group_id)   schema_migrations (version)   kt_keys (id = 1)
  *   kt_epochs (epoch) ─< kt_updates (epoch, position; vrf_output unique) ─ kt_values (vrf_output) >─ accounts
+ *   accounts (id) ─< blobs (account_id, name)
  * `─<` is a foreign key with ON DELETE CASCADE: removing a device removes its mailbox, its
  * idempotency records and its KeyPackages. The key-transparency tables' foreign keys do not cascade:
  * the directory's log is append-only (a removed row would change every later root).
@@ -225,6 +226,32 @@ export const MIGRATIONS: readonly Migration[] = [
         device_list bytea NOT NULL,
         opening bytea NOT NULL,
         CONSTRAINT kt_values_account_version_unique UNIQUE (account_id, version)
+      );
+    `,
+  },
+  {
+    version: 5,
+    description: 'backup blobs: content-addressed, per account',
+    // The name is the SHA-256 of the bytes (checked before insert), so a put is idempotent and the
+    // primary key deduplicates within an account only: another account's identical blob is a
+    // separate row, so one account cannot learn that another holds some content. `size` is kept
+    // so the quota sum and a listing never read the bytes.
+    sqlite: `
+      CREATE TABLE blobs (
+        account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        name BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        bytes BLOB NOT NULL,
+        PRIMARY KEY (account_id, name)
+      ) STRICT;
+    `,
+    postgres: `
+      CREATE TABLE blobs (
+        account_id bigint NOT NULL CONSTRAINT blobs_account_fk REFERENCES accounts (id) ON DELETE CASCADE,
+        name bytea NOT NULL,
+        size bigint NOT NULL,
+        bytes bytea NOT NULL,
+        PRIMARY KEY (account_id, name)
       );
     `,
   },

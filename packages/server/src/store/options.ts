@@ -12,13 +12,30 @@ export interface StoreOptions {
   readonly devicesPerAccount?: number;
   /** One-time KeyPackages one device may keep before addKeyPackages fails with TOO_MANY_KEY_PACKAGES. */
   readonly keyPackagesPerDevice?: number;
+  /** Bytes of backup blobs one account may hold before putBlob fails (507). */
+  readonly blobQuotaBytes?: number;
+  /** Largest blob putBlob accepts. */
+  readonly blobMaxBytes?: number;
 }
 
 export interface StoreLimits {
   readonly mailboxMaxMessages: number;
   readonly devicesPerAccount: number;
   readonly keyPackagesPerDevice: number;
+  readonly blobQuotaBytes: number;
+  readonly blobMaxBytes: number;
 }
+
+/**
+ * Backup blob limits. Server-side (not in core's LIMITS) because they are an operator's choice,
+ * not a protocol constant; the client learns them from a refusal.
+ */
+export const BLOB_DEFAULTS = {
+  /** Per account: 10 GiB, room for a few snapshots of a well-used device. */
+  blobQuotaBytes: 10 * 1024 ** 3,
+  /** One blob: the largest backup object, a tree (LIMITS.backupTreeMaxBytes, 64 MiB), plus framing. */
+  blobMaxBytes: LIMITS.backupTreeMaxBytes + 64 * 1024,
+} as const;
 
 export const STORE_DEFAULTS = {
   /** SQLite: how long a write waits for another process's lock before STORE_UNAVAILABLE. */
@@ -36,5 +53,7 @@ export function storeLimits(opts: StoreOptions = {}): StoreLimits {
     mailboxMaxMessages: opts.mailboxMaxMessages ?? LIMITS.mailboxMaxMessages,
     devicesPerAccount: opts.devicesPerAccount ?? LIMITS.devicesPerAccount,
     keyPackagesPerDevice: opts.keyPackagesPerDevice ?? LIMITS.keyPackagesPerDevice,
+    blobQuotaBytes: opts.blobQuotaBytes ?? BLOB_DEFAULTS.blobQuotaBytes,
+    blobMaxBytes: opts.blobMaxBytes ?? BLOB_DEFAULTS.blobMaxBytes,
   };
 }

@@ -24,6 +24,10 @@ import type { PoolClient, QueryResultRow } from 'pg';
 import type { Username } from '@sealpost/core';
 import {
   accountNotFound,
+  blobQuotaExceeded,
+  checkBlob,
+  checkBlobName,
+  checkBlobRange,
   checkCommit,
   checkKeyPackages,
   checkRecipients,
@@ -43,6 +47,8 @@ import { mapPgError } from './postgres-errors.ts';
 import { STORE_DEFAULTS, storeLimits, type StoreLimits, type StoreOptions } from './options.ts';
 import type {
   AccountRecord,
+  BlobInfo,
+  BlobRange,
   ClaimedKeyPackage,
   CommitInput,
   CommitResult,
@@ -579,6 +585,74 @@ export class PostgresStore implements Store {
         updates: byEpoch.get(e.epoch) ?? [],
       }));
     });
+  }
+
+  async putBlob(accountId: number, name: Uint8Array, bytes: Uint8Array): Promise<{ readonly stored: boolean }> {
+    checkBlob(this.#limits, name, bytes);
+    return this.#transaction(async (c) => {
+      // The account row's lock serialises this account's puts across instances, so the quota holds.
+      await this.#lockAccount(c, accountId);
+      const present = await this.#query(c, 'SELECT 1 FROM blobs WHERE account_id = $1 AND name = $2', [
+        accountId,
+        name,
+      ]);
+      if (present.length > 0) return { stored: false };
+      const [row] = await this.#query<{ used: string }>(
+        c,
+        'SELECT coalesce(sum(size), 0)::text AS used FROM blobs WHERE account_id = $1',
+        [accountId],
+      );
+      if (Number(row!.used) + bytes.length > this.#limits.blobQuotaBytes) {
+        throw blobQuotaExceeded(this.#limits.blobQuotaBytes);
+      }
+      await this.#query(c, 'INSERT INTO blobs (account_id, name, size, bytes) VALUES ($1, $2, $3, $4)', [
+        accountId,
+        name,
+        bytes.length,
+        bytes,
+      ]);
+      return { stored: true };
+    });
+  }
+
+  async getBlob(
+    accountId: number,
+    name: Uint8Array,
+    range?: BlobRange,
+  ): Promise<{ readonly size: number; readonly bytes: Uint8Array } | undefined> {
+    checkBlobName(name);
+    if (range !== undefined) checkBlobRange(range);
+    // substring on bytea counts bytes, from 1.
+    const [row] = range
+      ? await this.#query<{ size: string; bytes: Buffer }>(
+          this.#pool,
+          'SELECT size, substring(bytes FROM $3::int FOR $4::int) AS bytes FROM blobs WHERE account_id = $1 AND name = $2',
+          [accountId, name, range.offset + 1, range.length],
+        )
+      : await this.#query<{ size: string; bytes: Buffer }>(
+          this.#pool,
+          'SELECT size, bytes FROM blobs WHERE account_id = $1 AND name = $2',
+          [accountId, name],
+        );
+    return row && { size: Number(row.size), bytes: bytes(row.bytes) };
+  }
+
+  async listBlobs(accountId: number): Promise<BlobInfo[]> {
+    const rows = await this.#query<{ name: Buffer; size: string }>(
+      this.#pool,
+      'SELECT name, size FROM blobs WHERE account_id = $1 ORDER BY name',
+      [accountId],
+    );
+    return rows.map((r) => ({ name: bytes(r.name), size: Number(r.size) }));
+  }
+
+  async deleteBlob(accountId: number, name: Uint8Array): Promise<boolean> {
+    checkBlobName(name);
+    const rows = await this.#query(this.#pool, 'DELETE FROM blobs WHERE account_id = $1 AND name = $2 RETURNING 1', [
+      accountId,
+      name,
+    ]);
+    return rows.length > 0;
   }
 
   async disclose(username: Username): Promise<Disclosure | undefined> {

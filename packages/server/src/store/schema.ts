@@ -77,6 +77,22 @@ export const SCHEMA: readonly TableSpec[] = [
     ],
   },
   {
+    name: 'blobs',
+    linkedBy: 'device-owner',
+    reason:
+      "one row per backup blob an account's devices stored (encrypted by the client: packs, trees, snapshots); deleted by the account",
+    columns: [
+      { name: 'account_id', type: 'bigint', reason: 'the account whose devices may read, list and delete the blob' },
+      {
+        name: 'name',
+        type: 'bytes',
+        reason: 'SHA-256 of the bytes: the address the client asks for; checked on put, so a put is idempotent',
+      },
+      { name: 'size', type: 'bigint', reason: "length of the bytes: the account's quota and listings without reading them" },
+      { name: 'bytes', type: 'bytes', reason: 'the ciphertext the client stored, opaque to the server' },
+    ],
+  },
+  {
     name: 'challenges',
     linkedBy: 'none',
     reason: 'one row per pending sign-in challenge; not linked to any device (issued before authentication)',

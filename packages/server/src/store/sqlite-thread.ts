@@ -16,6 +16,8 @@ import type { StoreOptions } from './options.ts';
 import type { ThreadAnswer, ThreadCall } from './sqlite-thread-worker.ts';
 import type {
   AccountRecord,
+  BlobInfo,
+  BlobRange,
   ClaimedKeyPackage,
   CommitInput,
   CommitResult,
@@ -181,6 +183,23 @@ export class ThreadedSqliteStore implements Store {
   }
   loadKtLog(): ReturnType<Store['loadKtLog']> {
     return this.#call('loadKtLog');
+  }
+  putBlob(accountId: number, name: Uint8Array, bytes: Uint8Array): Promise<{ readonly stored: boolean }> {
+    // As for enqueue: copy exactly the blob, not the request buffer it may be a view into.
+    return this.#call('putBlob', accountId, name.slice(), bytes.slice());
+  }
+  getBlob(
+    accountId: number,
+    name: Uint8Array,
+    range?: BlobRange,
+  ): Promise<{ readonly size: number; readonly bytes: Uint8Array } | undefined> {
+    return this.#call('getBlob', accountId, name.slice(), range);
+  }
+  listBlobs(accountId: number): Promise<BlobInfo[]> {
+    return this.#call('listBlobs', accountId);
+  }
+  deleteBlob(accountId: number, name: Uint8Array): Promise<boolean> {
+    return this.#call('deleteBlob', accountId, name.slice());
   }
   disclose(username: Username): Promise<Disclosure | undefined> {
     return this.#call('disclose', username);

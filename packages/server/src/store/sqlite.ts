@@ -20,6 +20,10 @@ import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlit
 import type { Username } from '@sealpost/core';
 import {
   accountNotFound,
+  blobQuotaExceeded,
+  checkBlob,
+  checkBlobName,
+  checkBlobRange,
   checkCommit,
   checkKeyPackages,
   checkRecipients,
@@ -40,6 +44,8 @@ import { mapSqliteError, retryWhileBusy } from './sqlite-errors.ts';
 import { STORE_DEFAULTS, storeLimits, type StoreLimits, type StoreOptions } from './options.ts';
 import type {
   AccountRecord,
+  BlobInfo,
+  BlobRange,
   ClaimedKeyPackage,
   CommitInput,
   CommitResult,
@@ -502,6 +508,71 @@ export class SqliteStore implements Store {
               device,
               JSON.stringify(seqs),
             ),
+      SINGLE_STATEMENT,
+    );
+  }
+
+  async putBlob(accountId: number, name: Uint8Array, bytes: Uint8Array): Promise<{ readonly stored: boolean }> {
+    checkBlob(this.#limits, name, bytes);
+    // A write: the one writer makes the quota sum and the insert atomic against other puts.
+    return this.#write(() => {
+      if (this.#get('SELECT 1 FROM blobs WHERE account_id = ? AND name = ?', accountId, name)) {
+        return { stored: false };
+      }
+      if (!this.#get('SELECT 1 FROM accounts WHERE id = ?', accountId)) throw accountNotFound(accountId);
+      const { used } = this.#get<{ used: number }>(
+        'SELECT coalesce(sum(size), 0) AS used FROM blobs WHERE account_id = ?',
+        accountId,
+      )!;
+      if (used + bytes.length > this.#limits.blobQuotaBytes) throw blobQuotaExceeded(this.#limits.blobQuotaBytes);
+      this.#run(
+        'INSERT INTO blobs (account_id, name, size, bytes) VALUES (?, ?, ?, ?)',
+        accountId,
+        name,
+        bytes.length,
+        bytes,
+      );
+      return { stored: true };
+    });
+  }
+
+  async getBlob(
+    accountId: number,
+    name: Uint8Array,
+    range?: BlobRange,
+  ): Promise<{ readonly size: number; readonly bytes: Uint8Array } | undefined> {
+    checkBlobName(name);
+    if (range !== undefined) checkBlobRange(range);
+    return this.#guard(() => {
+      // substr on a BLOB counts bytes, from 1.
+      const row = range
+        ? this.#get<{ size: number; bytes: Uint8Array }>(
+            'SELECT size, substr(bytes, ?, ?) AS bytes FROM blobs WHERE account_id = ? AND name = ?',
+            range.offset + 1,
+            range.length,
+            accountId,
+            name,
+          )
+        : this.#get<{ size: number; bytes: Uint8Array }>(
+            'SELECT size, bytes FROM blobs WHERE account_id = ? AND name = ?',
+            accountId,
+            name,
+          );
+      // substr of an empty range is '' (TEXT), not a BLOB.
+      return row && { size: row.size, bytes: row.bytes instanceof Uint8Array ? row.bytes : new Uint8Array(0) };
+    });
+  }
+
+  async listBlobs(accountId: number): Promise<BlobInfo[]> {
+    return this.#guard(() =>
+      this.#all<BlobInfo>('SELECT name, size FROM blobs WHERE account_id = ? ORDER BY name', accountId),
+    );
+  }
+
+  async deleteBlob(accountId: number, name: Uint8Array): Promise<boolean> {
+    checkBlobName(name);
+    return this.#write(
+      () => this.#run('DELETE FROM blobs WHERE account_id = ? AND name = ?', accountId, name) > 0,
       SINGLE_STATEMENT,
     );
   }

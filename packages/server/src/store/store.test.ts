@@ -115,10 +115,14 @@ const CASES: readonly Case[] = [
       const fromAlice = message(alice.device.pk, [bob.device.pk]);
       await store.enqueue(toAlice);
       await store.enqueue(fromAlice);
+      const backup = bytes(32);
+      await store.putBlob(alice.account.id, sha256(backup), backup);
+      await store.putBlob(bob.account.id, sha256(backup), backup);
       const d = await store.disclose(parseUsername('alice'));
       assert.ok(d);
       assert.deepEqual(Object.keys(d).sort(), [
         'accounts',
+        'blobs',
         'devices',
         'key_packages',
         'kt_values',
@@ -134,6 +138,8 @@ const CASES: readonly Case[] = [
       assert.equal(d['accounts']!.length, 1);
       assert.equal(d['accounts']![0]!['username'], 'alice');
       assert.equal(d['devices']!.length, 2);
+      // Alice's blob, not bob's identical one.
+      assert.equal(d['blobs']!.length, 1);
       // Both copies of the message to alice, none of the copy in bob's mailbox.
       assert.equal(d['mailbox']!.length, 2);
       for (const row of d['mailbox']!) assert.deepEqual(row['payload'], toAlice.payload);

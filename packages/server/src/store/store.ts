@@ -122,6 +122,19 @@ export interface KtLoggedUpdate extends KtLogUpdate {
   readonly username: Username;
 }
 
+/** One stored backup blob as listed (DESIGN.md "Backups"). */
+export interface BlobInfo {
+  /** SHA-256 of the bytes, 32 bytes. */
+  readonly name: Uint8Array;
+  readonly size: number;
+}
+
+/** Bytes `offset .. offset + length` of a blob; a range past the end is cut at the end. */
+export interface BlobRange {
+  readonly offset: number;
+  readonly length: number;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /**
@@ -228,6 +241,30 @@ export interface Store {
   appendKtEpoch(epoch: KtEpoch): Promise<void>;
   /** Every stored epoch in order, with its updates in order (what a restart rebuilds the trees from). */
   loadKtLog(): Promise<Array<Omit<KtEpoch, 'updates'> & { readonly updates: readonly KtLoggedUpdate[] }>>;
+
+  // --- backup blobs, per account (DESIGN.md "Backups"); the account is already authenticated
+  /**
+   * Stores `bytes` as `name` for the account. Checked first, nothing stored on failure: `name` is
+   * SHA-256(bytes) (else CryptoVerificationError CRYPTO_VERIFICATION_FAILED) and
+   * 1 <= bytes.length <= the store's blobMaxBytes (else LimitError BODY_TOO_LARGE).
+   * Idempotent: a blob the account already holds is left alone and `stored` is false.
+   * Throws LimitError MAILBOX_FULL (status 507, `details.store` = 'blobs', nothing stored) when the
+   * account's blobs would exceed the store's blobQuotaBytes.
+   */
+  putBlob(accountId: number, name: Uint8Array, bytes: Uint8Array): Promise<{ readonly stored: boolean }>;
+  /**
+   * The blob's size and its bytes, or `range` of them (cut at the end). `undefined` when this
+   * account holds no such blob, whoever else does.
+   */
+  getBlob(
+    accountId: number,
+    name: Uint8Array,
+    range?: BlobRange,
+  ): Promise<{ readonly size: number; readonly bytes: Uint8Array } | undefined>;
+  /** The account's blobs, by name. */
+  listBlobs(accountId: number): Promise<BlobInfo[]>;
+  /** Deletes the account's blob; false when it held none of that name. */
+  deleteBlob(accountId: number, name: Uint8Array): Promise<boolean>;
 
   /**
    * Every row tied to the account, table by table (`disclosure.ts`), from one consistent

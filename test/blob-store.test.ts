@@ -1,0 +1,162 @@
+/**
+ * The backup blob store (`Store.putBlob` and friends) on every store implementation: round trip,
+ * idempotent put, a name that is not the bytes' SHA-256 refused, the quota refused with nothing
+ * stored, one account's blobs invisible to another, ranged reads.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { LIMITS, SealpostError, parseUsername, usernameSkeleton, type ErrorCode } from '@sealpost/core';
+import type { StoreOptions } from '../packages/server/src/store/options.ts';
+import type { Store } from '../packages/server/src/store/store.ts';
+import { storeFactories, type StoreFactory } from '../packages/server/src/store/test-databases.ts';
+
+function bytes(n: number): Uint8Array {
+  return new Uint8Array(randomBytes(n));
+}
+
+function sha256(data: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(data).digest());
+}
+
+async function newAccount(store: Store, name: string): Promise<number> {
+  const username = parseUsername(name);
+  const { account } = await store.createAccount({
+    username,
+    skeleton: usernameSkeleton(username),
+    accountKey: bytes(LIMITS.publicKeyBytes),
+    device: { deviceId: bytes(LIMITS.deviceIdBytes), publicKey: bytes(LIMITS.publicKeyBytes) },
+    day: 20_500,
+  });
+  return account.id;
+}
+
+function rejectsWith(code: ErrorCode) {
+  return (e: unknown) => e instanceof SealpostError && e.code === code;
+}
+
+async function withStore(
+  factory: StoreFactory,
+  fn: (store: Store) => Promise<void>,
+  opts?: StoreOptions,
+): Promise<void> {
+  const { store, cleanup } = await factory.open(opts);
+  try {
+    await fn(store);
+  } finally {
+    await cleanup();
+  }
+}
+
+for (const factory of storeFactories) {
+  describe(`blob store (${factory.name})`, () => {
+    test('a stored blob reads back whole, and is listed with its size', () =>
+      withStore(factory, async (store) => {
+        const alice = await newAccount(store, 'alice');
+        const blob = bytes(1000);
+        assert.deepEqual(await store.putBlob(alice, sha256(blob), blob), { stored: true });
+        const got = await store.getBlob(alice, sha256(blob));
+        assert.equal(got?.size, 1000);
+        assert.deepEqual(new Uint8Array(got!.bytes), blob);
+        const listed = await store.listBlobs(alice);
+        assert.deepEqual(
+          listed.map((b) => ({ name: new Uint8Array(b.name), size: b.size })),
+          [{ name: sha256(blob), size: 1000 }],
+        );
+        assert.equal(await store.deleteBlob(alice, sha256(blob)), true);
+        assert.equal(await store.getBlob(alice, sha256(blob)), undefined);
+        assert.equal(await store.deleteBlob(alice, sha256(blob)), false);
+      }));
+
+    test('putting a blob again stores nothing new', () =>
+      withStore(factory, async (store) => {
+        const alice = await newAccount(store, 'alice');
+        const blob = bytes(100);
+        await store.putBlob(alice, sha256(blob), blob);
+        assert.deepEqual(await store.putBlob(alice, sha256(blob), blob), { stored: false });
+        assert.equal((await store.listBlobs(alice)).length, 1);
+      }));
+
+    test('a name that is not the SHA-256 of the bytes is refused, nothing stored', () =>
+      withStore(factory, async (store) => {
+        const alice = await newAccount(store, 'alice');
+        const blob = bytes(100);
+        const wrong = sha256(blob);
+        wrong[0]! ^= 1;
+        await assert.rejects(store.putBlob(alice, wrong, blob), rejectsWith('CRYPTO_VERIFICATION_FAILED'));
+        await assert.rejects(store.putBlob(alice, sha256(blob).slice(1), blob), rejectsWith('VALIDATION_FAILED'));
+        assert.deepEqual(await store.listBlobs(alice), []);
+      }));
+
+    test('a put past the quota is refused (507), nothing stored; a repeat put still succeeds', () =>
+      withStore(
+        factory,
+        async (store) => {
+          const alice = await newAccount(store, 'alice');
+          const bob = await newAccount(store, 'bob');
+          const first = bytes(600);
+          const second = bytes(500);
+          await store.putBlob(alice, sha256(first), first);
+          await assert.rejects(store.putBlob(alice, sha256(second), second), (e: unknown) => {
+            assert.ok(e instanceof SealpostError);
+            assert.equal(e.status, 507);
+            assert.equal(e.details.store, 'blobs');
+            return true;
+          });
+          assert.equal(await store.getBlob(alice, sha256(second)), undefined);
+          assert.deepEqual(await store.putBlob(alice, sha256(first), first), { stored: false });
+          // The quota is per account.
+          assert.deepEqual(await store.putBlob(bob, sha256(second), second), { stored: true });
+        },
+        { blobQuotaBytes: 1000 },
+      ));
+
+    test('a blob larger than blobMaxBytes is refused', () =>
+      withStore(
+        factory,
+        async (store) => {
+          const alice = await newAccount(store, 'alice');
+          const blob = bytes(65);
+          await assert.rejects(store.putBlob(alice, sha256(blob), blob), rejectsWith('BODY_TOO_LARGE'));
+        },
+        { blobMaxBytes: 64 },
+      ));
+
+    test('another account can neither read, list nor delete the blob', () =>
+      withStore(factory, async (store) => {
+        const alice = await newAccount(store, 'alice');
+        const mallory = await newAccount(store, 'mallory');
+        const blob = bytes(100);
+        await store.putBlob(alice, sha256(blob), blob);
+        assert.equal(await store.getBlob(mallory, sha256(blob)), undefined);
+        assert.equal(await store.getBlob(mallory, sha256(blob), { offset: 0, length: 10 }), undefined);
+        assert.deepEqual(await store.listBlobs(mallory), []);
+        assert.equal(await store.deleteBlob(mallory, sha256(blob)), false);
+        assert.equal((await store.getBlob(alice, sha256(blob)))?.size, 100);
+      }));
+
+    test('a ranged get returns exactly those bytes, cut at the end', () =>
+      withStore(factory, async (store) => {
+        const alice = await newAccount(store, 'alice');
+        const blob = bytes(1000);
+        await store.putBlob(alice, sha256(blob), blob);
+        const cases = [
+          { offset: 0, length: 1, want: blob.subarray(0, 1) },
+          { offset: 10, length: 90, want: blob.subarray(10, 100) },
+          { offset: 999, length: 1, want: blob.subarray(999) },
+          { offset: 990, length: 100, want: blob.subarray(990) },
+          { offset: 1000, length: 10, want: new Uint8Array(0) },
+          { offset: 5, length: 0, want: new Uint8Array(0) },
+        ];
+        for (const c of cases) {
+          const got = await store.getBlob(alice, sha256(blob), { offset: c.offset, length: c.length });
+          assert.equal(got?.size, 1000);
+          assert.deepEqual(new Uint8Array(got!.bytes), c.want, `range ${c.offset}+${c.length}`);
+        }
+        await assert.rejects(
+          store.getBlob(alice, sha256(blob), { offset: -1, length: 1 }),
+          rejectsWith('VALIDATION_FAILED'),
+        );
+      }));
+  });
+}
