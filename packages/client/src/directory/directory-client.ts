@@ -1,0 +1,412 @@
+/**
+ * The client of the key directory (docs/key-transparency.md "Client"; docs/protocol.md
+ * "Key transparency"): looks a user up and monitors this device's own label over `/v1/kt`, and
+ * believes nothing the server says that core cannot verify.
+ *
+ *   lookup(user)      GET /v1/kt/head, then GET /v1/kt/search/:user?last=N. Checked in order: the
+ *                     head's configuration names the configured directory key and its signature
+ *                     verifies over the served root; the head is not older than (and, at the same
+ *                     size, not different from) the last one accepted from this server; the witness
+ *                     quorum when witness keys are configured; the search proof against that head
+ *                     (core `verifySearch`, draft-ietf-keytrans-protocol-04 §12.1); the served device
+ *                     list's signature, devices and chain after the last list accepted for the user
+ *                     (core `acceptDeviceList`); then the commitment opening binds that list to the
+ *                     proved version (§10.6). Only then is anything remembered (§12: a failed
+ *                     response changes nothing).
+ *   monitorOwn(user)  GET /v1/kt/monitor/:user (§8.3): verified against the same head rules; every
+ *                     version the directory holds that this device did not record as its own is an
+ *                     `UnexpectedVersionAlert`.
+ *
+ * State (accepted heads and views per server, accepted lists per user) lives in a `DirectoryMemory`
+ * the caller owns; it is in memory here (persisting it is the caller's, see docs "remaining").
+ * Witness verification is injected (`verifyQuorum` of @sealpost/witness), which keeps this module
+ * free of the witness package's Node-only storage.
+ */
+import {
+  CodecError,
+  CryptoVerificationError,
+  LIMITS,
+  SealpostError,
+  UnavailableError,
+  equalPublicBytes,
+  errorFromWire,
+  fromBase64url,
+  parseUsername,
+  type CryptoProvider,
+  type Username,
+} from '@sealpost/core';
+import type { KtView } from '@sealpost/core/kt/combined-proof';
+import { verifyCommitment } from '@sealpost/core/kt/commitment';
+import {
+  decodeConfiguration,
+  encodeConfiguration,
+  type Configuration,
+} from '@sealpost/core/kt/configuration';
+import { ProofMalformedError } from '@sealpost/core/kt/proof-errors';
+import { decodeOwnerMonitorProof, decodeSearchProof } from '@sealpost/core/kt/response-codec';
+import { verifyTreeHead } from '@sealpost/core/kt/tree-head';
+import { verifyOwnerMonitor, verifySearch } from '@sealpost/core/kt/verify-response';
+import {
+  acceptDeviceList,
+  deviceListHash,
+  type AcceptedDeviceList,
+  type DeviceList,
+} from '@sealpost/core/identity/device-list';
+import type { FetchLike } from '../account-api.ts';
+import { readJsonBody } from '../json-body.ts';
+import { parseServerUrl, type ServerUrl } from '../server-url.ts';
+import { DirectoryTrustError, UnexpectedVersionAlert } from './directory-errors.ts';
+
+/** Attempts when an epoch is published between the head and the proof (their sizes differ). */
+const HEAD_RACE_ATTEMPTS = 3;
+/** A client gives up on an HTTP answer after this long. */
+const DIRECTORY_TIMEOUT_MS = 15_000;
+
+/** A head this client accepted from one server. */
+export interface AcceptedHead {
+  readonly treeSize: number;
+  readonly root: Uint8Array;
+  /** Timestamp of the newest log entry, ms (as the verified proof carries it when it does). */
+  readonly timestamp: number;
+  readonly view: KtView | undefined;
+}
+
+/** What the client remembers between calls; share one per device. */
+export interface DirectoryMemory {
+  /** server URL -> last accepted head. */
+  readonly heads: Map<string, AcceptedHead>;
+  /** `${server} ${username}` -> last accepted device list. */
+  readonly lists: Map<string, AcceptedDeviceList>;
+}
+
+export function newDirectoryMemory(): DirectoryMemory {
+  return { heads: new Map(), lists: new Map() };
+}
+
+/** The witness head and cosignature shapes of @sealpost/witness (cosignature.ts). */
+export interface WitnessedHead {
+  readonly directoryId: Uint8Array;
+  readonly treeSize: number;
+  readonly root: Uint8Array;
+}
+export interface WitnessCosignature {
+  readonly witnessKey: Uint8Array;
+  readonly timestamp: number;
+  readonly signature: Uint8Array;
+}
+
+export interface WitnessConfig {
+  readonly keys: readonly Uint8Array[];
+  /** Witnesses needed; a majority when omitted. */
+  readonly quorum?: number | undefined;
+  readonly maxLagSecs: number;
+  /** Where cosignatures of a head come from (the server does not serve them yet). */
+  readonly cosignatures: (head: WitnessedHead) => Promise<readonly WitnessCosignature[]>;
+  /** `verifyQuorum` of @sealpost/witness. */
+  readonly verifyQuorum: (
+    crypto: CryptoProvider,
+    head: WitnessedHead,
+    cosignatures: readonly WitnessCosignature[],
+    keys: readonly Uint8Array[],
+    policy: { quorum?: number | undefined; maxLagSecs: number; now: number },
+  ) => { readonly witnesses: readonly string[]; readonly quorum: number };
+}
+
+/** How far witnesses vouch for the head: never "verified" when nobody was asked. */
+export type WitnessStatus =
+  | { readonly kind: 'none-configured' }
+  | { readonly kind: 'quorum'; readonly count: number; readonly quorum: number; readonly of: number };
+
+export interface DirectoryHeadStatus {
+  readonly treeSize: number;
+  readonly timestamp: number;
+  readonly witnesses: WitnessStatus;
+}
+
+export interface VerifiedDeviceList {
+  readonly username: Username;
+  /** The label version (0 for the first list). */
+  readonly version: number;
+  readonly list: DeviceList;
+  readonly head: DirectoryHeadStatus;
+}
+
+export interface DirectoryClientOptions {
+  readonly crypto: CryptoProvider;
+  readonly serverUrl: string;
+  /** The directory's Ed25519 head signing key, configured out of band. */
+  readonly directoryKey: Uint8Array;
+  readonly memory?: DirectoryMemory | undefined;
+  readonly witnesses?: WitnessConfig | undefined;
+  readonly fetch?: FetchLike | undefined;
+  readonly now?: (() => number) | undefined;
+}
+
+interface ServedHead {
+  readonly treeSize: number;
+  readonly timestamp: number;
+  readonly root: Uint8Array;
+  readonly signature: Uint8Array;
+  readonly config: Configuration;
+}
+
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+export class DirectoryClient {
+  readonly serverUrl: ServerUrl;
+  readonly memory: DirectoryMemory;
+  readonly #opts: DirectoryClientOptions;
+  readonly #fetch: FetchLike;
+  readonly #now: () => number;
+
+  constructor(opts: DirectoryClientOptions) {
+    this.serverUrl = parseServerUrl(opts.serverUrl);
+    this.memory = opts.memory ?? newDirectoryMemory();
+    this.#opts = opts;
+    this.#fetch = opts.fetch ?? ((input, init) => fetch(input, init));
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /**
+   * The verified newest device list of `username`. `accountKey`, when the caller holds one for the
+   * user (its own, or one compared by safety code), must be the key the list names and is signed by.
+   * Throws DirectoryTrustError, core's KT_*, IDENTITY_*, CODEC_* errors, or UnavailableError.
+   */
+  async lookup(usernameArg: string, opts: { accountKey?: Uint8Array } = {}): Promise<VerifiedDeviceList> {
+    const username = parseUsername(usernameArg);
+    const { crypto } = this.#opts;
+    const label = utf8(username);
+    for (let attempt = 1; ; attempt++) {
+      const head = await this.#head();
+      const last = this.#lastHead();
+      const q = last?.view === undefined ? '' : `?last=${last.view.size}`;
+      const body = await this.#get(`/v1/kt/search/${username}${q}`);
+      const response = decodeSearchProof(bytesField(body, 'proof', LIMITS.ktProofMaxBytes));
+      if (response.treeHead.treeSize !== head.treeSize) {
+        if (attempt < HEAD_RACE_ATTEMPTS) continue; // a new epoch between the two requests
+        throw new ProofMalformedError(`proof for size ${response.treeHead.treeSize}, head ${head.treeSize}`);
+      }
+      const now = this.#now();
+      const verified = verifySearch(crypto, head.config, { label, view: last?.view, now, response });
+      const deviceList = bytesField(body, 'deviceList', LIMITS.ktUpdateValueMaxBytes);
+      const accepted = this.#acceptList(username, deviceList, opts.accountKey);
+      verifyCommitment(
+        crypto,
+        {
+          opening: bytesField(body, 'opening', 64),
+          label,
+          version: verified.version,
+          update: { value: deviceList },
+        },
+        head.config.mode,
+        verified.commitment,
+      );
+      const witnesses = await this.#witness(head);
+      const status = this.#remember(head, verified.view, witnesses);
+      this.memory.lists.set(this.#listKey(username), accepted);
+      return { username, version: verified.version, list: accepted.list, head: status };
+    }
+  }
+
+  /**
+   * Owner monitoring of this device's own label. `ownVersions` are the label versions this device
+   * (or the user's other devices it trusts) recorded as its own. Resolves to the head status when
+   * every version the directory holds is one of them; throws UnexpectedVersionAlert otherwise, and
+   * core's KT_* errors when the proof does not verify.
+   */
+  async monitorOwn(usernameArg: string, ownVersions: ReadonlySet<number>): Promise<DirectoryHeadStatus> {
+    const username = parseUsername(usernameArg);
+    const { crypto } = this.#opts;
+    const label = utf8(username);
+    for (let attempt = 1; ; attempt++) {
+      const head = await this.#head();
+      const last = this.#lastHead();
+      const q = last?.view === undefined ? '' : `?last=${last.view.size}`;
+      const body = await this.#get(`/v1/kt/monitor/${username}${q}`);
+      const response = decodeOwnerMonitorProof(bytesField(body, 'proof', LIMITS.ktProofMaxBytes));
+      if (response.treeHead.treeSize !== head.treeSize) {
+        if (attempt < HEAD_RACE_ATTEMPTS) continue;
+        throw new ProofMalformedError(`proof for size ${response.treeHead.treeSize}, head ${head.treeSize}`);
+      }
+      const positions = positionsField(body, head.treeSize);
+      // The lookups' keys and commitments are the directory's: this checks that the versions it
+      // admits are the ones its log holds; which of them are ours is decided below.
+      const given = new Map(response.lookups.map((l) => [l.version, l]));
+      const own = (v: number) => {
+        const l = given.get(v);
+        if (l?.commitment === undefined) throw new ProofMalformedError(`no lookup of version ${v}`);
+        return { vrfOutput: l.vrfOutput, commitment: l.commitment };
+      };
+      const verified = verifyOwnerMonitor(crypto, head.config, {
+        label,
+        positions,
+        own,
+        view: last?.view,
+        now: this.#now(),
+        response,
+      });
+      const foreign = positions.map((_, v) => v).filter((v) => !ownVersions.has(v));
+      const witnesses = await this.#witness(head);
+      const status = this.#remember(head, verified.view, witnesses);
+      if (foreign.length > 0) throw new UnexpectedVersionAlert(username, foreign);
+      return status;
+    }
+  }
+
+  #lastHead(): AcceptedHead | undefined {
+    return this.memory.heads.get(this.serverUrl);
+  }
+
+  #listKey(username: Username): string {
+    return `${this.serverUrl} ${username}`;
+  }
+
+  /** GET /v1/kt/head: directory key, signature, then no rollback and no fork. */
+  async #head(): Promise<ServedHead> {
+    const { crypto, directoryKey } = this.#opts;
+    const body = await this.#get('/v1/kt/head');
+    const treeSize = body['treeSize'];
+    const timestamp = body['timestamp'];
+    if (typeof treeSize !== 'number' || !Number.isSafeInteger(treeSize) || treeSize < 1) {
+      throw new CodecError('CODEC_INVALID_VALUE', 'server answer: treeSize is not a size');
+    }
+    if (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp) || timestamp < 0) {
+      throw new CodecError('CODEC_INVALID_VALUE', 'server answer: timestamp is not a time in ms');
+    }
+    const config = decodeConfiguration(bytesField(body, 'configuration', 4096));
+    if (!equalPublicBytes(config.signaturePublicKey, directoryKey)) {
+      throw new DirectoryTrustError(
+        'directory-key',
+        'the head is not signed by the configured directory key',
+      );
+    }
+    const root = bytesField(body, 'root', 32);
+    const signature = bytesField(body, 'signature', 64);
+    verifyTreeHead(crypto, config, { treeSize, signature }, root);
+    const last = this.#lastHead();
+    if (last !== undefined && treeSize < last.treeSize) {
+      throw new DirectoryTrustError(
+        'rollback',
+        `head of size ${treeSize} is older than the accepted ${last.treeSize}`,
+        {
+          treeSize,
+          accepted: last.treeSize,
+        },
+      );
+    }
+    if (last !== undefined && treeSize === last.treeSize && !equalPublicBytes(root, last.root)) {
+      throw new DirectoryTrustError('fork', `head of size ${treeSize} differs from the one accepted`, {
+        treeSize,
+      });
+    }
+    return { treeSize, timestamp, root, signature, config };
+  }
+
+  async #witness(head: ServedHead): Promise<WitnessStatus> {
+    const w = this.#opts.witnesses;
+    if (w === undefined || w.keys.length === 0) return { kind: 'none-configured' };
+    const { crypto } = this.#opts;
+    const witnessed: WitnessedHead = {
+      directoryId: crypto.sha256(encodeConfiguration(head.config)),
+      treeSize: head.treeSize,
+      root: head.root,
+    };
+    const cosignatures = await w.cosignatures(witnessed);
+    let result: { witnesses: readonly string[]; quorum: number };
+    try {
+      result = w.verifyQuorum(crypto, witnessed, cosignatures, w.keys, {
+        quorum: w.quorum,
+        maxLagSecs: w.maxLagSecs,
+        now: this.#now(),
+      });
+    } catch (e) {
+      if (e instanceof CryptoVerificationError) {
+        throw new DirectoryTrustError('witness-quorum', `witness quorum not met for head ${head.treeSize}`, {
+          treeSize: head.treeSize,
+        });
+      }
+      throw e;
+    }
+    return { kind: 'quorum', count: result.witnesses.length, quorum: result.quorum, of: w.keys.length };
+  }
+
+  /** After everything verified: the head and view become this server's accepted state. */
+  #remember(head: ServedHead, view: KtView, witnesses: WitnessStatus): DirectoryHeadStatus {
+    const timestamp = view.frontier.get(head.treeSize - 1)?.timestamp ?? head.timestamp;
+    this.memory.heads.set(this.serverUrl, { treeSize: head.treeSize, root: head.root, timestamp, view });
+    return { treeSize: head.treeSize, timestamp, witnesses };
+  }
+
+  /** Signature, devices and chain after the last list accepted for the user; the expected key. */
+  #acceptList(
+    username: Username,
+    deviceList: Uint8Array,
+    accountKey: Uint8Array | undefined,
+  ): AcceptedDeviceList {
+    const { crypto } = this.#opts;
+    const previous = this.memory.lists.get(this.#listKey(username));
+    const accepted =
+      previous !== undefined && equalPublicBytes(previous.hash, deviceListHash(crypto, deviceList))
+        ? previous
+        : acceptDeviceList(crypto, previous, deviceList);
+    if (accepted.list.username !== username) {
+      throw new CryptoVerificationError(
+        'IDENTITY_CHAIN_BROKEN',
+        'the served device list is for another username',
+      );
+    }
+    if (accountKey !== undefined && !equalPublicBytes(accepted.list.accountKey, accountKey)) {
+      throw new DirectoryTrustError(
+        'account-key',
+        'the served device list is not signed by the expected account key',
+      );
+    }
+    return accepted;
+  }
+
+  async #get(path: string): Promise<Record<string, unknown>> {
+    let response: Response;
+    try {
+      response = await this.#fetch(this.serverUrl + path, {
+        method: 'GET',
+        headers: { accept: 'application/json' },
+        signal: AbortSignal.timeout(DIRECTORY_TIMEOUT_MS),
+        redirect: 'error',
+      });
+    } catch (error) {
+      throw new UnavailableError('NOT_READY', `server ${this.serverUrl} did not answer GET ${path}`, {
+        cause: error instanceof Error ? error.name : 'unknown',
+      });
+    }
+    const body = await readJsonBody(response, LIMITS.httpBodyMaxBytes);
+    if (response.status !== 200) {
+      const e = errorFromWire(body);
+      throw e instanceof SealpostError ? e : new UnavailableError('NOT_READY', `HTTP ${response.status}`);
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new CodecError('CODEC_INVALID_VALUE', 'server answer is not a JSON object');
+    }
+    return body as Record<string, unknown>;
+  }
+}
+
+function bytesField(body: Record<string, unknown>, name: string, maxBytes: number): Uint8Array {
+  const value = body[name];
+  if (typeof value !== 'string')
+    throw new CodecError('CODEC_INVALID_VALUE', `server answer: ${name} is missing`);
+  return fromBase64url(value, Math.ceil((maxBytes * 4) / 3) + 4, `server answer: ${name}`);
+}
+
+function positionsField(body: Record<string, unknown>, treeSize: number): number[] {
+  const value = body['positions'];
+  if (
+    !Array.isArray(value) ||
+    value.length > treeSize * LIMITS.ktPrefixProofMaxResults ||
+    !value.every(
+      (p): p is number => typeof p === 'number' && Number.isSafeInteger(p) && p >= 0 && p < treeSize,
+    )
+  ) {
+    throw new CodecError('CODEC_INVALID_VALUE', 'server answer: positions are not log entries');
+  }
+  return value;
+}
