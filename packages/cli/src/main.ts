@@ -11,6 +11,7 @@ import { backupCommand } from './commands/backup.ts';
 import { chatCommand } from './commands/chat.ts';
 import { discloseCommand } from './commands/disclose.ts';
 import { serveCommand } from './commands/serve.ts';
+import { verifyCommand } from './commands/verify.ts';
 import { EXIT, errorLine, exitStatusOf } from './exit-status.ts';
 import { processIo } from './io.ts';
 import type { CliIo } from './io.ts';
@@ -34,6 +35,7 @@ async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   discloseCommand(program, io);
   backupCommand(program, io);
   chatCommand(program, io);
+  verifyCommand(program, io);
 
   try {
     await program.parseAsync([...argv]);
