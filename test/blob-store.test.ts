@@ -1,15 +1,33 @@
 /**
  * The backup blob store (`Store.putBlob` and friends) on every store implementation: round trip,
  * idempotent put, a name that is not the bytes' SHA-256 refused, the quota refused with nothing
- * stored, one account's blobs invisible to another, ranged reads.
+ * stored, one account's blobs invisible to another, ranged reads. Then the HTTP routes over one
+ * store: signed requests, Range, 507, and a signature that does not carry over to another request.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { describe, test } from 'node:test';
-import { LIMITS, SealpostError, parseUsername, usernameSkeleton, type ErrorCode } from '@sealpost/core';
+import { after, before, describe, test } from 'node:test';
+import {
+  LIMITS,
+  SealpostError,
+  blobAccessStatement,
+  parseUsername,
+  toBase64url,
+  usernameSkeleton,
+  type ErrorCode,
+} from '@sealpost/core';
+import { BLOB_AUTH_HEADERS } from '../packages/server/src/http/blobs.ts';
 import type { StoreOptions } from '../packages/server/src/store/options.ts';
 import type { Store } from '../packages/server/src/store/store.ts';
 import { storeFactories, type StoreFactory } from '../packages/server/src/store/test-databases.ts';
+import {
+  challenge,
+  createDevice,
+  crypto,
+  startInstance,
+  type Instance,
+  type TestDevice,
+} from './support/harness.ts';
 
 function bytes(n: number): Uint8Array {
   return new Uint8Array(randomBytes(n));
@@ -84,7 +102,10 @@ for (const factory of storeFactories) {
         const wrong = sha256(blob);
         wrong[0]! ^= 1;
         await assert.rejects(store.putBlob(alice, wrong, blob), rejectsWith('CRYPTO_VERIFICATION_FAILED'));
-        await assert.rejects(store.putBlob(alice, sha256(blob).slice(1), blob), rejectsWith('VALIDATION_FAILED'));
+        await assert.rejects(
+          store.putBlob(alice, sha256(blob).slice(1), blob),
+          rejectsWith('VALIDATION_FAILED'),
+        );
         assert.deepEqual(await store.listBlobs(alice), []);
       }));
 
@@ -160,3 +181,120 @@ for (const factory of storeFactories) {
       }));
   });
 }
+
+describe('blob routes', () => {
+  let instance: Instance;
+  let cleanup: () => Promise<void>;
+  before(async () => {
+    const opened = await storeFactories[0]!.open({ blobQuotaBytes: 10_000 });
+    cleanup = opened.cleanup;
+    instance = await startInstance(opened.store);
+  });
+  after(async () => {
+    await instance.close();
+    await cleanup();
+  });
+
+  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+  async function signed(
+    device: TestDevice,
+    method: 'GET' | 'PUT' | 'DELETE',
+    name: Uint8Array,
+  ): Promise<Record<string, string>> {
+    const c = await challenge(instance.url);
+    const statement = blobAccessStatement(
+      c,
+      instance.host,
+      parseUsername(device.username),
+      device.deviceId,
+      method,
+      name,
+    );
+    return {
+      [BLOB_AUTH_HEADERS.username]: device.username,
+      [BLOB_AUTH_HEADERS.device]: toBase64url(device.deviceId),
+      [BLOB_AUTH_HEADERS.challenge]: toBase64url(c),
+      [BLOB_AUTH_HEADERS.signature]: toBase64url(crypto.ed25519.sign(device.deviceSeed, statement)),
+    };
+  }
+
+  async function put(device: TestDevice, blob: Uint8Array, name = sha256(blob)) {
+    return fetch(`${instance.url}/v1/blobs/${hex(name)}`, {
+      method: 'PUT',
+      headers: { ...(await signed(device, 'PUT', name)), 'content-type': 'application/octet-stream' },
+      body: Buffer.from(blob),
+    });
+  }
+
+  test('should store, read, range-read, list and delete a blob for its account only', async () => {
+    const alice = await createDevice(instance.url, 'alicehttp');
+    const mallory = await createDevice(instance.url, 'malloryhttp');
+    const blob = bytes(3000);
+    const name = sha256(blob);
+    assert.equal((await put(alice, blob)).status, 201);
+    assert.equal((await put(alice, blob)).status, 200);
+
+    const whole = await fetch(`${instance.url}/v1/blobs/${hex(name)}`, {
+      headers: await signed(alice, 'GET', name),
+    });
+    assert.equal(whole.status, 200);
+    assert.deepEqual(new Uint8Array(await whole.arrayBuffer()), blob);
+
+    const part = await fetch(`${instance.url}/v1/blobs/${hex(name)}`, {
+      headers: { ...(await signed(alice, 'GET', name)), range: 'bytes=100-199' },
+    });
+    assert.equal(part.status, 206);
+    assert.equal(part.headers.get('content-range'), 'bytes 100-199/3000');
+    assert.deepEqual(new Uint8Array(await part.arrayBuffer()), blob.subarray(100, 200));
+
+    const past = await fetch(`${instance.url}/v1/blobs/${hex(name)}`, {
+      headers: { ...(await signed(alice, 'GET', name)), range: 'bytes=3000-' },
+    });
+    assert.equal(past.status, 416);
+    assert.equal(past.headers.get('content-range'), 'bytes */3000');
+
+    const theirs = await fetch(`${instance.url}/v1/blobs/${hex(name)}`, {
+      headers: await signed(mallory, 'GET', name),
+    });
+    assert.equal(theirs.status, 404);
+    const theirDelete = await fetch(`${instance.url}/v1/blobs/${hex(name)}`, {
+      method: 'DELETE',
+      headers: await signed(mallory, 'DELETE', name),
+    });
+    assert.deepEqual(await theirDelete.json(), { deleted: false });
+
+    const list = await fetch(`${instance.url}/v1/blobs`, {
+      headers: await signed(alice, 'GET', new Uint8Array(0)),
+    });
+    assert.deepEqual(await list.json(), { blobs: [{ name: hex(name), size: 3000 }] });
+
+    const del = await fetch(`${instance.url}/v1/blobs/${hex(name)}`, {
+      method: 'DELETE',
+      headers: await signed(alice, 'DELETE', name),
+    });
+    assert.deepEqual(await del.json(), { deleted: true });
+  });
+
+  test('should refuse a wrong name, a quota overrun (507), and a signature made for another request', async () => {
+    const bob = await createDevice(instance.url, 'bobhttp');
+    const blob = bytes(100);
+    const wrong = sha256(bytes(1));
+    const mismatch = await put(bob, blob, wrong);
+    assert.equal(mismatch.status, 400);
+    assert.equal(((await mismatch.json()) as { code: string }).code, 'CRYPTO_VERIFICATION_FAILED');
+
+    const big = bytes(10_001);
+    assert.equal((await put(bob, big)).status, 507);
+
+    // Signed for GET, sent as DELETE: refused, and the blob stays.
+    assert.equal((await put(bob, blob)).status, 201);
+    const replayed = await fetch(`${instance.url}/v1/blobs/${hex(sha256(blob))}`, {
+      method: 'DELETE',
+      headers: await signed(bob, 'GET', sha256(blob)),
+    });
+    assert.equal(replayed.status, 401);
+    const unsigned = await fetch(`${instance.url}/v1/blobs`);
+    assert.equal(unsigned.status, 401);
+  });
+});

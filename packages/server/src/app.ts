@@ -23,6 +23,7 @@ import type { Bus } from './bus/bus.ts';
 import type { ServerContext } from './context.ts';
 import { toSealpostError } from './http/errors.ts';
 import { registerAccountRoutes } from './http/accounts.ts';
+import { registerBlobRoutes } from './http/blobs.ts';
 import { registerKtRoutes } from './http/kt.ts';
 import { DirectoryService } from './directory/directory-service.ts';
 import { createMetrics } from './metrics.ts';
@@ -195,6 +196,7 @@ export function createServer(opts: ServerOptions): SealpostServer {
   };
   health(app);
   registerAccountRoutes(app, ctx);
+  registerBlobRoutes(app, ctx);
   registerKtRoutes(app, ctx.directory);
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: LIMITS.wsFrameMaxBytes });

@@ -14,6 +14,7 @@ export const STATEMENT_LABELS = {
   accountCreate: 'sealpost/v1/account-create',
   deviceAdd: 'sealpost/v1/device-add',
   deviceRemove: 'sealpost/v1/device-remove',
+  blobAccess: 'sealpost/v1/blob-access',
 } as const;
 
 const DEVICE_ID_LABEL = new TextEncoder().encode('sealpost/v1/device-id');
@@ -73,4 +74,25 @@ export function deviceRemoveStatement(
   deviceId: Uint8Array,
 ): Uint8Array {
   return head(STATEMENT_LABELS.deviceRemove, challenge, audience).string(username).opaque(deviceId).finish();
+}
+
+/**
+ * Signed by a device key to make one request to its account's backup blob store: `method` is the
+ * HTTP method and `name` the blob's name (empty for a listing), so a signature authorises that one
+ * operation on that one blob. A PUT needs no body hash here: the name is the body's SHA-256.
+ */
+export function blobAccessStatement(
+  challenge: Uint8Array,
+  audience: string,
+  username: Username,
+  deviceId: Uint8Array,
+  method: 'GET' | 'PUT' | 'DELETE',
+  name: Uint8Array,
+): Uint8Array {
+  return head(STATEMENT_LABELS.blobAccess, challenge, audience)
+    .string(username)
+    .opaque(deviceId)
+    .string(method)
+    .opaque(name)
+    .finish();
 }

@@ -107,13 +107,21 @@ export function checkBlob(limits: StoreLimits, name: Uint8Array, bytes: Uint8Arr
   }
   const digest = createHash('sha256').update(bytes).digest();
   if (!digest.equals(name)) {
-    throw new CryptoVerificationError('CRYPTO_VERIFICATION_FAILED', 'the blob name is not the SHA-256 of its bytes');
+    throw new CryptoVerificationError(
+      'CRYPTO_VERIFICATION_FAILED',
+      'the blob name is not the SHA-256 of its bytes',
+    );
   }
 }
 
 /** Precondition of a ranged `Store.getBlob`. */
 export function checkBlobRange(range: { offset: number; length: number }): void {
-  if (!Number.isSafeInteger(range.offset) || range.offset < 0 || !Number.isSafeInteger(range.length) || range.length < 0) {
+  if (
+    !Number.isSafeInteger(range.offset) ||
+    range.offset < 0 ||
+    !Number.isSafeInteger(range.length) ||
+    range.length < 0
+  ) {
     throw new ValidationError('VALIDATION_FAILED', 'a blob range is a non-negative offset and length');
   }
 }

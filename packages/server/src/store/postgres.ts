@@ -587,7 +587,11 @@ export class PostgresStore implements Store {
     });
   }
 
-  async putBlob(accountId: number, name: Uint8Array, bytes: Uint8Array): Promise<{ readonly stored: boolean }> {
+  async putBlob(
+    accountId: number,
+    name: Uint8Array,
+    bytes: Uint8Array,
+  ): Promise<{ readonly stored: boolean }> {
     checkBlob(this.#limits, name, bytes);
     return this.#transaction(async (c) => {
       // The account row's lock serialises this account's puts across instances, so the quota holds.
@@ -648,10 +652,11 @@ export class PostgresStore implements Store {
 
   async deleteBlob(accountId: number, name: Uint8Array): Promise<boolean> {
     checkBlobName(name);
-    const rows = await this.#query(this.#pool, 'DELETE FROM blobs WHERE account_id = $1 AND name = $2 RETURNING 1', [
-      accountId,
-      name,
-    ]);
+    const rows = await this.#query(
+      this.#pool,
+      'DELETE FROM blobs WHERE account_id = $1 AND name = $2 RETURNING 1',
+      [accountId, name],
+    );
     return rows.length > 0;
   }
 

@@ -82,13 +82,22 @@ export const SCHEMA: readonly TableSpec[] = [
     reason:
       "one row per backup blob an account's devices stored (encrypted by the client: packs, trees, snapshots); deleted by the account",
     columns: [
-      { name: 'account_id', type: 'bigint', reason: 'the account whose devices may read, list and delete the blob' },
+      {
+        name: 'account_id',
+        type: 'bigint',
+        reason: 'the account whose devices may read, list and delete the blob',
+      },
       {
         name: 'name',
         type: 'bytes',
-        reason: 'SHA-256 of the bytes: the address the client asks for; checked on put, so a put is idempotent',
+        reason:
+          'SHA-256 of the bytes: the address the client asks for; checked on put, so a put is idempotent',
       },
-      { name: 'size', type: 'bigint', reason: "length of the bytes: the account's quota and listings without reading them" },
+      {
+        name: 'size',
+        type: 'bigint',
+        reason: "length of the bytes: the account's quota and listings without reading them",
+      },
       { name: 'bytes', type: 'bytes', reason: 'the ciphertext the client stored, opaque to the server' },
     ],
   },

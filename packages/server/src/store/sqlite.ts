@@ -512,7 +512,11 @@ export class SqliteStore implements Store {
     );
   }
 
-  async putBlob(accountId: number, name: Uint8Array, bytes: Uint8Array): Promise<{ readonly stored: boolean }> {
+  async putBlob(
+    accountId: number,
+    name: Uint8Array,
+    bytes: Uint8Array,
+  ): Promise<{ readonly stored: boolean }> {
     checkBlob(this.#limits, name, bytes);
     // A write: the one writer makes the quota sum and the insert atomic against other puts.
     return this.#write(() => {
@@ -524,7 +528,8 @@ export class SqliteStore implements Store {
         'SELECT coalesce(sum(size), 0) AS used FROM blobs WHERE account_id = ?',
         accountId,
       )!;
-      if (used + bytes.length > this.#limits.blobQuotaBytes) throw blobQuotaExceeded(this.#limits.blobQuotaBytes);
+      if (used + bytes.length > this.#limits.blobQuotaBytes)
+        throw blobQuotaExceeded(this.#limits.blobQuotaBytes);
       this.#run(
         'INSERT INTO blobs (account_id, name, size, bytes) VALUES (?, ?, ?, ?)',
         accountId,
@@ -559,7 +564,9 @@ export class SqliteStore implements Store {
             name,
           );
       // substr of an empty range is '' (TEXT), not a BLOB.
-      return row && { size: row.size, bytes: row.bytes instanceof Uint8Array ? row.bytes : new Uint8Array(0) };
+      return (
+        row && { size: row.size, bytes: row.bytes instanceof Uint8Array ? row.bytes : new Uint8Array(0) }
+      );
     });
   }
 

@@ -1,0 +1,181 @@
+/**
+ * Backup blob routes (DESIGN.md "Backups"): an account's devices store, read, list and delete
+ * content-addressed blobs, the encrypted objects of their backup repository.
+ *
+ *   PUT    /v1/blobs/:name   body = the blob (application/octet-stream); 201 stored, 200 already there
+ *   GET    /v1/blobs/:name   the blob; `Range: bytes=a-b` or `bytes=a-` gives 206 and those bytes
+ *   DELETE /v1/blobs/:name   { deleted }
+ *   GET    /v1/blobs         { blobs: [{ name, size }] }
+ *
+ * `:name` is the SHA-256 of the blob as 64 lowercase hex digits (the client's ObjectName).
+ * Every request is authenticated on its own: the headers name the device and carry a fresh
+ * challenge (POST /v1/challenges) and the device's signature over `blobAccessStatement`, which
+ * binds the method and the blob name. Order: validate, consume the challenge, verify, then store.
+ */
+import {
+  AuthError,
+  LIMITS,
+  NotFoundError,
+  ValidationError,
+  blobAccessStatement,
+  fromBase64urlExact,
+  parseUsername,
+} from '@sealpost/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerContext } from '../context.ts';
+import { BLOB_DEFAULTS } from '../store/options.ts';
+import type { BlobRange } from '../store/store.ts';
+
+/** The authentication headers of a blob request. */
+export const BLOB_AUTH_HEADERS = {
+  username: 'sealpost-username',
+  device: 'sealpost-device',
+  challenge: 'sealpost-challenge',
+  signature: 'sealpost-signature',
+} as const;
+
+const NAME = /^[0-9a-f]{64}$/;
+const NAME_PARAM = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', pattern: NAME.source } },
+} as const;
+
+function nameOf(hex: string): Uint8Array {
+  if (!NAME.test(hex))
+    throw new ValidationError('VALIDATION_FAILED', 'a blob name is 64 lowercase hex digits');
+  return new Uint8Array(Buffer.from(hex, 'hex'));
+}
+
+function header(req: FastifyRequest, name: string): string {
+  const v = req.headers[name];
+  if (typeof v !== 'string' || v.length === 0 || v.length > 256) {
+    throw new AuthError('AUTH_REQUIRED', `header ${name} is missing or malformed`);
+  }
+  return v;
+}
+
+function audienceOf(req: FastifyRequest): string {
+  const host = req.headers.host;
+  if (typeof host !== 'string' || host.length === 0 || host.length > 255) {
+    throw new ValidationError('VALIDATION_FAILED', 'request has no usable Host header');
+  }
+  return host;
+}
+
+/** Authenticates the request's device for `method` on `name`; returns its account id. */
+async function authenticate(
+  ctx: ServerContext,
+  req: FastifyRequest,
+  method: 'GET' | 'PUT' | 'DELETE',
+  name: Uint8Array,
+): Promise<number> {
+  const username = parseUsername(header(req, BLOB_AUTH_HEADERS.username));
+  const deviceId = fromBase64urlExact(header(req, BLOB_AUTH_HEADERS.device), LIMITS.deviceIdBytes, 'device');
+  const challenge = fromBase64urlExact(
+    header(req, BLOB_AUTH_HEADERS.challenge),
+    LIMITS.challengeBytes,
+    'challenge',
+  );
+  const signature = fromBase64urlExact(
+    header(req, BLOB_AUTH_HEADERS.signature),
+    LIMITS.signatureBytes,
+    'signature',
+  );
+  const audience = audienceOf(req);
+  if (!(await ctx.store.consumeChallenge(challenge, ctx.now()))) {
+    throw new AuthError('AUTH_CHALLENGE_UNKNOWN', 'challenge is unknown, expired or already used');
+  }
+  const device = await ctx.store.getDevice(username, deviceId);
+  const statement = blobAccessStatement(challenge, audience, username, deviceId, method, name);
+  // An unknown device fails like a bad signature: the answer does not tell which devices exist.
+  if (device === undefined || !ctx.crypto.ed25519.verify(device.publicKey, statement, signature)) {
+    throw new AuthError('AUTH_SIGNATURE_INVALID', 'device signature does not verify');
+  }
+  return device.accountId;
+}
+
+/**
+ * `Range: bytes=a-b` or `bytes=a-` (RFC 9110 §14.1.2). Anything else (several ranges, a suffix
+ * range) is ignored and the whole blob is sent, which §14.2 allows.
+ */
+function rangeOf(value: string | undefined): BlobRange | undefined {
+  if (value === undefined) return undefined;
+  const m = /^bytes=(\d{1,15})-(\d{1,15})?$/.exec(value.trim());
+  if (m === null) return undefined;
+  const first = Number(m[1]);
+  const last = m[2] === undefined ? undefined : Number(m[2]);
+  if (last !== undefined && last < first) return undefined;
+  return { offset: first, length: last === undefined ? BLOB_DEFAULTS.blobMaxBytes : last - first + 1 };
+}
+
+export function registerBlobRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  // Encapsulated: the raw-body parser and the larger body limit apply to these routes only.
+  void app.register(async (scope) => {
+    scope.addContentTypeParser(
+      'application/octet-stream',
+      { parseAs: 'buffer', bodyLimit: BLOB_DEFAULTS.blobMaxBytes },
+      (_req, body, done) => done(null, body),
+    );
+
+    scope.put<{ Params: { name: string }; Body: Buffer }>(
+      '/v1/blobs/:name',
+      { schema: { params: NAME_PARAM }, bodyLimit: BLOB_DEFAULTS.blobMaxBytes },
+      async (req, reply) => {
+        const name = nameOf(req.params.name);
+        if (!Buffer.isBuffer(req.body)) {
+          throw new ValidationError('VALIDATION_FAILED', 'a blob is sent as application/octet-stream');
+        }
+        const accountId = await authenticate(ctx, req, 'PUT', name);
+        const { stored } = await ctx.store.putBlob(accountId, name, new Uint8Array(req.body));
+        return reply.code(stored ? 201 : 200).send({ stored });
+      },
+    );
+
+    scope.get<{ Params: { name: string } }>(
+      '/v1/blobs/:name',
+      { schema: { params: NAME_PARAM } },
+      async (req, reply: FastifyReply) => {
+        const name = nameOf(req.params.name);
+        const accountId = await authenticate(ctx, req, 'GET', name);
+        const range = rangeOf(req.headers.range);
+        const blob = await ctx.store.getBlob(accountId, name, range);
+        if (blob === undefined) throw new NotFoundError('ROUTE_NOT_FOUND', 'no such blob');
+        void reply.header('accept-ranges', 'bytes');
+        if (range === undefined) {
+          return reply.code(200).type('application/octet-stream').send(Buffer.from(blob.bytes));
+        }
+        if (range.offset >= blob.size) {
+          void reply.header('content-range', `bytes */${blob.size}`);
+          return reply
+            .code(416)
+            .send(
+              new ValidationError(
+                'VALIDATION_FAILED',
+                `range starts past the blob's ${blob.size} bytes`,
+              ).toJSON(),
+            );
+        }
+        const last = range.offset + blob.bytes.length - 1;
+        void reply.header('content-range', `bytes ${range.offset}-${last}/${blob.size}`);
+        return reply.code(206).type('application/octet-stream').send(Buffer.from(blob.bytes));
+      },
+    );
+
+    scope.delete<{ Params: { name: string } }>(
+      '/v1/blobs/:name',
+      { schema: { params: NAME_PARAM } },
+      async (req) => {
+        const name = nameOf(req.params.name);
+        const accountId = await authenticate(ctx, req, 'DELETE', name);
+        return { deleted: await ctx.store.deleteBlob(accountId, name) };
+      },
+    );
+
+    scope.get('/v1/blobs', async (req) => {
+      const accountId = await authenticate(ctx, req, 'GET', new Uint8Array(0));
+      const blobs = await ctx.store.listBlobs(accountId);
+      return { blobs: blobs.map((b) => ({ name: Buffer.from(b.name).toString('hex'), size: b.size })) };
+    });
+  });
+}
