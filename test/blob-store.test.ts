@@ -120,6 +120,7 @@ for (const factory of storeFactories) {
           await store.putBlob(alice, sha256(first), first);
           await assert.rejects(store.putBlob(alice, sha256(second), second), (e: unknown) => {
             assert.ok(e instanceof SealpostError);
+            assert.equal(e.code, 'QUOTA_EXCEEDED');
             assert.equal(e.status, 507);
             assert.equal(e.details.store, 'blobs');
             return true;

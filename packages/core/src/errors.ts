@@ -98,6 +98,7 @@ export const ERRORS = {
   TOO_MANY_DEVICES: { kind: 'limit', status: 409, close: CLOSE.protocolError },
   TOO_MANY_RECIPIENTS: { kind: 'limit', status: 400, close: CLOSE.protocolError },
   MAILBOX_FULL: { kind: 'limit', status: 507, close: CLOSE.protocolError },
+  QUOTA_EXCEEDED: { kind: 'limit', status: 507, close: CLOSE.protocolError },
   /** MLS delivery: a device would hold more than LIMITS.keyPackagesPerDevice one-time KeyPackages. */
   TOO_MANY_KEY_PACKAGES: { kind: 'limit', status: 409, close: CLOSE.protocolError },
 

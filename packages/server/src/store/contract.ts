@@ -83,7 +83,7 @@ export function checkCommit(groupId: Uint8Array, epoch: number, recipients: read
 export const BLOB_NAME_BYTES = 32;
 
 export const blobQuotaExceeded = (limit: number) =>
-  new LimitError('MAILBOX_FULL', `an account's backup blobs may total at most ${limit} bytes`, {
+  new LimitError('QUOTA_EXCEEDED', `an account's backup blobs may total at most ${limit} bytes`, {
     limit,
     store: 'blobs',
   });

@@ -248,7 +248,7 @@ export interface Store {
    * SHA-256(bytes) (else CryptoVerificationError CRYPTO_VERIFICATION_FAILED) and
    * 1 <= bytes.length <= the store's blobMaxBytes (else LimitError BODY_TOO_LARGE).
    * Idempotent: a blob the account already holds is left alone and `stored` is false.
-   * Throws LimitError MAILBOX_FULL (status 507, `details.store` = 'blobs', nothing stored) when the
+   * Throws LimitError QUOTA_EXCEEDED (status 507, `details.store` = 'blobs', nothing stored) when the
    * account's blobs would exceed the store's blobQuotaBytes.
    */
   putBlob(accountId: number, name: Uint8Array, bytes: Uint8Array): Promise<{ readonly stored: boolean }>;
