@@ -10,3 +10,7 @@ export * from './keystore/keystore.ts';
 
 // --- device session over WebSocket (docs/protocol.md "WebSocket /v1/ws")
 export * from './connection.ts';
+
+// --- verified key-transparency lookups and self-monitoring (docs/key-transparency.md "Client")
+export * from './directory/directory-client.ts';
+export * from './directory/directory-errors.ts';
