@@ -10,13 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { SealpostError, deviceIdOf, fromBase64url, toBase64url, toHex, type Username } from '@sealpost/core';
-import {
-  FIRST_LIST_PREVIOUS_HASH,
-  deviceListHash,
-  signDeviceList,
-  type Device,
-} from '@sealpost/core/identity/device-list';
+import { SealpostError, fromBase64url, toBase64url, toHex } from '@sealpost/core';
 import { decodeConfiguration } from '@sealpost/core/kt/configuration';
 import { decodeSearchProof } from '@sealpost/core/kt/response-codec';
 import { DirectoryClient } from '../packages/client/src/directory/directory-client.ts';
@@ -25,48 +19,11 @@ import {
   UnexpectedVersionAlert,
 } from '../packages/client/src/directory/directory-errors.ts';
 import { storeFactories, type FreshDatabase } from '../packages/server/src/store/test-databases.ts';
-import {
-  createDevice,
-  crypto,
-  post,
-  startInstance,
-  type Instance,
-  type TestDevice,
-} from './support/harness.ts';
+import { createDevice, crypto, post, startInstance, type Instance } from './support/harness.ts';
+import { chainOf } from './support/device-lists.ts';
 
 let counter = 0;
 const uniqueName = (prefix: string) => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`;
-
-function deviceOf(seed: Uint8Array): Device {
-  const signatureKey = crypto.ed25519.publicKey(seed);
-  return {
-    deviceId: deviceIdOf(crypto, signatureKey),
-    signatureKey,
-    mlsCredentialKey: new Uint8Array(0),
-    addedAtDay: 20_000,
-  };
-}
-
-/** The account's chain of device lists, signed with its account key. */
-function chainOf(d: TestDevice) {
-  const recoveryKey = crypto.ed25519.publicKey(crypto.randomBytes(32));
-  const accountKey = crypto.ed25519.publicKey(d.accountSeed);
-  let previousHash = FIRST_LIST_PREVIOUS_HASH;
-  let version = 0;
-  const devices: Device[] = [deviceOf(d.deviceSeed)];
-  return {
-    next(seed = d.accountSeed, key = accountKey): Uint8Array {
-      version += 1;
-      const list = signDeviceList(
-        crypto,
-        { username: d.username as Username, version, accountKey: key, recoveryKey, previousHash, devices },
-        seed,
-      );
-      previousHash = deviceListHash(crypto, list);
-      return list;
-    },
-  };
-}
 
 /** A fetch that lets a test rewrite the JSON answers of chosen paths. */
 function interposed(rewrite: (path: string, body: Record<string, unknown>) => Record<string, unknown>) {

@@ -6,62 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { deviceIdOf, fromBase64url, toHex, type Username } from '@sealpost/core';
-import {
-  FIRST_LIST_PREVIOUS_HASH,
-  deviceListHash,
-  signDeviceList,
-  type Device,
-} from '@sealpost/core/identity/device-list';
+import { fromBase64url, toHex } from '@sealpost/core';
 import { verifyCommitment } from '@sealpost/core/kt/commitment';
 import { decodeConfiguration } from '@sealpost/core/kt/configuration';
 import { decodeOwnerMonitorProof, decodeSearchProof } from '@sealpost/core/kt/response-codec';
 import { verifyOwnerMonitor, verifySearch } from '@sealpost/core/kt/verify-response';
 import { storeFactories, type FreshDatabase } from '../packages/server/src/store/test-databases.ts';
-import {
-  createDevice,
-  crypto,
-  post,
-  startInstance,
-  type Instance,
-  type TestDevice,
-} from './support/harness.ts';
+import { createDevice, crypto, post, startInstance, type Instance } from './support/harness.ts';
+import { chainOf } from './support/device-lists.ts';
 
 let counter = 0;
 const uniqueName = (prefix: string) => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`;
 const b = (s: unknown): Uint8Array => fromBase64url(s as string, 1 << 20);
 const utf8 = (s: string) => new TextEncoder().encode(s);
-
-function deviceOf(seed: Uint8Array): Device {
-  const signatureKey = crypto.ed25519.publicKey(seed);
-  return {
-    deviceId: deviceIdOf(crypto, signatureKey),
-    signatureKey,
-    mlsCredentialKey: new Uint8Array(0),
-    addedAtDay: 20_000,
-  };
-}
-
-/** The account's chain of device lists, signed with its account key. */
-function chainOf(d: TestDevice) {
-  const recoveryKey = crypto.ed25519.publicKey(crypto.randomBytes(32));
-  const accountKey = crypto.ed25519.publicKey(d.accountSeed);
-  let previousHash = FIRST_LIST_PREVIOUS_HASH;
-  let version = 0;
-  const devices: Device[] = [deviceOf(d.deviceSeed)];
-  return {
-    next(seed = d.accountSeed, key = accountKey): Uint8Array {
-      version += 1;
-      const list = signDeviceList(
-        crypto,
-        { username: d.username as Username, version, accountKey: key, recoveryKey, previousHash, devices },
-        seed,
-      );
-      previousHash = deviceListHash(crypto, list);
-      return list;
-    },
-  };
-}
 
 async function get(url: string): Promise<{ status: number; body: Record<string, unknown>; text: string }> {
   const res = await fetch(url);
