@@ -101,6 +101,8 @@ export const ERRORS = {
   QUOTA_EXCEEDED: { kind: 'limit', status: 507, close: CLOSE.protocolError },
   /** MLS delivery: a device would hold more than LIMITS.keyPackagesPerDevice one-time KeyPackages. */
   TOO_MANY_KEY_PACKAGES: { kind: 'limit', status: 409, close: CLOSE.protocolError },
+  /** Key transparency: a head already holds cosignatures from its limit of distinct witness keys. */
+  KT_COSIGNATURES_FULL: { kind: 'limit', status: 409, close: CLOSE.protocolError },
 
   RATE_LIMITED: { kind: 'rate-limited', status: 429, close: CLOSE.rateLimited },
 
