@@ -13,6 +13,7 @@
  *                                                                     └─< key_packages (id; device_pk, last_resort)
  *   challenges (challenge)   mls_groups (group_id)   schema_migrations (version)   kt_keys (id = 1)
  *   kt_epochs (epoch) ─< kt_updates (epoch, position; vrf_output unique) ─ kt_values (vrf_output) >─ accounts
+ *   kt_cosignatures (tree_size, witness_key)
  *   accounts (id) ─< blobs (account_id, name)
  * `─<` is a foreign key with ON DELETE CASCADE: removing a device removes its mailbox, its
  * idempotency records and its KeyPackages. The key-transparency tables' foreign keys do not cascade:
@@ -253,6 +254,33 @@ export const MIGRATIONS: readonly Migration[] = [
         bytes bytea NOT NULL,
         PRIMARY KEY (account_id, name)
       );
+    `,
+  },
+  {
+    version: 6,
+    description: 'key-transparency witness cosignatures, per head and witness key',
+    // Only for heads the directory signed (checked before insert, with the witness's signature over
+    // that head's root); a witness's newer cosignature replaces its older ones, so a row per
+    // (witness, newest head it cosigned) remains. No foreign key: the head is named by its size.
+    sqlite: `
+      CREATE TABLE kt_cosignatures (
+        tree_size INTEGER NOT NULL,
+        witness_key BLOB NOT NULL,
+        timestamp_s INTEGER NOT NULL,
+        signature BLOB NOT NULL,
+        PRIMARY KEY (tree_size, witness_key)
+      ) STRICT;
+      CREATE INDEX kt_cosignatures_witness ON kt_cosignatures (witness_key, tree_size);
+    `,
+    postgres: `
+      CREATE TABLE kt_cosignatures (
+        tree_size bigint NOT NULL,
+        witness_key bytea NOT NULL,
+        timestamp_s bigint NOT NULL,
+        signature bytea NOT NULL,
+        PRIMARY KEY (tree_size, witness_key)
+      );
+      CREATE INDEX kt_cosignatures_witness ON kt_cosignatures (witness_key, tree_size);
     `,
   },
 ];

@@ -178,6 +178,27 @@ export const SCHEMA: readonly TableSpec[] = [
     ],
   },
   {
+    name: 'kt_cosignatures',
+    linkedBy: 'none',
+    reason:
+      'one row per witness: its newest cosignature of a directory head, served with that head so clients can check a quorum',
+    columns: [
+      { name: 'tree_size', type: 'bigint', reason: 'the signed head (log size) the witness cosigned' },
+      { name: 'witness_key', type: 'bytes', reason: "the witness's public key, which clients trust or not" },
+      {
+        name: 'timestamp_s',
+        type: 'bigint',
+        reason:
+          'when the witness cosigned (its clock, seconds): clients refuse cosignatures older than their lag',
+      },
+      {
+        name: 'signature',
+        type: 'bytes',
+        reason: "the witness's Ed25519 signature over the head (docs/witness.md)",
+      },
+    ],
+  },
+  {
     name: 'kt_epochs',
     linkedBy: 'none',
     reason:
