@@ -49,6 +49,10 @@ export const tooManyKeyPackages = (limit: number) =>
   new LimitError('TOO_MANY_KEY_PACKAGES', `a device may keep at most ${limit} one-time KeyPackages`, {
     limit,
   });
+export const cosignaturesFull = (limit: number) =>
+  new LimitError('KT_COSIGNATURES_FULL', `a head keeps cosignatures from at most ${limit} witness keys`, {
+    limit,
+  });
 export const epochConflict = (currentEpoch: number) =>
   new ConflictError('MLS_EPOCH_CONFLICT', `the group is at epoch ${currentEpoch}`, { currentEpoch });
 

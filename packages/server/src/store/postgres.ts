@@ -31,6 +31,7 @@ import {
   checkCommit,
   checkKeyPackages,
   checkRecipients,
+  cosignaturesFull,
   deviceExists,
   deviceNotFound,
   epochConflict,
@@ -57,6 +58,7 @@ import type {
   EnqueueInput,
   EnqueueResult,
   KeyPackageStock,
+  KtCosignature,
   KtEpoch,
   KtKeys,
   KtLoggedUpdate,
@@ -73,6 +75,8 @@ export interface PostgresOptions extends StoreOptions {
 
 /** Advisory lock key for migrations: 'SEALPOST' in ASCII, read as a big-endian int8. */
 const MIGRATION_LOCK = '6000273874561749844';
+/** Advisory lock key of `putKtCosignature` (any constant distinct from MIGRATION_LOCK). */
+const COSIGNATURE_LOCK = '6000273874561749845';
 
 const INT8_OID = 20;
 /** Per-pool type parsers (the global `pg.types` is left alone): int8 as number. */
@@ -536,6 +540,55 @@ export class PostgresStore implements Store {
         ],
       );
     });
+  }
+
+  async putKtCosignature(c: KtCosignature, maxPerHead: number): Promise<void> {
+    await this.#transaction(async (q) => {
+      // Serialises puts across instances, so the per-head count holds.
+      await this.#query(q, `SELECT pg_advisory_xact_lock(${COSIGNATURE_LOCK})`);
+      const [stored] = await this.#query<{ timestamp_s: number }>(
+        q,
+        'SELECT timestamp_s FROM kt_cosignatures WHERE tree_size = $1 AND witness_key = $2',
+        [c.treeSize, c.witnessKey],
+      );
+      if (stored === undefined) {
+        const [held] = await this.#query<{ n: number }>(
+          q,
+          'SELECT count(*)::integer AS n FROM kt_cosignatures WHERE tree_size = $1',
+          [c.treeSize],
+        );
+        if (held!.n >= maxPerHead) throw cosignaturesFull(maxPerHead);
+        await this.#query(
+          q,
+          'INSERT INTO kt_cosignatures (tree_size, witness_key, timestamp_s, signature) VALUES ($1, $2, $3, $4)',
+          [c.treeSize, c.witnessKey, c.timestamp, c.signature],
+        );
+      } else if (c.timestamp > stored.timestamp_s) {
+        await this.#query(
+          q,
+          'UPDATE kt_cosignatures SET timestamp_s = $1, signature = $2 WHERE tree_size = $3 AND witness_key = $4',
+          [c.timestamp, c.signature, c.treeSize, c.witnessKey],
+        );
+      }
+      await this.#query(q, 'DELETE FROM kt_cosignatures WHERE witness_key = $1 AND tree_size < $2', [
+        c.witnessKey,
+        c.treeSize,
+      ]);
+    });
+  }
+
+  async ktCosignatures(treeSize: number): Promise<KtCosignature[]> {
+    const rows = await this.#query<{ witness_key: Buffer; timestamp_s: number; signature: Buffer }>(
+      this.#pool,
+      'SELECT witness_key, timestamp_s, signature FROM kt_cosignatures WHERE tree_size = $1 ORDER BY witness_key',
+      [treeSize],
+    );
+    return rows.map((r) => ({
+      treeSize,
+      witnessKey: bytes(r.witness_key),
+      timestamp: r.timestamp_s,
+      signature: bytes(r.signature),
+    }));
   }
 
   async loadKtLog(): ReturnType<Store['loadKtLog']> {

@@ -26,6 +26,7 @@ import type {
   EnqueueInput,
   EnqueueResult,
   KeyPackageStock,
+  KtCosignature,
   KtEpoch,
   KtKeys,
   MailEntry,
@@ -183,6 +184,12 @@ export class ThreadedSqliteStore implements Store {
   }
   loadKtLog(): ReturnType<Store['loadKtLog']> {
     return this.#call('loadKtLog');
+  }
+  putKtCosignature(cosignature: KtCosignature, maxPerHead: number): Promise<void> {
+    return this.#call('putKtCosignature', cosignature, maxPerHead);
+  }
+  ktCosignatures(treeSize: number): Promise<KtCosignature[]> {
+    return this.#call('ktCosignatures', treeSize);
   }
   putBlob(accountId: number, name: Uint8Array, bytes: Uint8Array): Promise<{ readonly stored: boolean }> {
     // As for enqueue: copy exactly the blob, not the request buffer it may be a view into.

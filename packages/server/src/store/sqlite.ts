@@ -27,6 +27,7 @@ import {
   checkCommit,
   checkKeyPackages,
   checkRecipients,
+  cosignaturesFull,
   deviceExists,
   epochConflict,
   deviceNotFound,
@@ -54,6 +55,7 @@ import type {
   EnqueueInput,
   EnqueueResult,
   KeyPackageStock,
+  KtCosignature,
   KtEpoch,
   KtKeys,
   KtLoggedUpdate,
@@ -639,6 +641,50 @@ export class SqliteStore implements Store {
         );
       });
     });
+  }
+
+  async putKtCosignature(c: KtCosignature, maxPerHead: number): Promise<void> {
+    await this.#write(() => {
+      const stored = this.#get<{ timestamp_s: number }>(
+        'SELECT timestamp_s FROM kt_cosignatures WHERE tree_size = ? AND witness_key = ?',
+        c.treeSize,
+        c.witnessKey,
+      );
+      if (stored === undefined) {
+        const held = this.#get<{ n: number }>(
+          'SELECT count(*) AS n FROM kt_cosignatures WHERE tree_size = ?',
+          c.treeSize,
+        )!;
+        if (held.n >= maxPerHead) throw cosignaturesFull(maxPerHead);
+        this.#run(
+          'INSERT INTO kt_cosignatures (tree_size, witness_key, timestamp_s, signature) VALUES (?, ?, ?, ?)',
+          c.treeSize,
+          c.witnessKey,
+          c.timestamp,
+          c.signature,
+        );
+      } else if (c.timestamp > stored.timestamp_s) {
+        this.#run(
+          'UPDATE kt_cosignatures SET timestamp_s = ?, signature = ? WHERE tree_size = ? AND witness_key = ?',
+          c.timestamp,
+          c.signature,
+          c.treeSize,
+          c.witnessKey,
+        );
+      }
+      this.#run(
+        'DELETE FROM kt_cosignatures WHERE witness_key = ? AND tree_size < ?',
+        c.witnessKey,
+        c.treeSize,
+      );
+    });
+  }
+
+  async ktCosignatures(treeSize: number): Promise<KtCosignature[]> {
+    return this.#all<{ witness_key: Uint8Array; timestamp_s: number; signature: Uint8Array }>(
+      'SELECT witness_key, timestamp_s, signature FROM kt_cosignatures WHERE tree_size = ? ORDER BY witness_key',
+      treeSize,
+    ).map((r) => ({ treeSize, witnessKey: r.witness_key, timestamp: r.timestamp_s, signature: r.signature }));
   }
 
   async loadKtLog(): ReturnType<Store['loadKtLog']> {

@@ -122,6 +122,17 @@ export interface KtLoggedUpdate extends KtLogUpdate {
   readonly username: Username;
 }
 
+/** A witness's cosignature over the directory's head of `treeSize` (docs/witness.md). */
+export interface KtCosignature {
+  readonly treeSize: number;
+  /** The witness's Ed25519 public key, 32 bytes. */
+  readonly witnessKey: Uint8Array;
+  /** When the witness cosigned, seconds since the Unix epoch (its clock). */
+  readonly timestamp: number;
+  /** Ed25519 over the witness's CosignatureTBS, 64 bytes. */
+  readonly signature: Uint8Array;
+}
+
 /** One stored backup blob as listed (DESIGN.md "Backups"). */
 export interface BlobInfo {
   /** SHA-256 of the bytes, 32 bytes. */
@@ -241,6 +252,16 @@ export interface Store {
   appendKtEpoch(epoch: KtEpoch): Promise<void>;
   /** Every stored epoch in order, with its updates in order (what a restart rebuilds the trees from). */
   loadKtLog(): Promise<Array<Omit<KtEpoch, 'updates'> & { readonly updates: readonly KtLoggedUpdate[] }>>;
+  /**
+   * Keeps a witness's cosignature of a head (the caller checked that the directory signed that head
+   * and that the signature verifies over it). A cosignature of the same head replaces the stored one
+   * only when newer; the witness's cosignatures of smaller heads are deleted (the newer one states
+   * everything they did). Throws LimitError KT_COSIGNATURES_FULL, storing nothing, when the head
+   * already holds cosignatures from `maxPerHead` other witness keys.
+   */
+  putKtCosignature(cosignature: KtCosignature, maxPerHead: number): Promise<void>;
+  /** The cosignatures kept for the head of `treeSize`, by witness key. */
+  ktCosignatures(treeSize: number): Promise<KtCosignature[]>;
 
   // --- backup blobs, per account (DESIGN.md "Backups"); the account is already authenticated
   /**
