@@ -16,7 +16,7 @@ import {
   usernameSkeleton,
   type ErrorCode,
 } from '@sealpost/core';
-import { BLOB_AUTH_HEADERS } from '../packages/server/src/http/blobs.ts';
+import { BLOB_AUTH_HEADERS, BLOB_KIND_HEADER } from '../packages/server/src/http/blobs.ts';
 import type { StoreOptions } from '../packages/server/src/store/options.ts';
 import type { Store } from '../packages/server/src/store/store.ts';
 import { storeFactories, type StoreFactory } from '../packages/server/src/store/test-databases.ts';
@@ -78,8 +78,8 @@ for (const factory of storeFactories) {
         assert.deepEqual(new Uint8Array(got!.bytes), blob);
         const listed = await store.listBlobs(alice);
         assert.deepEqual(
-          listed.map((b) => ({ name: new Uint8Array(b.name), size: b.size })),
-          [{ name: sha256(blob), size: 1000 }],
+          listed.map((b) => ({ name: new Uint8Array(b.name), size: b.size, kind: b.kind })),
+          [{ name: sha256(blob), size: 1000, kind: 0 }],
         );
         assert.equal(await store.deleteBlob(alice, sha256(blob)), true);
         assert.equal(await store.getBlob(alice, sha256(blob)), undefined);
@@ -93,6 +93,27 @@ for (const factory of storeFactories) {
         await store.putBlob(alice, sha256(blob), blob);
         assert.deepEqual(await store.putBlob(alice, sha256(blob), blob), { stored: false });
         assert.equal((await store.listBlobs(alice)).length, 1);
+      }));
+
+    test('a blob keeps the kind it was first put with, and a listing can ask for one kind', () =>
+      withStore(factory, async (store) => {
+        const alice = await newAccount(store, 'alice');
+        const [a, b, c] = [bytes(10), bytes(20), bytes(30)];
+        await store.putBlob(alice, sha256(a), a, 2);
+        await store.putBlob(alice, sha256(b), b, 3);
+        await store.putBlob(alice, sha256(c), c, 2);
+        assert.deepEqual(await store.putBlob(alice, sha256(a), a, 3), { stored: false });
+        const kinds = async (kind?: number) =>
+          (await store.listBlobs(alice, kind)).map((x) => `${Buffer.from(x.name).toString('hex')}:${x.kind}`);
+        const hex = (x: Uint8Array) => Buffer.from(sha256(x)).toString('hex');
+        assert.deepEqual(await kinds(2), [`${hex(a)}:2`, `${hex(c)}:2`].sort());
+        assert.deepEqual(await kinds(3), [`${hex(b)}:3`]);
+        assert.deepEqual(await kinds(0), []);
+        assert.equal((await kinds()).length, 3);
+        for (const bad of [-1, 256, 1.5]) {
+          await assert.rejects(store.putBlob(alice, sha256(a), a, bad), rejectsWith('VALIDATION_FAILED'));
+          await assert.rejects(store.listBlobs(alice, bad), rejectsWith('VALIDATION_FAILED'));
+        }
       }));
 
     test('a name that is not the SHA-256 of the bytes is refused, nothing stored', () =>
@@ -268,13 +289,42 @@ describe('blob routes', () => {
     const list = await fetch(`${instance.url}/v1/blobs`, {
       headers: await signed(alice, 'GET', new Uint8Array(0)),
     });
-    assert.deepEqual(await list.json(), { blobs: [{ name: hex(name), size: 3000 }] });
+    assert.deepEqual(await list.json(), { blobs: [{ name: hex(name), size: 3000, kind: 0 }] });
 
     const del = await fetch(`${instance.url}/v1/blobs/${hex(name)}`, {
       method: 'DELETE',
       headers: await signed(alice, 'DELETE', name),
     });
     assert.deepEqual(await del.json(), { deleted: true });
+  });
+
+  test('should store the kind header and list one kind on ?kind=', async () => {
+    const carol = await createDevice(instance.url, 'carolhttp');
+    const [a, b] = [bytes(40), bytes(50)];
+    const putKind = async (blob: Uint8Array, kind: string) =>
+      fetch(`${instance.url}/v1/blobs/${hex(sha256(blob))}`, {
+        method: 'PUT',
+        headers: {
+          ...(await signed(carol, 'PUT', sha256(blob))),
+          'content-type': 'application/octet-stream',
+          [BLOB_KIND_HEADER]: kind,
+        },
+        body: Buffer.from(blob),
+      });
+    assert.equal((await putKind(a, '2')).status, 201);
+    assert.equal((await putKind(b, '4')).status, 201);
+    for (const bad of ['256', '-1', 'x', '1e2']) {
+      const res = await putKind(bytes(5), bad);
+      assert.equal(res.status, 400, bad);
+      assert.equal(((await res.json()) as { code: string }).code, 'VALIDATION_FAILED');
+    }
+    const list = async (query: string) =>
+      fetch(`${instance.url}/v1/blobs${query}`, { headers: await signed(carol, 'GET', new Uint8Array(0)) });
+    assert.deepEqual(await (await list('?kind=4')).json(), {
+      blobs: [{ name: hex(sha256(b)), size: 50, kind: 4 }],
+    });
+    assert.equal(((await (await list('')).json()) as { blobs: unknown[] }).blobs.length, 2);
+    assert.equal((await list('?kind=300')).status, 400);
   });
 
   test('should refuse a wrong name, a quota overrun (507), and a signature made for another request', async () => {

@@ -3,9 +3,10 @@
  * content-addressed blobs, the encrypted objects of their backup repository.
  *
  *   PUT    /v1/blobs/:name   body = the blob (application/octet-stream); 201 stored, 200 already there
+ *                            optional header `sealpost-blob-kind: 0..255`, the client's label (default 0)
  *   GET    /v1/blobs/:name   the blob; `Range: bytes=a-b` or `bytes=a-` gives 206 and those bytes
  *   DELETE /v1/blobs/:name   { deleted }
- *   GET    /v1/blobs         { blobs: [{ name, size }] }
+ *   GET    /v1/blobs         { blobs: [{ name, size, kind }] }; `?kind=k` lists only that kind
  *
  * `:name` is the SHA-256 of the blob as 64 lowercase hex digits (the client's ObjectName).
  * Every request is authenticated on its own: the headers name the device and carry a fresh
@@ -23,6 +24,7 @@ import {
 } from '@sealpost/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext } from '../context.ts';
+import { BLOB_KIND_MAX } from '../store/contract.ts';
 import { BLOB_DEFAULTS } from '../store/options.ts';
 import type { BlobRange } from '../store/store.ts';
 
@@ -33,6 +35,13 @@ export const BLOB_AUTH_HEADERS = {
   challenge: 'sealpost-challenge',
   signature: 'sealpost-signature',
 } as const;
+
+/**
+ * The PUT header naming the blob's kind, a decimal 0..255 the client chooses (a backup repository's
+ * key files, packs, index files and snapshots, docs/backup-format.md "On the Sealpost server"). Not
+ * signed: a relay that changed it only mislabels the listing, which the client checks anyway.
+ */
+export const BLOB_KIND_HEADER = 'sealpost-blob-kind';
 
 const NAME = /^[0-9a-f]{64}$/;
 const NAME_PARAM = {
@@ -46,6 +55,24 @@ function nameOf(hex: string): Uint8Array {
     throw new ValidationError('VALIDATION_FAILED', 'a blob name is 64 lowercase hex digits');
   return new Uint8Array(Buffer.from(hex, 'hex'));
 }
+
+function kindOf(req: FastifyRequest): number {
+  const v = req.headers[BLOB_KIND_HEADER];
+  if (v === undefined) return 0;
+  if (typeof v !== 'string' || !/^\d{1,3}$/.test(v) || Number(v) > BLOB_KIND_MAX) {
+    throw new ValidationError(
+      'VALIDATION_FAILED',
+      `header ${BLOB_KIND_HEADER} is an integer 0..${BLOB_KIND_MAX}`,
+    );
+  }
+  return Number(v);
+}
+
+const KIND_QUERY = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { kind: { type: 'integer', minimum: 0, maximum: BLOB_KIND_MAX } },
+} as const;
 
 function header(req: FastifyRequest, name: string): string {
   const v = req.headers[name];
@@ -126,8 +153,9 @@ export function registerBlobRoutes(app: FastifyInstance, ctx: ServerContext): vo
         if (!Buffer.isBuffer(req.body)) {
           throw new ValidationError('VALIDATION_FAILED', 'a blob is sent as application/octet-stream');
         }
+        const kind = kindOf(req);
         const accountId = await authenticate(ctx, req, 'PUT', name);
-        const { stored } = await ctx.store.putBlob(accountId, name, new Uint8Array(req.body));
+        const { stored } = await ctx.store.putBlob(accountId, name, new Uint8Array(req.body), kind);
         return reply.code(stored ? 201 : 200).send({ stored });
       },
     );
@@ -172,10 +200,20 @@ export function registerBlobRoutes(app: FastifyInstance, ctx: ServerContext): vo
       },
     );
 
-    scope.get('/v1/blobs', async (req) => {
-      const accountId = await authenticate(ctx, req, 'GET', new Uint8Array(0));
-      const blobs = await ctx.store.listBlobs(accountId);
-      return { blobs: blobs.map((b) => ({ name: Buffer.from(b.name).toString('hex'), size: b.size })) };
-    });
+    scope.get<{ Querystring: { kind?: number } }>(
+      '/v1/blobs',
+      { schema: { querystring: KIND_QUERY } },
+      async (req) => {
+        const accountId = await authenticate(ctx, req, 'GET', new Uint8Array(0));
+        const blobs = await ctx.store.listBlobs(accountId, req.query.kind);
+        return {
+          blobs: blobs.map((b) => ({
+            name: Buffer.from(b.name).toString('hex'),
+            size: b.size,
+            kind: b.kind,
+          })),
+        };
+      },
+    );
   });
 }

@@ -118,6 +118,16 @@ export function checkBlob(limits: StoreLimits, name: Uint8Array, bytes: Uint8Arr
   }
 }
 
+/** A blob's kind is a number the client chooses, 0..BLOB_KIND_MAX (one byte). */
+export const BLOB_KIND_MAX = 255;
+
+/** Precondition of `Store.putBlob` and a filtered `listBlobs`: a kind is an integer 0..255. */
+export function checkBlobKind(kind: number): void {
+  if (!Number.isSafeInteger(kind) || kind < 0 || kind > BLOB_KIND_MAX) {
+    throw new ValidationError('VALIDATION_FAILED', `a blob kind is an integer 0..${BLOB_KIND_MAX}`);
+  }
+}
+
 /** Precondition of a ranged `Store.getBlob`. */
 export function checkBlobRange(range: { offset: number; length: number }): void {
   if (

@@ -14,7 +14,7 @@
  *   challenges (challenge)   mls_groups (group_id)   schema_migrations (version)   kt_keys (id = 1)
  *   kt_epochs (epoch) ─< kt_updates (epoch, position; vrf_output unique) ─ kt_values (vrf_output) >─ accounts
  *   kt_cosignatures (tree_size, witness_key)
- *   accounts (id) ─< blobs (account_id, name)
+ *   accounts (id) ─< blobs (account_id, name; kind)
  * `─<` is a foreign key with ON DELETE CASCADE: removing a device removes its mailbox, its
  * idempotency records and its KeyPackages. The key-transparency tables' foreign keys do not cascade:
  * the directory's log is append-only (a removed row would change every later root).
@@ -282,5 +282,14 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX kt_cosignatures_witness ON kt_cosignatures (witness_key, tree_size);
     `,
+  },
+  {
+    version: 7,
+    description: 'backup blobs: a kind the client chooses, to list one kind',
+    // A backup repository holds four kinds of object (key files, packs, index files, snapshots,
+    // docs/backup-format.md) whose names are their hashes: only a stored kind lets a client list one
+    // kind without fetching every blob. A small number, not a label; rows from before are kind 0.
+    sqlite: `ALTER TABLE blobs ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;`,
+    postgres: `ALTER TABLE blobs ADD COLUMN kind integer NOT NULL DEFAULT 0;`,
   },
 ];

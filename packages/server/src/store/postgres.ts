@@ -26,6 +26,7 @@ import {
   accountNotFound,
   blobQuotaExceeded,
   checkBlob,
+  checkBlobKind,
   checkBlobName,
   checkBlobRange,
   checkCommit,
@@ -644,8 +645,10 @@ export class PostgresStore implements Store {
     accountId: number,
     name: Uint8Array,
     bytes: Uint8Array,
+    kind = 0,
   ): Promise<{ readonly stored: boolean }> {
     checkBlob(this.#limits, name, bytes);
+    checkBlobKind(kind);
     return this.#transaction(async (c) => {
       // The account row's lock serialises this account's puts across instances, so the quota holds.
       await this.#lockAccount(c, accountId);
@@ -662,12 +665,11 @@ export class PostgresStore implements Store {
       if (Number(row!.used) + bytes.length > this.#limits.blobQuotaBytes) {
         throw blobQuotaExceeded(this.#limits.blobQuotaBytes);
       }
-      await this.#query(c, 'INSERT INTO blobs (account_id, name, size, bytes) VALUES ($1, $2, $3, $4)', [
-        accountId,
-        name,
-        bytes.length,
-        bytes,
-      ]);
+      await this.#query(
+        c,
+        'INSERT INTO blobs (account_id, name, size, bytes, kind) VALUES ($1, $2, $3, $4, $5)',
+        [accountId, name, bytes.length, bytes, kind],
+      );
       return { stored: true };
     });
   }
@@ -694,13 +696,16 @@ export class PostgresStore implements Store {
     return row && { size: Number(row.size), bytes: bytes(row.bytes) };
   }
 
-  async listBlobs(accountId: number): Promise<BlobInfo[]> {
-    const rows = await this.#query<{ name: Buffer; size: string }>(
+  async listBlobs(accountId: number, kind?: number): Promise<BlobInfo[]> {
+    if (kind !== undefined) checkBlobKind(kind);
+    const rows = await this.#query<{ name: Buffer; size: string; kind: number }>(
       this.#pool,
-      'SELECT name, size FROM blobs WHERE account_id = $1 ORDER BY name',
-      [accountId],
+      kind === undefined
+        ? 'SELECT name, size, kind FROM blobs WHERE account_id = $1 ORDER BY name'
+        : 'SELECT name, size, kind FROM blobs WHERE account_id = $1 AND kind = $2 ORDER BY name',
+      kind === undefined ? [accountId] : [accountId, kind],
     );
-    return rows.map((r) => ({ name: bytes(r.name), size: Number(r.size) }));
+    return rows.map((r) => ({ name: bytes(r.name), size: Number(r.size), kind: r.kind }));
   }
 
   async deleteBlob(accountId: number, name: Uint8Array): Promise<boolean> {

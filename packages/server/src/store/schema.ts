@@ -99,6 +99,12 @@ export const SCHEMA: readonly TableSpec[] = [
         reason: "length of the bytes: the account's quota and listings without reading them",
       },
       { name: 'bytes', type: 'bytes', reason: 'the ciphertext the client stored, opaque to the server' },
+      {
+        name: 'kind',
+        type: 'integer',
+        reason:
+          'a number 0..255 the client chose (backup: key file, pack, index or snapshot), so it can list one kind',
+      },
     ],
   },
   {

@@ -191,9 +191,14 @@ export class ThreadedSqliteStore implements Store {
   ktCosignatures(treeSize: number): Promise<KtCosignature[]> {
     return this.#call('ktCosignatures', treeSize);
   }
-  putBlob(accountId: number, name: Uint8Array, bytes: Uint8Array): Promise<{ readonly stored: boolean }> {
+  putBlob(
+    accountId: number,
+    name: Uint8Array,
+    bytes: Uint8Array,
+    kind?: number,
+  ): Promise<{ readonly stored: boolean }> {
     // As for enqueue: copy exactly the blob, not the request buffer it may be a view into.
-    return this.#call('putBlob', accountId, name.slice(), bytes.slice());
+    return this.#call('putBlob', accountId, name.slice(), bytes.slice(), kind);
   }
   getBlob(
     accountId: number,
@@ -202,8 +207,8 @@ export class ThreadedSqliteStore implements Store {
   ): Promise<{ readonly size: number; readonly bytes: Uint8Array } | undefined> {
     return this.#call('getBlob', accountId, name.slice(), range);
   }
-  listBlobs(accountId: number): Promise<BlobInfo[]> {
-    return this.#call('listBlobs', accountId);
+  listBlobs(accountId: number, kind?: number): Promise<BlobInfo[]> {
+    return this.#call('listBlobs', accountId, kind);
   }
   deleteBlob(accountId: number, name: Uint8Array): Promise<boolean> {
     return this.#call('deleteBlob', accountId, name.slice());

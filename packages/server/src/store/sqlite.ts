@@ -22,6 +22,7 @@ import {
   accountNotFound,
   blobQuotaExceeded,
   checkBlob,
+  checkBlobKind,
   checkBlobName,
   checkBlobRange,
   checkCommit,
@@ -518,8 +519,10 @@ export class SqliteStore implements Store {
     accountId: number,
     name: Uint8Array,
     bytes: Uint8Array,
+    kind = 0,
   ): Promise<{ readonly stored: boolean }> {
     checkBlob(this.#limits, name, bytes);
+    checkBlobKind(kind);
     // A write: the one writer makes the quota sum and the insert atomic against other puts.
     return this.#write(() => {
       if (this.#get('SELECT 1 FROM blobs WHERE account_id = ? AND name = ?', accountId, name)) {
@@ -533,11 +536,12 @@ export class SqliteStore implements Store {
       if (used + bytes.length > this.#limits.blobQuotaBytes)
         throw blobQuotaExceeded(this.#limits.blobQuotaBytes);
       this.#run(
-        'INSERT INTO blobs (account_id, name, size, bytes) VALUES (?, ?, ?, ?)',
+        'INSERT INTO blobs (account_id, name, size, bytes, kind) VALUES (?, ?, ?, ?, ?)',
         accountId,
         name,
         bytes.length,
         bytes,
+        kind,
       );
       return { stored: true };
     });
@@ -572,9 +576,19 @@ export class SqliteStore implements Store {
     });
   }
 
-  async listBlobs(accountId: number): Promise<BlobInfo[]> {
+  async listBlobs(accountId: number, kind?: number): Promise<BlobInfo[]> {
+    if (kind !== undefined) checkBlobKind(kind);
     return this.#guard(() =>
-      this.#all<BlobInfo>('SELECT name, size FROM blobs WHERE account_id = ? ORDER BY name', accountId),
+      kind === undefined
+        ? this.#all<BlobInfo>(
+            'SELECT name, size, kind FROM blobs WHERE account_id = ? ORDER BY name',
+            accountId,
+          )
+        : this.#all<BlobInfo>(
+            'SELECT name, size, kind FROM blobs WHERE account_id = ? AND kind = ? ORDER BY name',
+            accountId,
+            kind,
+          ),
     );
   }
 

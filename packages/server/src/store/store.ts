@@ -138,6 +138,8 @@ export interface BlobInfo {
   /** SHA-256 of the bytes, 32 bytes. */
   readonly name: Uint8Array;
   readonly size: number;
+  /** The kind given when it was stored (0..255, the client's meaning). */
+  readonly kind: number;
 }
 
 /** Bytes `offset .. offset + length` of a blob; a range past the end is cut at the end. */
@@ -270,9 +272,15 @@ export interface Store {
    * 1 <= bytes.length <= the store's blobMaxBytes (else LimitError BODY_TOO_LARGE).
    * Idempotent: a blob the account already holds is left alone and `stored` is false.
    * Throws LimitError QUOTA_EXCEEDED (status 507, `details.store` = 'blobs', nothing stored) when the
-   * account's blobs would exceed the store's blobQuotaBytes.
+   * account's blobs would exceed the store's blobQuotaBytes. `kind` (0..255, default 0) is the
+   * client's label for listing; a repeated put keeps the first kind.
    */
-  putBlob(accountId: number, name: Uint8Array, bytes: Uint8Array): Promise<{ readonly stored: boolean }>;
+  putBlob(
+    accountId: number,
+    name: Uint8Array,
+    bytes: Uint8Array,
+    kind?: number,
+  ): Promise<{ readonly stored: boolean }>;
   /**
    * The blob's size and its bytes, or `range` of them (cut at the end). `undefined` when this
    * account holds no such blob, whoever else does.
@@ -282,8 +290,8 @@ export interface Store {
     name: Uint8Array,
     range?: BlobRange,
   ): Promise<{ readonly size: number; readonly bytes: Uint8Array } | undefined>;
-  /** The account's blobs, by name. */
-  listBlobs(accountId: number): Promise<BlobInfo[]>;
+  /** The account's blobs (only those of `kind` when given), by name. */
+  listBlobs(accountId: number, kind?: number): Promise<BlobInfo[]>;
   /** Deletes the account's blob; false when it held none of that name. */
   deleteBlob(accountId: number, name: Uint8Array): Promise<boolean>;
 
