@@ -36,6 +36,20 @@ describe('index files', () => {
     );
   });
 
+  test('condemned packs make a version 2 file that keeps their time; none make version 1', () => {
+    const live = packOf([10, 20]);
+    const condemned = { ...packOf([30]), condemnedMs: 1_700_000_000_123 };
+    const aad = new TextEncoder().encode('sealpost/backup/v1/index');
+    const content = (file: Uint8Array) => openEnvelope(crypto, keys.index, aad, file, 1 << 26, 'index');
+    assert.equal(content(encodeIndexFile(crypto, keys, [live]))[0], 1);
+    const file = encodeIndexFile(crypto, keys, [live, condemned]);
+    assert.equal(content(file)[0], 2);
+    assert.deepEqual(decodeIndexFile(crypto, keys, file), [live, condemned]);
+    for (const condemnedMs of [0, -1, 1.5, 2 ** 53]) {
+      assert.throws(() => encodeIndexFile(crypto, keys, [{ ...live, condemnedMs }]), ValidationError);
+    }
+  });
+
   test('loads into a BlobIndex, counting only new blobs', () => {
     const listed = [packOf([10, 20, 30]), packOf([40])];
     const index = new BlobIndex();

@@ -24,6 +24,14 @@ const node: fc.Arbitrary<TreeNode> = fc.oneof(
     size: fc.maxSafeNat(),
     content: fc.array(id, { maxLength: 5 }),
   }),
+  fc.record({
+    ...common,
+    kind: fc.constant('file' as const),
+    size: fc.maxSafeNat(),
+    content: fc.array(id, { maxLength: 5 }),
+    inode: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+    ctimeNs: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+  }),
   fc.record({ ...common, kind: fc.constant('dir' as const), subtree: id }),
   fc.record({
     ...common,
@@ -46,6 +54,19 @@ describe('trees', () => {
         numRuns: 300,
       },
     );
+  });
+
+  test('a file with inode and ctime is wire kind 0x81, one without is kind 1', () => {
+    const content = [new Uint8Array(32).fill(9) as BlobId];
+    const plainFile: TreeNode = { ...base, kind: 'file', name: utf8.encode('a'), size: 3, content };
+    const statFile: TreeNode = { ...plainFile, inode: 2n ** 64n - 1n, ctimeNs: -5n };
+    const kindAt = 1 + 1 + 1 + 1; // version, count, name length, name
+    assert.equal(encodeTree([plainFile])[kindAt], 1);
+    const bytes = encodeTree([statFile]);
+    assert.equal(bytes[kindAt], 0x81);
+    assert.deepEqual(decodeTree(bytes), [plain(statFile)]);
+    assert.throws(() => encodeTree([{ ...plainFile, inode: 1n }]), ValidationError);
+    assert.throws(() => encodeTree([{ ...statFile, inode: -1n }]), ValidationError);
   });
 
   test('an empty directory is the empty tree', () => {

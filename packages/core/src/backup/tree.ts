@@ -7,6 +7,12 @@
  *   body  = file (1):    u64 size || varint k || k x chunk id (32)
  *           dir (2):     subtree id (32)
  *           symlink (3): opaque target
+ *           file+ (0x81): u64 size || u64 inode || i64 ctime (ns) || varint k || k x chunk id (32)
+ *
+ * Kind 0x81 (the file kind with the high bit set) is a file that also records its inode number and
+ * status-change time, which a later backup compares to notice a file rewritten with its old size and
+ * mtime put back (restic records them the same way). A writer uses 0x81 when it has both, 1
+ * otherwise; both decode to a file node.
  *
  * `opaque` and `varint` are core's codec (RFC 9420 §2.1.2 varints). Names are bytes (POSIX names
  * need not be UTF-8): 1 to backupNameMaxBytes bytes, no NUL, no '/', not "." or "..". Mode holds
@@ -21,6 +27,8 @@ import { BLOB_ID_BYTES, type BlobId } from './blob.ts';
 
 export const TREE_VERSION = 1;
 export const NODE_KIND = { file: 1, dir: 2, symlink: 3 } as const;
+/** The wire kind of a file node that carries `inode` and `ctimeNs`: the file kind, high bit set. */
+export const NODE_KIND_FILE_STAT = 0x81;
 export const MODE_MAX = 0o7777;
 
 interface NodeBase {
@@ -34,6 +42,10 @@ export interface FileNode extends NodeBase {
   readonly kind: 'file';
   readonly size: number;
   readonly content: readonly BlobId[];
+  /** Inode number (u64), recorded together with `ctimeNs` or not at all (wire kind 0x81). */
+  readonly inode?: bigint;
+  /** Status-change time in nanoseconds since 1970. */
+  readonly ctimeNs?: bigint;
 }
 export interface DirNode extends NodeBase {
   readonly kind: 'dir';
@@ -70,6 +82,16 @@ export function sortTreeNodes(nodes: readonly TreeNode[]): TreeNode[] {
 const I64_MIN = -(2n ** 63n);
 const I64_MAX = 2n ** 63n - 1n;
 
+function writeU64(w: Writer, v: bigint): Writer {
+  return w.u32(Number(v >> 32n)).u32(Number(v & 0xffffffffn));
+}
+
+function readU64(r: Reader, what: string): bigint {
+  const hi = r.u32(what);
+  const lo = r.u32(what);
+  return (BigInt(hi) << 32n) | BigInt(lo);
+}
+
 /** Encodes a tree. Requires nodes sorted by name without repeats, every field in range. */
 export function encodeTree(nodes: readonly TreeNode[]): Uint8Array {
   const w = new Writer(64 + nodes.length * 64).u8(TREE_VERSION).varint(nodes.length);
@@ -86,11 +108,24 @@ export function encodeTree(nodes: readonly TreeNode[]): Uint8Array {
     if (typeof node.mtimeNs !== 'bigint' || node.mtimeNs < I64_MIN || node.mtimeNs > I64_MAX) {
       throw bad('mtime out of range');
     }
-    w.opaque(node.name).u8(NODE_KIND[node.kind]).u16(node.mode);
-    const mtime = BigInt.asUintN(64, node.mtimeNs);
-    w.u32(Number(mtime >> 32n)).u32(Number(mtime & 0xffffffffn));
+    const stat = node.kind === 'file' && (node.inode !== undefined || node.ctimeNs !== undefined);
+    if (stat) {
+      const { inode, ctimeNs } = node;
+      if (typeof inode !== 'bigint' || inode < 0n || inode >= 2n ** 64n) throw bad('inode out of range');
+      if (typeof ctimeNs !== 'bigint' || ctimeNs < I64_MIN || ctimeNs > I64_MAX)
+        throw bad('ctime out of range');
+    }
+    w.opaque(node.name)
+      .u8(stat ? NODE_KIND_FILE_STAT : NODE_KIND[node.kind])
+      .u16(node.mode);
+    writeU64(w, BigInt.asUintN(64, node.mtimeNs));
     if (node.kind === 'file') {
-      w.u53(node.size).varint(node.content.length);
+      w.u53(node.size);
+      if (stat) {
+        writeU64(w, node.inode!);
+        writeU64(w, BigInt.asUintN(64, node.ctimeNs!));
+      }
+      w.varint(node.content.length);
       for (const id of node.content) {
         if (id.length !== BLOB_ID_BYTES) throw bad('chunk id must be 32 bytes');
         w.fixed(id);
@@ -145,17 +180,19 @@ function readNode(r: Reader): TreeNode {
   const mode = r.u16('mode');
   if (mode > MODE_MAX)
     throw new CodecError('CODEC_INVALID_VALUE', `mode 0o${mode.toString(8)} is out of range`);
-  const hi = r.u32('mtime');
-  const lo = r.u32('mtime');
-  const mtimeNs = BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo));
-  if (kind === NODE_KIND.file) {
+  const mtimeNs = BigInt.asIntN(64, readU64(r, 'mtime'));
+  if (kind === NODE_KIND.file || kind === NODE_KIND_FILE_STAT) {
     const size = r.u53('file size');
+    const inode = kind === NODE_KIND_FILE_STAT ? readU64(r, 'inode') : undefined;
+    const ctimeNs = kind === NODE_KIND_FILE_STAT ? BigInt.asIntN(64, readU64(r, 'ctime')) : undefined;
     const k = r.varint('chunk count');
     if (k * BLOB_ID_BYTES > r.remaining)
       throw new CodecError('CODEC_TRUNCATED', `chunk list of ${k} ids is truncated`);
     const content: BlobId[] = [];
     for (let j = 0; j < k; j++) content.push(r.fixed(BLOB_ID_BYTES, 'chunk id') as BlobId);
-    return { kind: 'file', name, mode, mtimeNs, size, content };
+    return inode === undefined
+      ? { kind: 'file', name, mode, mtimeNs, size, content }
+      : { kind: 'file', name, mode, mtimeNs, size, content, inode, ctimeNs: ctimeNs! };
   }
   if (kind === NODE_KIND.dir) {
     return { kind: 'dir', name, mode, mtimeNs, subtree: r.fixed(BLOB_ID_BYTES, 'subtree id') as BlobId };
