@@ -11,6 +11,7 @@ import { verifyCommitment } from '@sealpost/core/kt/commitment';
 import { decodeConfiguration } from '@sealpost/core/kt/configuration';
 import { decodeOwnerMonitorProof, decodeSearchProof } from '@sealpost/core/kt/response-codec';
 import { verifyOwnerMonitor, verifySearch } from '@sealpost/core/kt/verify-response';
+import { searchKeyFromProof } from '@sealpost/core/kt/vrf-input';
 import { storeFactories, type FreshDatabase } from '../packages/server/src/store/test-databases.ts';
 import { createDevice, crypto, post, startInstance, type Instance } from './support/harness.ts';
 import { chainOf } from './support/device-lists.ts';
@@ -93,7 +94,8 @@ for (const factory of storeFactories) {
       const own = (v: number) => {
         const l = response.lookups.find((x) => x.version === v);
         assert.ok(l?.commitment, `lookup of version ${v}`);
-        return { vrfOutput: l.vrfOutput, commitment: l.commitment };
+        const vrfOutput = searchKeyFromProof(config.vrfPublicKey, label, v, l.vrfProof);
+        return { vrfOutput, commitment: l.commitment };
       };
       // The owner's own keys here come from the server's lookups: the test checks the proof's shape.
       try {

@@ -46,6 +46,7 @@ import { ProofMalformedError } from '@sealpost/core/kt/proof-errors';
 import { decodeOwnerMonitorProof, decodeSearchProof } from '@sealpost/core/kt/response-codec';
 import { verifyTreeHead } from '@sealpost/core/kt/tree-head';
 import { verifyOwnerMonitor, verifySearch } from '@sealpost/core/kt/verify-response';
+import { searchKeyFromProof } from '@sealpost/core/kt/vrf-input';
 import {
   acceptDeviceList,
   deviceListHash,
@@ -229,13 +230,15 @@ export class DirectoryClient {
         throw new ProofMalformedError(`proof for size ${response.treeHead.treeSize}, head ${head.treeSize}`);
       }
       const positions = positionsField(body, head.treeSize);
-      // The lookups' keys and commitments are the directory's: this checks that the versions it
-      // admits are the ones its log holds; which of them are ours is decided below.
+      // The search keys are proved by the directory's VRF key; the commitments are the directory's:
+      // this checks that the versions it admits are the ones its log holds; which of them are ours is
+      // decided below.
       const given = new Map(response.lookups.map((l) => [l.version, l]));
       const own = (v: number) => {
         const l = given.get(v);
         if (l?.commitment === undefined) throw new ProofMalformedError(`no lookup of version ${v}`);
-        return { vrfOutput: l.vrfOutput, commitment: l.commitment };
+        const vrfOutput = searchKeyFromProof(head.config.vrfPublicKey, label, v, l.vrfProof);
+        return { vrfOutput, commitment: l.commitment };
       };
       const verified = verifyOwnerMonitor(crypto, head.config, {
         label,

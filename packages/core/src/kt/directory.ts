@@ -2,7 +2,8 @@
  * The key directory's server side (draft-ietf-keytrans-protocol-04 §3.4, §6-§8, §12), sans I/O: it
  * holds the combined tree in memory, publishes batches of label versions as log entries with a signed
  * tree head, and answers search and owner-monitoring requests with proofs. Crypto, the clock (the
- * caller passes timestamps) and the VRF (`searchKey`) are injected.
+ * caller passes timestamps) and the VRF (`searchKey`, `vrfProof`) are injected: the server proves
+ * each label version once, at ingestion, outside an epoch's critical path.
  *
  * Per label it keeps, for each version, the log entry that added it and its commitment (§10.6):
  *   labels: hex(label) -> { positions: [entry of v0, entry of v1, ...], commitments: [c0, c1, ...] }
@@ -30,6 +31,12 @@ export interface DirectoryOptions {
   readonly signingSeed: Uint8Array;
   /** The VRF output of a label-version pair (§10.7); the ECVRF in production, a stand-in in tests. */
   readonly searchKey: (label: Uint8Array, version: number) => Uint8Array;
+  /**
+   * The ECVRF proof of that output (VRF.Np bytes, `proveSearchKey` in vrf-input.ts), sent with every
+   * lookup (§12.1 BinaryLadderStep). Required by `search` and `monitorOwner`; a directory that only
+   * publishes (a witness's test log) may leave it out.
+   */
+  readonly vrfProof?: ((label: Uint8Array, version: number) => Uint8Array) | undefined;
 }
 
 /** One new version: the label, its value and the commitment opening chosen for it (§10.6). */
@@ -122,11 +129,15 @@ export class Directory {
   }
 
   #lookups(builder: CombinedProofBuilder, label: Uint8Array): LadderLookup[] {
+    const prove = this.#opts.vrfProof;
+    if (prove === undefined) {
+      throw new ValidationError('VALIDATION_FAILED', 'this directory was built without a VRF prover');
+    }
     const s = this.#labels.get(toHex(label));
     const versions = [...(builder.lookedUp.get(toHex(label)) ?? [])].sort((a, b) => a - b);
     return versions.map((version) => ({
       version,
-      vrfOutput: this.#opts.searchKey(label, version),
+      vrfProof: prove(label, version),
       commitment: s?.commitments[version],
     }));
   }

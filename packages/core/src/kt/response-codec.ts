@@ -4,7 +4,7 @@
  *
  *   struct {
  *     uint32 version;
- *     opaque vrf_output[VRF.Nh];
+ *     opaque proof[VRF.Np];               // §12.1 BinaryLadderStep.proof
  *     optional<HashValue> commitment;
  *   } LadderLookup;
  *   struct {
@@ -15,10 +15,12 @@
  *   } SearchProof;
  *   struct { TreeHead tree_head; LadderLookup lookups<0..2^8-1>; CombinedTreeProof monitor; } OwnerMonitorProof;
  *
- * Deviation (docs/key-transparency.md): the draft's `BinaryLadderStep` carries a VRF proof and no
- * version; until the ECVRF is wired in, a lookup carries its VRF output and names its version, and
- * the FullTreeHead, opening and UpdateValue travel beside the proof (the caller opens the commitment
- * with commitment.ts). Versions must be distinct and increasing, so a list has one encoding.
+ * A lookup is the draft's `BinaryLadderStep` (the ECVRF proof of the label-version pair, from which
+ * the user computes the search key, and the commitment when the version exists), one per distinct
+ * version any ladder of the response looks up. Deviation (docs/key-transparency.md): a lookup names
+ * its version, and the target's commitment is sent too; the FullTreeHead, opening and UpdateValue
+ * travel beside the proof (the caller opens the commitment with commitment.ts). Versions must be
+ * distinct and increasing, so a list has one encoding.
  */
 import { CodecError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
@@ -31,7 +33,8 @@ import { readTreeHead, writeTreeHead, type TreeHead } from './tree-head.ts';
 
 export interface LadderLookup {
   readonly version: number;
-  readonly vrfOutput: Uint8Array;
+  /** The ECVRF proof (RFC 9381 pi, VRF.Np bytes) of VrfInput{label, version} (§10.7, §12.1). */
+  readonly vrfProof: Uint8Array;
   readonly commitment?: Uint8Array | undefined;
 }
 
@@ -51,19 +54,19 @@ export interface OwnerMonitorProof {
 
 function writeLookup(w: Writer, l: LadderLookup): void {
   w.u32(l.version);
-  writeFixed(w, l.vrfOutput, KT_SUITE.vrfOutputBytes, 'LadderLookup.vrf_output');
+  writeFixed(w, l.vrfProof, KT_SUITE.vrfProofBytes, 'LadderLookup.proof');
   writeOptional(w, l.commitment, (w, c) => writeFixed(w, c, KT_SUITE.hashBytes, 'LadderLookup.commitment'));
 }
 
 function readLookup(r: Reader): LadderLookup {
   const version = r.u32('LadderLookup.version');
-  const vrfOutput = r.fixed(KT_SUITE.vrfOutputBytes, 'LadderLookup.vrf_output');
+  const vrfProof = r.fixed(KT_SUITE.vrfProofBytes, 'LadderLookup.proof');
   const commitment = readOptional(
     r,
     (r) => r.fixed(KT_SUITE.hashBytes, 'commitment'),
     'LadderLookup.commitment',
   );
-  return commitment === undefined ? { version, vrfOutput } : { version, vrfOutput, commitment };
+  return commitment === undefined ? { version, vrfProof } : { version, vrfProof, commitment };
 }
 
 function checkIncreasing(lookups: readonly LadderLookup[]): void {

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { nodeCryptoProvider as crypto } from '../../node/crypto-provider.ts';
-import { concatBytes } from '../bytes/encoding.ts';
+import { concatBytes, toHex } from '../bytes/encoding.ts';
 import { CodecError, SealpostError } from '../errors.ts';
 import { KT_128_SHA256_ED25519 } from './cipher-suite.ts';
 import { SearchLadder, monitorLadder } from './binary-ladder.ts';
@@ -22,7 +22,8 @@ import {
   encodeSearchProof,
 } from './response-codec.ts';
 import { verifyOwnerMonitor, verifySearch } from './verify-response.ts';
-import { encodeVrfInput } from './vrf-input.ts';
+import { encodeVrfInput, proveSearchKey } from './vrf-input.ts';
+import { ecvrfPublicKey } from '../vrf/ecvrf.ts';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const code = (c: string) => (e: unknown) => e instanceof SealpostError && e.code === c;
@@ -108,18 +109,27 @@ describe('binary ladder (§5, §6.2, §8.1, Appendix B)', () => {
 // --- a small directory
 
 const seed = crypto.sha256(utf8('search test operator')).slice();
+const vrfSecret = crypto.sha256(utf8('search test VRF key')).slice();
+const vrf = new Map<string, { proof: Uint8Array; searchKey: Uint8Array }>();
+/** The real ECVRF (RFC 9381), memoised: tests look the same pairs up many times. */
+function proved(label: Uint8Array, version: number): { proof: Uint8Array; searchKey: Uint8Array } {
+  const id = `${toHex(label)}/${version}`;
+  let out = vrf.get(id);
+  if (out === undefined) vrf.set(id, (out = proveSearchKey(vrfSecret, label, version)));
+  return out;
+}
 const config = (rmw: number): Configuration => ({
   ciphersuite: KT_128_SHA256_ED25519,
   mode: 'contactMonitoring',
   signaturePublicKey: crypto.ed25519.publicKey(seed),
-  vrfPublicKey: crypto.sha256(utf8('stand-in VRF key')),
+  vrfPublicKey: ecvrfPublicKey(vrfSecret),
   leafPublicKey: new Uint8Array(32),
   maxAhead: 10_000,
   maxBehind: 86_400_000,
   reasonableMonitoringWindow: rmw,
 });
-const searchKey = (label: Uint8Array, version: number): Uint8Array =>
-  crypto.sha256(concatBytes(utf8('stand-in VRF'), encodeVrfInput(label, version)));
+const searchKey = (label: Uint8Array, version: number): Uint8Array => proved(label, version).searchKey;
+const vrfProof = (label: Uint8Array, version: number): Uint8Array => proved(label, version).proof;
 const opening = (label: Uint8Array, version: number): Uint8Array =>
   crypto.sha256(concatBytes(utf8('opening'), encodeVrfInput(label, version))).subarray(0, 16);
 const T0 = 1_700_000_000_000;
@@ -129,7 +139,7 @@ function build(
   rmw = 5_000,
 ): { dir: Directory; cfg: Configuration; now: number } {
   const cfg = config(rmw);
-  const dir = new Directory({ crypto, config: cfg, signingSeed: seed, searchKey });
+  const dir = new Directory({ crypto, config: cfg, signingSeed: seed, searchKey, vrfProof });
   const counts = new Map<string, number>();
   epochs.forEach((labels, i) => {
     dir.publish(

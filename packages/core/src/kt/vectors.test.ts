@@ -33,7 +33,7 @@ import {
   verifyAuditorTreeHead,
   verifyTreeHead,
 } from './tree-head.ts';
-import { encodeVrfInput } from './vrf-input.ts';
+import { encodeVrfInput, searchKeyFromProof } from './vrf-input.ts';
 import type { KtView } from './combined-proof.ts';
 import { decodeOwnerMonitorProof, decodeSearchProof } from './response-codec.ts';
 import { verifyOwnerMonitor, verifySearch } from './verify-response.ts';
@@ -135,6 +135,9 @@ function runVector(crypto: CryptoProvider, input: any): void {
       });
       return;
     }
+    case 'vrf-search-key':
+      searchKeyFromProof(hex(input.vrfPublicKey), utf8(input.label), input.version, hex(input.proof));
+      return;
     default:
       throw new Error(`unknown vector kind ${String(input.kind)}`);
   }

@@ -4,6 +4,10 @@
  * structure, recomputes the log root and verifies the tree head's signature over it, then checks the
  * clock bounds. Returns the result and the view to retain; on any failure throws a typed error and
  * returns nothing, so a failed response never changes the user's state (§12).
+ *
+ * Search keys come only from VRF proofs: each lookup's ECVRF proof is verified under the
+ * Configuration's `vrf_public_key` before its key is used (§12.1 step 2), and every lookup the
+ * response carries must be one the replayed algorithm asked for.
  */
 import type { CryptoProvider } from '../crypto/provider.ts';
 import { CombinedProofReader, type KtView, type LookupKeys } from './combined-proof.ts';
@@ -14,9 +18,43 @@ import type { LadderLookup, OwnerMonitorProof, SearchProof } from './response-co
 import { fixedVersionSearch, greatestVersionSearch } from './search.ts';
 import { verifyTreeHead, type TreeHead } from './tree-head.ts';
 import { checkClock, updateView } from './view.ts';
+import { searchKeyFromProof } from './vrf-input.ts';
 
-function keysFrom(lookups: readonly LadderLookup[]): Map<number, LadderLookup> {
-  return new Map(lookups.map((l) => [l.version, l]));
+/**
+ * The response's lookups as `LookupKeys`: a version's search key is computed from its VRF proof the
+ * first time an algorithm asks for it. `unused()` lists the lookups nobody asked for.
+ */
+function provedKeys(
+  config: Configuration,
+  label: Uint8Array,
+  lookups: readonly LadderLookup[],
+): { keys: LookupKeys; unused: () => number[]; commitment: (version: number) => Uint8Array | undefined } {
+  const given = new Map(lookups.map((l) => [l.version, l]));
+  const proved = new Map<number, { vrfOutput: Uint8Array; commitment?: Uint8Array | undefined }>();
+  const keys: LookupKeys = (_, version) => {
+    let out = proved.get(version);
+    if (out === undefined) {
+      const l = given.get(version);
+      if (l === undefined) return undefined;
+      const vrfOutput = searchKeyFromProof(config.vrfPublicKey, label, version, l.vrfProof);
+      out = { vrfOutput, commitment: l.commitment };
+      proved.set(version, out);
+    }
+    return out;
+  };
+  return {
+    keys,
+    unused: () => [...given.keys()].filter((v) => !proved.has(v)),
+    commitment: (v) => given.get(v)?.commitment,
+  };
+}
+
+function checkAllUsed(unused: number[]): void {
+  if (unused.length > 0) {
+    throw new ProofMalformedError(`lookups of versions ${unused.join(', ')} are not part of any ladder`, {
+      version: unused[0]!,
+    });
+  }
 }
 
 function finish(
@@ -53,13 +91,13 @@ export function verifySearch(
   if (args.version !== undefined && response.version !== args.version) {
     throw new ProofMalformedError(`response is for version ${response.version}, not ${args.version}`);
   }
-  const keys = keysFrom(response.lookups);
+  const lookups = provedKeys(config, args.label, response.lookups);
   const reader = new CombinedProofReader(
     crypto,
     response.proof,
     response.treeHead.treeSize,
     args.view,
-    (_, v) => keys.get(v),
+    lookups.keys,
   );
   updateView(reader, args.view?.size);
   let result: { terminal: number } | undefined;
@@ -73,12 +111,13 @@ export function verifySearch(
     if (!(e instanceof VersionNotFoundError)) throw e;
     absent = e; // trusted only once the whole proof verifies
   }
+  checkAllUsed(lookups.unused());
   const view = finish(crypto, config, reader, response.treeHead, args.now);
   if (absent !== undefined || result === undefined) throw absent!;
   // The target was proved included at the terminal entry, so its commitment was given and checked.
   return {
     version: response.version,
-    commitment: keys.get(response.version)!.commitment!,
+    commitment: lookups.commitment(response.version)!,
     terminal: result.terminal,
     view,
   };
@@ -105,8 +144,8 @@ export function verifyOwnerMonitor(
   },
 ): { checked: number[]; rightmost: number | undefined; view: KtView } {
   const { response, positions } = args;
-  const given = keysFrom(response.lookups);
-  const keys: LookupKeys = (_, v) => (v < positions.length ? args.own(v) : given.get(v));
+  const given = provedKeys(config, args.label, response.lookups);
+  const keys: LookupKeys = (label, v) => (v < positions.length ? args.own(v) : given.keys(label, v));
   const reader = new CombinedProofReader(crypto, response.proof, response.treeHead.treeSize, args.view, keys);
   updateView(reader, args.view?.size);
   const result = ownerMonitor(reader, {
@@ -115,6 +154,8 @@ export function verifyOwnerMonitor(
     expectedAt: (x) => positions.filter((p) => p <= x).length - 1,
     rmw: config.reasonableMonitoringWindow,
   });
+  // The owner's own versions may travel with proofs it does not need (§12.3 leaves them out).
+  checkAllUsed(given.unused().filter((v) => v >= positions.length));
   const view = finish(crypto, config, reader, response.treeHead, args.now);
   return { ...result, view };
 }

@@ -22,15 +22,15 @@ import {
   type CryptoProvider,
   type Username,
 } from '@sealpost/core';
-import { KT_128_SHA256_ED25519, KT_SUITE } from '@sealpost/core/kt/cipher-suite';
+import { KT_128_SHA256_ED25519 } from '@sealpost/core/kt/cipher-suite';
 import { CombinedTree } from '@sealpost/core/kt/combined-tree';
 import { computeCommitment, newOpening } from '@sealpost/core/kt/commitment';
 import { encodeConfiguration, type Configuration } from '@sealpost/core/kt/configuration';
 import { Directory } from '@sealpost/core/kt/directory';
 import type { OwnerMonitorProof, SearchProof } from '@sealpost/core/kt/response-codec';
 import type { TreeHead } from '@sealpost/core/kt/tree-head';
-import { encodeVrfInput } from '@sealpost/core/kt/vrf-input';
-import { ecvrfProofToHash, ecvrfProve, ecvrfPublicKey } from '@sealpost/core/vrf';
+import { proveSearchKey } from '@sealpost/core/kt/vrf-input';
+import { ecvrfPublicKey } from '@sealpost/core/vrf';
 import { acceptDeviceList, type AcceptedDeviceList } from '@sealpost/core/identity/device-list';
 import type { KtEpoch, KtLogUpdate, Store } from '../store/store.ts';
 
@@ -94,6 +94,8 @@ interface State {
   readonly vrfSecret: Uint8Array;
   /** `${username}/${version}` -> VRF output, filled at ingestion and on rebuild. */
   readonly searchKeys: Map<string, Uint8Array>;
+  /** `${username}/${version}` -> VRF proof sent with lookups: kept from ingestion, else proved on demand. */
+  readonly vrfProofs: Map<string, Uint8Array>;
   /** username -> published values by version. */
   readonly values: Map<string, { deviceList: Uint8Array; opening: Uint8Array }[]>;
   /** username -> the log entry that added each version. */
@@ -173,23 +175,30 @@ export class DirectoryService {
       reasonableMonitoringWindow: DIRECTORY_LIMITS.reasonableMonitoringWindowMs,
     };
     const searchKeys = new Map<string, Uint8Array>();
-    const searchKey = (label: Uint8Array, version: number): Uint8Array => {
+    const vrfProofs = new Map<string, Uint8Array>();
+    // A version a proof looks up but nobody added (one past the greatest), or a proof not kept since a
+    // restart (the store keeps outputs only): proved on demand and kept.
+    const prove = (label: Uint8Array, version: number): { proof: Uint8Array; searchKey: Uint8Array } => {
       const k = keyOf(new TextDecoder().decode(label), version);
-      let out = searchKeys.get(k);
-      if (out === undefined) {
-        // A version a proof looks up but nobody added (one past the greatest): computed on demand.
-        out = vrfOutputOf(keys.vrfSecret, label, version);
-        searchKeys.set(k, out);
-      }
-      return out;
+      const proof = vrfProofs.get(k);
+      const searchKey = searchKeys.get(k);
+      if (proof !== undefined && searchKey !== undefined) return { proof, searchKey };
+      const fresh = proveSearchKey(keys.vrfSecret, label, version);
+      vrfProofs.set(k, fresh.proof);
+      searchKeys.set(k, fresh.searchKey);
+      return fresh;
     };
+    const searchKey = (label: Uint8Array, version: number): Uint8Array =>
+      searchKeys.get(keyOf(new TextDecoder().decode(label), version)) ?? prove(label, version).searchKey;
+    const vrfProof = (label: Uint8Array, version: number): Uint8Array => prove(label, version).proof;
     const state: State = {
       config,
       configBytes: encodeConfiguration(config),
-      directory: new Directory({ crypto, config, signingSeed: keys.signingSeed, searchKey }),
+      directory: new Directory({ crypto, config, signingSeed: keys.signingSeed, searchKey, vrfProof }),
       mirror: new CombinedTree(crypto),
       vrfSecret: keys.vrfSecret,
       searchKeys,
+      vrfProofs,
       values: new Map(),
       positions: new Map(),
       accepted: new Map(),
@@ -311,8 +320,9 @@ export class DirectoryService {
       }
       const version = state.nextVersion.get(username) ?? 0;
       const label = utf8(username);
-      const vrfOutput = vrfOutputOf(state.vrfSecret, label, version);
+      const { proof, searchKey: vrfOutput } = proveSearchKey(state.vrfSecret, label, version);
       state.searchKeys.set(keyOf(username, version), vrfOutput);
+      state.vrfProofs.set(keyOf(username, version), proof);
       state.pending.push({
         accountId: account.id,
         username,
@@ -435,10 +445,4 @@ export class DirectoryService {
     if (this.#state === undefined) return;
     await this.publishNow().catch((e: unknown) => this.#opts.onError?.(e));
   }
-}
-
-/** §10.7: the search key is ECVRF output of VrfInput, truncated to VRF.Nh = 32 bytes (§15.1). */
-function vrfOutputOf(vrfSecret: Uint8Array, label: Uint8Array, version: number): Uint8Array {
-  const proof = ecvrfProve(vrfSecret, encodeVrfInput(label, version));
-  return ecvrfProofToHash(proof).slice(0, KT_SUITE.vrfOutputBytes);
 }

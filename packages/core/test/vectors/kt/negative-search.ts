@@ -3,6 +3,9 @@
  * the example's six labels published through `Directory` in contact-monitoring mode, then one edit per
  * file of a valid `SearchProof` or `OwnerMonitorProof`, each case with the error it must raise.
  * Also writes the positive `search.json`. Written by generate.ts.
+ *
+ * Unlike the tree vectors, these use the real ECVRF (a fixed VRF key below): every lookup carries its
+ * VRF proof, which the verifier checks under the Configuration's `vrf_public_key` (§12.1 step 2).
  */
 
 import { encodeConfiguration, type Configuration } from '../../../src/kt/configuration.ts';
@@ -17,6 +20,8 @@ import {
   type SearchProof,
 } from '../../../src/kt/response-codec.ts';
 import { verifySearch } from '../../../src/kt/verify-response.ts';
+import { proveSearchKey } from '../../../src/kt/vrf-input.ts';
+import { ecvrfPublicKey } from '../../../src/vrf/ecvrf.ts';
 import {
   config as auditing,
   crypto,
@@ -26,17 +31,26 @@ import {
   negative,
   operatorSeed,
   SOURCE,
-  standInVrf,
   T0,
   utf8,
   write,
 } from './example.ts';
 
+/** The directory's VRF key (RFC 9381 SK), fixed so the vectors are reproducible. */
+const vrfSecret = crypto.sha256(utf8('sealpost kt vector VRF key')).slice();
+const vrf = new Map<string, { proof: Uint8Array; searchKey: Uint8Array }>();
+function proved(label: Uint8Array, version: number): { proof: Uint8Array; searchKey: Uint8Array } {
+  const id = `${hex(label)}/${version}`;
+  let out = vrf.get(id);
+  if (out === undefined) vrf.set(id, (out = proveSearchKey(vrfSecret, label, version)));
+  return out;
+}
+
 const config: Configuration = {
   ciphersuite: auditing.ciphersuite,
   mode: 'contactMonitoring',
   signaturePublicKey: auditing.signaturePublicKey,
-  vrfPublicKey: auditing.vrfPublicKey,
+  vrfPublicKey: ecvrfPublicKey(vrfSecret),
   leafPublicKey: new Uint8Array(32),
   maxAhead: 10_000,
   maxBehind: 86_400_000,
@@ -51,7 +65,8 @@ function directory(upTo: number, cfg: Configuration = config): Directory {
     crypto,
     config: cfg,
     signingSeed: operatorSeed,
-    searchKey: (label, version) => standInVrf(new TextDecoder().decode(label), version),
+    searchKey: (label, version) => proved(label, version).searchKey,
+    vrfProof: (label, version) => proved(label, version).proof,
   });
   for (const e of epochs.slice(0, upTo)) {
     dir.publish(
@@ -71,6 +86,14 @@ const encView = (v: KtView) => ({
     prefixRoot: hex(e.prefixRoot),
   })),
 });
+
+/** A proof whose scalar s is the group order q (RFC 9381 §5.4.4: s >= q is INVALID). */
+function withS(proof: Uint8Array): Uint8Array {
+  const q = 2n ** 252n + 27742317777372353535851937790883648493n;
+  const out = proof.slice();
+  for (let i = 0; i < 32; i++) out[48 + i] = Number((q >> BigInt(8 * i)) & 0xffn);
+  return out;
+}
 
 /** Bit 0 of a uint64 timestamp flipped (numbers above 2^32: no `^`). */
 const flipLow = (t: number): number => (t % 2 === 0 ? t + 1 : t - 1);
@@ -204,6 +227,82 @@ export function writeNegativeSearchVectors(): void {
           }),
         },
       })),
+  );
+  negative(
+    'search-modified-vrf-proof@1-bit',
+    'One bit of the VRF proof of one looked-up version flipped (in Gamma, c or s): the proof does not verify under the VRF public key, for absent versions too.',
+    sig,
+    g.lookups.flatMap((l) =>
+      [0, 40, 79].map((b) => ({
+        name: `proof of version ${l.version}, byte ${b}`,
+        input: {
+          ...base,
+          response: enc({
+            ...g,
+            lookups: g.lookups.map((m) => (m === l ? { ...m, vrfProof: flip(m.vrfProof, b, 2) } : m)),
+          }),
+        },
+      })),
+    ),
+  );
+  negative(
+    'search-vrf-proof-of-another-version',
+    'Two lookups swap their VRF proofs: each is a valid proof, of the other version.',
+    sig,
+    [
+      {
+        name: `versions ${g.lookups[0]!.version} and ${g.lookups.at(-1)!.version}`,
+        input: {
+          ...base,
+          response: enc({
+            ...g,
+            lookups: g.lookups.map((m, i, all) =>
+              i === 0
+                ? { ...m, vrfProof: all.at(-1)!.vrfProof }
+                : i === all.length - 1
+                  ? { ...m, vrfProof: all[0]!.vrfProof }
+                  : m,
+            ),
+          }),
+        },
+      },
+    ],
+  );
+  negative(
+    'search-vrf-proof-extra-lookup',
+    'A lookup (with a valid VRF proof) of a version no ladder asks for.',
+    'KT_PROOF_MALFORMED',
+    [
+      {
+        name: 'version 200',
+        input: {
+          ...base,
+          response: enc({
+            ...g,
+            lookups: [...g.lookups, { version: 200, vrfProof: proved(utf8(label), 200).proof }],
+          }),
+        },
+      },
+    ],
+  );
+  const oneProof = g.lookups[0]!;
+  const vrfBase = {
+    kind: 'vrf-search-key',
+    vrfPublicKey: hex(config.vrfPublicKey),
+    label,
+    version: oneProof.version,
+  };
+  negative(
+    'vrf-proof-malformed',
+    'A VRF proof that is truncated, has trailing bytes, is empty or has one bit flipped is refused (RFC 9381 §5.3) before its search key is used.',
+    sig,
+    [
+      { name: 'truncated to 79 bytes', proof: oneProof.vrfProof.subarray(0, 79) },
+      { name: 'one trailing byte', proof: new Uint8Array([...oneProof.vrfProof, 0]) },
+      { name: 'empty', proof: new Uint8Array(0) },
+      { name: 'bit 0 of c flipped', proof: flip(oneProof.vrfProof, 32, 0) },
+      { name: 's replaced by q (not reduced)', proof: withS(oneProof.vrfProof) },
+    ].map((c) => ({ name: c.name, input: { ...vrfBase, proof: hex(c.proof) } })),
   );
   negative(
     'search-modified-signature@1-bit',
@@ -385,7 +484,7 @@ export function writeNegativeSearchVectors(): void {
     const l =
       g.lookups.find((x) => x.version === v) ??
       full.search(utf8(label), { version: v }).lookups.find((x) => x.version === v)!;
-    return { vrfOutput: hex(l.vrfOutput), commitment: hex(l.commitment!) };
+    return { vrfOutput: hex(proved(utf8(label), v).searchKey), commitment: hex(l.commitment!) };
   });
   const owner = directory(epochs.length, ownerConfig);
   const mbase = {
