@@ -20,6 +20,8 @@ export {
 export { verifyQuorum, type QuorumPolicy, type QuorumResult } from './quorum.ts';
 export { SqliteWitnessStore } from './state-sqlite.ts';
 export { InProcessFeed } from './in-process-feed.ts';
+export { HttpFeed, type FetchLike, type HttpFeedOptions, type ServedHead } from './http-feed.ts';
+export { HttpWitness, WITNESS_STATE_FILE, type HttpWitnessOptions, type StepResult } from './http-witness.ts';
 export {
   WitnessHaltedError,
   WitnessRefusedError,

@@ -13,4 +13,14 @@ export const WITNESS_LIMITS = {
   witnessKeysMax: 64,
   /** Ed25519 seed of the witness's signing key (RFC 8032 §5.1.5). */
   seedBytes: 32,
+  /** An HTTP answer from the followed server, in bytes (a feed page of large epochs is the biggest). */
+  responseMaxBytes: 64 * 1024 * 1024,
+  /** A request to the followed server gives up after this long (ms). */
+  requestTimeoutMs: 30_000,
+  /** An encoded Configuration (§10.2) in a head answer. */
+  configurationMaxBytes: 4_096,
+  /** Elements of a consistency proof (core's LIMITS.ktLogProofMaxElements). */
+  proofMaxElements: 4_096,
+  /** Seconds between polls of `sealpost witness` by default. */
+  pollIntervalSecs: 10,
 } as const;

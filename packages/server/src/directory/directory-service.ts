@@ -33,6 +33,7 @@ import { proveSearchKey } from '@sealpost/core/kt/vrf-input';
 import { ecvrfPublicKey } from '@sealpost/core/vrf';
 import { acceptDeviceList, type AcceptedDeviceList } from '@sealpost/core/identity/device-list';
 import type { KtEpoch, KtLogUpdate, Store } from '../store/store.ts';
+import { CosignatureCollector } from './cosignatures.ts';
 
 /** The directory's limits and long-term parameters (ms), in one table. */
 export const DIRECTORY_LIMITS = {
@@ -48,6 +49,8 @@ export const DIRECTORY_LIMITS = {
   pendingMax: 10_000,
   /** Log entries per answer of the witness feed. */
   feedEntriesPerRequest: 256,
+  /** Distinct witness keys whose cosignatures one head keeps (docs/witness.md "Server"). */
+  cosignaturesPerHead: 32,
 } as const;
 
 /** One log entry as the witness feed shows it: no label, no value (docs/witness.md). */
@@ -119,10 +122,18 @@ export class DirectoryService {
   /** Serialises submits and publishes: each sees the effects of the one before. */
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** Witness cosignatures of this directory's heads (cosignatures.ts). */
+  readonly cosignatures: CosignatureCollector;
 
   constructor(opts: DirectoryServiceOptions) {
     if (!(opts.epochSeconds > 0)) throw new ValidationError('VALIDATION_FAILED', 'epochSeconds must be > 0');
     this.#opts = opts;
+    this.cosignatures = new CosignatureCollector({
+      store: opts.store,
+      crypto: opts.crypto,
+      perHead: DIRECTORY_LIMITS.cosignaturesPerHead,
+      signedRoot: (treeSize) => this.signedRoot(treeSize),
+    });
   }
 
   /** Loads keys and rebuilds the trees (once), then publishes every `epochSeconds`. */
@@ -434,6 +445,38 @@ export class DirectoryService {
         treeSize: state.entries.length,
         entries: state.entries.slice(from, from + DIRECTORY_LIMITS.feedEntriesPerRequest),
       };
+    });
+  }
+
+  /**
+   * The log-tree consistency proof from the head of `size1` to the head of `size2` (§3.2, §11.1),
+   * for witnesses. Throws KT_TREE_SIZE_INVALID unless 0 < size1 <= size2 <= the newest size.
+   */
+  consistencyProof(size1: number, size2: number): Promise<Uint8Array[]> {
+    return this.#serial(async () => {
+      const state = await this.#ready();
+      if (!(size1 > 0 && size1 <= size2 && size2 <= state.entries.length)) {
+        throw new ValidationError(
+          'KT_TREE_SIZE_INVALID',
+          `no consistency proof from ${size1} to ${size2} in a log of ${state.entries.length}`,
+        );
+      }
+      return state.mirror.log.consistencyProof(size1, size2);
+    });
+  }
+
+  /**
+   * The root this directory signed at `treeSize` and its encoded configuration: what a witness's
+   * cosignature of that head must cover. Throws KT_TREE_SIZE_INVALID for a head it never signed.
+   */
+  signedRoot(treeSize: number): Promise<{ root: Uint8Array; configuration: Uint8Array }> {
+    return this.#serial(async () => {
+      const state = await this.#ready();
+      const head = Number.isSafeInteger(treeSize) ? state.heads[treeSize - 1] : undefined;
+      if (head === undefined) {
+        throw new ValidationError('KT_TREE_SIZE_INVALID', `the directory signed no head of size ${treeSize}`);
+      }
+      return { root: head.root, configuration: state.configBytes };
     });
   }
 

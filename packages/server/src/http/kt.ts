@@ -1,10 +1,18 @@
 /**
  * Key-transparency directory routes (docs/protocol.md "Key transparency"). JSON, binary fields
- * base64url. Reads are public (anyone may look a user up, and witnesses follow the feed); the one
- * write, a signed device list, is authorised by the account key signature it carries (checked by
- * `DirectoryService.submit` before anything is queued).
+ * base64url. Reads are public (anyone may look a user up, and witnesses follow the feed). Two writes:
+ * a signed device list, authorised by the account key signature it carries (checked by
+ * `DirectoryService.submit` before anything is queued), and a witness's cosignature of a head, kept
+ * only when it verifies over a head this directory signed (directory/cosignatures.ts).
  */
-import { LIMITS, fromBase64url, parseUsername, toBase64url, ValidationError } from '@sealpost/core';
+import {
+  LIMITS,
+  fromBase64url,
+  fromBase64urlExact,
+  parseUsername,
+  toBase64url,
+  ValidationError,
+} from '@sealpost/core';
 import { encodeOwnerMonitorProof, encodeSearchProof } from '@sealpost/core/kt/response-codec';
 import type { FastifyInstance } from 'fastify';
 import type { DirectoryService } from '../directory/directory-service.ts';
@@ -16,6 +24,9 @@ const usernameParam = {
   required: ['username'],
   properties: { username: { type: 'string', maxLength: 64 } },
 } as const;
+/** Base64url characters of an Ed25519 public key and signature (RFC 8032). */
+const KEY_CHARS = 43;
+const SIGNATURE_CHARS = 86;
 /** A log entry index or tree size in a query string: a decimal uint53. */
 const index = { type: 'string', pattern: '^(0|[1-9][0-9]{0,14})$' } as const;
 
@@ -29,14 +40,66 @@ function optionalIndex(text: string | undefined): number | undefined {
 export function registerKtRoutes(app: FastifyInstance, directory: DirectoryService): void {
   app.get('/v1/kt/head', async () => {
     const h = await directory.head();
+    const cosignatures = await directory.cosignatures.forHead(h.treeHead.treeSize);
     return {
       treeSize: h.treeHead.treeSize,
       timestamp: h.timestamp,
       root: toBase64url(h.root),
       signature: toBase64url(h.treeHead.signature),
       configuration: toBase64url(h.configuration),
+      cosignatures: cosignatures.map((c) => ({
+        witnessKey: toBase64url(c.witnessKey),
+        timestamp: c.timestamp,
+        signature: toBase64url(c.signature),
+      })),
     };
   });
+
+  app.get<{ Querystring: { from: string; to: string } }>(
+    '/v1/kt/consistency',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['from', 'to'],
+          properties: { from: index, to: index },
+        },
+      },
+    },
+    async (req) => {
+      const proof = await directory.consistencyProof(Number(req.query.from), Number(req.query.to));
+      return { proof: proof.map(toBase64url) };
+    },
+  );
+
+  app.post<{ Body: { treeSize: number; witnessKey: string; timestamp: number; signature: string } }>(
+    '/v1/kt/cosignatures',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['treeSize', 'witnessKey', 'timestamp', 'signature'],
+          properties: {
+            treeSize: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+            witnessKey: { type: 'string', maxLength: KEY_CHARS },
+            timestamp: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+            signature: { type: 'string', maxLength: SIGNATURE_CHARS },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      await directory.cosignatures.add({
+        treeSize: req.body.treeSize,
+        witnessKey: fromBase64urlExact(req.body.witnessKey, LIMITS.publicKeyBytes, 'witnessKey'),
+        timestamp: req.body.timestamp,
+        signature: fromBase64urlExact(req.body.signature, LIMITS.signatureBytes, 'signature'),
+      });
+      return reply.code(200).send({ treeSize: req.body.treeSize });
+    },
+  );
 
   app.get<{ Params: { username: string }; Querystring: { last?: string } }>(
     '/v1/kt/search/:username',
