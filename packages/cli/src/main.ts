@@ -12,6 +12,7 @@ import { chatCommand } from './commands/chat.ts';
 import { discloseCommand } from './commands/disclose.ts';
 import { serveCommand } from './commands/serve.ts';
 import { verifyCommand } from './commands/verify.ts';
+import { witnessCommand } from './commands/witness.ts';
 import { EXIT, errorLine, exitStatusOf } from './exit-status.ts';
 import { processIo } from './io.ts';
 import type { CliIo } from './io.ts';
@@ -36,6 +37,7 @@ async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   backupCommand(program, io);
   chatCommand(program, io);
   verifyCommand(program, io);
+  witnessCommand(program, io);
 
   try {
     await program.parseAsync([...argv]);

@@ -1,0 +1,110 @@
+/**
+ * `sealpost witness` as a child process against real servers: it prints its key, cosigns the head
+ * and posts the cosignature; when the directory (same keys, a rewritten database) serves a smaller
+ * head it keeps the evidence, says so and exits non-zero, and started again it still refuses.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { toBase64url } from '@sealpost/core';
+import { HttpFeed } from '@sealpost/witness';
+import { storeFactories, type FreshDatabase } from '../packages/server/src/store/test-databases.ts';
+import { createDevice, post, startInstance, type Instance } from './support/harness.ts';
+import { chainOf } from './support/device-lists.ts';
+
+const root = join(import.meta.dirname, '..');
+let counter = 0;
+const uniqueName = (prefix: string) => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`;
+
+function sealpost(
+  args: readonly string[],
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(
+    join(root, 'node_modules/.bin/node'),
+    [join(root, 'packages/cli/src/main.ts'), ...args],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((res) => child.once('close', (status) => res({ status, stdout, stderr })));
+}
+
+async function publishNewUser(server: Instance): Promise<void> {
+  const d = await createDevice(server.url, uniqueName('user'));
+  const r = await post(`${server.url}/v1/kt/updates`, { deviceList: toBase64url(chainOf(d).next()) });
+  assert.equal(r.status, 202, JSON.stringify(r.body));
+  assert.notEqual(await server.server.context.directory.publishNow(), undefined);
+}
+
+const factory = storeFactories[0]!;
+
+describe('sealpost witness', () => {
+  const dbs: FreshDatabase[] = [];
+  const servers: Instance[] = [];
+  let state: string;
+
+  async function server(keys?: { signingSeed: Uint8Array; vrfSecret: Uint8Array }): Promise<Instance> {
+    const db = await factory.fresh();
+    dbs.push(db);
+    const store = await db.open();
+    await store.migrate();
+    if (keys !== undefined) await store.ktKeys(keys);
+    const s = await startInstance(store);
+    servers.push(s);
+    return s;
+  }
+
+  before(async () => {
+    state = await mkdtemp(join(tmpdir(), 'sealpost-witness-cli-'));
+  });
+  after(async () => {
+    for (const s of servers) await s.close();
+    for (const db of dbs) await db.cleanup();
+    await rm(state, { recursive: true, force: true });
+  });
+
+  test('cosigns the head, and halts with evidence and a non-zero status when the log is rolled back', async () => {
+    const honest = await server();
+    await publishNewUser(honest);
+    await publishNewUser(honest);
+    const first = await sealpost(['witness', '--server', honest.url, '--state', state, '--once']);
+    assert.equal(first.status, 0, first.stderr);
+    const key = /witness key {2}(\S+)/.exec(first.stdout)?.[1];
+    assert.ok(key !== undefined, first.stdout);
+    assert.match(first.stdout, /cosigned {5}head of size 2/);
+    const served = await new HttpFeed({ serverUrl: honest.url }).servedHead();
+    assert.deepEqual(
+      served.cosignatures.map((c) => toBase64url(c.witnessKey)),
+      [key],
+    );
+
+    // The operator rewrites its database: the same keys, a log of one entry.
+    const [row] = await dbs[0]!.inspect('SELECT signing_seed, vrf_secret FROM kt_keys');
+    const rewritten = await server({
+      signingSeed: new Uint8Array(row!['signing_seed'] as Uint8Array),
+      vrfSecret: new Uint8Array(row!['vrf_secret'] as Uint8Array),
+    });
+    await publishNewUser(rewritten);
+    const refused = await sealpost(['witness', '--server', rewritten.url, '--state', state, '--once']);
+    assert.equal(refused.status, 1, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /stops for good/);
+    assert.match(refused.stderr, /evidence {5}rollback \(KT_TREE_SIZE_INVALID\)/);
+    assert.match(refused.stderr, /signed {5}size 2 root [0-9a-f]{64}/);
+    assert.match(refused.stderr, /offending {2}size 1 root [0-9a-f]{64}/);
+    assert.equal((await new HttpFeed({ serverUrl: rewritten.url }).servedHead()).cosignatures.length, 0);
+
+    // Started again, even against the honest server, it signs nothing.
+    const again = await sealpost(['witness', '--server', honest.url, '--state', state, '--once']);
+    assert.notEqual(again.status, 0);
+    assert.match(again.stderr, /witness halted \(rollback\)/);
+    assert.match(again.stderr, /evidence {5}rollback/);
+  });
+});
