@@ -10,6 +10,7 @@ import { accountCommand } from './commands/account.ts';
 import { backupCommand } from './commands/backup.ts';
 import { chatCommand } from './commands/chat.ts';
 import { discloseCommand } from './commands/disclose.ts';
+import { groupCommand } from './commands/group.ts';
 import { serveCommand } from './commands/serve.ts';
 import { verifyCommand } from './commands/verify.ts';
 import { witnessCommand } from './commands/witness.ts';
@@ -36,6 +37,7 @@ async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   discloseCommand(program, io);
   backupCommand(program, io);
   chatCommand(program, io);
+  groupCommand(program, io);
   verifyCommand(program, io);
   witnessCommand(program, io);
 

@@ -192,21 +192,44 @@ export class Conversation {
    * CONVERSATION_UNKNOWN_DEVICE if a KeyPackage does not match its directory entry.
    */
   addUser(username: string): Promise<OutgoingCommit> {
+    return this.addUsers([username]);
+  }
+
+  /**
+   * Add several users' devices in one commit (one epoch, one Welcome): every user of `usernames`
+   * must have a device to add (else CONVERSATION_NO_SUCH_MEMBER naming the first without), the
+   * users of `optional` join with whatever devices they have (e.g. this account's other devices).
+   */
+  addUsers(usernames: readonly string[], optional: readonly string[] = []): Promise<OutgoingCommit> {
     return this.#serial(async () => {
       const present = new Set(this.members().map(deviceKey));
-      const listed = await this.#ctx.directory.addableDevicesOf(username);
       const proposals: Proposal[] = [];
       const joiners: DeviceRef[] = [];
-      for (const d of listed) {
-        const device = { username, deviceId: d.deviceId };
-        if (present.has(deviceKey(device))) continue;
-        const keyPackage = decodeAddableKeyPackage(d, device);
-        proposals.push({ proposalType: 'add', add: { keyPackage } });
-        joiners.push(device);
+      const wanted = [
+        ...usernames.map((u) => ({ u, required: true })),
+        ...optional.map((u) => ({ u, required: false })),
+      ];
+      for (const { u: username, required } of wanted) {
+        const listed = await this.#ctx.directory.addableDevicesOf(username);
+        let added = 0;
+        for (const d of listed) {
+          const device = { username, deviceId: d.deviceId };
+          if (present.has(deviceKey(device))) continue;
+          present.add(deviceKey(device));
+          const keyPackage = decodeAddableKeyPackage(d, device);
+          proposals.push({ proposalType: 'add', add: { keyPackage } });
+          joiners.push(device);
+          added++;
+        }
+        if (required && added === 0) {
+          throw new ConversationError('CONVERSATION_NO_SUCH_MEMBER', 'no device of this user to add', {
+            username,
+          });
+        }
       }
       if (proposals.length === 0) {
-        throw new ConversationError('CONVERSATION_NO_SUCH_MEMBER', 'no device of this user to add', {
-          username,
+        throw new ConversationError('CONVERSATION_NO_SUCH_MEMBER', 'no device to add', {
+          username: optional.join(','),
         });
       }
       return this.#commit(proposals, joiners);

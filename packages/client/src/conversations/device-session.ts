@@ -54,6 +54,8 @@ export interface DeviceSessionOptions {
    * uploaded (a KeyPackage is never on the server without its private half saved).
    */
   readonly persist?: (conversations: Conversations) => Promise<void>;
+  /** Called with the events of each delivered message once it is processed, before `persist`. */
+  readonly onReceived?: (conversation: Conversation, events: readonly ConversationEvent[]) => void;
 }
 
 /** Something that happened in one conversation. */
@@ -204,6 +206,7 @@ export class DeviceSession {
     try {
       const r = await this.conversations.receive(m.payload);
       for (const event of r.events) this.events.push({ conversation: r.conversation, event });
+      this.#o.onReceived?.(r.conversation, r.events);
       if (r.events.some((e) => e.kind === 'joined')) {
         // A one-time KeyPackage was used: top up, without holding the mailbox on it.
         this.replenishKeyPackages().catch(() => undefined);

@@ -13,4 +13,13 @@ export const CONVERSATION_LIMITS = {
   credentialFieldBytes: 255,
   /** Bytes of a serialised conversation state accepted by `decodeConversationState`. */
   stateBytes: 64 * 1024 * 1024,
+  /** UTF-8 bytes of one text message (content.ts); far under the server's 256 KiB message bound. */
+  textBytes: 64 * 1024,
+  /** UTF-8 bytes of a group's title (content.ts). */
+  titleBytes: 128,
+  /**
+   * Messages per conversation an existing device sends a newly linked one (its recent history,
+   * end to end encrypted, link.ts): the newest ones, older ones are not sent.
+   */
+  historyMessages: 200,
 } as const;

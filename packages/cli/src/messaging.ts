@@ -1,0 +1,361 @@
+/**
+ * What the messaging commands (`send`, `read`, `chat`, `group`, `devices`) share: one device
+ * session opened from the key store, the mailbox drained, and this device's local view of its
+ * conversations saved encrypted with them (conversation-store.ts, as "application data"):
+ *
+ *   titles    group id -> the group's title, learnt from `title` messages (content.ts)
+ *   unread    lines not yet printed by `read` (messages and roster events)
+ *   history   group id -> the newest `CONVERSATION_LIMITS.historyMessages` messages, sent to a
+ *             newly linked device of this account (devices.ts)
+ *
+ * Every roster change is a line for the user (DESIGN.md "Conversations"). Printed text has control
+ * characters replaced: nothing another member sends can drive the terminal.
+ */
+import { ValidationError, deviceIdOf, parseUsername, toBase64url } from '@sealpost/core';
+import { nodeCryptoProvider as crypto } from '@sealpost/core/node';
+import { openKeystore, type KeystoreContents } from '@sealpost/client';
+import { ConversationStateFile } from '@sealpost/client/node/conversation-store';
+import {
+  CONVERSATION_LIMITS,
+  type Conversation,
+  type ConversationEvent,
+  type DeviceRef,
+  DeviceSession,
+  decodeContent,
+  encodeContent,
+  isConversationError,
+  mlsCiphersuite,
+  nodeMlsCryptoProvider,
+} from '@sealpost/client/node/conversation-cli';
+import { resolveHome } from './home.ts';
+import type { CliIo } from './io.ts';
+import { readKeystoreFile } from './keystore-file.ts';
+import { readPassphrase } from './passphrase.ts';
+
+export interface MessagingOptions {
+  readonly home?: string;
+}
+
+/** The mailbox counts as drained after this long without a delivery. */
+export const IDLE_MS = 600;
+
+export interface HistoryEntry {
+  readonly from: string;
+  readonly text: string;
+}
+
+/** Control characters (C0 but tab, DEL, C1) become '?': no terminal escapes from others. */
+export function printable(text: string): string {
+  let out = '';
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    out += (c < 0x20 && c !== 0x09) || (c >= 0x7f && c <= 0x9f) ? '?' : ch;
+  }
+  return out;
+}
+
+export function hex(b: Uint8Array): string {
+  return Buffer.from(b).toString('hex');
+}
+
+const td = new TextDecoder();
+const te = new TextEncoder();
+
+/** The CLI's side of the saved state (JSON inside the encrypted conversation file). */
+export class LocalState {
+  readonly titles = new Map<string, string>();
+  unread: string[] = [];
+  readonly history = new Map<string, HistoryEntry[]>();
+
+  static decode(bytes: Uint8Array): LocalState {
+    const s = new LocalState();
+    if (bytes.length === 0) return s;
+    const j = JSON.parse(td.decode(bytes)) as unknown;
+    // Version 0 was the list of unread lines alone.
+    if (Array.isArray(j)) {
+      s.unread = j.map(String);
+      return s;
+    }
+    const o = j as {
+      titles?: Record<string, string>;
+      unread?: string[];
+      history?: Record<string, HistoryEntry[]>;
+    };
+    for (const [k, v] of Object.entries(o.titles ?? {})) s.titles.set(k, String(v));
+    s.unread = (o.unread ?? []).map(String);
+    for (const [k, v] of Object.entries(o.history ?? {})) s.history.set(k, v);
+    return s;
+  }
+
+  encode(): Uint8Array {
+    return te.encode(
+      JSON.stringify({
+        titles: Object.fromEntries(this.titles),
+        unread: this.unread,
+        history: Object.fromEntries(this.history),
+      }),
+    );
+  }
+
+  remember(groupId: Uint8Array, entry: HistoryEntry): void {
+    const k = hex(groupId);
+    const list = this.history.get(k) ?? [];
+    list.push(entry);
+    if (list.length > CONVERSATION_LIMITS.historyMessages)
+      list.splice(0, list.length - CONVERSATION_LIMITS.historyMessages);
+    this.history.set(k, list);
+  }
+}
+
+/** One open device session with its local state. */
+export class Messaging {
+  readonly io: CliIo;
+  readonly self: DeviceRef;
+  readonly state: LocalState;
+  /** When set (interactive `chat`), lines are printed as they happen instead of kept unread. */
+  live: ((line: string) => void) | undefined;
+  /** Saves the conversations and this state (set by `withMessaging`). */
+  save: () => Promise<void> = async () => undefined;
+  #session: DeviceSession | undefined;
+
+  constructor(io: CliIo, self: DeviceRef, state: LocalState) {
+    this.io = io;
+    this.self = self;
+    this.state = state;
+  }
+
+  get session(): DeviceSession {
+    if (this.#session === undefined) throw new ValidationError('VALIDATION_FAILED', 'no session');
+    return this.#session;
+  }
+
+  attach(session: DeviceSession): void {
+    this.#session = session;
+  }
+
+  titleOf(c: Conversation): string | undefined {
+    return this.state.titles.get(hex(c.groupId));
+  }
+
+  /** `[title]` for a group, `[alice, bob]` (the others) for an untitled conversation. */
+  labelOf(c: Conversation): string {
+    const title = this.titleOf(c);
+    if (title !== undefined) return `[${printable(title)}]`;
+    const others = c.users().filter((u) => u !== this.self.username);
+    return `[${others.join(', ') || 'only you'}]`;
+  }
+
+  /** "you", "you (device X)" or the username. */
+  who(d: DeviceRef): string {
+    if (d.username !== this.self.username) return d.username;
+    return d.deviceId === this.self.deviceId ? 'you' : `you (device ${d.deviceId})`;
+  }
+
+  /** The active untitled conversation of exactly this user and us. */
+  oneToOne(user: string): Conversation | undefined {
+    return this.session.conversations
+      .list()
+      .find(
+        (c) => c.active && this.titleOf(c) === undefined && sameUsers(c.users(), [this.self.username, user]),
+      );
+  }
+
+  /**
+   * The conversation `target` names: a group by title (or `#<hex prefix of its id>`, as `group
+   * list` shows), else a user's 1:1 conversation (undefined when there is none yet).
+   */
+  find(target: string): { conversation: Conversation | undefined; user: string | undefined } {
+    const active = this.session.conversations.list().filter((c) => c.active);
+    if (target.startsWith('#')) {
+      const prefix = target.slice(1).toLowerCase();
+      const hits = active.filter((c) => prefix.length > 0 && hex(c.groupId).startsWith(prefix));
+      if (hits.length !== 1) {
+        throw new ValidationError(
+          'VALIDATION_FAILED',
+          `${hits.length} conversations have an id starting ${prefix}`,
+        );
+      }
+      return { conversation: hits[0], user: undefined };
+    }
+    const titled = active.filter((c) => this.titleOf(c) === target);
+    if (titled.length > 1) {
+      throw new ValidationError(
+        'VALIDATION_FAILED',
+        `${titled.length} groups are called ${target}: name one by its id (#...) from \`sealpost group list\``,
+      );
+    }
+    if (titled.length === 1) return { conversation: titled[0], user: undefined };
+    const user = parseUsername(target);
+    return { conversation: this.oneToOne(user), user };
+  }
+
+  /** Like `find`, but the target must be an existing group or conversation. */
+  require(target: string): Conversation {
+    const { conversation } = this.find(target);
+    if (conversation === undefined) {
+      throw new ValidationError('VALIDATION_FAILED', `no conversation called ${target}`);
+    }
+    return conversation;
+  }
+
+  async sendText(c: Conversation, text: string): Promise<void> {
+    this.state.remember(c.groupId, { from: this.self.username, text });
+    await this.#send(c, encodeContent({ kind: 'text', text }));
+  }
+
+  /** Tells every member (joiners included) the group's title. */
+  async sendTitle(c: Conversation): Promise<void> {
+    const title = this.titleOf(c);
+    if (title !== undefined) await this.#send(c, encodeContent({ kind: 'title', title }));
+  }
+
+  /**
+   * Encrypts, saves, then hands to the server: a crash after sending can never bring back a
+   * state that would encrypt again with the same key generation (RFC 9420 §9.1).
+   */
+  async #send(c: Conversation, plaintext: Uint8Array): Promise<void> {
+    const out = await c.send(plaintext);
+    await this.save();
+    await this.session.delivery.sendMessage(out);
+  }
+
+  /** The lines an event of `c` prints (none for bookkeeping events). */
+  describe(c: Conversation, e: ConversationEvent, all: readonly ConversationEvent[] = [e]): string[] {
+    const label = this.labelOf(c);
+    switch (e.kind) {
+      case 'message': {
+        let content;
+        try {
+          content = decodeContent(e.plaintext);
+        } catch (error) {
+          if (!isConversationError(error)) throw error;
+          return [`${label} unreadable message from ${this.who(e.from)}`];
+        }
+        if (content.kind === 'title') {
+          const had = this.titleOf(c);
+          this.state.titles.set(hex(c.groupId), content.title);
+          return had === content.title
+            ? []
+            : [`[${printable(content.title)}] group named by ${this.who(e.from)}`];
+        }
+        this.state.remember(c.groupId, { from: e.from.username, text: content.text });
+        const line = `${e.from.username}: ${printable(content.text)}`;
+        return [this.titleOf(c) === undefined ? line : `${label} ${line}`];
+      }
+      case 'joined': {
+        const others = [...new Set(e.members.map((d) => d.username))].filter((u) => u !== this.self.username);
+        return [`* you joined a conversation with ${others.join(', ') || 'your own devices'}`];
+      }
+      case 'user-added':
+        return [`${label} ${e.username} was added by ${this.who(e.by)}`];
+      case 'user-removed':
+        if (e.username === this.self.username && all.some((x) => x.kind === 'removed')) return [];
+        return [`${label} ${e.username} was removed by ${this.who(e.by)}`];
+      case 'device-added':
+        // A user's first device is told as the user (user-added); only later devices are named.
+        return all.some((x) => x.kind === 'user-added' && x.username === e.device.username)
+          ? []
+          : [
+              `${label} ${e.device.username} has a new device ${e.device.deviceId}, added by ${this.who(e.by)}`,
+            ];
+      case 'device-removed':
+        return all.some((x) => x.kind === 'user-removed' && x.username === e.device.username)
+          ? []
+          : [`${label} ${e.device.username}'s device ${e.device.deviceId} was removed by ${this.who(e.by)}`];
+      case 'removed':
+        return [`${label} you were removed by ${this.who(e.by)}`];
+      case 'proposal-ignored':
+        return [
+          `${label} ignored a ${e.proposalType} proposal from ${e.from === undefined ? 'outside the group' : this.who(e.from)}`,
+        ];
+      case 'refused':
+        return [`${label} refused a message: ${e.error.code}`];
+      default:
+        return [];
+    }
+  }
+
+  /** Records the lines of events (unread, or printed at once in `chat`). */
+  record(c: Conversation, events: readonly ConversationEvent[]): void {
+    for (const e of events) {
+      for (const line of this.describe(c, e, events)) {
+        if (this.live !== undefined) this.live(line);
+        else this.state.unread.push(line);
+      }
+    }
+  }
+
+  /** Prints our own change's events now (they are not in the mailbox). */
+  print(c: Conversation, events: readonly ConversationEvent[]): void {
+    for (const e of events) for (const line of this.describe(c, e, events)) this.io.stdout.write(`${line}\n`);
+  }
+}
+
+export function sameUsers(a: readonly string[], b: readonly string[]): boolean {
+  const x = [...new Set(a)].sort();
+  const y = [...new Set(b)].sort();
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+/** Opens the key store (passphrase) of `--home`; the caller wipes the seeds. */
+export async function openContents(
+  io: CliIo,
+  options: MessagingOptions,
+): Promise<{ home: string; contents: KeystoreContents }> {
+  const home = resolveHome(options.home, io.env);
+  const bytes = await readKeystoreFile(home);
+  const passphrase = await readPassphrase(io, false);
+  try {
+    return { home, contents: await openKeystore(crypto, bytes, passphrase) };
+  } finally {
+    passphrase.fill(0);
+  }
+}
+
+/**
+ * Opens this device's session, waits until its mailbox has been idle for `IDLE_MS`, runs `use`,
+ * saves, closes, and wipes the seeds whatever happens.
+ */
+export async function withMessaging(
+  io: CliIo,
+  options: MessagingOptions,
+  use: (m: Messaging, contents: KeystoreContents) => Promise<void>,
+): Promise<void> {
+  const { home, contents } = await openContents(io, options);
+  const store = new ConversationStateFile(home, crypto, contents.deviceSeed);
+  const self = {
+    username: contents.username,
+    deviceId: toBase64url(deviceIdOf(crypto, crypto.ed25519.publicKey(contents.deviceSeed))),
+  };
+  let m: Messaging | undefined;
+  let session: DeviceSession | undefined;
+  try {
+    session = await DeviceSession.open({
+      serverUrl: contents.serverUrl,
+      username: contents.username,
+      deviceSeed: contents.deviceSeed,
+      crypto,
+      cs: await mlsCiphersuite({ provider: nodeMlsCryptoProvider }),
+      restore: async (c) => {
+        m = new Messaging(io, self, LocalState.decode(await store.restore(c)));
+      },
+      persist: (c) => store.save(c, m!.state.encode()),
+      onReceived: (c, events) => m!.record(c, events),
+    });
+    const messaging = m!;
+    const s = session;
+    messaging.attach(session);
+    messaging.save = () => store.save(s.conversations, messaging.state.encode());
+    const opened = Date.now();
+    while (Date.now() - Math.max(opened, s.lastMessageAt) < IDLE_MS) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await use(messaging, contents);
+    await store.save(session.conversations, messaging.state.encode());
+  } finally {
+    await session?.close();
+    store.close();
+    contents.accountSeed.fill(0);
+    contents.deviceSeed.fill(0);
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * `sealpost` as a user runs it, for scenario tests: a child process of the repository's Node 24
+ * with its own home, a clean SEALPOST_* environment and SEALPOST_PASSPHRASE; `run` for one command
+ * with stdin closed, `interactive` for `chat` (lines written to stdin, output read as it comes).
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '../..');
+export const PASSPHRASE = 'a passphrase for tests';
+
+export interface Run {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function start(home: string, args: readonly string[], scratch: string): ChildProcessWithoutNullStreams {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('SEALPOST_') && v !== undefined) env[k] = v;
+  return spawn(
+    join(root, 'node_modules/.bin/node'),
+    [join(root, 'packages/cli/src/main.ts'), '--home', home, ...args],
+    {
+      cwd: root,
+      env: { ...env, HOME: scratch, SEALPOST_PASSPHRASE: PASSPHRASE },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
+}
+
+export function sealpost(scratch: string, home: string, args: readonly string[]): Promise<Run> {
+  const child = start(home, args, scratch);
+  child.stdin.end();
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((res) => child.once('close', (status) => res({ status, stdout, stderr })));
+}
+
+/** Runs `sealpost <args>` and answers its stdout; fails the test on a non-zero status. */
+export async function ok(scratch: string, home: string, args: readonly string[]): Promise<string> {
+  const run = await sealpost(scratch, home, args);
+  assert.equal(run.status, 0, `sealpost ${args.join(' ')}: ${run.stderr}`);
+  return run.stdout;
+}
+
+export interface Interactive {
+  /** Writes one line to the command's stdin. */
+  line(text: string): void;
+  /** Resolves once stdout holds a line matching `pattern` (rejects after `ms`). */
+  waitFor(pattern: RegExp | string, ms?: number): Promise<void>;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  /** Closes stdin (Ctrl-D) and resolves with how the command ended. */
+  end(): Promise<Run>;
+}
+
+export function interactive(scratch: string, home: string, args: readonly string[]): Interactive {
+  const child = start(home, args, scratch);
+  let stdout = '';
+  let stderr = '';
+  const waiters: Array<() => void> = [];
+  const wake = () => {
+    for (const w of waiters.splice(0)) w();
+  };
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    wake();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    wake();
+  });
+  const closed = new Promise<number | null>((res) => child.once('close', (status) => res(status)));
+  return {
+    line: (text) => void child.stdin.write(`${text}\n`),
+    stdout: () => stdout,
+    stderr: () => stderr,
+    waitFor(pattern, ms = 20_000) {
+      const found = () =>
+        typeof pattern === 'string' ? stdout.split('\n').includes(pattern) : pattern.test(stdout);
+      return new Promise((res, rej) => {
+        const timer = setTimeout(
+          () =>
+            rej(new Error(`waited ${ms} ms for ${String(pattern)}; stdout: ${stdout}; stderr: ${stderr}`)),
+          ms,
+        );
+        const check = () => {
+          if (found()) {
+            clearTimeout(timer);
+            res();
+          } else waiters.push(check);
+        };
+        check();
+      });
+    },
+    async end() {
+      child.stdin.end();
+      const status = await closed;
+      return { status, stdout, stderr };
+    },
+  };
+}
