@@ -1,0 +1,149 @@
+/**
+ * Who can open a repository: adding and changing key files, and the key files of an account
+ * (docs/backup-format.md "Keys from the account").
+ *
+ * A key file wraps the one master key; every other key derives from it, so adding or changing a
+ * passphrase writes one 123-byte key file (and deletes one) and re-encrypts nothing.
+ *
+ * An account's repository needs no passphrase of its own. It holds two key files whose "passphrase"
+ * is a 32-byte secret derived from an account secret:
+ *
+ *   account key file:   HKDF(ikm = account seed,    salt = "", info = "sealpost/backup/v1/account-key-file",  L = 32)
+ *   recovery key file:  HKDF(ikm = recovery secret, salt = "", info = "sealpost/backup/v1/recovery-key-file", L = 32)
+ *
+ * Devices hold the account seed (their key store) and open the first; a new machine with nothing
+ * but the recovery code (core identity/recovery-key.ts) opens the second, then adds a key file for
+ * its new account key. Both secrets are 256 uniformly random bits, so Argon2id has nothing to
+ * stretch: these key files use the smallest parameters core accepts (`ACCOUNT_KEY_FILE_PARAMS`).
+ */
+import { SealpostError, type CryptoProvider } from '@sealpost/core';
+import { createKeyFile, openKeyFile, type Argon2idParams } from '@sealpost/core/backup/key-file';
+import { DEFAULT_ARGON2ID_PARAMS } from '@sealpost/core/backup/key-file';
+import type { BackupDeps } from './deps.ts';
+import { BackupError } from './errors.ts';
+import type { ObjectName, Repository } from './repository.ts';
+import { fetchVerified, initRepository, nameOf } from './session.ts';
+
+const utf8 = new TextEncoder();
+const ACCOUNT_INFO = utf8.encode('sealpost/backup/v1/account-key-file');
+const RECOVERY_INFO = utf8.encode('sealpost/backup/v1/recovery-key-file');
+const SECRET_BYTES = 32;
+
+/** RFC 9106 §3.1 minimum (m >= 8p): the input is already a uniformly random key. */
+export const ACCOUNT_KEY_FILE_PARAMS: Argon2idParams = { memoryKiB: 8, iterations: 1, parallelism: 1 };
+
+/** The account key file's secret, from the account's Ed25519 seed. The caller wipes both. */
+export function accountKeySecret(crypto: CryptoProvider, accountSeed: Uint8Array): Uint8Array {
+  return crypto.hkdfSha256(accountSeed, new Uint8Array(0), ACCOUNT_INFO, SECRET_BYTES);
+}
+
+/** The recovery key file's secret, from the 32-byte recovery secret. The caller wipes both. */
+export function recoveryKeySecret(crypto: CryptoProvider, recoverySecret: Uint8Array): Uint8Array {
+  return crypto.hkdfSha256(recoverySecret, new Uint8Array(0), RECOVERY_INFO, SECRET_BYTES);
+}
+
+function bytesOf(secret: string | Uint8Array): Uint8Array {
+  return typeof secret === 'string' ? utf8.encode(secret) : secret.slice();
+}
+
+/**
+ * The master key and repository id, from the first key file `secret` opens, with that file's
+ * name. BACKUP_NOT_A_REPOSITORY without key files; KEYSTORE_PASSPHRASE_WRONG when none opens.
+ */
+async function unlock(
+  repo: Repository,
+  deps: BackupDeps,
+  secret: Uint8Array,
+): Promise<{ masterKey: Uint8Array; repositoryId: Uint8Array; name: ObjectName }> {
+  const files = await repo.list('keys');
+  if (files.length === 0) {
+    throw new BackupError('BACKUP_NOT_A_REPOSITORY', 'no key file: the target is not a backup repository');
+  }
+  let firstError: unknown;
+  for (const { name } of files) {
+    try {
+      const bytes = await fetchVerified(repo, deps, 'keys', name);
+      return { ...(await openKeyFile(deps.crypto, deps.argon2id, bytes, secret)), name };
+    } catch (error) {
+      if (!(error instanceof SealpostError || error instanceof BackupError)) throw error;
+      if (
+        firstError === undefined ||
+        (error instanceof SealpostError && error.code === 'KEYSTORE_PASSPHRASE_WRONG')
+      )
+        firstError = error;
+    }
+  }
+  throw firstError;
+}
+
+/**
+ * Adds a key file for `newSecret`, unlocking the master key with `secret` (any key file it opens).
+ * Returns the new key file's name. Nothing else in the repository changes.
+ */
+export async function addKey(
+  repo: Repository,
+  deps: BackupDeps,
+  secret: string | Uint8Array,
+  newSecret: string | Uint8Array,
+  params: Argon2idParams = DEFAULT_ARGON2ID_PARAMS,
+): Promise<ObjectName> {
+  const [old, next] = [bytesOf(secret), bytesOf(newSecret)];
+  try {
+    const { masterKey, repositoryId } = await unlock(repo, deps, old);
+    try {
+      const file = await createKeyFile(deps.crypto, deps.argon2id, masterKey, repositoryId, next, params);
+      const name = nameOf(deps, file);
+      await repo.put('keys', name, file);
+      return name;
+    } finally {
+      masterKey.fill(0);
+    }
+  } finally {
+    old.fill(0);
+    next.fill(0);
+  }
+}
+
+/**
+ * Changes a passphrase: stores a key file for `newSecret`, then deletes the one `oldSecret` opened
+ * (in that order, so a failure between leaves both usable, never neither). Returns the new name.
+ */
+export async function changeKey(
+  repo: Repository,
+  deps: BackupDeps,
+  oldSecret: string | Uint8Array,
+  newSecret: string | Uint8Array,
+  params: Argon2idParams = DEFAULT_ARGON2ID_PARAMS,
+): Promise<ObjectName> {
+  const old = bytesOf(oldSecret);
+  try {
+    const { masterKey, name: oldName } = await unlock(repo, deps, old);
+    masterKey.fill(0);
+    const name = await addKey(repo, deps, old, newSecret, params);
+    if (name !== oldName) await repo.delete('keys', oldName);
+    return name;
+  } finally {
+    old.fill(0);
+  }
+}
+
+/**
+ * Creates an account's repository: one key file under the account seed and one under the recovery
+ * secret (both derived as above). BACKUP_REPOSITORY_EXISTS if the target holds a key file.
+ */
+export async function initAccountRepository(
+  repo: Repository,
+  deps: BackupDeps,
+  secrets: { readonly accountSeed: Uint8Array; readonly recoverySecret: Uint8Array },
+): Promise<{ repositoryId: string }> {
+  const account = accountKeySecret(deps.crypto, secrets.accountSeed);
+  const recovery = recoveryKeySecret(deps.crypto, secrets.recoverySecret);
+  try {
+    const created = await initRepository(repo, deps, account, ACCOUNT_KEY_FILE_PARAMS);
+    await addKey(repo, deps, account, recovery, ACCOUNT_KEY_FILE_PARAMS);
+    return created;
+  } finally {
+    account.fill(0);
+    recovery.fill(0);
+  }
+}
