@@ -13,9 +13,15 @@
  * whether the entry's greatest version is less than, equal to or greater than t. A *monitoring* ladder
  * (§8.1) is the §5 ladder for t with every version > t left out: every lookup must be an inclusion.
  *
+ * §6.2 second optimisation (`RedundantLookups`, `walkLadder`): in a search ladder, a version whose
+ * inclusion the same response already proved in an entry to the left, or whose non-inclusion it
+ * proved in an entry to the right, is not looked up again: prefix trees only grow, so the outcome
+ * is implied. Prover and verifier walk the same ladder with the same knowledge, so both know which
+ * lookups a `PrefixProof` leaves out. Owner monitoring never omits (§8.3 step 5).
+ *
  * Interpretation (docs/key-transparency.md): Appendix B's fixed-version ladder ends at an inclusion of
  * a version >= t, the §6.2 prose only at one > t; we follow the prose, which is what lets §7.2 step 5
- * recognise "equal". Redundant lookups (§6.2 second optimisation) are never omitted.
+ * recognise "equal".
  */
 
 export type LadderOutcome = 'less' | 'equal' | 'greater';
@@ -71,4 +77,51 @@ export function monitorLadder(target: number): number[] {
   return SearchLadder.against(target, target)
     .lookups.map((l) => l.version)
     .filter((v) => v <= target);
+}
+
+/**
+ * What the lookups of one response prove about versions of a label in other entries (§6.2): an
+ * inclusion in entry i implies inclusion in every entry right of i; a non-inclusion in entry i,
+ * non-inclusion in every entry left of i.
+ */
+export class RedundantLookups {
+  readonly #includedFrom = new Map<string, number>(); // leftmost entry proving inclusion
+  readonly #absentUpTo = new Map<string, number>(); // rightmost entry proving non-inclusion
+
+  /** The outcome of looking `version` of `label` (hex) up in entry `index`, if already implied. */
+  implied(label: string, version: number, index: number): boolean | undefined {
+    const id = `${label}/${version}`;
+    if ((this.#includedFrom.get(id) ?? Infinity) < index) return true;
+    if ((this.#absentUpTo.get(id) ?? -1) > index) return false;
+    return undefined;
+  }
+
+  /** Records a lookup the response proves. */
+  record(label: string, version: number, index: number, included: boolean): void {
+    const id = `${label}/${version}`;
+    if (included) this.#includedFrom.set(id, Math.min(this.#includedFrom.get(id) ?? index, index));
+    else this.#absentUpTo.set(id, Math.max(this.#absentUpTo.get(id) ?? index, index));
+  }
+}
+
+/**
+ * Walks `ladder` to completion: a version whose outcome is `implied` is recorded without a lookup;
+ * any other is looked up with `lookup`. Returns the versions looked up, in order.
+ */
+export function walkLadder(
+  ladder: SearchLadder,
+  implied: (version: number) => boolean | undefined,
+  lookup: (version: number) => boolean,
+): number[] {
+  const looked: number[] = [];
+  for (let v = ladder.next(); v !== undefined; v = ladder.next()) {
+    const known = implied(v);
+    if (known !== undefined) {
+      ladder.record(known);
+    } else {
+      looked.push(v);
+      ladder.record(lookup(v));
+    }
+  }
+  return looked;
 }

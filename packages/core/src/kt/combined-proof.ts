@@ -20,7 +20,13 @@
  */
 import type { CryptoProvider } from '../crypto/provider.ts';
 import { equalPublicBytes, toHex } from '../bytes/encoding.ts';
-import { SearchLadder, monitorLadder, type LadderOutcome } from './binary-ladder.ts';
+import {
+  RedundantLookups,
+  SearchLadder,
+  monitorLadder,
+  walkLadder,
+  type LadderOutcome,
+} from './binary-ladder.ts';
 import type { CombinedTree } from './combined-tree.ts';
 import { bstFrontier } from './implicit-bst.ts';
 import { evaluateLogBatch } from './log-verify.ts';
@@ -44,8 +50,11 @@ export interface CombinedProofSource {
   readonly size: number;
   /** The timestamp of log entry `index`. */
   timestamp(index: number): number;
-  /** A search binary ladder (§6.2) for `label` with target `target` in entry `index`'s prefix tree. */
-  searchLadder(index: number, label: Uint8Array, target: number): LadderOutcome;
+  /**
+   * A search binary ladder (§6.2) for `label` with target `target` in entry `index`'s prefix tree;
+   * `omitRedundant`: leave out lookups earlier ones of this response imply (§6.2, second optimisation).
+   */
+  searchLadder(index: number, label: Uint8Array, target: number, omitRedundant?: boolean): LadderOutcome;
   /** A monitoring binary ladder (§8.1): true when every lookup is an inclusion. */
   monitorLadder(index: number, label: Uint8Array, target: number): boolean;
   /** One lookup of `version` (§7.2 step 6.3): true when included. */
@@ -83,6 +92,7 @@ export class CombinedProofBuilder implements CombinedProofSource {
   readonly #proved = new Set<number>();
   readonly #timestamps: number[] = [];
   readonly #proofs: PrefixProof[] = [];
+  readonly #known = new RedundantLookups();
   /** Versions looked up per label (hex), for the caller to send their search keys and commitments. */
   readonly lookedUp = new Map<string, Set<number>>();
 
@@ -111,23 +121,33 @@ export class CombinedProofBuilder implements CombinedProofSource {
     return ts;
   }
 
+  /** Proves `versions` (none: only the timestamp) in entry `index`. */
   #prove(index: number, label: Uint8Array, versions: readonly number[]): void {
     this.timestamp(index);
-    let seen = this.lookedUp.get(toHex(label));
-    if (seen === undefined) this.lookedUp.set(toHex(label), (seen = new Set()));
-    for (const v of versions) seen.add(v);
+    if (versions.length === 0) return;
+    const id = toHex(label);
+    let seen = this.lookedUp.get(id);
+    if (seen === undefined) this.lookedUp.set(id, (seen = new Set()));
+    const greatest = this.#state.greatestAt(label, index);
+    for (const v of versions) {
+      seen.add(v);
+      this.#known.record(id, v, index, v <= greatest);
+    }
     const keys = versions.map((v) => this.#state.searchKey(label, v));
     this.#proofs.push(this.#state.tree.searchProof(index, keys).proof);
     this.#proved.add(index);
   }
 
-  searchLadder(index: number, label: Uint8Array, target: number): LadderOutcome {
-    const ladder = SearchLadder.against(target, this.#state.greatestAt(label, index));
-    this.#prove(
-      index,
-      label,
-      ladder.lookups.map((l) => l.version),
+  searchLadder(index: number, label: Uint8Array, target: number, omitRedundant = false): LadderOutcome {
+    const greatest = this.#state.greatestAt(label, index);
+    const id = toHex(label);
+    const ladder = new SearchLadder(target);
+    const looked = walkLadder(
+      ladder,
+      (v) => (omitRedundant ? this.#known.implied(id, v, index) : undefined),
+      (v) => v <= greatest,
     );
+    this.#prove(index, label, looked);
     return ladder.outcome;
   }
 
@@ -173,6 +193,7 @@ export class CombinedProofReader implements CombinedProofSource {
   readonly #read = new Map<number, number>(); // index -> timestamp read from the proof
   readonly #order: number[] = [];
   readonly #roots = new Map<number, Uint8Array>(); // index -> prefix root computed by its proofs
+  readonly #known = new RedundantLookups();
   #nextProof = 0;
 
   /** Requires 0 < size; a view of size <= size (else TreeSizeError). */
@@ -212,16 +233,37 @@ export class CombinedProofReader implements CombinedProofSource {
     return ts;
   }
 
-  /** Reads the next prefix proof for entry `index`; `plan` replays the lookups from its results. */
-  #readProof(index: number, label: Uint8Array, plan: (included: boolean[]) => number[]): boolean[] {
+  /**
+   * Replays the lookups of entry `index` with `walk`, which asks `next()` for the outcome of each
+   * lookup in turn; the first ask reads the next prefix proof, whose results answer them in order.
+   * Then verifies that proof (none when `walk` looked nothing up). Returns the outcomes.
+   */
+  #readProof(index: number, label: Uint8Array, walk: (next: () => boolean) => number[]): boolean[] {
     this.timestamp(index);
-    const proof = this.#proof.prefixProofs[this.#nextProof];
-    if (proof === undefined) {
-      throw new ProofMalformedError(`proof ends at prefix proof ${this.#nextProof} (log entry ${index})`);
+    let proof: PrefixProof | undefined;
+    let k = 0;
+    const versions = walk(() => {
+      if (proof === undefined) {
+        proof = this.#proof.prefixProofs[this.#nextProof];
+        if (proof === undefined) {
+          throw new ProofMalformedError(`proof ends at prefix proof ${this.#nextProof} (log entry ${index})`);
+        }
+        this.#nextProof += 1;
+      }
+      const result = proof.results[k];
+      if (result === undefined) {
+        throw new ProofMalformedError(`lookups at log entry ${index} end early`, { index });
+      }
+      k += 1;
+      return result.type === 'inclusion';
+    });
+    if (proof === undefined) return [];
+    if (k !== proof.results.length) {
+      throw new ProofMalformedError(`log entry ${index}: ${proof.results.length} lookups, ${k} expected`, {
+        index,
+      });
     }
-    this.#nextProof += 1;
     const included = proof.results.map((r) => r.type === 'inclusion');
-    const versions = plan(included);
     const searches: PrefixSearch[] = versions.map((v, i) => {
       const keys = this.#keys(label, v);
       if (keys === undefined) throw new ProofMalformedError(`no search key for version ${v}`, { version: v });
@@ -238,45 +280,32 @@ export class CombinedProofReader implements CombinedProofSource {
       throw new RootMismatchError(`prefix root of log entry ${index}`, earlier, root, { index });
     }
     this.#roots.set(index, root);
+    // Known only once the prefix root is; a result that lies is caught by the log root in `finish`.
+    versions.forEach((v, i) => this.#known.record(toHex(label), v, index, included[i]!));
     return included;
   }
 
-  searchLadder(index: number, label: Uint8Array, target: number): LadderOutcome {
+  searchLadder(index: number, label: Uint8Array, target: number, omitRedundant = false): LadderOutcome {
+    const id = toHex(label);
     const ladder = new SearchLadder(target);
-    this.#readProof(index, label, (included) => {
-      for (const inc of included) {
-        if (ladder.next() === undefined) {
-          throw new ProofMalformedError(`binary ladder at log entry ${index} has too many lookups`, {
-            index,
-          });
-        }
-        ladder.record(inc);
-      }
-      if (ladder.next() !== undefined) {
-        throw new ProofMalformedError(`binary ladder at log entry ${index} ends early`, { index });
-      }
-      return ladder.lookups.map((l) => l.version);
-    });
+    this.#readProof(index, label, (next) =>
+      walkLadder(ladder, (v) => (omitRedundant ? this.#known.implied(id, v, index) : undefined), next),
+    );
     return ladder.outcome;
   }
 
   monitorLadder(index: number, label: Uint8Array, target: number): boolean {
     const versions = monitorLadder(target);
-    const included = this.#readProof(index, label, (inc) => {
-      if (inc.length !== versions.length) {
-        throw new ProofMalformedError(
-          `monitoring ladder at log entry ${index}: ${inc.length} lookups, expected ${versions.length}`,
-        );
-      }
+    const included = this.#readProof(index, label, (next) => {
+      versions.forEach(() => next());
       return versions;
     });
     return included.every(Boolean);
   }
 
   lookup(index: number, label: Uint8Array, version: number): boolean {
-    const included = this.#readProof(index, label, (inc) => {
-      if (inc.length !== 1)
-        throw new ProofMalformedError(`lookup at log entry ${index}: ${inc.length} results`);
+    const included = this.#readProof(index, label, (next) => {
+      next();
       return [version];
     });
     return included[0]!;

@@ -192,6 +192,17 @@ describe('search (§6, §7, §12.1)', () => {
       assert.equal(r.view.size, EPOCHS.length);
     }
   });
+  test('omits lookups an earlier entry of the response implies (§6.2): an inclusion is proved once', () => {
+    // alice has only version 0, from entry 0; the frontier of 13 entries is 7, 11, 12 (RMW: none
+    // distinguished). Version 0 is proved included at entry 7 only; version 1 absent at all three.
+    const epochs = [['alice'], ...Array.from({ length: 12 }, (_, i) => [`user${i}`])];
+    const { dir, cfg, now } = build(epochs, 1e15);
+    const response = dir.search(utf8('alice'));
+    const lookups = response.proof.prefixProofs.map((p) => p.results.map((r) => r.type === 'inclusion'));
+    assert.deepEqual(lookups, [[true, false], [false], [false]]);
+    assert.equal(verifySearch(crypto, cfg, { label: utf8('alice'), now, response }).version, 0);
+  });
+
   test('fixed-version search finds every version of every label', () => {
     for (const [label, n] of [
       ['alice', 4],

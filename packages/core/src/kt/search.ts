@@ -3,8 +3,8 @@
  * greatest-version and the fixed-version search, written once against `CombinedProofSource` so the
  * Directory runs them to build a proof and the client runs them to verify it (combined-proof.ts).
  *
- * Not implemented yet (docs/key-transparency.md): the maximum lifetime (§7.1; entries never expire
- * here), and the omission of redundant lookups (§6.2).
+ * Both omit redundant lookups (§6.2 second optimisation, §6.3 step 1, §7.2 step 2). Not implemented
+ * yet (docs/key-transparency.md): the maximum lifetime (§7.1; entries never expire here).
  */
 import type { CombinedProofSource } from './combined-proof.ts';
 import { bstFrontier, bstHasLeft, bstHasRight, bstLeft, bstRight, bstRoot } from './implicit-bst.ts';
@@ -45,7 +45,7 @@ export function greatestVersionSearch(
   let terminal: number | undefined;
   for (let j = start; j < frontier.length; j++) {
     const x = frontier[j]!;
-    const outcome = source.searchLadder(x, label, version);
+    const outcome = source.searchLadder(x, label, version, true);
     if (outcome === 'greater' || (j === frontier.length - 1 && outcome !== 'equal')) {
       throw new VersionMismatchError(`log entry ${x} holds a greatest version ${outcome} than ${version}`, {
         index: x,
@@ -72,7 +72,7 @@ export function fixedVersionSearch(
   let x = bstRoot(n);
   let leftmostGreater: number | undefined;
   for (;;) {
-    const outcome = source.searchLadder(x, label, version);
+    const outcome = source.searchLadder(x, label, version, true);
     if (outcome === 'equal') return { terminal: x }; // step 5.1
     if (outcome === 'less' && bstHasRight(x, n))
       x = bstRight(x, n); // step 3
