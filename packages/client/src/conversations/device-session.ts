@@ -30,6 +30,7 @@ import { commitThrough } from './delivery.ts';
 import { type ConversationError, isConversationError } from './errors.ts';
 import type { ConversationEvent } from './events.ts';
 import type { DeviceRef } from './identity.ts';
+import { CONVERSATION_LIMITS } from './limits.ts';
 import { ServerDelivery } from './server-delivery.ts';
 import { ServerDirectory } from './server-directory.ts';
 
@@ -42,8 +43,12 @@ export interface DeviceSessionOptions {
   readonly cs: CiphersuiteImpl;
   /** Reconnect timings, WebSocket implementation, persisted seen ids. */
   readonly connection?: Partial<Omit<ConnectionOptions, 'onMessage'>>;
-  /** Top the server's one-time KeyPackages up to this many when fewer (default 8). */
+  /** Top the server's one-time KeyPackages up to this many (default `keyPackageStock`, 8)... */
   readonly keyPackageStock?: number;
+  /** ...when it holds fewer than this many (default `keyPackageLowWater`, 4). */
+  readonly keyPackageLowWater?: number;
+  /** How often the count is checked while connected (default `keyPackageCheckMs`, 60 s). */
+  readonly keyPackageCheckMs?: number;
   /** How long `change()` waits for a lost race's winner (default 15 s). */
   readonly catchUpMs?: number;
   /** Restores saved state (conversations, KeyPackages) before the connection opens. */
@@ -78,6 +83,8 @@ export class DeviceSession {
   lastMessageAt = 0;
   readonly #o: DeviceSessionOptions;
   #waiters: Array<() => void> = [];
+  #stockTimer: ReturnType<typeof setInterval> | undefined;
+  #stocking: Promise<void> | undefined;
 
   private constructor(
     o: DeviceSessionOptions,
@@ -132,14 +139,32 @@ export class DeviceSession {
     opened.session = session;
     await connection.start();
     await session.replenishKeyPackages();
+    session.#stockTimer = setInterval(
+      () => void session.replenishKeyPackages().catch(() => undefined),
+      o.keyPackageCheckMs ?? CONVERSATION_LIMITS.keyPackageCheckMs,
+    );
+    session.#stockTimer.unref?.();
     return session;
   }
 
-  /** Uploads fresh one-time KeyPackages (and a last-resort one if missing) when the stock is low. */
-  async replenishKeyPackages(): Promise<void> {
-    const target = Math.min(this.#o.keyPackageStock ?? 8, LIMITS.keyPackagesPerDevice);
+  /**
+   * Asks the server how many one-time KeyPackages of this device it holds and, below the low
+   * water mark (or without a last-resort one), uploads fresh ones up to the stock. One at a time:
+   * a call while another runs waits for it.
+   */
+  replenishKeyPackages(): Promise<void> {
+    this.#stocking ??= this.#replenish().finally(() => (this.#stocking = undefined));
+    return this.#stocking;
+  }
+
+  async #replenish(): Promise<void> {
+    const target = Math.min(
+      this.#o.keyPackageStock ?? CONVERSATION_LIMITS.keyPackageStock,
+      LIMITS.keyPackagesPerDevice,
+    );
+    const low = Math.min(this.#o.keyPackageLowWater ?? CONVERSATION_LIMITS.keyPackageLowWater, target);
     const stock = await this.connection.countKeyPackages();
-    if (stock.oneTime >= target && stock.hasLastResort) return;
+    if (stock.oneTime >= low && stock.hasLastResort) return;
     const fresh: Uint8Array[] = [];
     for (let i = stock.oneTime; i < target && fresh.length < LIMITS.keyPackagesPerUpload; i++) {
       fresh.push(await this.conversations.newKeyPackage());
@@ -199,6 +224,8 @@ export class DeviceSession {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#stockTimer);
+    await this.#stocking?.catch(() => undefined);
     await this.connection.close();
   }
 

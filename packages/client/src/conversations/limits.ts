@@ -17,6 +17,15 @@ export const CONVERSATION_LIMITS = {
   textBytes: 64 * 1024,
   /** UTF-8 bytes of a group's title (content.ts). */
   titleBytes: 128,
+  /** One-time KeyPackages a device keeps on the server (topped up to this many). */
+  keyPackageStock: 8,
+  /** Top up when the server holds fewer one-time KeyPackages of this device than this. */
+  keyPackageLowWater: 4,
+  /**
+   * How often a connected device asks the server for its KeyPackage count: others claim them
+   * without telling it, and a device that joins no group would otherwise never notice.
+   */
+  keyPackageCheckMs: 60_000,
   /**
    * Messages per conversation an existing device sends a newly linked one (its recent history,
    * end to end encrypted, link.ts): the newest ones, older ones are not sent.
