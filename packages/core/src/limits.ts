@@ -101,6 +101,8 @@ export const LIMITS = {
   ktPrefixProofMaxResults: 255,
   /** Copath values in one `PrefixProof` (§11.2): ~log2(entries) per lookup, shared in a batch. */
   ktPrefixProofMaxElements: 16_384,
+  /** Reuse bitmap of one prefix proof in a combined proof: one bit per copath value (docs/key-transparency.md). */
+  ktPrefixReuseMaxBytes: 2_048,
   /** Entries of each list of a `CombinedTreeProof` (§11.3, `<0..2^8-1>`). */
   ktCombinedProofMaxItems: 255,
   /** Largest encoded KT proof or tree head a decoder reads. */
