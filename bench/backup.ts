@@ -15,20 +15,23 @@
  * fails, the run says so in one line and measures Sealpost alone.
  *
  *   node bench/backup.ts [--quick] [--data <dir>] [--tools sealpost,restic,borg] [--seed 1] [--cpu-prof]
+ *                        [--at <commit>]
  *
  * --quick: a seeded ~200 MB subset of the data; --data: another tree (copied, never changed);
- * --cpu-prof: Sealpost's children write V8 CPU profiles, summarised at the end (slows them down).
+ * --cpu-prof: Sealpost's children write V8 CPU profiles, summarised at the end (slows them down);
+ * --at: Sealpost as of that commit instead of the working tree (bench/backup/checkout.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { debianDataSet } from './backup/dataset.ts';
 import { GNU_TIME, measure, type Command, type Usage } from './backup/measure.ts';
 import { mutate } from './backup/mutate.ts';
 import { summariseProfiles } from './backup/profile.ts';
+import { checkout } from './backup/checkout.ts';
 import { borg, onPath, restic, sealpost, type Tool, type ToolName } from './backup/tools.ts';
 import { copyEntries, listTree, treeStats, warmTree, type TreeEntry } from './backup/tree.ts';
 
@@ -39,6 +42,7 @@ const { values } = parseArgs({
     tools: { type: 'string', default: 'sealpost,restic,borg' },
     seed: { type: 'string', default: '1' },
     'cpu-prof': { type: 'boolean', default: false },
+    at: { type: 'string' },
   },
 });
 const QUICK_BYTES = 200e6;
@@ -69,8 +73,15 @@ if (others.some((t) => !onPath(t)) || !onPath(GNU_TIME)) {
 if (!onPath(GNU_TIME)) throw new Error(`${GNU_TIME} is missing (Debian package "time")`);
 await fs.rm(WORK, { recursive: true, force: true });
 const profDir = values['cpu-prof'] ? join(WORK, 'prof') : undefined;
+const sealpostRoot = values.at === undefined ? ROOT : await checkout(ROOT, CACHE, values.at);
 const makers: Record<ToolName, () => Tool> = {
-  sealpost: () => sealpost({ root: ROOT, ...(profDir === undefined ? {} : { cpuProfDir: profDir }) }),
+  sealpost: () =>
+    sealpost({
+      root: sealpostRoot,
+      label:
+        values.at === undefined ? 'working tree' : `at ${basename(sealpostRoot).slice('sealpost-'.length)}`,
+      ...(profDir === undefined ? {} : { cpuProfDir: profDir }),
+    }),
   restic: () => restic(join(WORK, 'cache/restic')),
   borg: () => borg(join(WORK, 'cache/borg')),
 };
@@ -126,8 +137,9 @@ async function step(t: Tool, name: Step, command: Command, bytes: number): Promi
   return row;
 }
 
+for (const dir of ['repos', 'cache/restic', 'cache/borg'])
+  await fs.mkdir(join(WORK, dir), { recursive: true });
 for (const t of tools) {
-  await fs.mkdir(join(WORK, 'repos'), { recursive: true });
   await measure(t.init(repo(t)), usageFile);
 }
 for (const t of tools) {

@@ -39,7 +39,10 @@ export async function measure(command: Command, usageFile: string): Promise<Usag
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-TAIL_CHARS));
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
-  const status = await new Promise<number | null>((res) => child.once('close', res));
+  const status = await new Promise<number | null>((res, rej) => {
+    child.once('error', rej);
+    child.once('close', res);
+  });
   const wallS = (performance.now() - t0) / 1000;
   if (status !== 0) {
     throw new Error(`${command.cmd} ${command.args.join(' ')} exited with ${status}:\n${output}`);

@@ -56,6 +56,8 @@ function firstLine(cmd: string, args: string[]): string {
 
 export interface SealpostOptions {
   readonly root: string;
+  /** Which Sealpost: "working tree" or "at <commit>". */
+  readonly label: string;
   /** When set, each child writes a V8 CPU profile (`--cpu-prof`) into this directory. */
   readonly cpuProfDir?: string;
 }
@@ -79,7 +81,7 @@ export function sealpost(options: SealpostOptions): Tool {
   });
   return {
     name: 'sealpost',
-    version: `sealpost (node ${firstLine(node, ['--version'])})`,
+    version: `sealpost ${options.label} (node ${firstLine(node, ['--version'])})`,
     init: (repo) => cli(['init', '--repo', repo], 'init'),
     backup: (source, repo, run) => cli(['create', source, '--repo', repo], `backup-${run}`),
     restore: (repo, target) => cli(['restore', 'latest', target, '--repo', repo], 'restore'),
