@@ -32,6 +32,7 @@ import {
   errorFromWire,
   fromBase64url,
   parseUsername,
+  toHex,
   type CryptoProvider,
   type Username,
 } from '@sealpost/core';
@@ -62,6 +63,8 @@ import { DirectoryTrustError, UnexpectedVersionAlert } from './directory-errors.
 const HEAD_RACE_ATTEMPTS = 3;
 /** A client gives up on an HTTP answer after this long. */
 const DIRECTORY_TIMEOUT_MS = 15_000;
+/** Cosignatures read from one head answer (@sealpost/witness WITNESS_LIMITS.cosignaturesMax). */
+const COSIGNATURES_MAX = 64;
 
 /** A head this client accepted from one server. */
 export interface AcceptedHead {
@@ -97,12 +100,12 @@ export interface WitnessCosignature {
 }
 
 export interface WitnessConfig {
+  /** The witnesses this client trusts (Ed25519 public keys), configured out of band. */
   readonly keys: readonly Uint8Array[];
   /** Witnesses needed; a majority when omitted. */
   readonly quorum?: number | undefined;
+  /** Oldest cosignature that counts, in seconds before now: a head frozen longer is refused. */
   readonly maxLagSecs: number;
-  /** Where cosignatures of a head come from (the server does not serve them yet). */
-  readonly cosignatures: (head: WitnessedHead) => Promise<readonly WitnessCosignature[]>;
   /** `verifyQuorum` of @sealpost/witness. */
   readonly verifyQuorum: (
     crypto: CryptoProvider,
@@ -116,7 +119,14 @@ export interface WitnessConfig {
 /** How far witnesses vouch for the head: never "verified" when nobody was asked. */
 export type WitnessStatus =
   | { readonly kind: 'none-configured' }
-  | { readonly kind: 'quorum'; readonly count: number; readonly quorum: number; readonly of: number };
+  | {
+      readonly kind: 'quorum';
+      readonly count: number;
+      readonly quorum: number;
+      readonly of: number;
+      /** Seconds since the oldest cosignature that counted (how stale the quorum is). */
+      readonly ageSecs: number;
+    };
 
 export interface DirectoryHeadStatus {
   readonly treeSize: number;
@@ -149,6 +159,8 @@ interface ServedHead {
   readonly root: Uint8Array;
   readonly signature: Uint8Array;
   readonly config: Configuration;
+  /** The witnesses' cosignatures the server collected for this head (checked by the quorum). */
+  readonly cosignatures: readonly WitnessCosignature[];
 }
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -302,7 +314,7 @@ export class DirectoryClient {
         treeSize,
       });
     }
-    return { treeSize, timestamp, root, signature, config };
+    return { treeSize, timestamp, root, signature, config, cosignatures: cosignaturesField(body) };
   }
 
   async #witness(head: ServedHead): Promise<WitnessStatus> {
@@ -314,23 +326,39 @@ export class DirectoryClient {
       treeSize: head.treeSize,
       root: head.root,
     };
-    const cosignatures = await w.cosignatures(witnessed);
+    const now = this.#now();
     let result: { witnesses: readonly string[]; quorum: number };
     try {
-      result = w.verifyQuorum(crypto, witnessed, cosignatures, w.keys, {
+      result = w.verifyQuorum(crypto, witnessed, head.cosignatures, w.keys, {
         quorum: w.quorum,
         maxLagSecs: w.maxLagSecs,
-        now: this.#now(),
+        now,
       });
     } catch (e) {
       if (e instanceof CryptoVerificationError) {
-        throw new DirectoryTrustError('witness-quorum', `witness quorum not met for head ${head.treeSize}`, {
-          treeSize: head.treeSize,
-        });
+        const counts: Record<string, number> = { treeSize: head.treeSize };
+        for (const k of ['valid', 'quorum', 'stale', 'forged', 'unknown']) {
+          const v = e.details[k];
+          if (typeof v === 'number') counts[k] = v;
+        }
+        throw new DirectoryTrustError(
+          'witness-quorum',
+          `witness quorum not met for head ${head.treeSize}: ${e.message}`,
+          counts,
+        );
       }
       throw e;
     }
-    return { kind: 'quorum', count: result.witnesses.length, quorum: result.quorum, of: w.keys.length };
+    const counted = new Set(result.witnesses);
+    const times = head.cosignatures.filter((c) => counted.has(toHex(c.witnessKey))).map((c) => c.timestamp);
+    const ageSecs = Math.max(0, Math.floor(now / 1000) - Math.min(...times));
+    return {
+      kind: 'quorum',
+      count: result.witnesses.length,
+      quorum: result.quorum,
+      of: w.keys.length,
+      ageSecs,
+    };
   }
 
   /** After everything verified: the head and view become this server's accepted state. */
@@ -398,6 +426,38 @@ function bytesField(body: Record<string, unknown>, name: string, maxBytes: numbe
   if (typeof value !== 'string')
     throw new CodecError('CODEC_INVALID_VALUE', `server answer: ${name} is missing`);
   return fromBase64url(value, Math.ceil((maxBytes * 4) / 3) + 4, `server answer: ${name}`);
+}
+
+/** The head's cosignatures: at most COSIGNATURES_MAX, each a 32-byte key, a time and a 64-byte signature. */
+function cosignaturesField(body: Record<string, unknown>): WitnessCosignature[] {
+  const value = body['cosignatures'];
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.length > COSIGNATURES_MAX) {
+    throw new CodecError('CODEC_INVALID_VALUE', 'server answer: cosignatures is not a short list');
+  }
+  return value.map((c: unknown) => {
+    if (typeof c !== 'object' || c === null || Array.isArray(c)) {
+      throw new CodecError('CODEC_INVALID_VALUE', 'server answer: a cosignature is not an object');
+    }
+    const o = c as Record<string, unknown>;
+    const timestamp = o['timestamp'];
+    if (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp) || timestamp < 0) {
+      throw new CodecError('CODEC_INVALID_VALUE', 'server answer: a cosignature time is not seconds');
+    }
+    return {
+      witnessKey: exactBytesField(o, 'witnessKey', LIMITS.publicKeyBytes),
+      timestamp,
+      signature: exactBytesField(o, 'signature', LIMITS.signatureBytes),
+    };
+  });
+}
+
+function exactBytesField(body: Record<string, unknown>, name: string, length: number): Uint8Array {
+  const bytes = bytesField(body, name, length);
+  if (bytes.length !== length) {
+    throw new CodecError('CODEC_INVALID_VALUE', `server answer: ${name} is not ${length} bytes`);
+  }
+  return bytes;
 }
 
 function positionsField(body: Record<string, unknown>, treeSize: number): number[] {
