@@ -141,6 +141,31 @@ describe('hostile inputs', async () => {
     clearMlsKeyCaches();
     assert.equal(await cs.signature.verify(publicKey, te.encode('m'), sig), true);
   });
+  test('should sign with the new key when the last key bytes were overwritten in place', async () => {
+    const a = await cs.signature.keygen();
+    const b = await cs.signature.keygen();
+    const held = a.signKey.slice();
+    assert.equal(
+      await cs.signature.verify(a.publicKey, te.encode('m'), await cs.signature.sign(held, te.encode('m'))),
+      true,
+    );
+    held.set(b.signKey); // as when ts-mls wipes and a buffer is reused
+    const sig = await cs.signature.sign(held, te.encode('m'));
+    assert.equal(await cs.signature.verify(b.publicKey, te.encode('m'), sig), true);
+    assert.equal(await cs.signature.verify(a.publicKey, te.encode('m'), sig), false);
+    held.fill(0); // any 32 bytes are an Ed25519 seed: a signature, but by neither key
+    const sig0 = await cs.signature.sign(held, te.encode('m'));
+    assert.equal(await cs.signature.verify(b.publicKey, te.encode('m'), sig0), false);
+  });
+  test('should verify under the new key when the last public key bytes were overwritten in place', async () => {
+    const a = await cs.signature.keygen();
+    const b = await cs.signature.keygen();
+    const sigB = await cs.signature.sign(b.signKey, te.encode('m'));
+    const held = a.publicKey.slice();
+    assert.equal(await cs.signature.verify(held, te.encode('m'), sigB), false);
+    held.set(b.publicKey);
+    assert.equal(await cs.signature.verify(held, te.encode('m'), sigB), true);
+  });
   test('should accept the PKCS#8 Ed25519 keys of ts-mls default provider', async () => {
     const theirs = await (
       await browserMlsCryptoProvider.getCiphersuiteImpl(getCiphersuiteFromName(cs.name))

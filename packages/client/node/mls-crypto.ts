@@ -42,6 +42,7 @@ import {
 } from './mls-kdf.ts';
 import {
   BoundedCache,
+  LastKey,
   PUBLIC_KEY_CACHE_MAX,
   publicCacheKey,
   SECRET_KEY_CACHE_MAX,
@@ -134,15 +135,25 @@ const ED25519_PKCS8_LEN = 48;
 
 const signingKeys = new BoundedCache<KeyObject>(SECRET_KEY_CACHE_MAX);
 const verifyingKeys = new BoundedCache<KeyObject | null>(PUBLIC_KEY_CACHE_MAX);
+// One per signature implementation (so per scheme): the last key signed and verified with.
+const lastKeys: { clear(): void }[] = [];
 
 /** Forget every cached key (on logout, or when a device's keys are wiped). */
 export function clearMlsKeyCaches(): void {
   signingKeys.clear();
   verifyingKeys.clear();
+  for (const last of lastKeys) last.clear();
 }
 
 function signatureImpl(alg: SignatureAlgorithm, s: SignatureSpec): Signature {
+  const lastSigning = new LastKey<KeyObject>();
+  const lastVerifying = new LastKey<KeyObject | null>();
+  lastKeys.push(lastSigning, lastVerifying);
+
   function signingKey(signKey: Uint8Array): KeyObject {
+    return lastSigning.getOrSet(signKey, () => parseSigningKey(signKey));
+  }
+  function parseSigningKey(signKey: Uint8Array): KeyObject {
     let raw = signKey;
     if (alg === 'Ed25519' && signKey.byteLength === ED25519_PKCS8_LEN) {
       if (!bytesEqual(signKey.subarray(0, s.pkcs8.byteLength), s.pkcs8))
@@ -172,6 +183,9 @@ function signatureImpl(alg: SignatureAlgorithm, s: SignatureSpec): Signature {
    * ones, and members on either provider must verify each other.
    */
   function verifyingKey(publicKey: Uint8Array): KeyObject | null {
+    return lastVerifying.getOrSet(publicKey, () => parseVerifyingKey(publicKey));
+  }
+  function parseVerifyingKey(publicKey: Uint8Array): KeyObject | null {
     const compressed = s.spkiCompressed !== undefined && publicKey.byteLength === (s.pkLen + 1) / 2;
     if (publicKey.byteLength !== s.pkLen && !compressed) return null;
     const prefix = compressed ? s.spkiCompressed! : s.spki;

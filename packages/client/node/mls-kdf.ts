@@ -52,7 +52,14 @@ export function hkdfExpand(h: HashName, prk: Uint8Array, info: Uint8Array, lengt
   if (!Number.isSafeInteger(length) || length < 0 || length > 255 * nh) {
     throw new RangeError(`HKDF-Expand: length ${length} is outside [0, ${255 * nh}]`);
   }
-  if (length === nh) return plain(createHmac(h, prk).update(info).update(ONE).digest());
+  // One block (every MLS key, nonce and secret): T(1) alone, without the loop's copies.
+  if (length <= nh) {
+    const t1 = createHmac(h, prk).update(info).update(ONE).digest();
+    if (length === nh) return plain(t1);
+    const okm = new Uint8Array(t1.subarray(0, length));
+    t1.fill(0);
+    return okm;
+  }
   const okm = new Uint8Array(length);
   let t: Buffer = Buffer.alloc(0);
   for (let n = 1, off = 0; off < length; n++) {

@@ -24,8 +24,8 @@ import {
   processPrivateMessage,
   type Proposal,
   type Welcome,
-  zeroOutUint8Array,
 } from 'ts-mls';
+import { wipeSecrets } from '../src/mls/wipe.ts';
 
 export interface Member {
   readonly name: string;
@@ -77,7 +77,7 @@ export async function makeGroup(
   for (let i = 2; i < size; i++)
     proposals.push(addProposal((await keyPackage(`m${i}`, aliceCs)).publicPackage));
   const commit = await createCommit({ state, cipherSuite: aliceCs }, { extraProposals: proposals });
-  commit.consumed.forEach(zeroOutUint8Array);
+  wipeSecrets(commit.consumed);
   const alice: Member = { name: 'alice', state: commit.newState, cs: aliceCs };
   const bobState = await joinGroup(
     overTheWire(commit.welcome!),
@@ -111,7 +111,7 @@ export async function commitAdd(
     { extraProposals: [addProposal(j.keyPackage.publicPackage)] },
   );
   committer.state = r.newState;
-  r.consumed.forEach(zeroOutUint8Array);
+  wipeSecrets(r.consumed);
   return {
     commit: encodeMlsMessage(r.commit),
     welcome: encodeMlsMessage({ welcome: r.welcome!, wireformat: 'mls_welcome', version: 'mls10' }),
@@ -125,7 +125,7 @@ export async function commitAdd(
 export async function commitUpdate(committer: Member): Promise<Uint8Array> {
   const r = await createCommit({ state: committer.state, cipherSuite: committer.cs }, {});
   committer.state = r.newState;
-  r.consumed.forEach(zeroOutUint8Array);
+  wipeSecrets(r.consumed);
   return encodeMlsMessage(r.commit);
 }
 
@@ -136,7 +136,7 @@ export async function processCommit(m: Member, commit: Uint8Array): Promise<void
   const r = await processPrivateMessage(m.state, decoded.privateMessage, emptyPskIndex, m.cs);
   if (r.kind !== 'newState') throw new Error('expected a commit');
   m.state = r.newState;
-  r.consumed.forEach(zeroOutUint8Array);
+  wipeSecrets(r.consumed);
 }
 
 /** `j` joins from an encoded Welcome, given the tree out of band (as the delivery service would). */
@@ -162,7 +162,7 @@ export async function joinFromWelcome(
 export async function sendAndReceive(from: Member, to: Member, plaintext: Uint8Array): Promise<Uint8Array> {
   const sent = await createApplicationMessage(from.state, plaintext, from.cs);
   from.state = sent.newState;
-  sent.consumed.forEach(zeroOutUint8Array);
+  wipeSecrets(sent.consumed);
   const bytes = encodeMlsMessage({
     privateMessage: sent.privateMessage,
     wireformat: 'mls_private_message',
@@ -173,6 +173,6 @@ export async function sendAndReceive(from: Member, to: Member, plaintext: Uint8A
   const received = await processPrivateMessage(to.state, decoded.privateMessage, emptyPskIndex, to.cs);
   to.state = received.newState;
   if (received.kind !== 'applicationMessage') throw new Error(`expected an application message`);
-  received.consumed.forEach(zeroOutUint8Array);
+  wipeSecrets(received.consumed);
   return received.message;
 }
