@@ -180,6 +180,41 @@ export class ServerApi {
     return { deviceId: this.#deviceIdField(body, deviceKey) };
   }
 
+  /**
+   * `POST /v1/accounts/:username/devices` for a device whose key is elsewhere (device linking,
+   * docs/conversations.md): the new device signed `deviceAddStatement` over `challenge` itself;
+   * this adds the account key's signature over the same statement.
+   */
+  async addSignedDevice(args: {
+    readonly username: string;
+    readonly accountSeed: Uint8Array;
+    readonly deviceKey: Uint8Array;
+    readonly challenge: Uint8Array;
+    readonly deviceSignature: Uint8Array;
+  }): Promise<{ deviceId: Uint8Array }> {
+    const username = parseUsername(args.username);
+    checkSeed(args.accountSeed, 'account seed');
+    const statement = deviceAddStatement(args.challenge, this.audience, username, args.deviceKey);
+    if (!this.#crypto.ed25519.verify(args.deviceKey, statement, args.deviceSignature)) {
+      throw new CryptoVerificationError(
+        'CRYPTO_VERIFICATION_FAILED',
+        'the device did not sign this addition',
+      );
+    }
+    const body = await this.#request(
+      'POST',
+      `/v1/accounts/${username}/devices`,
+      {
+        deviceKey: toBase64url(args.deviceKey),
+        challenge: toBase64url(args.challenge),
+        accountSignature: toBase64url(this.#crypto.ed25519.sign(args.accountSeed, statement)),
+        deviceSignature: toBase64url(args.deviceSignature),
+      },
+      201,
+    );
+    return { deviceId: this.#deviceIdField(body, args.deviceKey) };
+  }
+
   /** `DELETE /v1/accounts/:username/devices/:deviceId`, authorised by the account key. */
   async removeDevice(args: {
     readonly username: string;
