@@ -56,6 +56,8 @@ export const nodeBackupFs: BackupFs = {
       mode: Number(st.mode & 0o7777n),
       mtimeNs: st.mtimeNs,
       size: kind === 'file' ? Number(st.size) : 0,
+      inode: st.ino,
+      ctimeNs: st.ctimeNs,
     };
   },
   readdir: (path) => fs.readdir(path),

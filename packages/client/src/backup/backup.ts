@@ -12,20 +12,23 @@
  * error, and the run goes on (only an unreadable source directory stops it).
  *
  * Change detection (restic's approach): the parent snapshot (the newest of the same host and paths)
- * is walked beside the source. A file whose size and nanosecond mtime equal its parent entry's, and
- * whose chunks are all in the index, keeps the parent's chunk list without being opened. The v1 tree
- * records no inode or ctime (backup-format.md §Trees), so those cannot be compared yet: a file
- * rewritten to the same size and then given back its old mtime is not noticed (`force` reads all).
+ * is walked beside the source. A file whose size, nanosecond mtime, inode number and ctime equal its
+ * parent entry's, and whose chunks are all in live packs, keeps the parent's chunk list without
+ * being opened. Inode and ctime (tree node kind 0x81, backup-format.md §Trees) catch a file rewritten
+ * with its old size and mtime put back, since the kernel sets ctime on every change and nobody can
+ * set it back; a parent entry without them (an older snapshot, or a file system that has none) is
+ * compared on size and mtime only. `force` reads every file.
  *
- * Order of writes: packs, then one index file for the run's packs, then the snapshot. A run that
- * stops early leaves packs that no index names; they are unused, never wrong (`prune` will remove
- * them).
+ * Order of writes: packs, then one index file for the run's packs (and the unlisted packs of an
+ * interrupted run it adopted, resume.ts), then the snapshot. A run that stops early leaves packs
+ * that no index names; the next run adopts them. Before the snapshot, the run checks that every
+ * pack it needs is still there and not about to be pruned (grace.ts); if not, it walks again
+ * against the current index (at most `backupAttempts` times).
  */
-import { fromHex, LIMITS } from '@sealpost/core';
+import { fromHex, LIMITS, toHex } from '@sealpost/core';
 import type { BlobId } from '@sealpost/core/backup/blob';
 import { Chunker } from '@sealpost/core/backup/chunker';
-import { encodeIndexFile, type IndexedPack } from '@sealpost/core/backup/index-file';
-import { PACK_ENTRY_BYTES } from '@sealpost/core/backup/pack';
+import type { IndexedPack } from '@sealpost/core/backup/index-file';
 import { encodeSnapshot } from '@sealpost/core/backup/snapshot';
 import {
   encodeTree,
@@ -37,8 +40,11 @@ import {
 import { BlobReader } from './blob-reader.ts';
 import { BackupError } from './errors.ts';
 import { joinPath, type FsStat } from './fs.ts';
+import { packsAtRisk } from './grace.ts';
+import { writeIndexFiles } from './index-writer.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import { PackSink, type SinkStats } from './pack-sink.ts';
+import { adoptUnlistedPacks } from './resume.ts';
 import { nameOf, type Session } from './session.ts';
 import { listSnapshots, nodeName, readTree } from './snapshots.ts';
 
@@ -49,6 +55,10 @@ export interface BackupOptions {
   readonly force?: boolean;
   /** Called after each file (and at least every read buffer) with the totals so far. */
   readonly onProgress?: (progress: BackupProgress) => void;
+  /** Stops the run (with the signal's reason) between reads; what was stored is adopted next time. */
+  readonly signal?: AbortSignal;
+  /** Prune's grace period, which must be the one prunes of this repository use (grace.ts). */
+  readonly graceMs?: number;
 }
 
 export interface BackupProgress {
@@ -72,6 +82,10 @@ export interface BackupResult extends SinkStats {
   readonly skipped: readonly string[];
   /** Entries that could not be read (left out of the snapshot), with the file system's message. */
   readonly errors: readonly { path: string; message: string }[];
+  /** Packs an interrupted run had stored, adopted by this one (resume.ts). */
+  readonly packsAdopted: number;
+  /** Walks done: more than 1 when a concurrent prune condemned packs this run needed. */
+  readonly attempts: number;
 }
 
 const utf8 = new TextEncoder();
@@ -99,6 +113,7 @@ class Run {
   readonly sink: PackSink;
   readonly reader: BlobReader;
   readonly onProgress: ((progress: BackupProgress) => void) | undefined;
+  readonly signal: AbortSignal | undefined;
   readonly readBuffer = new Uint8Array(BACKUP_ENGINE_LIMITS.readBufferBytes);
   readonly chunkBuffer = new Uint8Array(LIMITS.backupChunkMaxBytes);
   files = 0;
@@ -115,6 +130,7 @@ class Run {
     this.sink = sink;
     this.reader = reader;
     this.onProgress = options.onProgress;
+    this.signal = options.signal;
   }
 
   progress(): void {
@@ -157,20 +173,25 @@ class Run {
   /** The tree node of one entry, or undefined for a kind that is skipped; `before`: the parent's node. */
   async entry(path: string, name: string, before: TreeNode | undefined): Promise<TreeNode | undefined> {
     const fs = this.session.deps.fs;
+    this.signal?.throwIfAborted();
     const stat = await fromSource(path, () => fs.lstat(path));
     const base = { name: utf8.encode(name), mode: stat.mode & MODE_MAX, mtimeNs: stat.mtimeNs };
     if (stat.kind === 'file') {
+      const identity =
+        stat.inode !== undefined && stat.ctimeNs !== undefined
+          ? { inode: stat.inode, ctimeNs: stat.ctimeNs }
+          : {};
       if (this.unchanged(stat, before)) {
         this.files++;
         this.filesUnchanged++;
         this.bytesUnchanged += before.size;
         this.progress();
-        return { ...base, kind: 'file', size: before.size, content: before.content };
+        return { ...base, kind: 'file', size: before.size, content: before.content, ...identity };
       }
       const { size, content } = await this.file(path);
       this.files++;
       this.progress();
-      return { ...base, kind: 'file', size, content };
+      return { ...base, kind: 'file', size, content, ...identity };
     }
     if (stat.kind === 'dir') {
       const subtree = await this.dir(path, before?.kind === 'dir' ? before.subtree : undefined);
@@ -187,16 +208,24 @@ class Run {
   }
 
   /**
-   * Whether a file may keep its parent entry's chunks unread: same size and mtime, and every chunk
-   * still indexed (a pruned or damaged parent must not be trusted).
+   * Whether a file may keep its parent entry's chunks unread: same size and mtime, the same inode
+   * and ctime when the parent entry has them, and every chunk in a live pack (a pruned or damaged
+   * parent must not be trusted). The packs relied on are recorded for the final check.
    */
   unchanged(stat: FsStat, before: TreeNode | undefined): before is FileNode {
-    return (
-      before?.kind === 'file' &&
-      before.size === stat.size &&
-      before.mtimeNs === stat.mtimeNs &&
-      before.content.every((id) => this.reader.index.has(id))
-    );
+    if (
+      before?.kind !== 'file' ||
+      before.size !== stat.size ||
+      before.mtimeNs !== stat.mtimeNs ||
+      (before.inode !== undefined && before.inode !== stat.inode) ||
+      (before.ctimeNs !== undefined && before.ctimeNs !== stat.ctimeNs)
+    ) {
+      return false;
+    }
+    const packs = before.content.map((id) => this.reader.livePack(id));
+    if (packs.includes(undefined)) return false;
+    for (const p of packs) this.sink.dependsOn.add(p!);
+    return true;
   }
 
   /** Chunks and stores one file; returns its size and chunk ids. */
@@ -209,6 +238,7 @@ class Run {
     const handle = await fromSource(path, () => this.session.deps.fs.openRead(path));
     try {
       for (;;) {
+        this.signal?.throwIfAborted();
         const n = await fromSource(path, () => handle.read(this.readBuffer, size));
         if (n === 0) break;
         const data = this.readBuffer.subarray(0, n);
@@ -236,29 +266,6 @@ class Run {
   }
 }
 
-/** Splits the run's packs into index files small enough for LIMITS. */
-function indexBatches(packs: readonly IndexedPack[]): IndexedPack[][] {
-  const batches: IndexedPack[][] = [];
-  let batch: IndexedPack[] = [];
-  let bytes = 0;
-  for (const p of packs) {
-    const cost = 32 + 4 + p.entries.length * PACK_ENTRY_BYTES;
-    if (
-      batch.length > 0 &&
-      (bytes + cost > BACKUP_ENGINE_LIMITS.indexContentBudgetBytes ||
-        batch.length >= LIMITS.backupIndexPacksPerFileMax)
-    ) {
-      batches.push(batch);
-      batch = [];
-      bytes = 0;
-    }
-    batch.push(p);
-    bytes += cost;
-  }
-  if (batch.length > 0) batches.push(batch);
-  return batches;
-}
-
 /** Backs up directory `source` into a new snapshot. */
 export async function backup(
   session: Session,
@@ -266,50 +273,63 @@ export async function backup(
   options: BackupOptions,
 ): Promise<BackupResult> {
   const { repo, deps, keys } = session;
-  const reader = await BlobReader.load(session);
-  const sink = new PackSink(session, reader.index);
   const hostname = options.hostname;
   const paths = [source];
+  const graceMs = options.graceMs ?? BACKUP_ENGINE_LIMITS.pruneGraceMs;
   const previous = (await listSnapshots(session)).filter(
     (s) => s.snapshot.hostname === hostname && s.snapshot.paths.join('\0') === paths.join('\0'),
   );
   const parent = previous.at(-1);
-  const run = new Run(session, sink, reader, options);
-  let tree: BlobId;
-  let packs: IndexedPack[];
-  try {
-    tree = await run.dir(source, options.force === true ? undefined : parent?.snapshot.tree);
-    packs = await sink.finish();
-  } catch (error) {
-    // The source directory itself cannot be read: nothing to back up.
-    throw error instanceof SourceError ? error.cause : error;
-  } finally {
-    await sink.close();
+  for (let attempt = 1; ; attempt++) {
+    const reader = await BlobReader.load(session);
+    const adopted = await adoptUnlistedPacks(session, reader);
+    const sink = new PackSink(session, reader);
+    const run = new Run(session, sink, reader, options);
+    let tree: BlobId;
+    let packs: IndexedPack[];
+    try {
+      tree = await run.dir(source, options.force === true ? undefined : parent?.snapshot.tree);
+      packs = await sink.finish();
+    } catch (error) {
+      // The source directory itself cannot be read: nothing to back up.
+      throw error instanceof SourceError ? error.cause : error;
+    } finally {
+      await sink.close();
+    }
+    await writeIndexFiles(session, [...adopted, ...packs]);
+    const needed = new Set([...sink.dependsOn, ...[...adopted, ...packs].map((p) => toHex(p.packId))]);
+    const risk = await packsAtRisk(session, reader, needed, graceMs);
+    if (risk.size > 0) {
+      if (attempt < BACKUP_ENGINE_LIMITS.backupAttempts) continue;
+      throw new BackupError(
+        'BACKUP_CONCURRENT_PRUNE',
+        `prunes removed packs this backup needed in each of ${attempt} attempts`,
+        { attempts: attempt, packs: risk.size },
+      );
+    }
+    const snapshot = encodeSnapshot(deps.crypto, keys, {
+      timeMs: deps.now(),
+      tree,
+      hostname,
+      paths,
+      tags: options.tags ?? [],
+      ...(parent === undefined ? {} : { parent: fromHex(parent.id, 64, 'snapshot id') }),
+    });
+    const snapshotId = nameOf(deps, snapshot);
+    await repo.put('snapshots', snapshotId, snapshot);
+    return {
+      ...sink.stats,
+      snapshotId,
+      files: run.files,
+      dirs: run.dirs,
+      symlinks: run.symlinks,
+      bytesRead: run.bytesRead,
+      filesUnchanged: run.filesUnchanged,
+      ...(parent === undefined ? {} : { parent: parent.id }),
+      skipped: run.skipped,
+      errors: run.errors,
+      packsAdopted: adopted.length,
+      attempts: attempt,
+    };
   }
-  for (const batch of indexBatches(packs)) {
-    const file = encodeIndexFile(deps.crypto, keys, batch);
-    await repo.put('index', nameOf(deps, file), file);
-  }
-  const snapshot = encodeSnapshot(deps.crypto, keys, {
-    timeMs: deps.now(),
-    tree,
-    hostname,
-    paths,
-    tags: options.tags ?? [],
-    ...(parent === undefined ? {} : { parent: fromHex(parent.id, 64, 'snapshot id') }),
-  });
-  const snapshotId = nameOf(deps, snapshot);
-  await repo.put('snapshots', snapshotId, snapshot);
-  return {
-    ...sink.stats,
-    snapshotId,
-    files: run.files,
-    dirs: run.dirs,
-    symlinks: run.symlinks,
-    bytesRead: run.bytesRead,
-    filesUnchanged: run.filesUnchanged,
-    ...(parent === undefined ? {} : { parent: parent.id }),
-    skipped: run.skipped,
-    errors: run.errors,
-  };
 }

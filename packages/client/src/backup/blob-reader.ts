@@ -8,7 +8,7 @@
 import { SealpostError, toHex } from '@sealpost/core';
 import { openBlob, type BlobType } from '@sealpost/core/backup/blob';
 import { BlobIndex } from '@sealpost/core/backup/blob-index';
-import { decodeIndexFile, loadIndexFile } from '@sealpost/core/backup/index-file';
+import { decodeIndexFile, loadIndexFile, type IndexedPack } from '@sealpost/core/backup/index-file';
 import { BackupError } from './errors.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import type { ObjectName } from './repository.ts';
@@ -45,36 +45,106 @@ function describe(extra: Record<string, string>): string {
   return extra.path === undefined ? '' : ` (file ${extra.path})`;
 }
 
+export interface IndexFiles {
+  readonly files: readonly { readonly name: ObjectName; readonly packs: readonly IndexedPack[] }[];
+  /** Packs some index file condemns (hex id -> the earliest time one does, ms). */
+  readonly condemned: ReadonlyMap<string, number>;
+  /** Packs some index file lists (hex ids), condemned or not. */
+  readonly indexedPacks: ReadonlySet<string>;
+}
+
+/** Fetches and decodes every index file. BACKUP_DATA_CORRUPT naming the first that does not open. */
+export async function readIndexFiles(session: Session): Promise<IndexFiles> {
+  const { repo, deps, keys } = session;
+  const files: { name: ObjectName; packs: IndexedPack[] }[] = [];
+  const condemned = new Map<string, number>();
+  const indexedPacks = new Set<string>();
+  for (const { name } of await repo.list('index')) {
+    try {
+      const bytes = await fetchVerified(repo, deps, 'index', name);
+      files.push({ name, packs: decodeIndexFile(deps.crypto, keys, bytes) });
+    } catch (error) {
+      throw corrupt(error, `index/${name}`);
+    }
+  }
+  for (const { packs } of files) {
+    for (const p of packs) {
+      const hex = toHex(p.packId);
+      indexedPacks.add(hex);
+      if (p.condemnedMs !== undefined)
+        condemned.set(hex, Math.min(p.condemnedMs, condemned.get(hex) ?? Infinity));
+    }
+  }
+  return { files, condemned, indexedPacks };
+}
+
 export class BlobReader {
   readonly session: Session;
   readonly index: BlobIndex;
   /** Index file names that were loaded. */
   readonly indexFiles: readonly ObjectName[];
+  /** Packs some index file condemns (hex id -> earliest time condemned, ms). */
+  readonly condemned: ReadonlyMap<string, number>;
+  /** Packs some index file lists (hex ids), condemned or not. */
+  readonly indexedPacks: ReadonlySet<string>;
   readonly #packs = new Map<string, Uint8Array>();
 
   /** Prefer `load`; this takes an index built elsewhere (check.ts). */
-  constructor(session: Session, index: BlobIndex, indexFiles: ObjectName[]) {
+  constructor(
+    session: Session,
+    index: BlobIndex,
+    indexFiles: ObjectName[],
+    condemned: ReadonlyMap<string, number> = new Map(),
+    indexedPacks: ReadonlySet<string> = new Set(),
+  ) {
     this.session = session;
     this.index = index;
     this.indexFiles = indexFiles;
+    this.condemned = condemned;
+    this.indexedPacks = indexedPacks;
   }
 
-  /** Loads every index file. BACKUP_DATA_CORRUPT naming the first one that does not open. */
+  /**
+   * Loads every index file. Live packs are added before condemned ones, so a blob stored in both
+   * (a prune copied it out of a pack it condemned) is found at its live location.
+   * BACKUP_DATA_CORRUPT naming the first index file that does not open.
+   */
   static async load(session: Session): Promise<BlobReader> {
-    const { repo, deps, keys } = session;
+    return BlobReader.fromIndexFiles(session, await readIndexFiles(session));
+  }
+
+  /** A reader over index files already read (prune.ts reads them once for both uses). */
+  static fromIndexFiles(session: Session, read: IndexFiles): BlobReader {
+    const { files, condemned, indexedPacks } = read;
     const index = new BlobIndex();
-    const names: ObjectName[] = [];
-    for (const { name } of await repo.list('index')) {
-      try {
-        const bytes = await fetchVerified(repo, deps, 'index', name);
-        loadIndexFile(index, decodeIndexFile(deps.crypto, keys, bytes));
-      } catch (error) {
-        throw corrupt(error, `index/${name}`);
+    for (const live of [true, false]) {
+      for (const { packs } of files) {
+        loadIndexFile(
+          index,
+          packs.filter((p) => condemned.has(toHex(p.packId)) !== live),
+        );
       }
-      names.push(name);
     }
     index.compact();
-    return new BlobReader(session, index, names);
+    return new BlobReader(
+      session,
+      index,
+      files.map((f) => f.name),
+      condemned,
+      indexedPacks,
+    );
+  }
+
+  /**
+   * The pack (hex id) a new snapshot may refer to for blob `id` without storing it again: where the
+   * index has it, unless that pack is condemned (docs/backup-engine.md §Concurrent writers and
+   * prune). Undefined when the blob must be stored.
+   */
+  livePack(id: Uint8Array): string | undefined {
+    const at = this.index.find(id);
+    if (at === undefined) return undefined;
+    const pack = toHex(at.packId);
+    return this.condemned.has(pack) ? undefined : pack;
   }
 
   /** A whole pack, checked against its name. */

@@ -22,6 +22,10 @@ export const BACKUP_ERRORS = {
   BACKUP_DATA_CORRUPT: 'crypto',
   /** An object name that is not 64 lowercase hex digits, or bytes that do not hash to it. */
   BACKUP_OBJECT_NAME_INVALID: 'validation',
+  /** A forget policy that keeps nothing (refused rather than removing every snapshot). */
+  BACKUP_POLICY_EMPTY: 'validation',
+  /** Concurrent prunes condemned packs a backup needed in each of its attempts (grace.ts). */
+  BACKUP_CONCURRENT_PRUNE: 'conflict',
 } as const;
 export type BackupErrorCode = keyof typeof BACKUP_ERRORS;
 

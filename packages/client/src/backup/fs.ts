@@ -16,6 +16,12 @@ export interface FsStat {
   readonly mtimeNs: bigint;
   /** Bytes (files only; 0 otherwise). */
   readonly size: number;
+  /**
+   * Inode number and status-change time in nanoseconds, for change detection (backup.ts). A file
+   * system that has no such thing leaves both out; size and mtime are then all that is compared.
+   */
+  readonly inode?: bigint;
+  readonly ctimeNs?: bigint;
 }
 
 export interface FsReader {

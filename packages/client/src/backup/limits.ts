@@ -20,4 +20,15 @@ export const BACKUP_ENGINE_LIMITS = {
    * (1 MiB on average, 8 MiB at most) until it is added to a pack, so this bounds that memory.
    */
   sealQueueBlobs: 8,
+  /**
+   * How long a pack stays condemned before a prune may delete it (grace.ts). It must exceed, by far,
+   * the clock difference between devices plus the seconds a backup takes from its final check to
+   * its snapshot; a backup running longer than half of it while a prune condemns its packs walks
+   * again. A day, so that prunes free space a day late and no backup of a day's length is disturbed.
+   */
+  pruneGraceMs: 24 * 60 * 60 * 1000,
+  /** A pack whose unused bytes reach this share of it is rewritten by prune (restic: 5% overall). */
+  pruneRepackUnusedShare: 0.2,
+  /** Walks a backup makes before giving up when prunes keep condemning what it needs. */
+  backupAttempts: 3,
 } as const;

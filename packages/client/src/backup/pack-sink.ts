@@ -2,7 +2,9 @@
  * Writing blobs: seals each new blob (blob.ts: zstd when it saves space, then AES-256-GCM) and
  * appends it to an open pack (pack.ts). A pack is closed and stored once its blobs reach
  * LIMITS.backupPackTargetBytes, so memory holds at most one pack's blobs (16 MiB, plus one blob).
- * Blobs already in the index, or already added in this run, are skipped: that is deduplication.
+ * Blobs already in a live pack of the index, or already added in this run, are skipped: that is
+ * deduplication. The packs deduplicated against are recorded in `dependsOn`, so that the run can
+ * check they still exist before it writes its snapshot (backup.ts).
  *
  * Data and tree blobs go to separate packs, so listing a snapshot reads tree packs only.
  *
@@ -13,9 +15,9 @@
  */
 import { toHex } from '@sealpost/core';
 import { blobId, type BlobId, type BlobType, type SealedBlob } from '@sealpost/core/backup/blob';
-import type { BlobIndex } from '@sealpost/core/backup/blob-index';
 import type { IndexedPack } from '@sealpost/core/backup/index-file';
 import { PackWriter } from '@sealpost/core/backup/pack';
+import type { BlobReader } from './blob-reader.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import type { ObjectName } from './repository.ts';
 import { inlineSealer, type BlobSealer } from './sealer.ts';
@@ -33,7 +35,7 @@ export interface SinkStats {
 
 export class PackSink {
   readonly #session: Session;
-  readonly #index: BlobIndex;
+  readonly #reader: BlobReader;
   readonly #sealer: BlobSealer;
   /** Blobs being sealed, oldest first. */
   readonly #queue: { type: BlobType; sealed: Promise<SealedBlob> }[] = [];
@@ -41,15 +43,19 @@ export class PackSink {
     data: undefined,
     tree: undefined,
   };
-  /** Ids added in this run but not yet in `#index` (hex). */
+  /** Ids added in this run but not yet in the index (hex). */
   readonly #pending = new Set<string>();
+  /** The packs this sink stored (hex ids). */
+  readonly #own = new Set<string>();
   readonly packs: IndexedPack[] = [];
+  /** Packs (hex ids) that blobs were deduplicated against, the run's own excluded. */
+  readonly dependsOn = new Set<string>();
   readonly stats: SinkStats = { blobsNew: 0, blobsDeduplicated: 0, bytesNew: 0, bytesStored: 0, packs: 0 };
 
-  /** `index`: what the repository holds already (blob-reader.ts). */
-  constructor(session: Session, index: BlobIndex) {
+  /** `reader`: what the repository holds already (its index gains the packs this sink stores). */
+  constructor(session: Session, reader: BlobReader) {
     this.#session = session;
-    this.#index = index;
+    this.#reader = reader;
     this.#sealer = session.deps.sealers?.(session.keys) ?? inlineSealer(session.deps, session.keys);
   }
 
@@ -58,7 +64,13 @@ export class PackSink {
     const { deps, keys } = this.#session;
     const id = blobId(deps.crypto, keys, type, plaintext);
     const hex = toHex(id);
-    if (this.#pending.has(hex) || this.#index.has(id)) {
+    if (this.#pending.has(hex)) {
+      this.stats.blobsDeduplicated++;
+      return id;
+    }
+    const pack = this.#reader.livePack(id);
+    if (pack !== undefined) {
+      if (!this.#own.has(pack)) this.dependsOn.add(pack);
       this.stats.blobsDeduplicated++;
       return id;
     }
@@ -120,10 +132,12 @@ export class PackSink {
     open.parts.length = 0;
     const packId = this.#session.deps.crypto.sha256(pack);
     await this.#session.repo.put('packs', toHex(packId) as ObjectName, pack);
-    const packNumber = this.#index.addPack(packId);
+    this.#own.add(toHex(packId));
+    const packNumber = this.#reader.index.addPack(packId);
     for (const e of entries) {
-      this.#index.add(packNumber, e);
-      this.#pending.delete(toHex(e.id));
+      // A blob the index already holds in a condemned pack keeps that first location there: stay
+      // in `#pending` so that this run does not store it yet again.
+      if (this.#reader.index.add(packNumber, e)) this.#pending.delete(toHex(e.id));
     }
     this.packs.push({ packId, entries });
     this.stats.packs++;
