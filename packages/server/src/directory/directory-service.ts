@@ -480,6 +480,27 @@ export class DirectoryService {
     });
   }
 
+  /**
+   * TEST SEAM, reachable from no route and no configuration: queues `deviceList` as the next version
+   * of the account's label WITHOUT the checks of `submit`, as a compromised server would log a list
+   * its owner never signed (test/kt-malicious-server.test.ts shows that owners catch it). A restart
+   * refuses such a log (the rebuild checks every stored list).
+   */
+  queueUncheckedForTest(accountId: number, username: Username, deviceList: Uint8Array): Promise<number> {
+    return this.#serial(async () => {
+      const state = await this.#ready();
+      const version = state.nextVersion.get(username) ?? 0;
+      const label = utf8(username);
+      const { proof, searchKey: vrfOutput } = proveSearchKey(state.vrfSecret, label, version);
+      state.searchKeys.set(keyOf(username, version), vrfOutput);
+      state.vrfProofs.set(keyOf(username, version), proof);
+      const opening = newOpening(this.#opts.crypto);
+      state.pending.push({ accountId, username, label, version, vrfOutput, deviceList, opening });
+      state.nextVersion.set(username, version + 1);
+      return version;
+    });
+  }
+
   /** Stops the timer and publishes what is queued (best effort). */
   async close(): Promise<void> {
     if (this.#closed) return;
