@@ -33,8 +33,11 @@ export interface StoreLimits {
 export const BLOB_DEFAULTS = {
   /** Per account: 10 GiB, room for a few snapshots of a well-used device. */
   blobQuotaBytes: 10 * 1024 ** 3,
-  /** One blob: the largest backup object, a tree (LIMITS.backupTreeMaxBytes, 64 MiB), plus framing. */
-  blobMaxBytes: LIMITS.backupTreeMaxBytes + 64 * 1024,
+  /**
+   * One blob: the largest backup object, a pack (LIMITS.backupPackMaxBytes, 80 MiB: a lone 64 MiB
+   * tree blob padded by Padmé needs more than the tree limit).
+   */
+  blobMaxBytes: LIMITS.backupPackMaxBytes,
 } as const;
 
 export const STORE_DEFAULTS = {
