@@ -31,7 +31,13 @@ import type { CombinedTree } from './combined-tree.ts';
 import { bstFrontier } from './implicit-bst.ts';
 import { evaluateLogBatch } from './log-verify.ts';
 import { logLeafValue, type LogEntry } from './log-tree.ts';
-import { evaluatePrefixProof, type PrefixProof, type PrefixSearch } from './prefix-proof.ts';
+import {
+  evaluatePrefixProof,
+  sharePrefixProof,
+  type PrefixProof,
+  type PrefixSearch,
+  type SharedNodes,
+} from './prefix-proof.ts';
 import type { CombinedTreeProof } from './proof-codec.ts';
 import { ProofMalformedError, RootMismatchError, TimestampError, TreeSizeError } from './proof-errors.ts';
 
@@ -74,6 +80,7 @@ function retainedIndices(last: number | undefined): Set<number> {
 
 /** The directory state the prover answers from. */
 export interface ProverState {
+  readonly crypto: CryptoProvider;
   readonly tree: CombinedTree;
   /** Greatest version of `label` in log entry `index`'s prefix tree; -1 if none. */
   greatestAt(label: Uint8Array, index: number): number;
@@ -93,6 +100,7 @@ export class CombinedProofBuilder implements CombinedProofSource {
   readonly #timestamps: number[] = [];
   readonly #proofs: PrefixProof[] = [];
   readonly #known = new RedundantLookups();
+  readonly #shared: SharedNodes = new Map();
   /** Versions looked up per label (hex), for the caller to send their search keys and commitments. */
   readonly lookedUp = new Map<string, Set<number>>();
 
@@ -134,7 +142,9 @@ export class CombinedProofBuilder implements CombinedProofSource {
       this.#known.record(id, v, index, v <= greatest);
     }
     const keys = versions.map((v) => this.#state.searchKey(label, v));
-    this.#proofs.push(this.#state.tree.searchProof(index, keys).proof);
+    const { proof, commitments } = this.#state.tree.searchProof(index, keys);
+    const searches = keys.map((vrfOutput, i) => ({ vrfOutput, commitment: commitments[i] }));
+    this.#proofs.push(sharePrefixProof(this.#state.crypto, searches, proof, this.#shared));
     this.#proved.add(index);
   }
 
@@ -194,6 +204,7 @@ export class CombinedProofReader implements CombinedProofSource {
   readonly #order: number[] = [];
   readonly #roots = new Map<number, Uint8Array>(); // index -> prefix root computed by its proofs
   readonly #known = new RedundantLookups();
+  readonly #shared: SharedNodes = new Map();
   #nextProof = 0;
 
   /** Requires 0 < size; a view of size <= size (else TreeSizeError). */
@@ -274,7 +285,7 @@ export class CombinedProofReader implements CombinedProofSource {
       }
       return { vrfOutput: keys.vrfOutput, commitment: included[i] ? keys.commitment : undefined };
     });
-    const { root } = evaluatePrefixProof(this.#crypto, searches, proof);
+    const { root } = evaluatePrefixProof(this.#crypto, searches, proof, this.#shared);
     const earlier = this.#roots.get(index);
     if (earlier !== undefined && !equalPublicBytes(earlier, root)) {
       throw new RootMismatchError(`prefix root of log entry ${index}`, earlier, root, { index });

@@ -62,6 +62,7 @@ export class Directory {
     this.#opts = opts;
     this.#tree = new CombinedTree(opts.crypto);
     this.#state = {
+      crypto: opts.crypto,
       tree: this.#tree,
       greatestAt: (label, index) => this.#greatestAt(label, index),
       searchKey: opts.searchKey,

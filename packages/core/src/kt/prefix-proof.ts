@@ -19,6 +19,14 @@
  *
  * `depth` follows the draft authors' implementation (Bren2010/katie): for nonInclusionParent it is the
  * depth of the missing child's stand-in, one below the parent that lacks it (docs/key-transparency.md).
+ *
+ * Shared nodes (Sealpost's deviation, docs/key-transparency.md): the prefix proofs of one
+ * CombinedTreeProof walk the same paths in successive versions of the tree, so most of their copath
+ * values repeat. A `SharedNodes` remembers the value of every node position (the bit prefix leading
+ * to it) that an earlier proof of the response computed or carried; a later proof marks, in its
+ * `reuse` bitmap, which of its copath nodes at such a position hold that same value, and leaves their
+ * elements out. One bit per copath node whose position was seen before, in element order, most
+ * significant bit first, padding zero. The root computed is the one the full proof would give.
  */
 import type { CryptoProvider } from '../crypto/provider.ts';
 import { equalPublicBytes } from '../bytes/encoding.ts';
@@ -43,7 +51,12 @@ export type PrefixSearchResult =
 export interface PrefixProof {
   readonly results: readonly PrefixSearchResult[];
   readonly elements: readonly Uint8Array[];
+  /** Inside a CombinedTreeProof only: which copath values repeat an earlier proof's (`SharedNodes`). */
+  readonly reuse?: Uint8Array | undefined;
 }
+
+/** Node values seen by the earlier prefix proofs of one response, by position (bit prefix). */
+export type SharedNodes = Map<string, Uint8Array>;
 
 /** One lookup: the search key, and its commitment when the verifier expects it to be included. */
 export interface PrefixSearch {
@@ -179,7 +192,11 @@ export function evaluatePrefixProof(
   crypto: CryptoProvider,
   searches: readonly PrefixSearch[],
   proof: PrefixProof,
+  shared?: SharedNodes,
 ): { root: Uint8Array; included: boolean[] } {
+  if (proof.reuse !== undefined && shared === undefined) {
+    throw new ProofMalformedError('a reuse bitmap outside a combined proof');
+  }
   checkSearchKeys(searches.map((s) => s.vrfOutput));
   for (const s of searches) {
     if (s.commitment !== undefined && s.commitment.length !== KT_SUITE.hashBytes) {
@@ -193,31 +210,117 @@ export function evaluatePrefixProof(
   searches.forEach((s, i) => place(root, s, proof.results[i]!, i));
 
   let next = 0;
-  const hash = (node: Skeleton): Uint8Array => {
-    switch (node.t) {
-      case 'unknown': {
-        const e = proof.elements[next];
-        if (e === undefined) throw new ProofMalformedError(`proof ends at element ${next}`);
-        if (e.length !== KT_SUITE.hashBytes) throw new ProofMalformedError(`element ${next} is not a hash`);
-        next += 1;
-        return e;
-      }
-      case 'empty':
-        return KT_ZERO_HASH;
-      case 'leaf':
-        return prefixLeafValue(crypto, node.leaf);
-      case 'parent':
-        return prefixParentValue(crypto, hash(node.left.node), hash(node.right.node));
-    }
+  const reuse = new BitReader(proof.reuse ?? new Uint8Array(0));
+  const element = (position: string): Uint8Array => {
+    const earlier = shared?.get(position);
+    if (earlier !== undefined && reuse.next()) return earlier;
+    const e = proof.elements[next];
+    if (e === undefined) throw new ProofMalformedError(`proof ends at element ${next}`);
+    if (e.length !== KT_SUITE.hashBytes) throw new ProofMalformedError(`element ${next} is not a hash`);
+    next += 1;
+    return e;
   };
-  const value = hash(root.node);
+  const value = hashSkeleton(crypto, root.node, '', element, shared);
   if (next !== proof.elements.length) {
     throw new ProofMalformedError(`proof has ${proof.elements.length} elements, ${next} expected`, {
       elements: proof.elements.length,
       expected: next,
     });
   }
+  reuse.end();
   return { root: value, included: proof.results.map((r) => r.type === 'inclusion') };
+}
+
+/** §10.9 over a skeleton; `element(position)` gives each unknown node; every value goes to `shared`. */
+function hashSkeleton(
+  crypto: CryptoProvider,
+  node: Skeleton,
+  position: string,
+  element: (position: string) => Uint8Array,
+  shared: SharedNodes | undefined,
+): Uint8Array {
+  let value: Uint8Array;
+  switch (node.t) {
+    case 'unknown':
+      value = element(position);
+      break;
+    case 'empty':
+      value = KT_ZERO_HASH;
+      break;
+    case 'leaf':
+      value = prefixLeafValue(crypto, node.leaf);
+      break;
+    case 'parent':
+      value = prefixParentValue(
+        crypto,
+        hashSkeleton(crypto, node.left.node, position + '0', element, shared),
+        hashSkeleton(crypto, node.right.node, position + '1', element, shared),
+      );
+  }
+  shared?.set(position, value);
+  return value;
+}
+
+/** Reads a reuse bitmap, most significant bit first; `end` checks it was used exactly, padding zero. */
+class BitReader {
+  readonly #bytes: Uint8Array;
+  #bit = 0;
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+  }
+  next(): boolean {
+    const byte = this.#bytes[this.#bit >> 3];
+    if (byte === undefined) throw new ProofMalformedError(`reuse bitmap ends at bit ${this.#bit}`);
+    const bit = (byte >> (7 - (this.#bit & 7))) & 1;
+    this.#bit += 1;
+    return bit === 1;
+  }
+  end(): void {
+    if (this.#bytes.length !== (this.#bit + 7) >> 3) {
+      throw new ProofMalformedError(
+        `reuse bitmap has ${this.#bytes.length} bytes, ${(this.#bit + 7) >> 3} used`,
+      );
+    }
+    while (this.#bit & 7) {
+      if (this.next()) throw new ProofMalformedError('reuse bitmap padding is not zero');
+    }
+  }
+}
+
+/**
+ * The prover's side of shared nodes: `proof` (complete, as PrefixTree.prove gives it) with every
+ * copath value that repeats the value `shared` holds for its position left out and marked in `reuse`.
+ * Records every node value in `shared`, as evaluation does. `searches` are the proof's lookups.
+ */
+export function sharePrefixProof(
+  crypto: CryptoProvider,
+  searches: readonly PrefixSearch[],
+  proof: PrefixProof,
+  shared: SharedNodes,
+): PrefixProof {
+  const root: Slot = { node: { t: 'unknown' } };
+  searches.forEach((s, i) => place(root, s, proof.results[i]!, i));
+  const elements: Uint8Array[] = [];
+  const bits: boolean[] = [];
+  let next = 0;
+  hashSkeleton(
+    crypto,
+    root.node,
+    '',
+    (position) => {
+      const e = proof.elements[next++]!;
+      const earlier = shared.get(position);
+      if (earlier !== undefined) bits.push(equalPublicBytes(earlier, e));
+      if (earlier === undefined || !equalPublicBytes(earlier, e)) elements.push(e);
+      return e;
+    },
+    shared,
+  );
+  const reuse = new Uint8Array((bits.length + 7) >> 3);
+  bits.forEach((b, i) => {
+    if (b) reuse[i >> 3]! |= 0x80 >> (i & 7);
+  });
+  return { results: proof.results, elements, reuse };
 }
 
 /**

@@ -16,7 +16,9 @@ import {
   keyBit,
   prefixLeafValue,
   prefixParentValue,
+  sharePrefixProof,
   verifyPrefixProof,
+  type SharedNodes,
   type PrefixLeaf,
   type PrefixProof,
 } from './prefix-proof.ts';
@@ -259,6 +261,41 @@ describe('properties', () => {
           assert.deepEqual(after.root, naiveRoot(kept.map(leafOf)));
           assert.equal(after.size, kept.length);
           searchAndVerify(after, keys);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('shared nodes between the prefix proofs of one response', () => {
+  test('a later version reuses the copath values that did not change and computes the same roots', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.uint8Array({ minLength: 32, maxLength: 32 }), {
+          minLength: 3,
+          maxLength: 40,
+          selector: toHex,
+        }),
+        fc.nat(),
+        (keys, pick) => {
+          const leaves = keys.map((k) => ({ vrfOutput: k, commitment: crypto.sha256(k) }));
+          const half = Math.max(1, leaves.length >> 1);
+          const v1 = PrefixTree.empty(crypto).insert(leaves.slice(0, half));
+          const v2 = v1.insert(leaves.slice(half, -1));
+          const searched = [keys[pick % (keys.length - 1)]!, keys.at(-1)!]; // the last key is in neither
+          const shared: SharedNodes = new Map();
+          const sentElements: number[] = [];
+          for (const tree of [v1, v2, v2]) {
+            const { proof, commitments } = tree.prove(searched);
+            const searches = searched.map((vrfOutput, i) => ({ vrfOutput, commitment: commitments[i] }));
+            const sent = sharePrefixProof(crypto, searches, proof, new Map(shared));
+            const { root } = evaluatePrefixProof(crypto, searches, sent, shared);
+            assert.deepEqual(root, tree.root);
+            sentElements.push(sent.elements.length);
+          }
+          // The same proof twice: every copath value of the second is the first's.
+          assert.equal(sentElements[2], 0);
         },
       ),
       { numRuns: 60 },

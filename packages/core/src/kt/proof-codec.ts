@@ -14,7 +14,7 @@ import { LIMITS } from '../limits.ts';
 import { decodeAll, type Reader } from '../codec/reader.ts';
 import { Writer } from '../codec/writer.ts';
 import { KT_SUITE } from './cipher-suite.ts';
-import { readList, readU64, writeFixed, writeList } from './tls.ts';
+import { readList, readOpaque, readU64, writeFixed, writeList, writeOpaque } from './tls.ts';
 import {
   PREFIX_RESULT_TYPE,
   type PrefixLeaf,
@@ -108,14 +108,21 @@ export function readPrefixSearchResult(r: Reader): PrefixSearchResult {
 }
 
 export function writePrefixProof(w: Writer, proof: PrefixProof): void {
+  if (proof.reuse !== undefined) {
+    throw new CodecError('CODEC_INVALID_VALUE', 'PrefixProof: a reuse bitmap belongs in a CombinedTreeProof');
+  }
+  checkElementCount(proof);
+  writeList(w, 1, proof.results, writePrefixSearchResult, 'PrefixProof.results');
+  writeList(w, 2, proof.elements, (w, e) => writeHash(w, e, 'PrefixProof element'), 'PrefixProof.elements');
+}
+
+function checkElementCount(proof: PrefixProof): void {
   if (proof.elements.length > LIMITS.ktPrefixProofMaxElements) {
     throw new CodecError(
       'CODEC_LENGTH_LIMIT',
       `PrefixProof: ${proof.elements.length} elements exceeds ${LIMITS.ktPrefixProofMaxElements}`,
     );
   }
-  writeList(w, 1, proof.results, writePrefixSearchResult, 'PrefixProof.results');
-  writeList(w, 2, proof.elements, (w, e) => writeHash(w, e, 'PrefixProof element'), 'PrefixProof.elements');
 }
 
 export function readPrefixProof(r: Reader): PrefixProof {
@@ -136,6 +143,40 @@ export function readPrefixProof(r: Reader): PrefixProof {
   return { results, elements };
 }
 
+// Inside a CombinedTreeProof (deviation, docs/key-transparency.md: shared nodes, prefix-proof.ts):
+//   struct {
+//     PrefixSearchResult results<0..2^8-1>;
+//     opaque reuse<0..2^16-1>;                  // one bit per copath node seen earlier in the proof
+//     HashValue elements<0..2^16-1>;            // the copath values not reused
+//   } SharedPrefixProof;
+
+function writeSharedPrefixProof(w: Writer, proof: PrefixProof): void {
+  checkElementCount(proof);
+  writeList(w, 1, proof.results, writePrefixSearchResult, 'SharedPrefixProof.results');
+  writeOpaque(w, 2, proof.reuse ?? new Uint8Array(0), 'SharedPrefixProof.reuse');
+  writeList(w, 2, proof.elements, (w, e) => writeHash(w, e, 'PrefixProof element'), 'PrefixProof.elements');
+}
+
+function readSharedPrefixProof(r: Reader): PrefixProof {
+  const results = readList(
+    r,
+    1,
+    LIMITS.ktPrefixProofMaxResults,
+    readPrefixSearchResult,
+    'SharedPrefixProof.results',
+  );
+  const reuse = readOpaque(r, 2, LIMITS.ktPrefixReuseMaxBytes, 'SharedPrefixProof.reuse');
+  const elements = readList(
+    r,
+    2,
+    LIMITS.ktPrefixProofMaxElements,
+    (r) => readHash(r, 'PrefixProof element'),
+    'PrefixProof.elements',
+  );
+  // No bitmap and an empty one are the same proof; decoding gives one of them, so encodings round trip.
+  return reuse.length === 0 ? { results, elements } : { results, reuse, elements };
+}
+
 export function encodePrefixProof(proof: PrefixProof): Uint8Array {
   const w = new Writer();
   writePrefixProof(w, proof);
@@ -147,10 +188,10 @@ export function decodePrefixProof(bytes: Uint8Array): PrefixProof {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// §11.3
+// §11.3, with SharedPrefixProof in place of PrefixProof (above)
 //   struct {
 //     uint64 timestamps<0..2^8-1>;
-//     PrefixProof prefix_proofs<0..2^8-1>;
+//     SharedPrefixProof prefix_proofs<0..2^8-1>;
 //     HashValue prefix_roots<0..2^8-1>;
 //     InclusionProof inclusion;
 //   } CombinedTreeProof;
@@ -164,7 +205,7 @@ export interface CombinedTreeProof {
 
 export function writeCombinedTreeProof(w: Writer, proof: CombinedTreeProof): void {
   writeList(w, 1, proof.timestamps, (w, t) => w.u53(t), 'CombinedTreeProof.timestamps');
-  writeList(w, 1, proof.prefixProofs, writePrefixProof, 'CombinedTreeProof.prefix_proofs');
+  writeList(w, 1, proof.prefixProofs, writeSharedPrefixProof, 'CombinedTreeProof.prefix_proofs');
   writeList(
     w,
     1,
@@ -178,7 +219,7 @@ export function writeCombinedTreeProof(w: Writer, proof: CombinedTreeProof): voi
 export function readCombinedTreeProof(r: Reader): CombinedTreeProof {
   const max = LIMITS.ktCombinedProofMaxItems;
   const timestamps = readList(r, 1, max, (r) => readU64(r, 'timestamp'), 'CombinedTreeProof.timestamps');
-  const prefixProofs = readList(r, 1, max, readPrefixProof, 'CombinedTreeProof.prefix_proofs');
+  const prefixProofs = readList(r, 1, max, readSharedPrefixProof, 'CombinedTreeProof.prefix_proofs');
   const prefixRoots = readList(
     r,
     1,

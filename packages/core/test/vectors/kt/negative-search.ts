@@ -181,6 +181,30 @@ export function writeNegativeSearchVectors(): void {
       })),
     ),
   );
+  const withReuse = (i: number, reuse: Uint8Array | undefined): SearchProof =>
+    withProof(g, { prefixProofs: g.proof.prefixProofs.map((q, j) => (j !== i ? q : { ...q, reuse })) });
+  negative(
+    'search-modified-reuse-bitmap',
+    'The bitmap of copath values repeated from earlier prefix proofs (a Sealpost deviation) with one bit flipped, a padding bit set, a byte added or removed: the elements no longer match the nodes to fill.',
+    'KT_PROOF_MALFORMED',
+    g.proof.prefixProofs.flatMap((pp, i) => {
+      const bits = pp.reuse ?? new Uint8Array(0);
+      const cases = [
+        { name: `prefix proof ${i}: a byte added`, p: withReuse(i, new Uint8Array([...bits, 0])) },
+      ];
+      if (bits.length > 0) {
+        cases.push(
+          { name: `prefix proof ${i}: bit 0 flipped`, p: withReuse(i, flip(bits, 0, 7)) },
+          { name: `prefix proof ${i}: last byte removed`, p: withReuse(i, bits.subarray(0, -1)) },
+          {
+            name: `prefix proof ${i}: last bit of the last byte flipped`,
+            p: withReuse(i, flip(bits, bits.length - 1, 0)),
+          },
+        );
+      }
+      return cases.map((c) => ({ name: c.name, input: { ...base, response: enc(c.p) } }));
+    }),
+  );
   negative(
     'search-modified-prefix-root@1-bit',
     'One bit of one prefix root flipped.',
@@ -525,21 +549,23 @@ export function writeNegativeSearchVectors(): void {
     'owner-monitor-modified-prefix-element@1-bit',
     'One bit of one prefix-proof element flipped.',
     sig,
-    m.proof.prefixProofs.map((pp, i) => ({
-      name: `prefix proof ${i} element 0`,
-      input: {
-        ...mbase,
-        response: menc({
-          ...m,
-          proof: {
-            ...m.proof,
-            prefixProofs: m.proof.prefixProofs.map((q, j) =>
-              j !== i ? q : { ...q, elements: q.elements.map((e, k) => (k === 0 ? flip(e, 0, 0) : e)) },
-            ),
-          },
-        }),
-      },
-    })),
+    m.proof.prefixProofs
+      .flatMap((pp, i) => (pp.elements.length === 0 ? [] : [i]))
+      .map((i) => ({
+        name: `prefix proof ${i} element 0`,
+        input: {
+          ...mbase,
+          response: menc({
+            ...m,
+            proof: {
+              ...m.proof,
+              prefixProofs: m.proof.prefixProofs.map((q, j) =>
+                j !== i ? q : { ...q, elements: q.elements.map((e, k) => (k === 0 ? flip(e, 0, 0) : e)) },
+              ),
+            },
+          }),
+        },
+      })),
   );
   negative(
     'owner-monitor-modified-timestamp@1-bit',
