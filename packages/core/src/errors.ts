@@ -76,6 +76,8 @@ export const ERRORS = {
   AUTH_CHALLENGE_UNKNOWN: { kind: 'auth', status: 401, close: CLOSE.policyViolation },
   AUTH_SIGNATURE_INVALID: { kind: 'auth', status: 401, close: CLOSE.policyViolation },
   AUTH_TIMEOUT: { kind: 'auth', status: 401, close: CLOSE.authTimeout },
+  /** Key transparency: a cosignature under a witness key the server's operator did not configure. */
+  KT_WITNESS_NOT_CONFIGURED: { kind: 'auth', status: 403, close: CLOSE.policyViolation },
 
   ACCOUNT_NOT_FOUND: { kind: 'not-found', status: 404, close: CLOSE.policyViolation },
   DEVICE_NOT_FOUND: { kind: 'not-found', status: 404, close: CLOSE.policyViolation },

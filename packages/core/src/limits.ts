@@ -111,6 +111,16 @@ export const LIMITS = {
   ktMonitorMaxLadders: 32,
   /** Label versions whose search keys and commitments one search response carries. */
   ktSearchMaxLookups: 255,
+  /** Witness keys a client trusts, or a server accepts cosignatures from (docs/witness.md). */
+  ktWitnessKeysMax: 64,
+  /** Cosignatures a client reads with one head; a head carries one per witness, more is an attack on CPU. */
+  ktCosignaturesMax: 64,
+  /**
+   * Earlier cosigned heads served with the newest (draft-ietf-keytrans-protocol-04 §10.3 FullTreeHead,
+   * with witnesses in the auditor's place): each witness's newest cosignature is on one head, so a few
+   * cover the witnesses that poll at different moments.
+   */
+  ktCosignedHeadsMax: 8,
 
   // --- local key store
   /** Argon2id parameters (RFC 9106 §4, second recommended option: 64 MiB, t=3, p=4). */
