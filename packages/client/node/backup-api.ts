@@ -4,6 +4,9 @@
  * the package's index exports the engine.
  */
 export { LocalRepository } from './backup-local-repo.ts';
+export { HttpRepository } from './backup-http-repo.ts';
+export type { Repository } from '../src/backup/repository.ts';
+export { ACCOUNT_KEY_FILE_PARAMS, accountKeySecret } from '../src/backup/keys.ts';
 export { nodeBackupDeps } from './backup-node.ts';
 export { backup, type BackupResult } from '../src/backup/backup.ts';
 export { BlobReader } from '../src/backup/blob-reader.ts';

@@ -8,6 +8,10 @@
  *   backup restore <snapshot> <target> --repo <dir>  writes a snapshot (or --path of it) back
  *   backup check --repo <dir> [--read-data]          is the repository whole?
  *
+ * `--repo` is a directory, or an http(s) URL: that Sealpost server's blob store for this device's
+ * account, opened with the account's key (the key store's passphrase is asked for instead of a
+ * repository passphrase; docs/backup-format.md "Keys from the account").
+ *
  * <snapshot> is an id, a unique prefix of one, or "latest". The passphrase comes from
  * SEALPOST_PASSPHRASE or a prompt (passphrase.ts) and is wiped when done. `--json` prints one JSON
  * document on stdout; progress (bytes, rate, ETA) goes to stderr, on a terminal only. A failed check
@@ -24,6 +28,9 @@ import {
   BackupError,
   BlobReader,
   check,
+  ACCOUNT_KEY_FILE_PARAMS,
+  accountKeySecret,
+  HttpRepository,
   findSnapshot,
   initRepository,
   listSnapshots,
@@ -32,9 +39,14 @@ import {
   openRepository,
   restore,
   walkTree,
+  type Repository,
   type Session,
 } from '@sealpost/client/node/backup-api';
+import { openKeystore } from '@sealpost/client';
+import { nodeCryptoProvider as crypto } from '@sealpost/core/node';
+import { resolveHome } from '../home.ts';
 import type { CliIo } from '../io.ts';
+import { readKeystoreFile } from '../keystore-file.ts';
 import { readPassphrase } from '../passphrase.ts';
 import { formatBytes, progressLine } from '../progress.ts';
 
@@ -71,18 +83,52 @@ function reported(error: unknown): unknown {
 /** Seals on all cores but one (chunking and ids stay on this thread). */
 const deps = () => nodeBackupDeps({ workers: Math.max(1, availableParallelism() - 1) });
 
+/**
+ * The repository `--repo` names and the secret that opens it: a directory and the passphrase, or a
+ * server URL and the account's key file secret (from the key store in `home`). The caller wipes it.
+ */
+async function target(
+  io: CliIo,
+  options: Options,
+  home: string | undefined,
+  confirm: boolean,
+): Promise<{ repo: Repository; secret: Uint8Array; server: boolean }> {
+  if (!/^https?:\/\//i.test(options.repo)) {
+    return {
+      repo: new LocalRepository(resolve(options.repo)),
+      secret: await readPassphrase(io, confirm),
+      server: false,
+    };
+  }
+  const bytes = await readKeystoreFile(resolveHome(home, io.env));
+  const passphrase = await readPassphrase(io, false);
+  const contents = await openKeystore(crypto, bytes, passphrase).finally(() => passphrase.fill(0));
+  try {
+    const repo = new HttpRepository({
+      serverUrl: options.repo,
+      username: contents.username,
+      deviceSeed: contents.deviceSeed,
+      crypto,
+    });
+    return { repo, secret: accountKeySecret(crypto, contents.accountSeed), server: true };
+  } finally {
+    contents.accountSeed.fill(0);
+    contents.deviceSeed.fill(0);
+  }
+}
+
 async function withSession<T>(
   io: CliIo,
   options: Options,
+  home: string | undefined,
   run: (session: Session) => Promise<T>,
 ): Promise<T> {
-  const repo = new LocalRepository(resolve(options.repo));
-  const passphrase = await readPassphrase(io, false);
+  const { repo, secret } = await target(io, options, home, false);
   let session: Session;
   try {
-    session = await openRepository(repo, deps(), passphrase);
+    session = await openRepository(repo, deps(), secret);
   } finally {
-    passphrase.fill(0);
+    secret.fill(0);
   }
   try {
     return await run(session);
@@ -112,12 +158,13 @@ async function treeBytes(dir: string): Promise<number> {
 }
 
 export function backupCommand(program: Command, io: CliIo): void {
+  const home = () => (program.opts() as { home?: string }).home;
   const group = program.command('backup').description('encrypted backups into a repository directory');
   const sub = (name: string, description: string) =>
     group
       .command(name)
       .description(description)
-      .requiredOption('--repo <dir>', 'the repository (a local directory)')
+      .requiredOption('--repo <dir|url>', "the repository: a local directory, or a Sealpost server's URL")
       .option('--json', 'machine-readable output');
   const print = (options: Options, json: unknown, lines: string[]) =>
     io.stdout.write(
@@ -135,16 +182,14 @@ export function backupCommand(program: Command, io: CliIo): void {
 
   sub('init', 'create a repository in an empty directory').action(
     action(async (options: Options) => {
-      const passphrase = await readPassphrase(io, true);
+      const { repo, secret, server } = await target(io, options, home(), true);
       try {
-        const { repositoryId } = await initRepository(
-          new LocalRepository(resolve(options.repo)),
-          deps(),
-          passphrase,
-        );
+        const { repositoryId } = server
+          ? await initRepository(repo, deps(), secret, ACCOUNT_KEY_FILE_PARAMS)
+          : await initRepository(repo, deps(), secret);
         print(options, { repositoryId }, [`created repository ${repositoryId} in ${options.repo}`]);
       } finally {
-        passphrase.fill(0);
+        secret.fill(0);
       }
     }),
   );
@@ -160,7 +205,7 @@ export function backupCommand(program: Command, io: CliIo): void {
         const stat = await fs.stat(source).catch(() => undefined);
         if (stat?.isDirectory() !== true)
           throw new ValidationError('VALIDATION_FAILED', `not a directory: ${dir}`);
-        await withSession(io, options, async (session) => {
+        await withSession(io, options, home(), async (session) => {
           const progress = progressLine(
             io.stderr,
             (io.stderr as { isTTY?: boolean }).isTTY === true ? await treeBytes(source) : 0,
@@ -185,7 +230,7 @@ export function backupCommand(program: Command, io: CliIo): void {
 
   sub('snapshots', 'list the snapshots, oldest first').action(
     action(async (options: Options) => {
-      await withSession(io, options, async (session) => {
+      await withSession(io, options, home(), async (session) => {
         const all = (await listSnapshots(session)).map(({ id, snapshot: s }) => ({
           id,
           time: new Date(s.timeMs).toISOString(),
@@ -209,7 +254,7 @@ export function backupCommand(program: Command, io: CliIo): void {
     .argument('<snapshot>', 'id, unique prefix, or "latest"')
     .action(
       action(async (id: string, options: Options) => {
-        await withSession(io, options, async (session) => {
+        await withSession(io, options, home(), async (session) => {
           const { snapshot } = await findSnapshot(session, id);
           const reader = await BlobReader.load(session);
           const entries: { path: string; kind: string; mode: string; size?: number; target?: string }[] = [];
@@ -240,7 +285,7 @@ export function backupCommand(program: Command, io: CliIo): void {
     .option('--path <path>', 'only this path inside the snapshot')
     .action(
       action(async (id: string, target: string, options: Options) => {
-        await withSession(io, options, async (session) => {
+        await withSession(io, options, home(), async (session) => {
           const result = await restore(
             session,
             id,
@@ -258,7 +303,7 @@ export function backupCommand(program: Command, io: CliIo): void {
     .option('--read-data', 'read and verify every pack')
     .action(
       action(async (options: Options) => {
-        await withSession(io, options, async (session) => {
+        await withSession(io, options, home(), async (session) => {
           const report = await check(session, { readData: options.readData === true });
           print(options, report, [
             `${report.snapshots} snapshots, ${report.packs} packs, ${report.blobs} blobs, ${report.trees} trees` +
