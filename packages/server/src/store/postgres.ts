@@ -592,6 +592,27 @@ export class PostgresStore implements Store {
     }));
   }
 
+  async ktCosignaturesBelow(below: number, heads: number): Promise<KtCosignature[]> {
+    const rows = await this.#query<{
+      tree_size: number;
+      witness_key: Buffer;
+      timestamp_s: number;
+      signature: Buffer;
+    }>(
+      this.#pool,
+      `SELECT tree_size, witness_key, timestamp_s, signature FROM kt_cosignatures WHERE tree_size IN
+         (SELECT DISTINCT tree_size FROM kt_cosignatures WHERE tree_size < $1 ORDER BY tree_size DESC LIMIT $2)
+       ORDER BY tree_size DESC, witness_key`,
+      [below, heads],
+    );
+    return rows.map((r) => ({
+      treeSize: r.tree_size,
+      witnessKey: bytes(r.witness_key),
+      timestamp: r.timestamp_s,
+      signature: bytes(r.signature),
+    }));
+  }
+
   async loadKtLog(): ReturnType<Store['loadKtLog']> {
     return this.#transaction(async (c) => {
       await this.#query(c, 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');

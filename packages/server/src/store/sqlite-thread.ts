@@ -191,6 +191,9 @@ export class ThreadedSqliteStore implements Store {
   ktCosignatures(treeSize: number): Promise<KtCosignature[]> {
     return this.#call('ktCosignatures', treeSize);
   }
+  ktCosignaturesBelow(below: number, heads: number): Promise<KtCosignature[]> {
+    return this.#call('ktCosignaturesBelow', below, heads);
+  }
   putBlob(
     accountId: number,
     name: Uint8Array,

@@ -701,6 +701,26 @@ export class SqliteStore implements Store {
     ).map((r) => ({ treeSize, witnessKey: r.witness_key, timestamp: r.timestamp_s, signature: r.signature }));
   }
 
+  async ktCosignaturesBelow(below: number, heads: number): Promise<KtCosignature[]> {
+    return this.#all<{
+      tree_size: number;
+      witness_key: Uint8Array;
+      timestamp_s: number;
+      signature: Uint8Array;
+    }>(
+      `SELECT tree_size, witness_key, timestamp_s, signature FROM kt_cosignatures WHERE tree_size IN
+         (SELECT DISTINCT tree_size FROM kt_cosignatures WHERE tree_size < ? ORDER BY tree_size DESC LIMIT ?)
+       ORDER BY tree_size DESC, witness_key`,
+      below,
+      heads,
+    ).map((r) => ({
+      treeSize: r.tree_size,
+      witnessKey: r.witness_key,
+      timestamp: r.timestamp_s,
+      signature: r.signature,
+    }));
+  }
+
   async loadKtLog(): ReturnType<Store['loadKtLog']> {
     return this.#transaction('DEFERRED', () => {
       const epochs = this.#all<{

@@ -264,6 +264,11 @@ export interface Store {
   putKtCosignature(cosignature: KtCosignature, maxPerHead: number): Promise<void>;
   /** The cosignatures kept for the head of `treeSize`, by witness key. */
   ktCosignatures(treeSize: number): Promise<KtCosignature[]>;
+  /**
+   * The cosignatures kept for the `heads` greatest tree sizes below `below` that have any, greatest
+   * size first, then by witness key (the earlier cosigned heads served with the newest one).
+   */
+  ktCosignaturesBelow(below: number, heads: number): Promise<KtCosignature[]>;
 
   // --- backup blobs, per account (DESIGN.md "Backups"); the account is already authenticated
   /**
