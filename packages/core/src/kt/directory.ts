@@ -73,6 +73,11 @@ export class Directory {
     return this.#tree.size;
   }
 
+  /** The log tree (read only): its root, full subtrees and consistency proofs, for witnesses. */
+  get log(): CombinedTree['log'] {
+    return this.#tree.log;
+  }
+
   /** The signed head of the newest entry. Requires a published entry. */
   get treeHead(): TreeHead {
     if (this.#head === undefined) throw new VersionNotFoundError('the directory has no log entry yet');
