@@ -10,6 +10,7 @@ export {
 export type { DirectoryFeed, DirectoryHead, EntryUpdate } from './feed.ts';
 export {
   COSIGNATURE_LABEL,
+  cosignatureFromJson,
   directoryIdOf,
   encodeCosignatureTBS,
   signCosignature,
@@ -17,7 +18,15 @@ export {
   type Cosignature,
   type CosignedHead,
 } from './cosignature.ts';
-export { verifyQuorum, type QuorumPolicy, type QuorumResult } from './quorum.ts';
+export {
+  verifyEarlierHeads,
+  verifyQuorum,
+  verifyWitnessQuorum,
+  type EarlierCosignedHead,
+  type QuorumPolicy,
+  type QuorumResult,
+  type WitnessedHeads,
+} from './quorum.ts';
 export { SqliteWitnessStore } from './state-sqlite.ts';
 export { InProcessFeed } from './in-process-feed.ts';
 export { HttpFeed, type FetchLike, type HttpFeedOptions, type ServedHead } from './http-feed.ts';

@@ -2,15 +2,17 @@
  * The witness's sizes and counts, in one table (STYLE.md rule 5). They live here rather than in
  * core's `LIMITS` because only this package reads them; docs/witness.md lists them.
  */
+import { LIMITS } from '@sealpost/core';
+
 export const WITNESS_LIMITS = {
   /** Log entries the witness asks its feed for in one request while catching up. */
   entriesPerRequest: 1_000,
   /** New prefix-tree leaves in one log entry (one epoch's batch of label versions). */
   leavesPerEntry: 100_000,
-  /** Cosignatures `verifyQuorum` looks at; a head carries one per witness, more is an attack on CPU. */
-  cosignaturesMax: 64,
-  /** Trusted witness keys a client may configure. */
-  witnessKeysMax: 64,
+  /** Cosignatures read with one head (core's LIMITS.ktCosignaturesMax, which `verifyQuorum` applies). */
+  cosignaturesMax: LIMITS.ktCosignaturesMax,
+  /** Trusted witness keys a client may configure (core's LIMITS.ktWitnessKeysMax). */
+  witnessKeysMax: LIMITS.ktWitnessKeysMax,
   /** Ed25519 seed of the witness's signing key (RFC 8032 §5.1.5). */
   seedBytes: 32,
   /** An HTTP answer from the followed server, in bytes (a feed page of large epochs is the biggest). */
