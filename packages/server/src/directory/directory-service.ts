@@ -16,6 +16,7 @@
  */
 import {
   CryptoVerificationError,
+  LIMITS,
   NotFoundError,
   UnavailableError,
   ValidationError,
@@ -32,7 +33,7 @@ import type { TreeHead } from '@sealpost/core/kt/tree-head';
 import { proveSearchKey } from '@sealpost/core/kt/vrf-input';
 import { ecvrfPublicKey } from '@sealpost/core/vrf';
 import { acceptDeviceList, type AcceptedDeviceList } from '@sealpost/core/identity/device-list';
-import type { KtEpoch, KtLogUpdate, Store } from '../store/store.ts';
+import type { KtCosignature, KtEpoch, KtLogUpdate, Store } from '../store/store.ts';
 import { CosignatureCollector } from './cosignatures.ts';
 
 /** The directory's limits and long-term parameters (ms), in one table. */
@@ -69,12 +70,32 @@ export interface SignedHead {
   readonly configuration: Uint8Array;
 }
 
+/** An earlier head served with the newest because witnesses cosigned it (docs/witness.md "Server"). */
+export interface CosignedEarlierHead {
+  readonly treeSize: number;
+  readonly root: Uint8Array;
+  /** The log's full subtrees at `treeSize` (§4.2): what a client starts the consistency proof from. */
+  readonly fullSubtrees: Uint8Array[];
+  /** Consistency proof from `treeSize` to the newest head (§3.2, §11.1). */
+  readonly consistency: Uint8Array[];
+  readonly cosignatures: KtCosignature[];
+}
+
+/** The newest head with its cosignatures and the earlier cosigned heads (GET /v1/kt/head). */
+export interface WitnessedHead extends SignedHead {
+  readonly cosignatures: KtCosignature[];
+  /** Greatest first, at most LIMITS.ktCosignedHeadsMax. */
+  readonly earlier: CosignedEarlierHead[];
+}
+
 export interface DirectoryServiceOptions {
   readonly store: Store;
   readonly crypto: CryptoProvider;
   readonly now: () => number;
   /** Seconds between epochs (config key `epochSeconds`). */
   readonly epochSeconds: number;
+  /** The witnesses whose cosignatures the directory keeps (config `witnessKeys`); none when absent. */
+  readonly witnessKeys?: readonly Uint8Array[] | undefined;
   readonly onError?: (error: unknown) => void;
 }
 
@@ -131,6 +152,7 @@ export class DirectoryService {
     this.cosignatures = new CosignatureCollector({
       store: opts.store,
       crypto: opts.crypto,
+      witnessKeys: opts.witnessKeys ?? [],
       perHead: DIRECTORY_LIMITS.cosignaturesPerHead,
       signedRoot: (treeSize) => this.signedRoot(treeSize),
     });
@@ -392,6 +414,45 @@ export class DirectoryService {
         root: last.root,
         timestamp: last.timestamp,
         configuration: state.configBytes,
+      };
+    });
+  }
+
+  /**
+   * The newest head with its cosignatures, and the LIMITS.ktCosignedHeadsMax greatest earlier heads
+   * that witnesses cosigned, each with the log's full subtrees at its size and a consistency proof to
+   * the newest (draft-ietf-keytrans-protocol-04 §10.3: the FullTreeHead's older auditor head, here
+   * the witnesses'). A head just published has no cosignatures until the witnesses' next poll; with
+   * these, a client accepts it on a quorum over an earlier head it extends (core witness-quorum.ts).
+   * Throws KT_VERSION_NOT_FOUND before the first epoch.
+   */
+  witnessedHead(): Promise<WitnessedHead> {
+    return this.#serial(async () => {
+      const state = await this.#ready();
+      const last = state.heads.at(-1);
+      if (last === undefined)
+        throw new NotFoundError('KT_VERSION_NOT_FOUND', 'the directory has no epoch yet');
+      const size = state.heads.length;
+      const { cosignatures } = this;
+      const earlier: CosignedEarlierHead[] = [];
+      for (const [treeSize, list] of await cosignatures.below(size, LIMITS.ktCosignedHeadsMax)) {
+        const head = state.heads[treeSize - 1];
+        if (head === undefined) continue; // no such head (the store outlived a log it no longer holds)
+        earlier.push({
+          treeSize,
+          root: head.root,
+          fullSubtrees: state.mirror.log.fullSubtrees(treeSize),
+          consistency: state.mirror.log.consistencyProof(treeSize, size),
+          cosignatures: list,
+        });
+      }
+      return {
+        treeHead: state.directory.treeHead,
+        root: last.root,
+        timestamp: last.timestamp,
+        configuration: state.configBytes,
+        cosignatures: await cosignatures.forHead(size),
+        earlier,
       };
     });
   }

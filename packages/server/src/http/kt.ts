@@ -3,7 +3,8 @@
  * base64url. Reads are public (anyone may look a user up, and witnesses follow the feed). Two writes:
  * a signed device list, authorised by the account key signature it carries (checked by
  * `DirectoryService.submit` before anything is queued), and a witness's cosignature of a head, kept
- * only when it verifies over a head this directory signed (directory/cosignatures.ts).
+ * only from a witness the operator configured and when it verifies over a head this directory signed
+ * (directory/cosignatures.ts).
  */
 import {
   LIMITS,
@@ -16,6 +17,7 @@ import {
 import { encodeOwnerMonitorProof, encodeSearchProof } from '@sealpost/core/kt/response-codec';
 import type { FastifyInstance } from 'fastify';
 import type { DirectoryService } from '../directory/directory-service.ts';
+import type { KtCosignature } from '../store/store.ts';
 
 /** Base64url characters of the largest device list (docs/identity.md). */
 const DEVICE_LIST_CHARS = Math.ceil((LIMITS.identityDeviceListMaxBytes * 4) / 3);
@@ -30,6 +32,12 @@ const SIGNATURE_CHARS = 86;
 /** A log entry index or tree size in a query string: a decimal uint53. */
 const index = { type: 'string', pattern: '^(0|[1-9][0-9]{0,14})$' } as const;
 
+const cosignatureJson = (c: KtCosignature) => ({
+  witnessKey: toBase64url(c.witnessKey),
+  timestamp: c.timestamp,
+  signature: toBase64url(c.signature),
+});
+
 function optionalIndex(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
@@ -39,18 +47,20 @@ function optionalIndex(text: string | undefined): number | undefined {
 
 export function registerKtRoutes(app: FastifyInstance, directory: DirectoryService): void {
   app.get('/v1/kt/head', async () => {
-    const h = await directory.head();
-    const cosignatures = await directory.cosignatures.forHead(h.treeHead.treeSize);
+    const h = await directory.witnessedHead();
     return {
       treeSize: h.treeHead.treeSize,
       timestamp: h.timestamp,
       root: toBase64url(h.root),
       signature: toBase64url(h.treeHead.signature),
       configuration: toBase64url(h.configuration),
-      cosignatures: cosignatures.map((c) => ({
-        witnessKey: toBase64url(c.witnessKey),
-        timestamp: c.timestamp,
-        signature: toBase64url(c.signature),
+      cosignatures: h.cosignatures.map(cosignatureJson),
+      cosignedHeads: h.earlier.map((e) => ({
+        treeSize: e.treeSize,
+        root: toBase64url(e.root),
+        fullSubtrees: e.fullSubtrees.map(toBase64url),
+        consistency: e.consistency.map(toBase64url),
+        cosignatures: e.cosignatures.map(cosignatureJson),
       })),
     };
   });
