@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '@sealpost/core';
@@ -19,6 +20,20 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ env: { SEALPOST_SQLITE_THREAD: 'maybe' }, flags: {} }), ConfigError);
   });
 
+  test('reads witness keys as a comma-separated list, none by default', () => {
+    const k1 = Buffer.alloc(32, 1).toString('base64url');
+    const k2 = Buffer.alloc(32, 2).toString('base64url');
+    assert.deepEqual(loadConfig({ env: {}, flags: {} }).witnessKeys, []);
+    assert.deepEqual(loadConfig({ env: { SEALPOST_WITNESS_KEYS: `${k1}, ${k2}` }, flags: {} }).witnessKeys, [
+      k1,
+      k2,
+    ]);
+    assert.deepEqual(
+      loadConfig({ env: { SEALPOST_WITNESS_KEYS: k1 }, flags: { witnessKeys: k2 } }).witnessKeys,
+      [k2],
+    );
+  });
+
   test('flags win over environment, environment over defaults', () => {
     const c = loadConfig({
       env: { SEALPOST_PORT: '9000', SEALPOST_HOST: '0.0.0.0' },
@@ -37,6 +52,12 @@ describe('loadConfig', () => {
     ['a NATS URL that is not one', { natsUrl: 'http://x' }],
     ['an unknown log level', { logLevel: 'loud' }],
     ['an unknown key', { colour: 'blue' }],
+    ['a witness key that is not 32 bytes', { witnessKeys: Buffer.alloc(31).toString('base64url') }],
+    ['a witness key that is not base64url', { witnessKeys: '!'.repeat(43) }],
+    [
+      'more witness keys than LIMITS.ktWitnessKeysMax',
+      { witnessKeys: Array(65).fill(Buffer.alloc(32).toString('base64url')).join(',') },
+    ],
   ];
   for (const [what, flags] of bad) {
     test(`refuses ${what} with a ConfigError`, () => {

@@ -18,15 +18,33 @@
  * | trustProxy  | --trust-proxy   | SEALPOST_TRUST_PROXY    | false (true: rate-limit by X-Forwarded-For) |
  * | sqliteThread| --sqlite-thread | SEALPOST_SQLITE_THREAD  | false (true: SQLite store on a worker thread) |
  * | epochSeconds| --epoch-seconds | SEALPOST_EPOCH_SECONDS  | 2 (seconds between key-directory epochs) |
+ * | witnessKeys | --witness-keys  | SEALPOST_WITNESS_KEYS   | none (base64url Ed25519 keys, comma-separated: the witnesses whose cosignatures the directory keeps) |
  */
 import { z } from 'zod';
-import { ConfigError } from '@sealpost/core';
+import { ConfigError, LIMITS, fromBase64urlExact } from '@sealpost/core';
 
 const bool = z.union([
   z.boolean(),
   z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1'),
 ]);
 const port = z.coerce.number().int().min(0).max(65535);
+const isWitnessKey = (text: string): boolean => {
+  try {
+    fromBase64urlExact(text, LIMITS.publicKeyBytes, 'witness key');
+    return true;
+  } catch {
+    return false;
+  }
+};
+/** Witness keys: a comma-separated list (flag, environment) or an array, each a base64url Ed25519 key. */
+const witnessKeys = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (typeof v === 'string' ? v.split(',') : v).map((k) => k.trim()).filter((k) => k !== ''))
+  .pipe(
+    z
+      .array(z.string().refine(isWitnessKey, 'must be base64url Ed25519 public keys (32 bytes each)'))
+      .max(LIMITS.ktWitnessKeysMax),
+  );
 
 const schema = z
   .object({
@@ -52,6 +70,7 @@ const schema = z
     trustProxy: bool.default(false),
     sqliteThread: bool.default(false),
     epochSeconds: z.coerce.number().positive().max(3600).default(2),
+    witnessKeys: witnessKeys.default([]),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -76,6 +95,7 @@ const ENV: Record<keyof Config, string> = {
   trustProxy: 'SEALPOST_TRUST_PROXY',
   sqliteThread: 'SEALPOST_SQLITE_THREAD',
   epochSeconds: 'SEALPOST_EPOCH_SECONDS',
+  witnessKeys: 'SEALPOST_WITNESS_KEYS',
 };
 const SECRET_KEYS: ReadonlySet<string> = new Set(['databaseUrl', 'natsUrl']);
 
