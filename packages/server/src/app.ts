@@ -48,6 +48,8 @@ export interface ServerOptions {
   readonly now?: () => number;
   /** Seconds between key-directory epochs (config `epochSeconds`, default 2). */
   readonly epochSeconds?: number;
+  /** Witnesses whose cosignatures the key directory keeps (config `witnessKeys`); none when absent. */
+  readonly witnessKeys?: readonly Uint8Array[];
   /** Overrides of the rate limits (benchmarks and load tests); defaults from LIMITS. */
   readonly rates?: {
     readonly device?: { readonly burst: number; readonly perSec: number };
@@ -138,6 +140,7 @@ export function createServer(opts: ServerOptions): SealpostServer {
       crypto: opts.crypto,
       now,
       epochSeconds: opts.epochSeconds ?? 2,
+      witnessKeys: opts.witnessKeys,
       onError: (err) => app.log.error({ err }, 'key directory epoch failed'),
     }),
     draining: false,
