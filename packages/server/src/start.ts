@@ -5,6 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { LIMITS, fromBase64urlExact } from '@sealpost/core';
 import { nodeCryptoProvider } from '@sealpost/core/node';
 import { createServer } from './app.ts';
 import type { Bus } from './bus/bus.ts';
@@ -57,6 +58,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       logLevel: config.logLevel,
       trustProxy: config.trustProxy,
       epochSeconds: config.epochSeconds,
+      witnessKeys: config.witnessKeys.map((k) => fromBase64urlExact(k, LIMITS.publicKeyBytes, 'witness key')),
     });
     await server.listen();
     const openedBus = bus;
