@@ -20,6 +20,11 @@ const CONFIG_FLAGS = [
   ['logLevel', '--log-level <level>', 'fatal, error, warn, info, debug, trace or silent'],
   ['trustProxy', '--trust-proxy', 'rate-limit by X-Forwarded-For (behind a trusted proxy only)'],
   ['sqliteThread', '--sqlite-thread', 'run the SQLite store on its own thread (hosts with slow disks)'],
+  [
+    'witnessKeys',
+    '--witness-keys <keys>',
+    'witness keys (base64url, comma-separated) whose cosignatures to keep',
+  ],
 ] as const;
 
 export function serveCommand(program: Command, io: CliIo): void {
