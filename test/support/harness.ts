@@ -28,7 +28,12 @@ export interface Instance {
 export async function startInstance(
   store: Store,
   bus: Bus = new MemoryBus(),
-  options: { now?: () => number; adminPort?: number; defaultRates?: boolean } = {},
+  options: {
+    now?: () => number;
+    adminPort?: number;
+    defaultRates?: boolean;
+    witnessKeys?: readonly Uint8Array[];
+  } = {},
 ): Promise<Instance> {
   // Scenario tests send from one address faster than a person would: limits are lifted unless
   // a test asks for the defaults (the rate-limit tests do).
@@ -42,6 +47,7 @@ export async function startInstance(
     adminPort: options.adminPort ?? -1,
     logLevel: 'silent',
     ...(options.now ? { now: options.now } : {}),
+    ...(options.witnessKeys ? { witnessKeys: options.witnessKeys } : {}),
     ...(options.defaultRates === true ? {} : { rates: { device: unlimited, address: unlimited } }),
   });
   const url = await server.listen();
