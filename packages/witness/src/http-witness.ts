@@ -28,6 +28,8 @@ export interface HttpWitnessOptions {
   readonly stateDir: string | undefined;
   /** The directory's head signing key, when known out of band: a server with another key is refused. */
   readonly directoryKey?: Uint8Array | undefined;
+  /** The signing seed of a new state (state-sqlite.ts `seed`); random when absent. */
+  readonly seed?: Uint8Array | undefined;
   readonly fetch?: FetchLike | undefined;
   /** ms since the Unix epoch. */
   readonly now?: (() => number) | undefined;
@@ -71,7 +73,7 @@ export class HttpWitness {
       mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
       path = join(opts.stateDir, WITNESS_STATE_FILE);
     }
-    const store = SqliteWitnessStore.open(path, { crypto: opts.crypto, config: configuration });
+    const store = SqliteWitnessStore.open(path, { crypto: opts.crypto, config: configuration, seed: opts.seed });
     const witness = new Witness({ crypto: opts.crypto, config: configuration, store });
     if (witness.evidence !== undefined) {
       store.close();

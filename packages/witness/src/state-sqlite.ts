@@ -82,6 +82,12 @@ export interface SqliteWitnessStoreOptions {
   readonly crypto: CryptoProvider;
   /** The directory this state follows; a file created for another one is refused (CONFIG_INVALID). */
   readonly config: Configuration;
+  /**
+   * The witness's Ed25519 seed for a new state (a key made beforehand, so that the server's operator
+   * can configure it before the witness's first run); drawn from `crypto.randomBytes` when absent. A
+   * state that already holds another seed is refused (CONFIG_INVALID).
+   */
+  readonly seed?: Uint8Array | undefined;
 }
 
 export class SqliteWitnessStore implements WitnessStore {
@@ -95,7 +101,7 @@ export class SqliteWitnessStore implements WitnessStore {
 
   /**
    * Opens (creating if needed) the state at `path` (':memory:' for a private one). On creation it
-   * draws the witness's seed from `crypto.randomBytes` and records the directory's configuration.
+   * records the directory's configuration and the witness's seed (`opts.seed`, else a random one).
    */
   static open(path: string, opts: SqliteWitnessStoreOptions): SqliteWitnessStore {
     const db = new DatabaseSync(path);
@@ -116,8 +122,10 @@ export class SqliteWitnessStore implements WitnessStore {
         }
         let seed = (get.get('seed') as { value: Uint8Array } | undefined)?.value;
         if (seed === undefined) {
-          seed = opts.crypto.randomBytes(WITNESS_LIMITS.seedBytes);
+          seed = opts.seed ?? opts.crypto.randomBytes(WITNESS_LIMITS.seedBytes);
           put.run('seed', seed);
+        } else if (opts.seed !== undefined && !opts.crypto.timingSafeEqual(seed, opts.seed)) {
+          throw new ConfigError('the witness state at this path holds another key than the one given');
         }
         if (seed.length !== WITNESS_LIMITS.seedBytes)
           throw new ConfigError('the stored witness seed is malformed');

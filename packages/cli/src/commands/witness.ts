@@ -1,7 +1,8 @@
 /**
  * `sealpost witness --server URL [--state <dir>] [--interval s] [--directory-key <key>] [--once]`: an
  * independent witness of a server's key directory (docs/witness.md). It prints its public key (give
- * it to the clients that should trust it), follows the log from its first entry, cosigns each head
+ * it to the clients that should trust it, and to the server's operator: a server keeps cosignatures
+ * only from the witness keys it configured), follows the log from its first entry, cosigns each head
  * it verified and posts the cosignature to the server, every `--interval` seconds.
  *
  * State (its seed, the last verified head, its copy of the prefix tree, evidence) lives in SQLite in
@@ -105,6 +106,12 @@ async function runWitness(io: CliIo, options: Options): Promise<void> {
         }
         if (e instanceof WitnessHaltedError) throw e;
         // Not the directory's signed word (a bad signature, a server that is down): try again later.
+        if (e instanceof SealpostError && e.code === 'KT_WITNESS_NOT_CONFIGURED') {
+          // Verified and cosigned, but the server keeps cosignatures only from configured witnesses.
+          io.stderr.write(
+            `not kept     the server's operator must add ${toBase64url(witness.publicKey)} to witnessKeys\n`,
+          );
+        }
         if (!(e instanceof SealpostError) || options.once === true) throw e;
         io.stderr.write(`skipped      ${e.code}: ${e.message}\n`);
       }

@@ -7,7 +7,9 @@
  *                     head's configuration names the configured directory key and its signature
  *                     verifies over the served root; the head is not older than (and, at the same
  *                     size, not different from) the last one accepted from this server; the witness
- *                     quorum when witness keys are configured; the search proof against that head
+ *                     quorum when witness keys are configured (core `verifyWitnessQuorum`: on this
+ *                     head, or on earlier heads served with consistency proofs to it, so that a head
+ *                     published since the witnesses' last poll is accepted); the search proof against that head
  *                     (core `verifySearch`, draft-ietf-keytrans-protocol-04 §12.1); the served device
  *                     list's signature, devices and chain after the last list accepted for the user
  *                     (core `acceptDeviceList`); then the commitment opening binds that list to the
@@ -18,9 +20,7 @@
  *                     `UnexpectedVersionAlert`.
  *
  * State (accepted heads and views per server, accepted lists per user) lives in a `DirectoryMemory`
- * the caller owns; it is in memory here (persisting it is the caller's, see docs "remaining").
- * Witness verification is injected (`verifyQuorum` of @sealpost/witness), which keeps this module
- * free of the witness package's Node-only storage.
+ * the caller owns (directory-memory.ts turns it into text to keep between runs).
  */
 import {
   CodecError,
@@ -30,24 +30,19 @@ import {
   UnavailableError,
   equalPublicBytes,
   errorFromWire,
-  fromBase64url,
   parseUsername,
-  toHex,
   type CryptoProvider,
   type Username,
 } from '@sealpost/core';
 import type { KtView } from '@sealpost/core/kt/combined-proof';
 import { verifyCommitment } from '@sealpost/core/kt/commitment';
-import {
-  decodeConfiguration,
-  encodeConfiguration,
-  type Configuration,
-} from '@sealpost/core/kt/configuration';
+import { directoryIdOf } from '@sealpost/core/kt/cosignature';
 import { ProofMalformedError } from '@sealpost/core/kt/proof-errors';
 import { decodeOwnerMonitorProof, decodeSearchProof } from '@sealpost/core/kt/response-codec';
 import { verifyTreeHead } from '@sealpost/core/kt/tree-head';
 import { verifyOwnerMonitor, verifySearch } from '@sealpost/core/kt/verify-response';
 import { searchKeyFromProof } from '@sealpost/core/kt/vrf-input';
+import { verifyWitnessQuorum, type QuorumResult } from '@sealpost/core/kt/witness-quorum';
 import {
   acceptDeviceList,
   deviceListHash,
@@ -58,13 +53,18 @@ import type { FetchLike } from '../account-api.ts';
 import { readJsonBody } from '../json-body.ts';
 import { parseServerUrl, type ServerUrl } from '../server-url.ts';
 import { DirectoryTrustError, UnexpectedVersionAlert } from './directory-errors.ts';
+import { asObject, bytesField, decodeHeadAnswer, type HeadAnswer } from './head-answer.ts';
 
 /** Attempts when an epoch is published between the head and the proof (their sizes differ). */
 const HEAD_RACE_ATTEMPTS = 3;
 /** A client gives up on an HTTP answer after this long. */
 const DIRECTORY_TIMEOUT_MS = 15_000;
-/** Cosignatures read from one head answer (@sealpost/witness WITNESS_LIMITS.cosignaturesMax). */
-const COSIGNATURES_MAX = 64;
+/** Errors of an earlier cosigned head the newest head does not extend (core verifyEarlierHeads). */
+const INCONSISTENT_CODES: ReadonlySet<string> = new Set([
+  'KT_TREE_SIZE_INVALID',
+  'KT_PROOF_MALFORMED',
+  'KT_ROOT_MISMATCH',
+]);
 
 /** A head this client accepted from one server. */
 export interface AcceptedHead {
@@ -87,33 +87,16 @@ export function newDirectoryMemory(): DirectoryMemory {
   return { heads: new Map(), lists: new Map() };
 }
 
-/** The witness head and cosignature shapes of @sealpost/witness (cosignature.ts). */
-export interface WitnessedHead {
-  readonly directoryId: Uint8Array;
-  readonly treeSize: number;
-  readonly root: Uint8Array;
-}
-export interface WitnessCosignature {
-  readonly witnessKey: Uint8Array;
-  readonly timestamp: number;
-  readonly signature: Uint8Array;
-}
-
 export interface WitnessConfig {
   /** The witnesses this client trusts (Ed25519 public keys), configured out of band. */
   readonly keys: readonly Uint8Array[];
   /** Witnesses needed; a majority when omitted. */
   readonly quorum?: number | undefined;
-  /** Oldest cosignature that counts, in seconds before now: a head frozen longer is refused. */
+  /**
+   * Oldest cosignature that counts, in seconds before now (by the witness's own signed time): a head
+   * frozen longer is refused, and so is a newer head whose witnesses last cosigned longer ago.
+   */
   readonly maxLagSecs: number;
-  /** `verifyQuorum` of @sealpost/witness. */
-  readonly verifyQuorum: (
-    crypto: CryptoProvider,
-    head: WitnessedHead,
-    cosignatures: readonly WitnessCosignature[],
-    keys: readonly Uint8Array[],
-    policy: { quorum?: number | undefined; maxLagSecs: number; now: number },
-  ) => { readonly witnesses: readonly string[]; readonly quorum: number };
 }
 
 /** How far witnesses vouch for the head: never "verified" when nobody was asked. */
@@ -126,6 +109,8 @@ export type WitnessStatus =
       readonly of: number;
       /** Seconds since the oldest cosignature that counted (how stale the quorum is). */
       readonly ageSecs: number;
+      /** The smallest head a counted cosignature is on: below `treeSize` when witnesses are behind. */
+      readonly cosignedTreeSize: number;
     };
 
 export interface DirectoryHeadStatus {
@@ -151,16 +136,6 @@ export interface DirectoryClientOptions {
   readonly witnesses?: WitnessConfig | undefined;
   readonly fetch?: FetchLike | undefined;
   readonly now?: (() => number) | undefined;
-}
-
-interface ServedHead {
-  readonly treeSize: number;
-  readonly timestamp: number;
-  readonly root: Uint8Array;
-  readonly signature: Uint8Array;
-  readonly config: Configuration;
-  /** The witnesses' cosignatures the server collected for this head (checked by the quorum). */
-  readonly cosignatures: readonly WitnessCosignature[];
 }
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -214,7 +189,7 @@ export class DirectoryClient {
         head.config.mode,
         verified.commitment,
       );
-      const witnesses = await this.#witness(head);
+      const witnesses = this.#witness(head);
       const status = this.#remember(head, verified.view, witnesses);
       this.memory.lists.set(this.#listKey(username), accepted);
       return { username, version: verified.version, list: accepted.list, head: status };
@@ -261,7 +236,7 @@ export class DirectoryClient {
         response,
       });
       const foreign = positions.map((_, v) => v).filter((v) => !ownVersions.has(v));
-      const witnesses = await this.#witness(head);
+      const witnesses = this.#witness(head);
       const status = this.#remember(head, verified.view, witnesses);
       if (foreign.length > 0) throw new UnexpectedVersionAlert(username, foreign);
       return status;
@@ -277,27 +252,17 @@ export class DirectoryClient {
   }
 
   /** GET /v1/kt/head: directory key, signature, then no rollback and no fork. */
-  async #head(): Promise<ServedHead> {
+  async #head(): Promise<HeadAnswer> {
     const { crypto, directoryKey } = this.#opts;
-    const body = await this.#get('/v1/kt/head');
-    const treeSize = body['treeSize'];
-    const timestamp = body['timestamp'];
-    if (typeof treeSize !== 'number' || !Number.isSafeInteger(treeSize) || treeSize < 1) {
-      throw new CodecError('CODEC_INVALID_VALUE', 'server answer: treeSize is not a size');
-    }
-    if (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp) || timestamp < 0) {
-      throw new CodecError('CODEC_INVALID_VALUE', 'server answer: timestamp is not a time in ms');
-    }
-    const config = decodeConfiguration(bytesField(body, 'configuration', 4096));
+    const head = decodeHeadAnswer(await this.#get('/v1/kt/head'));
+    const { treeSize, root, config } = head;
     if (!equalPublicBytes(config.signaturePublicKey, directoryKey)) {
       throw new DirectoryTrustError(
         'directory-key',
         'the head is not signed by the configured directory key',
       );
     }
-    const root = bytesField(body, 'root', 32);
-    const signature = bytesField(body, 'signature', 64);
-    verifyTreeHead(crypto, config, { treeSize, signature }, root);
+    verifyTreeHead(crypto, config, { treeSize, signature: head.signature }, root);
     const last = this.#lastHead();
     if (last !== undefined && treeSize < last.treeSize) {
       throw new DirectoryTrustError(
@@ -314,27 +279,41 @@ export class DirectoryClient {
         treeSize,
       });
     }
-    return { treeSize, timestamp, root, signature, config, cosignatures: cosignaturesField(body) };
+    return head;
   }
 
-  async #witness(head: ServedHead): Promise<WitnessStatus> {
+  /**
+   * The witness quorum over `head` (core witness-quorum.ts): its own cosignatures and those of the
+   * earlier heads served with it, each proved consistent with it. Throws DirectoryTrustError
+   * `cosigned-fork` when an earlier cosigned head is not one this head extends (the witnesses were
+   * shown another history), `witness-quorum` when too few trusted witnesses count.
+   */
+  #witness(head: HeadAnswer): WitnessStatus {
     const w = this.#opts.witnesses;
     if (w === undefined || w.keys.length === 0) return { kind: 'none-configured' };
     const { crypto } = this.#opts;
-    const witnessed: WitnessedHead = {
-      directoryId: crypto.sha256(encodeConfiguration(head.config)),
-      treeSize: head.treeSize,
-      root: head.root,
-    };
     const now = this.#now();
-    let result: { witnesses: readonly string[]; quorum: number };
+    let result: QuorumResult;
     try {
-      result = w.verifyQuorum(crypto, witnessed, head.cosignatures, w.keys, {
-        quorum: w.quorum,
-        maxLagSecs: w.maxLagSecs,
-        now,
-      });
+      result = verifyWitnessQuorum(
+        crypto,
+        {
+          directoryId: directoryIdOf(crypto, head.config),
+          newest: { treeSize: head.treeSize, root: head.root },
+          cosignatures: head.cosignatures,
+          earlier: head.earlier,
+        },
+        w.keys,
+        { quorum: w.quorum, maxLagSecs: w.maxLagSecs, now },
+      );
     } catch (e) {
+      if (e instanceof SealpostError && INCONSISTENT_CODES.has(e.code)) {
+        throw new DirectoryTrustError(
+          'cosigned-fork',
+          `a head the witnesses cosigned is not consistent with head ${head.treeSize}: ${e.message}`,
+          { treeSize: head.treeSize },
+        );
+      }
       if (e instanceof CryptoVerificationError) {
         const counts: Record<string, number> = { treeSize: head.treeSize };
         for (const k of ['valid', 'quorum', 'stale', 'forged', 'unknown']) {
@@ -349,20 +328,18 @@ export class DirectoryClient {
       }
       throw e;
     }
-    const counted = new Set(result.witnesses);
-    const times = head.cosignatures.filter((c) => counted.has(toHex(c.witnessKey))).map((c) => c.timestamp);
-    const ageSecs = Math.max(0, Math.floor(now / 1000) - Math.min(...times));
     return {
       kind: 'quorum',
       count: result.witnesses.length,
       quorum: result.quorum,
       of: w.keys.length,
-      ageSecs,
+      ageSecs: Math.max(0, Math.floor(now / 1000) - result.oldestTimestamp),
+      cosignedTreeSize: result.smallestTreeSize,
     };
   }
 
   /** After everything verified: the head and view become this server's accepted state. */
-  #remember(head: ServedHead, view: KtView, witnesses: WitnessStatus): DirectoryHeadStatus {
+  #remember(head: HeadAnswer, view: KtView, witnesses: WitnessStatus): DirectoryHeadStatus {
     const timestamp = view.frontier.get(head.treeSize - 1)?.timestamp ?? head.timestamp;
     this.memory.heads.set(this.serverUrl, { treeSize: head.treeSize, root: head.root, timestamp, view });
     return { treeSize: head.treeSize, timestamp, witnesses };
@@ -414,50 +391,8 @@ export class DirectoryClient {
       const e = errorFromWire(body);
       throw e instanceof SealpostError ? e : new UnavailableError('NOT_READY', `HTTP ${response.status}`);
     }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      throw new CodecError('CODEC_INVALID_VALUE', 'server answer is not a JSON object');
-    }
-    return body as Record<string, unknown>;
+    return asObject(body, 'answer');
   }
-}
-
-function bytesField(body: Record<string, unknown>, name: string, maxBytes: number): Uint8Array {
-  const value = body[name];
-  if (typeof value !== 'string')
-    throw new CodecError('CODEC_INVALID_VALUE', `server answer: ${name} is missing`);
-  return fromBase64url(value, Math.ceil((maxBytes * 4) / 3) + 4, `server answer: ${name}`);
-}
-
-/** The head's cosignatures: at most COSIGNATURES_MAX, each a 32-byte key, a time and a 64-byte signature. */
-function cosignaturesField(body: Record<string, unknown>): WitnessCosignature[] {
-  const value = body['cosignatures'];
-  if (value === undefined) return [];
-  if (!Array.isArray(value) || value.length > COSIGNATURES_MAX) {
-    throw new CodecError('CODEC_INVALID_VALUE', 'server answer: cosignatures is not a short list');
-  }
-  return value.map((c: unknown) => {
-    if (typeof c !== 'object' || c === null || Array.isArray(c)) {
-      throw new CodecError('CODEC_INVALID_VALUE', 'server answer: a cosignature is not an object');
-    }
-    const o = c as Record<string, unknown>;
-    const timestamp = o['timestamp'];
-    if (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp) || timestamp < 0) {
-      throw new CodecError('CODEC_INVALID_VALUE', 'server answer: a cosignature time is not seconds');
-    }
-    return {
-      witnessKey: exactBytesField(o, 'witnessKey', LIMITS.publicKeyBytes),
-      timestamp,
-      signature: exactBytesField(o, 'signature', LIMITS.signatureBytes),
-    };
-  });
-}
-
-function exactBytesField(body: Record<string, unknown>, name: string, length: number): Uint8Array {
-  const bytes = bytesField(body, name, length);
-  if (bytes.length !== length) {
-    throw new CodecError('CODEC_INVALID_VALUE', `server answer: ${name} is not ${length} bytes`);
-  }
-  return bytes;
 }
 
 function positionsField(body: Record<string, unknown>, treeSize: number): number[] {

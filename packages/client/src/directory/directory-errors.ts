@@ -17,7 +17,12 @@ export type DirectoryTrustReason =
   /** The served list names an account key other than the one the caller expects. */
   | 'account-key'
   /** Witness keys are configured and their quorum was not met. */
-  | 'witness-quorum';
+  | 'witness-quorum'
+  /**
+   * An earlier head served as cosigned is not one the newest head extends (its consistency proof
+   * fails): the witnesses were shown another history than this client.
+   */
+  | 'cosigned-fork';
 
 export class DirectoryTrustError extends CryptoVerificationError {
   readonly reason: DirectoryTrustReason;
