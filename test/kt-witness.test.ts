@@ -2,8 +2,10 @@
  * Witnesses in the loop (docs/witness.md "Server", "Over HTTP"), on every store: real witnesses
  * follow a real server over HTTP (head with root, entries, consistency proofs), cosign the heads
  * they verified and post the cosignatures, which the server keeps and serves with its head. The
- * server keeps only valid cosignatures of heads it signed, a bounded number per head, the newest per
- * witness; a witness restarted on its state goes on from where it was, with the same key.
+ * server keeps only cosignatures from the witness keys its operator configured, only valid ones of
+ * heads it signed, a bounded number per head, the newest per witness; it serves earlier cosigned
+ * heads with consistency proofs to the newest; a witness restarted on its state goes on from where
+ * it was, with the same key.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fromBase64url, toBase64url } from '@sealpost/core';
 import { decodeConfiguration } from '@sealpost/core/kt/configuration';
+import { verifyWitnessQuorum } from '@sealpost/core/kt/witness-quorum';
 import {
   HttpFeed,
   HttpWitness,
@@ -22,6 +25,7 @@ import {
 } from '@sealpost/witness';
 import { storeFactories, type FreshDatabase } from '../packages/server/src/store/test-databases.ts';
 import { DIRECTORY_LIMITS } from '../packages/server/src/directory/directory-service.ts';
+import { decodeHeadAnswer } from '../packages/client/src/directory/head-answer.ts';
 import { createDevice, crypto, post, startInstance, type Instance } from './support/harness.ts';
 import { chainOf } from './support/device-lists.ts';
 
@@ -40,6 +44,11 @@ for (const factory of storeFactories) {
     let db: FreshDatabase;
     let server: Instance;
     let stateRoot: string;
+    // The witnesses this server's operator configured: enough to fill a head's slots and one more.
+    const seeds = Array.from({ length: DIRECTORY_LIMITS.cosignaturesPerHead + 8 }, () =>
+      crypto.randomBytes(32),
+    );
+    const configured = seeds.map((s) => crypto.ed25519.publicKey(s));
 
     async function publishNewUser(): Promise<number> {
       const d = await createDevice(server.url, uniqueName('user'));
@@ -58,7 +67,7 @@ for (const factory of storeFactories) {
       db = await factory.fresh();
       const store = await db.open();
       await store.migrate();
-      server = await startInstance(store);
+      server = await startInstance(store, undefined, { witnessKeys: configured });
       stateRoot = await mkdtemp(join(tmpdir(), 'sealpost-witness-'));
     });
     after(async () => {
@@ -69,8 +78,18 @@ for (const factory of storeFactories) {
 
     test('two witnesses follow the log over HTTP and the head is served with both cosignatures', async () => {
       await publishNewUser();
-      const w1 = await HttpWitness.open({ crypto, serverUrl: server.url, stateDir: join(stateRoot, 'w1') });
-      const w2 = await HttpWitness.open({ crypto, serverUrl: server.url, stateDir: undefined });
+      const w1 = await HttpWitness.open({
+        crypto,
+        serverUrl: server.url,
+        stateDir: join(stateRoot, 'w1'),
+        seed: seeds[0],
+      });
+      const w2 = await HttpWitness.open({
+        crypto,
+        serverUrl: server.url,
+        stateDir: undefined,
+        seed: seeds[1],
+      });
       try {
         await w1.step();
         await publishNewUser();
@@ -116,7 +135,7 @@ for (const factory of storeFactories) {
       const size = await publishNewUser();
       const served = await head();
       const directoryId = directoryIdOf(crypto, served.configuration);
-      const seed = crypto.randomBytes(32);
+      const seed = seeds[2]!;
       const good = signCosignature(crypto, seed, { directoryId, treeSize: size, root: served.root }, 1_000);
 
       const flipped = { ...good, signature: good.signature.slice() };
@@ -161,32 +180,30 @@ for (const factory of storeFactories) {
       const size = await publishNewUser();
       const served = await head();
       const directoryId = directoryIdOf(crypto, served.configuration);
-      const seeds = Array.from({ length: DIRECTORY_LIMITS.cosignaturesPerHead + 1 }, () =>
-        crypto.randomBytes(32),
-      );
+      const filling = seeds.slice(3, 3 + DIRECTORY_LIMITS.cosignaturesPerHead + 1);
       const at = (seed: Uint8Array, treeSize: number, root: Uint8Array, ts: number) =>
         post(
           `${server.url}/v1/kt/cosignatures`,
           cosignatureBody(treeSize, signCosignature(crypto, seed, { directoryId, treeSize, root }, ts)),
         );
-      for (const seed of seeds.slice(0, -1))
+      for (const seed of filling.slice(0, -1))
         assert.equal((await at(seed, size, served.root, 10)).status, 200);
-      const over = await at(seeds.at(-1)!, size, served.root, 10);
+      const over = await at(filling.at(-1)!, size, served.root, 10);
       assert.equal(over.status, 409);
       assert.equal(over.body['code'], 'KT_COSIGNATURES_FULL');
       // A known witness may still refresh its cosignature; an older one does not replace a newer one.
-      assert.equal((await at(seeds[0]!, size, served.root, 20)).status, 200);
-      assert.equal((await at(seeds[0]!, size, served.root, 15)).status, 200);
+      assert.equal((await at(filling[0]!, size, served.root, 20)).status, 200);
+      assert.equal((await at(filling[0]!, size, served.root, 15)).status, 200);
       const kept = (await head()).cosignatures;
       assert.equal(kept.length, DIRECTORY_LIMITS.cosignaturesPerHead);
-      const first = crypto.ed25519.publicKey(seeds[0]!);
+      const first = crypto.ed25519.publicKey(filling[0]!);
       assert.equal(kept.find((c) => Buffer.from(c.witnessKey).equals(first))!.timestamp, 20);
 
       // The witness's cosignature of a newer head replaces its cosignature of this one.
       const size2 = await publishNewUser();
       const next = await head();
       assert.equal(next.treeSize, size2);
-      assert.equal((await at(seeds[0]!, size2, next.root, 30)).status, 200);
+      assert.equal((await at(filling[0]!, size2, next.root, 30)).status, 200);
       const rows = await db.inspect('SELECT tree_size, witness_key FROM kt_cosignatures');
       assert.deepEqual(
         rows
@@ -194,6 +211,68 @@ for (const factory of storeFactories) {
           .map((r) => Number(r['tree_size'])),
         [size2],
       );
+    });
+
+    test('crowding: valid cosignatures under keys the operator did not configure are refused typed and never fill a head', async () => {
+      const size = await publishNewUser();
+      const served = await head();
+      const directoryId = directoryIdOf(crypto, served.configuration);
+      const cosigned = { directoryId, treeSize: size, root: served.root };
+      for (let i = 0; i < DIRECTORY_LIMITS.cosignaturesPerHead + 1; i++) {
+        const stranger = signCosignature(crypto, crypto.randomBytes(32), cosigned, 10);
+        const r = await post(`${server.url}/v1/kt/cosignatures`, cosignatureBody(size, stranger));
+        assert.equal(r.status, 403);
+        assert.equal(r.body['code'], 'KT_WITNESS_NOT_CONFIGURED');
+      }
+      assert.deepEqual((await head()).cosignatures, []);
+      const real = signCosignature(crypto, seeds.at(-1)!, cosigned, 10);
+      assert.equal((await post(`${server.url}/v1/kt/cosignatures`, cosignatureBody(size, real))).status, 200);
+      assert.deepEqual((await head()).cosignatures, [real]);
+    });
+
+    test('a new head is served with the earlier heads witnesses cosigned and consistency proofs to it', async () => {
+      await publishNewUser();
+      const w1 = await HttpWitness.open({
+        crypto,
+        serverUrl: server.url,
+        stateDir: undefined,
+        seed: seeds[1],
+      });
+      const w2 = await HttpWitness.open({
+        crypto,
+        serverUrl: server.url,
+        stateDir: undefined,
+        seed: seeds[2],
+      });
+      try {
+        const cosigned = (await w1.step()).treeSize;
+        await w2.step();
+        const newest = await publishNewUser(); // no witness has polled since
+        const answer = decodeHeadAnswer(await (await fetch(`${server.url}/v1/kt/head`)).json());
+        assert.equal(answer.treeSize, newest);
+        assert.deepEqual(answer.cosignatures, []);
+        const earlier = answer.earlier.find((e) => e.treeSize === cosigned);
+        assert.ok(earlier !== undefined, JSON.stringify(answer.earlier.map((e) => e.treeSize)));
+        assert.equal(earlier.cosignatures.length, 2);
+        const result = verifyWitnessQuorum(
+          crypto,
+          {
+            directoryId: directoryIdOf(crypto, answer.config),
+            newest: { treeSize: answer.treeSize, root: answer.root },
+            cosignatures: answer.cosignatures,
+            earlier: answer.earlier,
+          },
+          [w1.publicKey, w2.publicKey],
+          { maxLagSecs: 60, now: Date.now() },
+        );
+        assert.deepEqual(result.witnesses.length, 2);
+        assert.equal(result.smallestTreeSize, cosigned);
+        assert.ok(answer.earlier.length <= 8);
+        assert.ok(answer.earlier.every((e, i) => i === 0 || e.treeSize < answer.earlier[i - 1]!.treeSize));
+      } finally {
+        w1.close();
+        w2.close();
+      }
     });
 
     test('consistency proofs between sizes are served, and impossible sizes refused typed', async () => {
