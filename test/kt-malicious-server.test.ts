@@ -4,7 +4,9 @@
  * directory clients that trust those witnesses (majority quorum). The server's misbehaviour is
  * played by a tampering transport between it and its clients or witnesses, by the directory's test
  * seam (`queueUncheckedForTest`, reachable from no route), or by rewriting its own database and
- * restarting on it, as a compromised operator would.
+ * restarting on it, as a compromised operator would. Every server keeps the three witnesses' keys
+ * (config `witnessKeys`). A head published since the witnesses' last poll is accepted on their quorum
+ * over an earlier head it provably extends, never over a head of another history, never past the lag.
  */
 import assert from 'node:assert/strict';
 import { DatabaseSync } from 'node:sqlite';
@@ -12,7 +14,7 @@ import { after, describe, test } from 'node:test';
 import { SealpostError, toBase64url, type Username } from '@sealpost/core';
 import { decodeConfiguration } from '@sealpost/core/kt/configuration';
 import { deviceListHash, signDeviceList } from '@sealpost/core/identity/device-list';
-import { HttpWitness, WitnessHaltedError, WitnessRefusedError, verifyQuorum } from '@sealpost/witness';
+import { HttpWitness, WitnessHaltedError, WitnessRefusedError } from '@sealpost/witness';
 import { DirectoryClient } from '../packages/client/src/directory/directory-client.ts';
 import {
   DirectoryTrustError,
@@ -33,6 +35,9 @@ const factory = storeFactories[0]!;
 let counter = 0;
 const uniqueName = (prefix: string) => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`;
 const MAX_LAG_SECS = 60;
+/** The three witnesses' keys, made first so that every server's operator can configure them. */
+const WITNESS_SEEDS = [0, 1, 2].map(() => crypto.randomBytes(32));
+const WITNESS_KEYS = WITNESS_SEEDS.map((s) => crypto.ed25519.publicKey(s));
 
 const dbs: FreshDatabase[] = [];
 const instances: Instance[] = [];
@@ -52,7 +57,7 @@ async function serverOn(keys?: Keys): Promise<{ server: Instance; db: FreshDatab
   const store = await db.open();
   await store.migrate();
   if (keys !== undefined) await store.ktKeys(keys);
-  const server = await startInstance(store);
+  const server = await startInstance(store, undefined, { witnessKeys: WITNESS_KEYS });
   instances.push(server);
   return { server, db };
 }
@@ -71,13 +76,14 @@ async function publish(server: Instance, list: Uint8Array): Promise<void> {
   assert.notEqual(await server.server.context.directory.publishNow(), undefined);
 }
 
-/** A witness following `target()` (a function, so a test can move it between servers). */
-async function witnessOf(target: () => string): Promise<HttpWitness> {
+/** Witness `i` following `target()` (a function, so a test can move it between servers). */
+async function witnessOf(i: number, target: () => string): Promise<HttpWitness> {
   const first = target();
   const w = await HttpWitness.open({
     crypto,
     serverUrl: first,
     stateDir: undefined,
+    seed: WITNESS_SEEDS[i],
     fetch: (input, init) => fetch(target() + input.slice(first.length), init),
   });
   witnesses.push(w);
@@ -94,7 +100,7 @@ function clientOf(
     crypto,
     serverUrl: server.url,
     directoryKey,
-    witnesses: { keys: trusted.map((w) => w.publicKey), maxLagSecs: MAX_LAG_SECS, verifyQuorum },
+    witnesses: { keys: trusted.map((w) => w.publicKey), maxLagSecs: MAX_LAG_SECS },
     ...opts,
   });
 }
@@ -149,9 +155,9 @@ async function world() {
   // Where the witnesses find the directory (a test may move it).
   const target = { url: server.url };
   const ws = [
-    await witnessOf(() => target.url),
-    await witnessOf(() => target.url),
-    await witnessOf(() => target.url),
+    await witnessOf(0, () => target.url),
+    await witnessOf(1, () => target.url),
+    await witnessOf(2, () => target.url),
   ];
   for (const w of ws) await w.step();
   return { server, db, alice, bob, bobV0, ws, target, directoryKey: await headKey(server) };
@@ -227,9 +233,9 @@ describe('a malicious server is caught', () => {
     assert.deepEqual(await headKey(b), directoryKey);
 
     let w3Target = a.url;
-    const w1 = await witnessOf(() => a.url);
-    const w2 = await witnessOf(() => b.url);
-    const w3 = await witnessOf(() => w3Target);
+    const w1 = await witnessOf(0, () => a.url);
+    const w2 = await witnessOf(1, () => b.url);
+    const w3 = await witnessOf(2, () => w3Target);
     await w1.step();
     await w2.step();
     await w3.step(); // w3 sees view A first ...
@@ -273,7 +279,7 @@ describe('a malicious server is caught', () => {
               DELETE FROM kt_updates WHERE epoch >= 1; DELETE FROM kt_epochs WHERE epoch >= 1;
               DELETE FROM kt_cosignatures;`);
     raw.close();
-    const restarted = await startInstance(await db.open());
+    const restarted = await startInstance(await db.open(), undefined, { witnessKeys: WITNESS_KEYS });
     instances.push(restarted);
     target.url = restarted.url; // the witnesses follow the same directory at its new address
 
@@ -309,5 +315,63 @@ describe('a malicious server is caught', () => {
     assert.ok(e instanceof DirectoryTrustError && e.reason === 'witness-quorum', String(e));
     assert.equal(e.details['stale'], 3);
     assert.equal(frozen.memory.heads.size, 0);
+  });
+
+  test('a head published after the witnesses last polled is accepted on their quorum over the earlier head it extends', async () => {
+    const { server, bob, ws, directoryKey } = await world();
+    const dave = await createDevice(server.url, uniqueName('dave'));
+    await publish(server, chainOf(dave).next()); // a new epoch; no witness has polled since
+    const client = clientOf(server, ws, directoryKey);
+    const found = await client.lookup(bob.username);
+    assert.equal(found.head.treeSize, 3);
+    const w = found.head.witnesses;
+    assert.ok(w.kind === 'quorum', JSON.stringify(w));
+    assert.equal(w.count, 3);
+    assert.equal(w.cosignedTreeSize, 2, 'counted on the earlier head');
+  });
+
+  test('it serves its head with a head the witnesses cosigned on another history: refused as cosigned-fork, nothing remembered', async () => {
+    const { server: a } = await serverOn();
+    const { server: b } = await serverOn(await directoryKeys(a));
+    const onA = await createDevice(a.url, uniqueName('frank'));
+    await publish(a, chainOf(onA).next());
+    const directoryKey = await headKey(a);
+    const ws = [
+      await witnessOf(0, () => a.url),
+      await witnessOf(1, () => a.url),
+      await witnessOf(2, () => a.url),
+    ];
+    for (const w of ws) await w.step(); // they cosign A's head of size 1
+    await publish(a, chainOf(await createDevice(a.url, uniqueName('frank'))).next());
+    const fromA = (await (await fetch(`${a.url}/v1/kt/head`)).json()) as { cosignedHeads: unknown[] };
+    assert.equal(fromA.cosignedHeads.length, 1);
+
+    // B holds another history of the same size under the same keys, and borrows A's cosigned head.
+    const onB = await createDevice(b.url, uniqueName('frank'));
+    await publish(b, chainOf(onB).next());
+    await publish(b, chainOf(await createDevice(b.url, uniqueName('frank'))).next());
+    const client = clientOf(b, ws, directoryKey, {
+      fetch: async (input, init) => {
+        const res = await fetch(input, init);
+        if (new URL(input).pathname !== '/v1/kt/head') return res;
+        const body = (await res.json()) as Record<string, unknown>;
+        return Response.json({ ...body, cosignedHeads: fromA.cosignedHeads });
+      },
+    });
+    const e = await refusal(client.lookup(onB.username));
+    assert.ok(e instanceof DirectoryTrustError && e.reason === 'cosigned-fork', String(e));
+    assert.equal(client.memory.heads.size, 0);
+  });
+
+  test('a quorum only on an earlier head older than the maximum lag is refused', async () => {
+    const { server, bob, ws, directoryKey } = await world();
+    const dave = await createDevice(server.url, uniqueName('dave'));
+    await publish(server, chainOf(dave).next()); // the witnesses never cosign it
+    const later = Date.now() + (MAX_LAG_SECS + 30) * 1000;
+    const client = clientOf(server, ws, directoryKey, { now: () => later });
+    const e = await refusal(client.lookup(bob.username));
+    assert.ok(e instanceof DirectoryTrustError && e.reason === 'witness-quorum', String(e));
+    assert.equal(e.details['stale'], 3);
+    assert.equal(client.memory.heads.size, 0);
   });
 });
