@@ -1,6 +1,6 @@
 /**
  * `sealpost witness` as a child process against real servers: it prints its key, cosigns the head
- * and posts the cosignature; when the directory (same keys, a rewritten database) serves a smaller
+ * and posts the cosignature, which the server keeps once its operator configured the key; when the directory (same keys, a rewritten database) serves a smaller
  * head it keeps the evidence, says so and exits non-zero, and started again it still refuses.
  */
 import assert from 'node:assert/strict';
@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { toBase64url } from '@sealpost/core';
+import { fromBase64urlExact, toBase64url } from '@sealpost/core';
 import { HttpFeed } from '@sealpost/witness';
 import { storeFactories, type FreshDatabase } from '../packages/server/src/store/test-databases.ts';
 import { createDevice, post, startInstance, type Instance } from './support/harness.ts';
@@ -72,14 +72,29 @@ describe('sealpost witness', () => {
   });
 
   test('cosigns the head, and halts with evidence and a non-zero status when the log is rolled back', async () => {
-    const honest = await server();
-    await publishNewUser(honest);
-    await publishNewUser(honest);
-    const first = await sealpost(['witness', '--server', honest.url, '--state', state, '--once']);
-    assert.equal(first.status, 0, first.stderr);
+    const unconfigured = await server();
+    await publishNewUser(unconfigured);
+    await publishNewUser(unconfigured);
+    // The server keeps no cosignature from a key its operator did not configure: the witness says so.
+    const first = await sealpost(['witness', '--server', unconfigured.url, '--state', state, '--once']);
+    assert.notEqual(first.status, 0, first.stdout + first.stderr);
     const key = /witness key {2}(\S+)/.exec(first.stdout)?.[1];
     assert.ok(key !== undefined, first.stdout);
-    assert.match(first.stdout, /cosigned {5}head of size 2/);
+    assert.match(
+      first.stderr,
+      new RegExp(`not kept {5}the server's operator must add ${key} to witnessKeys`),
+    );
+    assert.match(first.stderr, /KT_WITNESS_NOT_CONFIGURED/);
+
+    // The operator adds the key and restarts on the same database.
+    await unconfigured.close();
+    const honest = await startInstance(await dbs[0]!.open(), undefined, {
+      witnessKeys: [fromBase64urlExact(key, 32, 'key')],
+    });
+    servers.push(honest);
+    const second = await sealpost(['witness', '--server', honest.url, '--state', state, '--once']);
+    assert.equal(second.status, 0, second.stderr);
+    assert.match(second.stdout, /cosigned {5}head of size 2/);
     const served = await new HttpFeed({ serverUrl: honest.url }).servedHead();
     assert.deepEqual(
       served.cosignatures.map((c) => toBase64url(c.witnessKey)),
