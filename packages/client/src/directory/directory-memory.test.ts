@@ -1,0 +1,76 @@
+/** The directory memory as text: a round trip, and hostile text never crashes or throws untyped. */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { SealpostError } from '@sealpost/core';
+import { nodeCryptoProvider as crypto } from '@sealpost/core/node';
+import { newDirectoryMemory } from './directory-client.ts';
+import { decodeDirectoryMemory, encodeDirectoryMemory } from './directory-memory.ts';
+
+function decodesOrCodecError(text: string): void {
+  try {
+    decodeDirectoryMemory(crypto, text);
+  } catch (e) {
+    assert.ok(e instanceof SealpostError, `untyped: ${String(e)}`);
+    assert.ok(e.kind === 'codec' || e.code.startsWith('IDENTITY_'), e.code);
+  }
+}
+
+const hash = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('base64url'));
+const anyField = fc.oneof(fc.jsonValue(), hash, fc.integer({ min: -2, max: 2 ** 53 }));
+/** Memory-shaped JSON with random values where fields are expected. */
+const shaped = fc.record(
+  {
+    v: fc.oneof(fc.constant(1), anyField),
+    heads: fc.array(
+      fc.record(
+        {
+          server: anyField,
+          treeSize: anyField,
+          root: fc.oneof(hash, anyField),
+          timestamp: anyField,
+          view: fc.oneof(
+            fc.constant(null),
+            fc.record(
+              {
+                size: anyField,
+                fullSubtrees: fc.array(fc.oneof(hash, anyField), { maxLength: 3 }),
+                frontier: fc.array(fc.array(fc.oneof(hash, anyField), { maxLength: 4 }), { maxLength: 3 }),
+              },
+              { requiredKeys: [] },
+            ),
+            anyField,
+          ),
+        },
+        { requiredKeys: [] },
+      ),
+      { maxLength: 3 },
+    ),
+    lists: fc.array(
+      fc.record({ key: anyField, deviceList: fc.oneof(hash, anyField) }, { requiredKeys: [] }),
+      {
+        maxLength: 2,
+      },
+    ),
+  },
+  { requiredKeys: [] },
+);
+
+describe('directory memory text', () => {
+  test('an empty memory survives the round trip', () => {
+    const decoded = decodeDirectoryMemory(crypto, encodeDirectoryMemory(newDirectoryMemory()));
+    assert.equal(decoded.heads.size, 0);
+    assert.equal(decoded.lists.size, 0);
+  });
+
+  test('random text is a memory or a typed error, never a crash', () => {
+    fc.assert(fc.property(fc.string({ maxLength: 300 }), decodesOrCodecError), { numRuns: 1000 });
+  });
+
+  test('memory-shaped JSON with random values is a memory or a typed error, never a crash', () => {
+    fc.assert(
+      fc.property(shaped, (value) => decodesOrCodecError(JSON.stringify(value))),
+      { numRuns: 1000 },
+    );
+  });
+});
