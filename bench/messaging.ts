@@ -1,218 +1,154 @@
 /**
- * node bench/messaging.ts — MLS (ts-mls) cost on this machine, by crypto provider and suite.
+ * npm run bench:messaging — MLS (ts-mls) on this machine, against libsignal in the same run.
  *
- *  1. Application messages: alice encrypts, the bytes are encoded and decoded, bob decrypts; pairs
- *     per second in a group of 2 and of 128 members, with ts-mls's default provider (the SDK's
- *     browser-safe choice) and ours on node:crypto. Also the share of that time spent inside the
- *     provider (crypto) versus in ts-mls around it ("glue"), measured by timing every provider call.
- *  2. Handshakes by suite, on our provider: alice commits the Add of a new member (ts-mls sends an
- *     Add-only commit without a path), bob processes it, the new member joins from the Welcome;
- *     then alice commits an update (an UpdatePath) and bob processes it. Milliseconds per operation
- *     and bytes on the wire, for the classical default suite and the X-Wing hybrid one. The group
- *     is made in one commit, so every parent node off alice's path is blank and an UpdatePath is
- *     encrypted to many leaves: the worst case for its size; a group whose members all committed
- *     once needs about one encryption per level.
+ *  1. Application messages, encrypt + decrypt, 200-byte payload, in groups of each `--sizes`:
+ *     ts-mls's default provider (the SDK's browser-safe choice), ours on node:crypto with the
+ *     classical default suite and with the X-Wing hybrid one; libsignal's 1:1 session and Sender
+ *     Keys (whose per-message cost does not depend on the group's size). Messages per second by
+ *     wall clock and per CPU-second, and ratios; bytes of overhead on a 1 KiB message.
+ *  2. Handshakes on node:crypto for each `--commit-sizes`, both suites, on a tree just made by one
+ *     batch Add and on a full tree (every member has committed once; built once, then kept in
+ *     bench/.cache/mls/): an update commit (UpdatePath) created and processed; an Add created and
+ *     processed, and the new member joining from the Welcome (ratchet tree inside, as Sealpost
+ *     sends it).
  *
- *   node bench/messaging.ts [--seconds 1] [--rounds 3] [--sizes 2,128] [--handshakes 5]
- * Figures are medians (of rounds, of handshake samples), after a warm-up.
+ *   npm run bench:messaging -- [--sizes 2,128,1000] [--commit-sizes 128,1000] [--seconds 1]
+ *     [--rounds 3] [--samples 5] [--no-libsignal] [--no-default-provider] [--quick]
+ * --quick is --sizes 2,128 --commit-sizes 128 --rounds 2 --samples 3. The full run takes minutes,
+ * more the first time (building the full 1,000-member trees).
  */
 import { parseArgs } from 'node:util';
-import { performance } from 'node:perf_hooks';
+import { cpus } from 'node:os';
 import {
   browserMlsCryptoProvider,
   mlsCiphersuite,
   type MlsCryptoOptions,
 } from '../packages/client/src/mls/provider.ts';
 import { nodeMlsCryptoProvider } from '../packages/client/node/mls-crypto.ts';
-import {
-  commitAdd,
-  commitUpdate,
-  joiner,
-  joinFromWelcome,
-  makeGroup,
-  processCommit,
-  sendAndReceive,
-} from '../packages/client/node/mls-test-group.ts';
+import { mlsHandshakes, mlsMessages, rate } from './messaging-mls.ts';
+import { LIBSIGNAL_VERSION, loadLibsignal, oneToOne, senderKeys } from './messaging-libsignal.ts';
 
 const { values } = parseArgs({
   options: {
+    sizes: { type: 'string', default: '2,128,1000' },
+    'commit-sizes': { type: 'string', default: '128,1000' },
     seconds: { type: 'string', default: '1' },
     rounds: { type: 'string', default: '3' },
-    sizes: { type: 'string', default: '2,128' },
-    handshakes: { type: 'string', default: '5' },
+    samples: { type: 'string', default: '5' },
+    quick: { type: 'boolean', default: false },
+    'no-libsignal': { type: 'boolean', default: false },
+    'no-default-provider': { type: 'boolean', default: false },
   },
 });
-const SECONDS = Number(values.seconds);
-const ROUNDS = Number(values.rounds);
-const SIZES = values.sizes.split(',').map(Number);
-const HANDSHAKES = Number(values.handshakes);
+const list = (s: string) => s.split(',').filter(Boolean).map(Number);
+const SIZES = list(values.quick ? '2,128' : values.sizes);
+const COMMIT_SIZES = list(values.quick ? '128' : values['commit-sizes']);
+const OPTS = { seconds: Number(values.seconds), rounds: values.quick ? 2 : Number(values.rounds) };
+const SAMPLES = values.quick ? 3 : Number(values.samples);
 
-// ts-mls resolves from packages/client only, so its types come through the SDK's provider module.
 type CryptoProvider = NonNullable<MlsCryptoOptions['provider']>;
 type CiphersuiteName = NonNullable<MlsCryptoOptions['suite']>;
-type CiphersuiteImpl = Awaited<ReturnType<typeof mlsCiphersuite>>;
-
 const CLASSICAL: CiphersuiteName = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
 const HYBRID: CiphersuiteName = 'MLS_256_XWING_AES256GCM_SHA512_Ed25519';
-
-const PROVIDERS: readonly [string, CryptoProvider][] = [
-  ['ts-mls default', browserMlsCryptoProvider],
-  ['node:crypto (ours)', nodeMlsCryptoProvider],
-];
-
-/** The impl with every provider call timed; `inside()` is the milliseconds spent in them. */
-function timed(cs: CiphersuiteImpl): { cs: CiphersuiteImpl; inside: () => number; reset: () => void } {
-  let ms = 0;
-  const wrap = <T extends object>(o: T): T => {
-    const out = { ...o } as Record<string, unknown>;
-    for (const [k, f] of Object.entries(o)) {
-      if (typeof f !== 'function') continue;
-      out[k] = (...args: unknown[]) => {
-        const t0 = performance.now();
-        const r: unknown = f.apply(o, args);
-        if (r instanceof Promise) return r.finally(() => (ms += performance.now() - t0));
-        ms += performance.now() - t0;
-        return r;
-      };
-    }
-    return out as unknown as T;
-  };
-  return {
-    cs: {
-      ...cs,
-      hash: wrap(cs.hash),
-      kdf: wrap(cs.kdf),
-      signature: wrap(cs.signature),
-      hpke: wrap(cs.hpke),
-      rng: wrap(cs.rng),
-    },
-    inside: () => ms,
-    reset: () => (ms = 0),
-  };
-}
-
-const payload = new TextEncoder().encode('x'.repeat(200));
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-/**
- * Enc+dec pairs per second: ROUNDS rounds of SECONDS each after a warm-up; the median round. The
- * machine is shared, so a single round can be slowed by a neighbour; the median resists that.
- */
-async function messagesPerSecond(provider: CryptoProvider, size: number, suite: CiphersuiteName) {
-  const base = await mlsCiphersuite({ provider, suite });
-  const t = timed(base);
-  const { alice, bob } = await makeGroup(size, t.cs);
-  for (let i = 0; i < 200; i++) await sendAndReceive(alice, bob, payload); // warm-up (JIT, caches)
-  const rounds: { perSec: number; cryptoShare: number }[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    t.reset();
-    let n = 0;
-    const t0 = performance.now();
-    const deadline = t0 + SECONDS * 1000;
-    while (performance.now() < deadline) {
-      for (let i = 0; i < 20; i++) await sendAndReceive(alice, bob, payload);
-      n += 20;
-    }
-    const elapsed = performance.now() - t0;
-    rounds.push({ perSec: (n * 1000) / elapsed, cryptoShare: t.inside() / elapsed });
-  }
-  const perSec = median(rounds.map((x) => x.perSec));
-  return { perSec, usEach: 1e6 / perSec, cryptoShare: median(rounds.map((x) => x.cryptoShare)) };
-}
-
-/**
- * Handshake costs: each sample on a fresh group of `size` (same size and tree shape every time),
- * one warm-up sample discarded, the median of HANDSHAKES samples.
- */
-async function handshakes(suite: CiphersuiteName, size: number) {
-  const cs = await mlsCiphersuite({ provider: nodeMlsCryptoProvider, suite });
-  const samples: Record<'add' | 'process' | 'join' | 'update' | 'processUpdate', number>[] = [];
-  const bytes = { add: 0, welcome: 0, update: 0 };
-  for (let i = 0; i <= HANDSHAKES; i++) {
-    const { alice, bob } = await makeGroup(size, cs);
-    const j = await joiner(`new${i}`, cs);
-    let t0 = performance.now();
-    const { commit, welcome } = await commitAdd(alice, j);
-    const add = performance.now() - t0;
-    t0 = performance.now();
-    await processCommit(bob, commit);
-    const process = performance.now() - t0;
-    t0 = performance.now();
-    await joinFromWelcome(j, welcome, alice.state.ratchetTree);
-    const join = performance.now() - t0;
-    t0 = performance.now();
-    const update = await commitUpdate(alice);
-    const updateMs = performance.now() - t0;
-    t0 = performance.now();
-    await processCommit(bob, update);
-    const processUpdate = performance.now() - t0;
-    if (i === 0) continue; // warm-up
-    samples.push({ add, process, join, update: updateMs, processUpdate });
-    bytes.add = commit.byteLength;
-    bytes.welcome = welcome.byteLength;
-    bytes.update = update.byteLength;
-  }
-  const med = (k: keyof (typeof samples)[number]) => median(samples.map((x) => x[k]));
-  return {
-    addMs: med('add'),
-    processMs: med('process'),
-    joinMs: med('join'),
-    updateMs: med('update'),
-    processUpdateMs: med('processUpdate'),
-    ...bytes,
-  };
-}
+const suiteLabel = (s: CiphersuiteName) => (s === HYBRID ? 'X-Wing (83)' : 'X25519 (1)');
 
 const f0 = (x: number) => x.toFixed(0);
 const f1 = (x: number) => x.toFixed(1);
+const ratio = (x: number, y: number | undefined) => (y === undefined ? '-' : `${(x / y).toFixed(2)}x`);
 
 console.log(
-  `MLS application messages (${CLASSICAL} unless said), ${payload.byteLength}-byte payload, median of ${ROUNDS} rounds of ${SECONDS} s`,
+  `bench:messaging on ${cpus().length} × ${cpus()[0]?.model ?? '?'}, Node ${process.version}; ` +
+    `medians of ${OPTS.rounds} rounds of ${OPTS.seconds} s, ${SAMPLES} handshake samples`,
 );
+
+// libsignal first: its figures are the reference of every ratio below.
+const ls = values['no-libsignal'] ? { missing: 'skipped (--no-libsignal)' } : await loadLibsignal();
+const payload = new Uint8Array(200).fill(0x78) as Uint8Array<ArrayBuffer>;
+const KIB = new Uint8Array(1024).fill(0x78) as Uint8Array<ArrayBuffer>;
+let senderKeysRate: { perSec: number; perCpuSec: number } | undefined;
 const rows: Record<string, string | number>[] = [];
-const CELLS: [string, CryptoProvider, CiphersuiteName][] = [
-  ...PROVIDERS.map(([name, p]): [string, CryptoProvider, CiphersuiteName] => [name, p, CLASSICAL]),
-  ['node:crypto (ours), X-Wing suite', nodeMlsCryptoProvider, HYBRID],
-];
-for (const size of SIZES) {
-  for (const [name, provider, suite] of CELLS) {
-    const r = await messagesPerSecond(provider, size, suite);
+if ('missing' in ls) {
+  console.log(`libsignal: not measured, ${ls.missing}`);
+} else {
+  for (const [name, make] of [
+    ['libsignal 1:1 session', oneToOne],
+    ['libsignal Sender Keys', senderKeys],
+  ] as const) {
+    const pair = await make(ls.lib);
+    const r = await rate(() => pair.sendAndReceive(payload), OPTS);
+    if (make === senderKeys) senderKeysRate = r;
     rows.push({
-      members: size,
-      provider: name,
-      'msgs/s (enc+dec)': f0(r.perSec),
-      'µs/msg': f0(r.usEach),
-      'in provider': `${f0(r.cryptoShare * 100)}%`,
+      members: make === oneToOne ? 2 : 'any',
+      implementation: `${name} ${LIBSIGNAL_VERSION}`,
+      'msgs/s': f0(r.perSec),
+      'msgs/CPU-s': f0(r.perCpuSec),
+      'B over 1 KiB': (await pair.ciphertextSize(KIB)) - KIB.byteLength,
+      'vs Sender Keys': '',
+      'vs ts-mls default': '',
     });
   }
 }
+
+const CELLS: [string, CryptoProvider, CiphersuiteName][] = [
+  ...(values['no-default-provider']
+    ? []
+    : [
+        ['ts-mls default provider', browserMlsCryptoProvider, CLASSICAL] as [
+          string,
+          CryptoProvider,
+          CiphersuiteName,
+        ],
+      ]),
+  ['ours (node:crypto)', nodeMlsCryptoProvider, CLASSICAL],
+  ['ours, X-Wing suite', nodeMlsCryptoProvider, HYBRID],
+];
+for (const size of SIZES) {
+  let defaultRate: number | undefined;
+  for (const [name, provider, suite] of CELLS) {
+    const r = await mlsMessages(await mlsCiphersuite({ provider, suite }), size, OPTS);
+    if (provider === browserMlsCryptoProvider) defaultRate = r.perCpuSec;
+    rows.push({
+      members: size,
+      implementation: `MLS, ${name}`,
+      'msgs/s': f0(r.perSec),
+      'msgs/CPU-s': f0(r.perCpuSec),
+      'B over 1 KiB': r.overhead,
+      'vs Sender Keys': ratio(r.perCpuSec, senderKeysRate?.perCpuSec),
+      'vs ts-mls default': provider === browserMlsCryptoProvider ? '' : ratio(r.perCpuSec, defaultRate),
+    });
+  }
+}
+console.log('Application messages, encrypt + decrypt, 200-byte payload (ratios per CPU-second)');
 console.table(rows);
 
 console.log(
-  `Handshakes on node:crypto, median of ${HANDSHAKES}: Add commit, processing it, joining from the Welcome; ` +
-    'update commit (UpdatePath), processing it',
+  'Handshakes on ours (node:crypto), ms wall / CPU: update commit (UpdatePath) and processing it; ' +
+    'Add commit, processing it, joining from its Welcome (tree inside)',
 );
 const hs: Record<string, string | number>[] = [];
-for (const size of SIZES) {
+for (const size of COMMIT_SIZES) {
   for (const suite of [CLASSICAL, HYBRID]) {
-    const r = await handshakes(suite, size);
-    hs.push({
-      members: size,
-      suite: suite === HYBRID ? 'X-Wing (83)' : 'X25519 (1)',
-      'add ms': f1(r.addMs),
-      'process ms': f1(r.processMs),
-      'join ms': f1(r.joinMs),
-      'add B': f0(r.add),
-      'welcome B': f0(r.welcome),
-      'update ms': f1(r.updateMs),
-      'process ms ': f1(r.processUpdateMs),
-      'update B': f0(r.update),
-    });
+    const cs = await mlsCiphersuite({ provider: nodeMlsCryptoProvider, suite });
+    for (const tree of ['fresh', 'full'] as const) {
+      const r = await mlsHandshakes(suite, cs, size, tree, SAMPLES);
+      if (r.builtMs !== undefined)
+        console.log(
+          `  (built the full ${size}-member ${suiteLabel(suite)} tree in ${f0(r.builtMs / 1000)} s; kept in bench/.cache/mls)`,
+        );
+      const ms = (t: { wallMs: number; cpuMs: number }) => `${f1(t.wallMs)} / ${f1(t.cpuMs)}`;
+      hs.push({
+        members: size,
+        suite: suiteLabel(suite),
+        tree: tree === 'full' ? 'full' : 'batch-added',
+        update: ms(r.update),
+        'process update': ms(r.processUpdate),
+        'update B': f0(r.updateBytes),
+        add: ms(r.add),
+        'process add': ms(r.processAdd),
+        join: ms(r.join),
+        'Welcome B': f0(r.welcomeBytes),
+      });
+    }
   }
 }
 console.table(hs);

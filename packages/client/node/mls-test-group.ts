@@ -5,6 +5,10 @@
  * operation its real cost for a group of that size (tree depth, path length, Welcome size).
  *
  * Each member has its own `CiphersuiteImpl`, so one group can mix providers (interop tests).
+ *
+ * Such a group's tree is the one right after a batch Add: every parent node is blank, so an
+ * UpdatePath is encrypted to about every other leaf. `fillTree` makes the steady-state tree of a
+ * group whose members have all committed once, where it is encrypted to one node per level.
  */
 import {
   type CiphersuiteImpl,
@@ -12,10 +16,12 @@ import {
   createApplicationMessage,
   createCommit,
   createGroup,
+  decodeGroupState,
   decodeMlsMessage,
   defaultCapabilities,
   defaultLifetime,
   emptyPskIndex,
+  encodeGroupState,
   encodeMlsMessage,
   generateKeyPackage,
   joinGroup,
@@ -25,6 +31,7 @@ import {
   type Proposal,
   type Welcome,
 } from 'ts-mls';
+import { defaultClientConfig } from 'ts-mls/clientConfig.js';
 import { wipeSecrets } from '../src/mls/wipe.ts';
 
 export interface Member {
@@ -68,14 +75,18 @@ export async function makeGroup(
   size: number,
   aliceCs: CiphersuiteImpl,
   bobCs: CiphersuiteImpl = aliceCs,
-): Promise<{ alice: Member; bob: Member }> {
+): Promise<{ alice: Member; bob: Member; privatePackages: PrivateKeyPackage[] }> {
   if (!Number.isSafeInteger(size) || size < 2) throw new RangeError(`group size ${size} < 2`);
   const a = await keyPackage('alice', aliceCs);
   const b = await keyPackage('bob', bobCs);
   const state = await createGroup(te.encode('bench-group'), a.publicPackage, a.privatePackage, [], aliceCs);
   const proposals = [addProposal(b.publicPackage)];
-  for (let i = 2; i < size; i++)
-    proposals.push(addProposal((await keyPackage(`m${i}`, aliceCs)).publicPackage));
+  const privatePackages = [a.privatePackage, b.privatePackage];
+  for (let i = 2; i < size; i++) {
+    const m = await keyPackage(`m${i}`, aliceCs);
+    proposals.push(addProposal(m.publicPackage));
+    privatePackages.push(m.privatePackage);
+  }
   const commit = await createCommit({ state, cipherSuite: aliceCs }, { extraProposals: proposals });
   wipeSecrets(commit.consumed);
   const alice: Member = { name: 'alice', state: commit.newState, cs: aliceCs };
@@ -87,7 +98,44 @@ export async function makeGroup(
     bobCs,
     alice.state.ratchetTree,
   );
-  return { alice, bob: { name: 'bob', state: bobState, cs: bobCs } };
+  return { alice, bob: { name: 'bob', state: bobState, cs: bobCs }, privatePackages };
+}
+
+/**
+ * Makes every parent node of `makeGroup`'s tree non-blank with no unmerged leaf, as in a group
+ * whose members have all committed once: the members on leaves 2, 4, 6, ... commit an update in
+ * turn (every parent node has an even leaf below it), bob processes each, and alice (leaf 0)
+ * commits last. `privatePackages[i]` is the private KeyPackage of leaf i (`makeGroup` gives them).
+ *
+ * Only alice and bob are kept as states. Each other committer acts from bob's current state with
+ * its own leaf index, leaf HPKE key and signature key put in: creating a commit needs the epoch's
+ * secrets and the public tree, which all members share, and the committer's own leaf keys
+ * (RFC 9420 §12.4.2); the path secrets are new. So bob verifies and applies real commits.
+ * Costs about size / 2 commits: seconds at 1,000 members.
+ */
+export async function fillTree(
+  alice: Member,
+  bob: Member,
+  privatePackages: readonly PrivateKeyPackage[],
+): Promise<void> {
+  for (let leaf = 2; leaf < privatePackages.length; leaf += 2) {
+    const pp = privatePackages[leaf]!;
+    const as: ClientState = {
+      ...bob.state,
+      privatePath: { leafIndex: leaf, privateKeys: { [2 * leaf]: pp.hpkePrivateKey } },
+      signaturePrivateKey: pp.signaturePrivateKey,
+    };
+    // The result's `consumed` are the epoch's secrets, shared with bob's state: bob wipes them.
+    const r = await createCommit({ state: as, cipherSuite: alice.cs }, {});
+    await processCommit(bob, encodeMlsMessage(r.commit));
+  }
+  const { privatePath, signaturePrivateKey } = alice.state;
+  const r = await createCommit(
+    { state: { ...bob.state, privatePath, signaturePrivateKey }, cipherSuite: alice.cs },
+    {},
+  );
+  await processCommit(bob, encodeMlsMessage(r.commit));
+  alice.state = r.newState;
 }
 
 /** A member-to-be: its KeyPackage (public and private) and its impl. */
@@ -101,14 +149,19 @@ export async function joiner(name: string, cs: CiphersuiteImpl): Promise<Joiner>
   return { name, cs, keyPackage: await keyPackage(name, cs) };
 }
 
-/** `committer` adds `j` (ts-mls sends an Add-only commit without an UpdatePath); returns the encoded commit and Welcome. */
+/**
+ * `committer` adds `j` (ts-mls sends an Add-only commit without an UpdatePath); returns the encoded
+ * commit and Welcome. With `treeInWelcome` the Welcome carries the ratchet tree (RFC 9420 §12.4.3.3),
+ * as Sealpost's conversations send it; otherwise the joiner is given the tree out of band.
+ */
 export async function commitAdd(
   committer: Member,
   j: Joiner,
+  { treeInWelcome = false } = {},
 ): Promise<{ commit: Uint8Array; welcome: Uint8Array }> {
   const r = await createCommit(
     { state: committer.state, cipherSuite: committer.cs },
-    { extraProposals: [addProposal(j.keyPackage.publicPackage)] },
+    { extraProposals: [addProposal(j.keyPackage.publicPackage)], ratchetTreeExtension: treeInWelcome },
   );
   committer.state = r.newState;
   wipeSecrets(r.consumed);
@@ -139,11 +192,11 @@ export async function processCommit(m: Member, commit: Uint8Array): Promise<void
   wipeSecrets(r.consumed);
 }
 
-/** `j` joins from an encoded Welcome, given the tree out of band (as the delivery service would). */
+/** `j` joins from an encoded Welcome, given the tree out of band or, when undefined, from the Welcome. */
 export async function joinFromWelcome(
   j: Joiner,
   welcome: Uint8Array,
-  tree: ClientState['ratchetTree'],
+  tree?: ClientState['ratchetTree'],
 ): Promise<Member> {
   const decoded = decodeMlsMessage(welcome, 0)?.[0];
   if (decoded?.wireformat !== 'mls_welcome') throw new Error('not a Welcome');
@@ -156,6 +209,18 @@ export async function joinFromWelcome(
     tree,
   );
   return { name: j.name, state, cs: j.cs };
+}
+
+/** The encoded size of `from`'s application message carrying `plaintext` (the message is not delivered). */
+export async function messageBytes(from: Member, plaintext: Uint8Array): Promise<number> {
+  const sent = await createApplicationMessage(from.state, plaintext, from.cs);
+  from.state = sent.newState;
+  wipeSecrets(sent.consumed);
+  return encodeMlsMessage({
+    privateMessage: sent.privateMessage,
+    wireformat: 'mls_private_message',
+    version: 'mls10',
+  }).byteLength;
 }
 
 /** `from` encrypts, the bytes are encoded and decoded, `to` decrypts; returns the plaintext. */
@@ -175,4 +240,16 @@ export async function sendAndReceive(from: Member, to: Member, plaintext: Uint8A
   if (received.kind !== 'applicationMessage') throw new Error(`expected an application message`);
   wipeSecrets(received.consumed);
   return received.message;
+}
+
+/** A member's state as bytes (ts-mls's GroupState encoding, private keys included): a fixture to store. */
+export function encodeMember(m: Member): Uint8Array {
+  return encodeGroupState(m.state);
+}
+
+/** The member `encodeMember` wrote, with ts-mls's default client configuration; undefined if the bytes do not decode. */
+export function decodeMember(name: string, bytes: Uint8Array, cs: CiphersuiteImpl): Member | undefined {
+  const decoded = decodeGroupState(bytes, 0);
+  if (decoded === undefined || decoded[1] !== bytes.byteLength) return undefined;
+  return { name, state: { ...decoded[0], clientConfig: defaultClientConfig }, cs };
 }
