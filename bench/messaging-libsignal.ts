@@ -161,8 +161,7 @@ export async function loadLibsignal(): Promise<{ lib: Libsignal } | { missing: s
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
     );
     if (r.status !== 0 || !existsSync(ENTRY)) {
-      const why =
-        (r.error?.message ?? r.stderr).split('\n').find((l) => /err/i.test(l)) ?? `exit ${r.status}`;
+      const why = r.error?.message ?? r.stderr.split('\n').find((l) => /err/i.test(l)) ?? `exit ${r.status}`;
       return { missing: `npm install into bench/.deps failed: ${why.trim()}` };
     }
   }
