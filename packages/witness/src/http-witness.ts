@@ -73,7 +73,11 @@ export class HttpWitness {
       mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
       path = join(opts.stateDir, WITNESS_STATE_FILE);
     }
-    const store = SqliteWitnessStore.open(path, { crypto: opts.crypto, config: configuration, seed: opts.seed });
+    const store = SqliteWitnessStore.open(path, {
+      crypto: opts.crypto,
+      config: configuration,
+      seed: opts.seed,
+    });
     const witness = new Witness({ crypto: opts.crypto, config: configuration, store });
     if (witness.evidence !== undefined) {
       store.close();
