@@ -223,6 +223,9 @@ if (profDir !== undefined) {
       console.log(`\nsealpost ${dir}, ${p.file}: ${(p.totalMs / 1000).toFixed(1)} s sampled; self time:`);
       for (const [where, ms] of p.top)
         console.log(`  ${((100 * ms) / p.totalMs).toFixed(1).padStart(5)}%  ${where}`);
+      console.log('  by script:');
+      for (const [where, ms] of p.byScript)
+        console.log(`  ${((100 * ms) / p.totalMs).toFixed(1).padStart(5)}%  ${where}`);
     }
   }
   console.log(`\nprofiles kept in ${profDir}`);

@@ -22,7 +22,15 @@ export interface ThreadProfile {
   readonly totalMs: number;
   /** [function at file:line, self milliseconds], heaviest first. */
   readonly top: readonly (readonly [string, number])[];
+  /** [script (or a V8 category such as "(garbage collector)"), self milliseconds], heaviest first. */
+  readonly byScript: readonly (readonly [string, number])[];
 }
+
+const heaviest = (totals: Map<string, number>, count: number) =>
+  [...totals]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([k, us]) => [k, us / 1000] as const);
 
 /** Summarises every `.cpuprofile` in `dir`; `root` is cut from file URLs. */
 export async function summariseProfiles(dir: string, root: string, count = 12): Promise<ThreadProfile[]> {
@@ -32,20 +40,25 @@ export async function summariseProfiles(dir: string, root: string, count = 12): 
     const profile = JSON.parse(await fs.readFile(join(dir, file), 'utf8')) as CpuProfile;
     const frames = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
     const self = new Map<string, number>();
+    const scripts = new Map<string, number>();
     let totalUs = 0;
     profile.samples.forEach((id, i) => {
       const f = frames.get(id)!;
-      const where = f.url === '' ? '' : ` ${f.url.replace(`file://${root}/`, '')}:${f.lineNumber + 1}`;
+      const script = f.url.replace(`file://${root}/`, '');
+      const where = script === '' ? '' : ` ${script}:${f.lineNumber + 1}`;
       const key = `${f.functionName === '' ? '(anonymous)' : f.functionName}${where}`;
       const us = profile.timeDeltas[i] ?? 0;
       self.set(key, (self.get(key) ?? 0) + us);
+      const group = script === '' ? (f.functionName.startsWith('(') ? f.functionName : '(native)') : script;
+      scripts.set(group, (scripts.get(group) ?? 0) + us);
       totalUs += us;
     });
-    const top = [...self]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, count)
-      .map(([k, us]) => [k, us / 1000] as const);
-    out.push({ file, totalMs: totalUs / 1000, top });
+    out.push({
+      file,
+      totalMs: totalUs / 1000,
+      top: heaviest(self, count),
+      byScript: heaviest(scripts, count),
+    });
   }
   return out;
 }
