@@ -22,13 +22,10 @@ import {
   toHex,
 } from '@sealpost/core';
 import { nodeCryptoProvider as crypto } from '@sealpost/core/node';
-import {
-  HttpWitness,
-  WITNESS_LIMITS,
-  WitnessHaltedError,
-  WitnessRefusedError,
-  type Evidence,
-} from '@sealpost/witness';
+// The witness itself loads on use (runWitness): its state is node:sqlite, whose experimental warning
+// would otherwise print on every `sealpost` command.
+import type { Evidence, HttpWitness } from '@sealpost/witness';
+import { WITNESS_LIMITS } from '@sealpost/witness/limits';
 import { resolveHome } from '../home.ts';
 import type { CliIo } from '../io.ts';
 
@@ -76,6 +73,7 @@ async function runWitness(io: CliIo, options: Options): Promise<void> {
     options.directoryKey === undefined
       ? undefined
       : fromBase64urlExact(options.directoryKey, LIMITS.publicKeyBytes, 'directory key');
+  const { HttpWitness, WitnessHaltedError, WitnessRefusedError } = await import('@sealpost/witness');
   let witness: HttpWitness;
   try {
     witness = await HttpWitness.open({ crypto, serverUrl: options.server, stateDir, directoryKey });
