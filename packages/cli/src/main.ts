@@ -9,6 +9,7 @@ import { ValidationError } from '@sealpost/core';
 import { accountCommand } from './commands/account.ts';
 import { backupCommand } from './commands/backup.ts';
 import { chatCommand } from './commands/chat.ts';
+import { devicesCommand } from './commands/devices.ts';
 import { discloseCommand } from './commands/disclose.ts';
 import { groupCommand } from './commands/group.ts';
 import { serveCommand } from './commands/serve.ts';
@@ -38,6 +39,7 @@ async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   backupCommand(program, io);
   chatCommand(program, io);
   groupCommand(program, io);
+  devicesCommand(program, io);
   verifyCommand(program, io);
   witnessCommand(program, io);
 

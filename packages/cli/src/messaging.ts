@@ -312,28 +312,34 @@ export async function openContents(
   }
 }
 
+export interface OpenedMessaging {
+  readonly messaging: Messaging;
+  readonly session: DeviceSession;
+  readonly store: ConversationStateFile;
+}
+
 /**
- * Opens this device's session, waits until its mailbox has been idle for `IDLE_MS`, runs `use`,
- * saves, closes, and wipes the seeds whatever happens.
+ * Connects a device (`DeviceSession`) with its saved state, and waits until its mailbox has been
+ * idle for `IDLE_MS`. The caller saves, closes the session and the store.
  */
-export async function withMessaging(
+export async function startMessaging(
   io: CliIo,
-  options: MessagingOptions,
-  use: (m: Messaging, contents: KeystoreContents) => Promise<void>,
-): Promise<void> {
-  const { home, contents } = await openContents(io, options);
-  const store = new ConversationStateFile(home, crypto, contents.deviceSeed);
+  home: string,
+  device: { serverUrl: string; username: string; deviceSeed: Uint8Array },
+  onLinkBox?: (payload: Uint8Array, m: Messaging) => Promise<void>,
+): Promise<OpenedMessaging> {
+  const store = new ConversationStateFile(home, crypto, device.deviceSeed);
   const self = {
-    username: contents.username,
-    deviceId: toBase64url(deviceIdOf(crypto, crypto.ed25519.publicKey(contents.deviceSeed))),
+    username: device.username,
+    deviceId: toBase64url(deviceIdOf(crypto, crypto.ed25519.publicKey(device.deviceSeed))),
   };
   let m: Messaging | undefined;
-  let session: DeviceSession | undefined;
+  let session: DeviceSession;
   try {
     session = await DeviceSession.open({
-      serverUrl: contents.serverUrl,
-      username: contents.username,
-      deviceSeed: contents.deviceSeed,
+      serverUrl: device.serverUrl,
+      username: device.username,
+      deviceSeed: device.deviceSeed,
       crypto,
       cs: await mlsCiphersuite({ provider: nodeMlsCryptoProvider }),
       restore: async (c) => {
@@ -341,20 +347,43 @@ export async function withMessaging(
       },
       persist: (c) => store.save(c, m!.state.encode()),
       onReceived: (c, events) => m!.record(c, events),
+      ...(onLinkBox === undefined ? {} : { onLinkBox: (payload: Uint8Array) => onLinkBox(payload, m!) }),
     });
-    const messaging = m!;
-    const s = session;
-    messaging.attach(session);
-    messaging.save = () => store.save(s.conversations, messaging.state.encode());
-    const opened = Date.now();
-    while (Date.now() - Math.max(opened, s.lastMessageAt) < IDLE_MS) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await use(messaging, contents);
-    await store.save(session.conversations, messaging.state.encode());
-  } finally {
-    await session?.close();
+  } catch (e) {
     store.close();
+    throw e;
+  }
+  const messaging = m!;
+  const s = session;
+  messaging.attach(s);
+  messaging.save = () => store.save(s.conversations, messaging.state.encode());
+  const opened = Date.now();
+  while (Date.now() - Math.max(opened, s.lastMessageAt) < IDLE_MS) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { messaging, session: s, store };
+}
+
+/**
+ * Opens this device's session from the key store, drains the mailbox, runs `use`, saves, closes,
+ * and wipes the seeds whatever happens.
+ */
+export async function withMessaging(
+  io: CliIo,
+  options: MessagingOptions,
+  use: (m: Messaging, contents: KeystoreContents) => Promise<void>,
+): Promise<void> {
+  const { home, contents } = await openContents(io, options);
+  try {
+    const { messaging, session, store } = await startMessaging(io, home, contents);
+    try {
+      await use(messaging, contents);
+      await messaging.save();
+    } finally {
+      await session.close();
+      store.close();
+    }
+  } finally {
     contents.accountSeed.fill(0);
     contents.deviceSeed.fill(0);
   }

@@ -12,3 +12,11 @@ export { CONVERSATION_LIMITS } from '../src/conversations/limits.ts';
 export { isConversationError } from '../src/conversations/errors.ts';
 export { mlsCiphersuite } from '../src/mls/provider.ts';
 export { nodeMlsCryptoProvider } from './mls-crypto.ts';
+export {
+  type LinkCode,
+  decodeLinkCode,
+  encodeLinkCode,
+  openLinkBox,
+  sealLinkBox,
+} from '../src/conversations/link.ts';
+export { addressOf } from '../src/conversations/server-delivery.ts';

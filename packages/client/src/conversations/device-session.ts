@@ -27,10 +27,11 @@ import { Connection, type ConnectionOptions, type IncomingMessage } from '../con
 import type { Conversation, OutgoingCommit } from './conversation.ts';
 import { Conversations } from './conversations.ts';
 import { commitThrough } from './delivery.ts';
-import { type ConversationError, isConversationError } from './errors.ts';
+import { ConversationError, isConversationError } from './errors.ts';
 import type { ConversationEvent } from './events.ts';
 import type { DeviceRef } from './identity.ts';
 import { CONVERSATION_LIMITS } from './limits.ts';
+import { isLinkBox } from './link.ts';
 import { ServerDelivery } from './server-delivery.ts';
 import { ServerDirectory } from './server-directory.ts';
 
@@ -59,6 +60,11 @@ export interface DeviceSessionOptions {
    * uploaded (a KeyPackage is never on the server without its private half saved).
    */
   readonly persist?: (conversations: Conversations) => Promise<void>;
+  /**
+   * Takes the link boxes (link.ts) delivered to this device: a device being linked gets its
+   * account key and history this way. Without it, a link box is refused like any stray payload.
+   */
+  readonly onLinkBox?: (payload: Uint8Array) => Promise<void>;
   /** Called with the events of each delivered message once it is processed, before `persist`. */
   readonly onReceived?: (conversation: Conversation, events: readonly ConversationEvent[]) => void;
 }
@@ -231,12 +237,19 @@ export class DeviceSession {
 
   async #handle(m: IncomingMessage): Promise<void> {
     try {
-      const r = await this.conversations.receive(m.payload);
-      for (const event of r.events) this.events.push({ conversation: r.conversation, event });
-      this.#o.onReceived?.(r.conversation, r.events);
-      if (r.events.some((e) => e.kind === 'joined')) {
-        // A one-time KeyPackage was used: top up, without holding the mailbox on it.
-        this.replenishKeyPackages().catch(() => undefined);
+      if (isLinkBox(m.payload)) {
+        if (this.#o.onLinkBox === undefined) {
+          throw new ConversationError('CONVERSATION_MALFORMED', 'a link box for a device not being linked');
+        }
+        await this.#o.onLinkBox(m.payload);
+      } else {
+        const r = await this.conversations.receive(m.payload);
+        for (const event of r.events) this.events.push({ conversation: r.conversation, event });
+        this.#o.onReceived?.(r.conversation, r.events);
+        if (r.events.some((e) => e.kind === 'joined')) {
+          // A one-time KeyPackage was used: top up, without holding the mailbox on it.
+          this.replenishKeyPackages().catch(() => undefined);
+        }
       }
     } catch (e) {
       if (!isConversationError(e)) throw e;
