@@ -13,7 +13,7 @@
  *                                                                     └─< key_packages (id; device_pk, last_resort)
  *   challenges (challenge)   mls_groups (group_id)   schema_migrations (version)   kt_keys (id = 1)
  *   kt_epochs (epoch) ─< kt_updates (epoch, position; vrf_output unique) ─ kt_values (vrf_output) >─ accounts
- *   kt_cosignatures (tree_size, witness_key)
+ *   kt_cosignatures (tree_size, witness_key)   kt_queue (id; vrf_output unique, unique (account_id, version)) >─ accounts
  *   accounts (id) ─< blobs (account_id, name; kind)
  * `─<` is a foreign key with ON DELETE CASCADE: removing a device removes its mailbox, its
  * idempotency records and its KeyPackages. The key-transparency tables' foreign keys do not cascade:
@@ -291,5 +291,36 @@ export const MIGRATIONS: readonly Migration[] = [
     // kind without fetching every blob. A small number, not a label; rows from before are kind 0.
     sqlite: `ALTER TABLE blobs ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;`,
     postgres: `ALTER TABLE blobs ADD COLUMN kind integer NOT NULL DEFAULT 0;`,
+  },
+  {
+    version: 8,
+    description: 'key-transparency update queue: accepted label versions waiting for their epoch',
+    // A row is written before POST /v1/kt/updates answers and deleted by the transaction that stores
+    // the epoch publishing it (appendKtEpoch), so a crash between the two loses nothing, and any
+    // instance may accept while one publishes (docs/key-transparency.md "Server"). The VRF output and
+    // the opening are chosen at acceptance, so a publish after a restart commits the same way.
+    // (account_id, version) is unique here as in kt_values; a submit checks both under a lock.
+    sqlite: `
+      CREATE TABLE kt_queue (
+        id INTEGER PRIMARY KEY,
+        vrf_output BLOB NOT NULL UNIQUE,
+        account_id INTEGER NOT NULL REFERENCES accounts (id),
+        version INTEGER NOT NULL,
+        device_list BLOB NOT NULL,
+        opening BLOB NOT NULL,
+        UNIQUE (account_id, version)
+      ) STRICT;
+    `,
+    postgres: `
+      CREATE TABLE kt_queue (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        vrf_output bytea NOT NULL CONSTRAINT kt_queue_vrf_output_unique UNIQUE,
+        account_id bigint NOT NULL CONSTRAINT kt_queue_account_fk REFERENCES accounts (id),
+        version bigint NOT NULL,
+        device_list bytea NOT NULL,
+        opening bytea NOT NULL,
+        CONSTRAINT kt_queue_account_version_unique UNIQUE (account_id, version)
+      );
+    `,
   },
 ];

@@ -227,6 +227,38 @@ export const SCHEMA: readonly TableSpec[] = [
     ],
   },
   {
+    name: 'kt_queue',
+    linkedBy: 'device-owner',
+    reason:
+      "one row per accepted version of an account's signed device list not yet published; deleted by the epoch that publishes it",
+    columns: [
+      {
+        name: 'id',
+        type: 'bigint',
+        reason: 'acceptance order: an epoch adds queued versions in it; never sent to clients',
+      },
+      {
+        name: 'vrf_output',
+        type: 'bytes',
+        reason:
+          'the search key the version will have: VRF output of (username, version), computed at acceptance',
+      },
+      { name: 'account_id', type: 'bigint', reason: 'the account whose username is the label' },
+      { name: 'version', type: 'bigint', reason: 'the label version the list becomes, from 0' },
+      {
+        name: 'device_list',
+        type: 'bytes',
+        reason: 'the signed device list (public keys of the devices), published in the next epoch',
+      },
+      {
+        name: 'opening',
+        type: 'bytes',
+        reason:
+          'the commitment opening chosen at acceptance, so a publish after a restart commits the same way',
+      },
+    ],
+  },
+  {
     name: 'kt_updates',
     linkedBy: 'none',
     reason:
