@@ -32,7 +32,7 @@
 import {
   type CryptoProvider,
   LIMITS,
-  Reader,
+  type Reader,
   Writer,
   decodeAll,
   fromBase64url,
@@ -208,7 +208,7 @@ export async function openLinkBox(
       payload,
       BOX_MAX_BYTES,
       (r: Reader) => {
-        r.fixed(MAGIC.byteLength, 'magic');
+        if (!MAGIC.every((b) => r.u8('magic') === b)) throw malformed('box magic');
         if (r.u8('version') !== 1) throw malformed('box version');
         return { enc: r.opaque(BOX_KEY_MAX_BYTES, 'enc'), ct: r.opaque(BOX_MAX_BYTES, 'ciphertext') };
       },
