@@ -137,8 +137,12 @@ export class LocalRepository implements Repository {
       }
       for (const n of names) {
         if (!NAME.test(n)) continue;
-        const st = await fs.stat(join(dir, n));
-        if (st.isFile()) out.push({ name: n as ObjectName, length: st.size });
+        // Deleted since readdir (a concurrent prune or forget): not listed.
+        const st = await fs.stat(join(dir, n)).catch((error: unknown) => {
+          if (isCode(error, 'ENOENT')) return undefined;
+          throw error;
+        });
+        if (st?.isFile() === true) out.push({ name: n as ObjectName, length: st.size });
       }
     }
     return out;

@@ -45,6 +45,7 @@ import { writeIndexFiles } from './index-writer.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import { PackSink, type SinkStats } from './pack-sink.ts';
 import { adoptUnlistedPacks } from './resume.ts';
+import type { ObjectName } from './repository.ts';
 import { nameOf, type Session } from './session.ts';
 import { listSnapshots, nodeName, readTree } from './snapshots.ts';
 
@@ -280,7 +281,11 @@ export async function backup(
     (s) => s.snapshot.hostname === hostname && s.snapshot.paths.join('\0') === paths.join('\0'),
   );
   const parent = previous.at(-1);
+  let stale: ObjectName[] = [];
   for (let attempt = 1; ; attempt++) {
+    // The index files of a failed attempt name packs that are gone: remove them, so that the packs
+    // of that attempt which remain are adopted (and listed) by this one.
+    for (const name of stale) await repo.delete('index', name);
     const reader = await BlobReader.load(session);
     const adopted = await adoptUnlistedPacks(session, reader);
     const sink = new PackSink(session, reader);
@@ -296,7 +301,7 @@ export async function backup(
     } finally {
       await sink.close();
     }
-    await writeIndexFiles(session, [...adopted, ...packs]);
+    stale = await writeIndexFiles(session, [...adopted, ...packs]);
     const needed = new Set([...sink.dependsOn, ...[...adopted, ...packs].map((p) => toHex(p.packId))]);
     const risk = await packsAtRisk(session, reader, needed, graceMs);
     if (risk.size > 0) {

@@ -12,7 +12,7 @@ import { decodeIndexFile, loadIndexFile, type IndexedPack } from '@sealpost/core
 import { BackupError } from './errors.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import type { ObjectName } from './repository.ts';
-import { fetchVerified, type Session } from './session.ts';
+import { fetchUnlessGone, fetchVerified, type Session } from './session.ts';
 
 /** Wraps a format error into BACKUP_DATA_CORRUPT naming the object; other errors pass through. */
 export function corrupt(error: unknown, object: string, extra: Record<string, string> = {}): unknown {
@@ -53,20 +53,39 @@ export interface IndexFiles {
   readonly indexedPacks: ReadonlySet<string>;
 }
 
-/** Fetches and decodes every index file. BACKUP_DATA_CORRUPT naming the first that does not open. */
+/**
+ * Fetches and decodes every index file. An index file removed while they are read (a prune
+ * replaced it) starts the reading again, since its replacement may not have been listed; after
+ * `indexReadAttempts` such restarts, BACKUP_DATA_CORRUPT. BACKUP_DATA_CORRUPT also naming the first
+ * index file that does not open.
+ */
 export async function readIndexFiles(session: Session): Promise<IndexFiles> {
   const { repo, deps, keys } = session;
   const files: { name: ObjectName; packs: IndexedPack[] }[] = [];
-  const condemned = new Map<string, number>();
-  const indexedPacks = new Set<string>();
-  for (const { name } of await repo.list('index')) {
-    try {
-      const bytes = await fetchVerified(repo, deps, 'index', name);
-      files.push({ name, packs: decodeIndexFile(deps.crypto, keys, bytes) });
-    } catch (error) {
-      throw corrupt(error, `index/${name}`);
+  for (let attempt = 1; ; attempt++) {
+    files.length = 0;
+    let gone: ObjectName | undefined;
+    for (const { name } of await repo.list('index')) {
+      try {
+        const bytes = await fetchUnlessGone(repo, deps, 'index', name);
+        if (bytes === undefined) {
+          gone = name;
+          break;
+        }
+        files.push({ name, packs: decodeIndexFile(deps.crypto, keys, bytes) });
+      } catch (error) {
+        throw corrupt(error, `index/${name}`);
+      }
+    }
+    if (gone === undefined) break;
+    if (attempt >= BACKUP_ENGINE_LIMITS.indexReadAttempts) {
+      throw new BackupError('BACKUP_DATA_CORRUPT', `index files kept changing while being read`, {
+        object: `index/${gone}`,
+      });
     }
   }
+  const condemned = new Map<string, number>();
+  const indexedPacks = new Set<string>();
   for (const { packs } of files) {
     for (const p of packs) {
       const hex = toHex(p.packId);
@@ -88,6 +107,7 @@ export class BlobReader {
   /** Packs some index file lists (hex ids), condemned or not. */
   readonly indexedPacks: ReadonlySet<string>;
   readonly #packs = new Map<string, Uint8Array>();
+  readonly #avoided = new Set<string>();
 
   /** Prefer `load`; this takes an index built elsewhere (check.ts). */
   constructor(
@@ -144,7 +164,12 @@ export class BlobReader {
     const at = this.index.find(id);
     if (at === undefined) return undefined;
     const pack = toHex(at.packId);
-    return this.condemned.has(pack) ? undefined : pack;
+    return this.condemned.has(pack) || this.#avoided.has(pack) ? undefined : pack;
+  }
+
+  /** Treats `packs` (hex ids) like condemned ones for deduplication: e.g. indexed but not stored. */
+  avoid(packs: Iterable<string>): void {
+    for (const p of packs) this.#avoided.add(p);
   }
 
   /** A whole pack, checked against its name. */

@@ -29,6 +29,8 @@ export const BACKUP_ENGINE_LIMITS = {
   pruneGraceMs: 24 * 60 * 60 * 1000,
   /** A pack whose unused bytes reach this share of it is rewritten by prune (restic: 5% overall). */
   pruneRepackUnusedShare: 0.2,
+  /** Times the index files are read afresh when a prune replaces them during the reading. */
+  indexReadAttempts: 5,
   /** Walks a backup makes before giving up when prunes keep condemning what it needs. */
   backupAttempts: 3,
 } as const;

@@ -64,8 +64,10 @@ export interface PruneResult {
   readonly bytesDeleted: number;
   readonly indexFilesWritten: number;
   readonly indexFilesDeleted: number;
-  /** Indexed, not condemned, but not stored (damage: `check` reports it). */
+  /** Indexed but not stored, with blobs a snapshot uses (damage: `check` reports it). */
   readonly packsMissing: readonly string[];
+  /** Indexed but not stored, and unused: no longer listed. */
+  readonly packsDropped: number;
 }
 
 interface PackPlan {
@@ -213,6 +215,7 @@ export async function prune(session: Session, options: PruneOptions = {}): Promi
   let packsRepacked = 0;
   let packsPending = 0;
   let packsRescued = 0;
+  let packsDropped = 0;
   let bytesDeleted = 0;
   const keepCondemned = (plan: PackPlan) => {
     if (plan.condemnedMs !== undefined && deletable(plan.condemnedMs, now, graceMs)) {
@@ -225,11 +228,13 @@ export async function prune(session: Session, options: PruneOptions = {}): Promi
   };
   for (const plan of plans.values()) {
     if (!stored.has(plan.hex)) {
-      // Condemned and gone: a prune deleted it and stopped before replacing its index files.
-      if (plan.condemnedMs === undefined) {
+      // Gone. Unused: a prune deleted it and stopped before replacing its index files, or a backup
+      // listed it just before it went and never wrote its snapshot; forgetting it loses nothing.
+      // Used: damage that `check` reports, so it stays listed.
+      if (plan.used.length > 0) {
         packsMissing.push(plan.hex);
         remaining.push({ packId: packIdOf(plan.hex), entries: plan.entries });
-      }
+      } else packsDropped++;
       continue;
     }
     const blobBytes = plan.entries.reduce((t, e) => t + e.length, 0);
@@ -254,7 +259,7 @@ export async function prune(session: Session, options: PruneOptions = {}): Promi
   await repacker.flush('tree');
 
   const changed =
-    toDelete.length + condemnNow.length + packsRepacked + packsRescued + packsMissing.length > 0 ||
+    toDelete.length + condemnNow.length + packsRepacked + packsRescued + packsDropped > 0 ||
     read.files.length > 1;
   let written: ObjectName[] = [];
   let indexFilesDeleted = 0;
@@ -290,5 +295,6 @@ export async function prune(session: Session, options: PruneOptions = {}): Promi
     indexFilesWritten: written.length,
     indexFilesDeleted,
     packsMissing,
+    packsDropped,
   };
 }

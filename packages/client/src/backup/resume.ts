@@ -15,16 +15,28 @@ import type { IndexedPack } from '@sealpost/core/backup/index-file';
 import { readPack } from '@sealpost/core/backup/pack';
 import type { BlobReader } from './blob-reader.ts';
 import { BackupError } from './errors.ts';
+import type { ObjectName } from './repository.ts';
 import { fetchVerified, type Session } from './session.ts';
 
-/** Stored packs no index file lists, with their entries (unreadable ones left out). */
-export async function unlistedPacks(session: Session, reader: BlobReader): Promise<IndexedPack[]> {
+/**
+ * Stored packs no index file lists, with their entries (unreadable ones left out). `stored`: the
+ * names of the stored packs, if the caller has listed them.
+ */
+export async function unlistedPacks(
+  session: Session,
+  reader: BlobReader,
+  stored?: Iterable<string>,
+): Promise<IndexedPack[]> {
   const { repo, deps, keys } = session;
   const out: IndexedPack[] = [];
-  for (const { name } of await repo.list('packs')) {
+  for (const name of stored ?? (await repo.list('packs')).map((p) => p.name)) {
     if (reader.indexedPacks.has(name)) continue;
     try {
-      const entries = readPack(deps.crypto, keys, await fetchVerified(repo, deps, 'packs', name));
+      const entries = readPack(
+        deps.crypto,
+        keys,
+        await fetchVerified(repo, deps, 'packs', name as ObjectName),
+      );
       out.push({ packId: fromHex(name, 64, 'pack name'), entries });
     } catch (error) {
       // Damaged, or deleted since the listing: not ours to use.
@@ -34,9 +46,15 @@ export async function unlistedPacks(session: Session, reader: BlobReader): Promi
   return out;
 }
 
-/** Adds unlisted packs to the run's index; returns them, for the run's index file. */
+/**
+ * Prepares a run's index for writing: packs an index lists but the repository no longer stores
+ * are not deduplicated against, and unlisted packs are added to it. Returns the unlisted packs, for
+ * the run's index file.
+ */
 export async function adoptUnlistedPacks(session: Session, reader: BlobReader): Promise<IndexedPack[]> {
-  const packs = await unlistedPacks(session, reader);
+  const stored = new Set((await session.repo.list('packs')).map((p) => p.name as string));
+  reader.avoid([...reader.indexedPacks].filter((p) => !stored.has(p)));
+  const packs = await unlistedPacks(session, reader, stored);
   for (const p of packs) {
     const n = reader.index.addPack(p.packId);
     for (const e of p.entries) reader.index.add(n, e);

@@ -60,6 +60,29 @@ export async function fetchVerified(
   return bytes;
 }
 
+/**
+ * Like `fetchVerified`, but undefined when the object is no longer stored: a listing is only a
+ * moment's view, and a concurrent `forget` or `prune` may remove what it named.
+ */
+export async function fetchUnlessGone(
+  repo: Repository,
+  deps: BackupDeps,
+  kind: ObjectKind,
+  name: ObjectName,
+): Promise<Uint8Array | undefined> {
+  try {
+    return await fetchVerified(repo, deps, kind, name);
+  } catch (error) {
+    if (
+      error instanceof BackupError &&
+      error.code === 'BACKUP_DATA_CORRUPT' &&
+      !(await repo.exists(kind, name))
+    )
+      return undefined;
+    throw error;
+  }
+}
+
 /** The passphrase as UTF-8 bytes, in a copy the caller of this module wipes. */
 function secretOf(passphrase: string | Uint8Array): Uint8Array {
   return typeof passphrase === 'string' ? utf8.encode(passphrase) : passphrase.slice();

@@ -10,19 +10,23 @@ import { corrupt } from './blob-reader.ts';
 import { BackupError } from './errors.ts';
 import { joinPath } from './fs.ts';
 import type { ObjectName } from './repository.ts';
-import { fetchVerified, type Session } from './session.ts';
+import { fetchUnlessGone, type Session } from './session.ts';
 
 export interface SnapshotInfo {
   readonly id: ObjectName;
   readonly snapshot: Snapshot;
 }
 
-/** Every snapshot, oldest first. BACKUP_DATA_CORRUPT naming the first that does not open. */
+/**
+ * Every snapshot, oldest first (one removed while listing is left out). BACKUP_DATA_CORRUPT naming
+ * the first that does not open.
+ */
 export async function listSnapshots(session: Session): Promise<SnapshotInfo[]> {
   const out: SnapshotInfo[] = [];
   for (const { name } of await session.repo.list('snapshots')) {
     try {
-      const bytes = await fetchVerified(session.repo, session.deps, 'snapshots', name);
+      const bytes = await fetchUnlessGone(session.repo, session.deps, 'snapshots', name);
+      if (bytes === undefined) continue; // forgotten since the listing
       out.push({ id: name, snapshot: decodeSnapshot(session.deps.crypto, session.keys, bytes) });
     } catch (error) {
       throw corrupt(error, `snapshots/${name}`);
