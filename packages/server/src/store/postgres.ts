@@ -15,7 +15,10 @@
  *   - KeyPackages are claimed with DELETE ... FOR UPDATE SKIP LOCKED, so concurrent claimers take
  *     distinct one-time packages;
  *   - sweeps delete in batches with SKIP LOCKED, so instances sweeping together share the work and
- *     never wait on each other or on an ack.
+ *     never wait on each other or on an ack;
+ *   - a key-transparency update is queued under the account's row lock (versions stay gapless and
+ *     distinct across instances); one instance publishes epochs, the holder of the session-level
+ *     advisory lock KT_PUBLISHER_LOCK on a connection of its own (`ktPublisherLock`).
  * Statements are named, so each connection prepares each one once. `bigint` columns are read as
  * numbers (all stay below 2^53). Connection failures become UnavailableError STORE_UNAVAILABLE.
  */
@@ -63,6 +66,9 @@ import type {
   KtEpoch,
   KtKeys,
   KtLoggedUpdate,
+  KtPublisherLock,
+  KtQueuedUpdate,
+  KtQueueResult,
   MailEntry,
   NewDevice,
   Store,
@@ -78,6 +84,8 @@ export interface PostgresOptions extends StoreOptions {
 const MIGRATION_LOCK = '6000273874561749844';
 /** Advisory lock key of `putKtCosignature` (any constant distinct from MIGRATION_LOCK). */
 const COSIGNATURE_LOCK = '6000273874561749845';
+/** Session-level advisory lock key of the key directory's publisher (`ktPublisherLock`). */
+const KT_PUBLISHER_LOCK = '6000273874561749846';
 
 const INT8_OID = 20;
 /** Per-pool type parsers (the global `pg.types` is left alone): int8 as number. */
@@ -126,10 +134,17 @@ export class PostgresStore implements Store {
   /** SQL text -> statement name (pg prepares a named statement once per connection). */
   readonly #names = new Map<string, string>();
   readonly #enqueues: EnqueueBatcher;
+  /** Where the publisher lock's own connection goes. */
+  readonly #connection: { readonly url: string; readonly connectTimeoutMs: number };
   #closed = false;
 
-  private constructor(pool: pg.Pool, limits: StoreLimits) {
+  private constructor(
+    pool: pg.Pool,
+    limits: StoreLimits,
+    connection: { readonly url: string; readonly connectTimeoutMs: number },
+  ) {
     this.#pool = pool;
+    this.#connection = connection;
     this.#limits = limits;
     this.#enqueues = new EnqueueBatcher(async () => {
       const checkout = await this.#checkout();
@@ -142,16 +157,17 @@ export class PostgresStore implements Store {
 
   /** Opens a pool on `url` and checks that the database answers. Does not migrate. */
   static async connect(url: string, opts: PostgresOptions = {}): Promise<PostgresStore> {
+    const connectTimeoutMs = opts.connectTimeoutMs ?? STORE_DEFAULTS.postgresConnectTimeoutMs;
     const pool = new pg.Pool({
       connectionString: url,
       max: opts.poolSize ?? STORE_DEFAULTS.postgresPoolSize,
-      connectionTimeoutMillis: opts.connectTimeoutMs ?? STORE_DEFAULTS.postgresConnectTimeoutMs,
+      connectionTimeoutMillis: connectTimeoutMs,
       types: TYPES,
     });
     // An idle connection that dies is dropped by the pool; the next query reports STORE_UNAVAILABLE.
     // Without a listener the 'error' event would crash the process.
     pool.on('error', () => {});
-    const store = new PostgresStore(pool, storeLimits(opts));
+    const store = new PostgresStore(pool, storeLimits(opts), { url, connectTimeoutMs });
     try {
       await store.ping();
     } catch (e) {
@@ -540,7 +556,102 @@ export class PostgresStore implements Store {
           u.map((x) => x.opening),
         ],
       );
+      await this.#query(c, 'DELETE FROM kt_queue WHERE vrf_output = ANY ($1::bytea[])', [
+        u.map((x) => x.vrfOutput),
+      ]);
     });
+  }
+
+  async ktLatest(accountId: number): Promise<{ version: number; deviceList: Uint8Array } | undefined> {
+    const [row] = await this.#query<{ version: number; device_list: Buffer }>(
+      this.#pool,
+      `SELECT version, device_list FROM kt_queue WHERE account_id = $1
+       UNION ALL SELECT version, device_list FROM kt_values WHERE account_id = $1
+       ORDER BY version DESC LIMIT 1`,
+      [accountId],
+    );
+    return row === undefined ? undefined : { version: row.version, deviceList: bytes(row.device_list) };
+  }
+
+  async queueKtUpdate(u: KtQueuedUpdate, maxQueued: number): Promise<KtQueueResult> {
+    return this.#transaction(async (c) => {
+      // Submits for one account wait here, so each sees the version the one before it queued. The
+      // statement below reads a fresh snapshot (READ COMMITTED), in which an epoch that moved a
+      // version from kt_queue to kt_values shows it in exactly one of them (one transaction).
+      await this.#lockAccount(c, u.accountId);
+      const [greatest] = await this.#query<{ v: number | null }>(
+        c,
+        `SELECT max(version) AS v FROM (SELECT version FROM kt_queue WHERE account_id = $1
+         UNION ALL SELECT version FROM kt_values WHERE account_id = $1) AS t`,
+        [u.accountId],
+      );
+      if (u.version !== (greatest!.v ?? -1) + 1) return 'taken';
+      const [queued] = await this.#query<{ n: number }>(c, 'SELECT count(*) AS n FROM kt_queue');
+      if (queued!.n >= maxQueued) return 'full';
+      await this.#query(
+        c,
+        'INSERT INTO kt_queue (vrf_output, account_id, version, device_list, opening) VALUES ($1, $2, $3, $4, $5)',
+        [u.vrfOutput, u.accountId, u.version, u.deviceList, u.opening],
+      );
+      return 'queued';
+    });
+  }
+
+  async ktQueue(limit: number): Promise<Array<KtQueuedUpdate & { readonly username: Username }>> {
+    const rows = await this.#query<{
+      account_id: number;
+      username: string;
+      version: number;
+      vrf_output: Buffer;
+      device_list: Buffer;
+      opening: Buffer;
+    }>(
+      this.#pool,
+      `SELECT q.account_id, a.username, q.version, q.vrf_output, q.device_list, q.opening
+       FROM kt_queue AS q JOIN accounts AS a ON a.id = q.account_id ORDER BY q.id LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => ({
+      accountId: r.account_id,
+      username: r.username as Username,
+      version: r.version,
+      vrfOutput: bytes(r.vrf_output),
+      deviceList: bytes(r.device_list),
+      opening: bytes(r.opening),
+    }));
+  }
+
+  /**
+   * pg_try_advisory_lock on a connection of its own, not the pool's: a session-level lock lives as
+   * long as its connection, so the database releases it when the holder dies or its link does
+   * (TCP keepalive notices a link that died silently). `lost` resolves when that connection ends.
+   */
+  async ktPublisherLock(): Promise<KtPublisherLock | undefined> {
+    const client = new pg.Client({
+      connectionString: this.#connection.url,
+      connectionTimeoutMillis: this.#connection.connectTimeoutMs,
+      keepAlive: true,
+    });
+    let ended!: () => void;
+    const lost = new Promise<void>((resolve) => (ended = resolve));
+    client.on('error', () => ended());
+    client.on('end', () => ended());
+    const end = async () => {
+      await client.end().catch(() => undefined);
+      ended();
+    };
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ held: boolean }>(
+        `SELECT pg_try_advisory_lock(${KT_PUBLISHER_LOCK}) AS held`,
+      );
+      if (rows[0]?.held === true) return { lost, release: end };
+    } catch (e) {
+      await end();
+      throw mapPgError(e);
+    }
+    await end();
+    return undefined;
   }
 
   async putKtCosignature(c: KtCosignature, maxPerHead: number): Promise<void> {
@@ -613,7 +724,7 @@ export class PostgresStore implements Store {
     }));
   }
 
-  async loadKtLog(): ReturnType<Store['loadKtLog']> {
+  async loadKtLog(after = -1): ReturnType<Store['loadKtLog']> {
     return this.#transaction(async (c) => {
       await this.#query(c, 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const epochs = await this.#query<{
@@ -621,7 +732,10 @@ export class PostgresStore implements Store {
         timestamp_ms: number;
         root: Buffer;
         signature: Buffer;
-      }>(c, 'SELECT epoch, timestamp_ms, root, signature FROM kt_epochs ORDER BY epoch');
+      }>(c, 'SELECT epoch, timestamp_ms, root, signature FROM kt_epochs WHERE epoch > $1 ORDER BY epoch', [
+        after,
+      ]);
+      if (epochs.length === 0) return [];
       const rows = await this.#query<{
         epoch: number;
         vrf_output: Buffer;
@@ -636,7 +750,9 @@ export class PostgresStore implements Store {
         `SELECT u.epoch, u.vrf_output, u.commitment, v.account_id, a.username, v.version, v.device_list, v.opening
          FROM kt_updates AS u JOIN kt_values AS v ON v.vrf_output = u.vrf_output
          JOIN accounts AS a ON a.id = v.account_id
+         WHERE u.epoch > $1
          ORDER BY u.epoch, u.position`,
+        [after],
       );
       const byEpoch = new Map<number, KtLoggedUpdate[]>();
       for (const r of rows) {

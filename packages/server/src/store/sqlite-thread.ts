@@ -29,6 +29,9 @@ import type {
   KtCosignature,
   KtEpoch,
   KtKeys,
+  KtPublisherLock,
+  KtQueuedUpdate,
+  KtQueueResult,
   MailEntry,
   NewDevice,
   Store,
@@ -182,8 +185,23 @@ export class ThreadedSqliteStore implements Store {
   appendKtEpoch(epoch: KtEpoch): Promise<void> {
     return this.#call('appendKtEpoch', epoch);
   }
-  loadKtLog(): ReturnType<Store['loadKtLog']> {
-    return this.#call('loadKtLog');
+  loadKtLog(after?: number): ReturnType<Store['loadKtLog']> {
+    return this.#call('loadKtLog', after);
+  }
+  ktLatest(accountId: number): ReturnType<Store['ktLatest']> {
+    return this.#call('ktLatest', accountId);
+  }
+  queueKtUpdate(update: KtQueuedUpdate, maxQueued: number): Promise<KtQueueResult> {
+    return this.#call('queueKtUpdate', update, maxQueued);
+  }
+  ktQueue(limit: number): ReturnType<Store['ktQueue']> {
+    return this.#call('ktQueue', limit);
+  }
+  /** One process holds the database (as SqliteStore): always granted, lost only when released. */
+  async ktPublisherLock(): Promise<KtPublisherLock> {
+    let release!: () => void;
+    const lost = new Promise<void>((resolve) => (release = resolve));
+    return { lost, release: async () => release() };
   }
   putKtCosignature(cosignature: KtCosignature, maxPerHead: number): Promise<void> {
     return this.#call('putKtCosignature', cosignature, maxPerHead);

@@ -60,6 +60,9 @@ import type {
   KtEpoch,
   KtKeys,
   KtLoggedUpdate,
+  KtPublisherLock,
+  KtQueuedUpdate,
+  KtQueueResult,
   MailEntry,
   NewDevice,
   Store,
@@ -653,8 +656,76 @@ export class SqliteStore implements Store {
           u.deviceList,
           u.opening,
         );
+        this.#run('DELETE FROM kt_queue WHERE vrf_output = ?', u.vrfOutput);
       });
     });
+  }
+
+  async ktLatest(accountId: number): Promise<{ version: number; deviceList: Uint8Array } | undefined> {
+    const row = this.#guard(() =>
+      this.#get<{ version: number; device_list: Uint8Array }>(
+        `SELECT version, device_list FROM kt_queue WHERE account_id = ?
+         UNION ALL SELECT version, device_list FROM kt_values WHERE account_id = ?
+         ORDER BY version DESC LIMIT 1`,
+        accountId,
+        accountId,
+      ),
+    );
+    return row === undefined ? undefined : { version: row.version, deviceList: row.device_list };
+  }
+
+  async queueKtUpdate(u: KtQueuedUpdate, maxQueued: number): Promise<KtQueueResult> {
+    // BEGIN IMMEDIATE (#write) holds the write lock from the check to the insert.
+    return this.#write(() => {
+      const greatest = this.#get<{ v: number | null }>(
+        `SELECT max(version) AS v FROM (SELECT version FROM kt_queue WHERE account_id = ?
+         UNION ALL SELECT version FROM kt_values WHERE account_id = ?)`,
+        u.accountId,
+        u.accountId,
+      )!;
+      if (u.version !== (greatest.v ?? -1) + 1) return 'taken';
+      if (this.#get<{ n: number }>('SELECT count(*) AS n FROM kt_queue')!.n >= maxQueued) return 'full';
+      this.#run(
+        'INSERT INTO kt_queue (vrf_output, account_id, version, device_list, opening) VALUES (?, ?, ?, ?, ?)',
+        u.vrfOutput,
+        u.accountId,
+        u.version,
+        u.deviceList,
+        u.opening,
+      );
+      return 'queued';
+    });
+  }
+
+  async ktQueue(limit: number): Promise<Array<KtQueuedUpdate & { readonly username: Username }>> {
+    return this.#guard(() =>
+      this.#all<{
+        account_id: number;
+        username: string;
+        version: number;
+        vrf_output: Uint8Array;
+        device_list: Uint8Array;
+        opening: Uint8Array;
+      }>(
+        `SELECT q.account_id, a.username, q.version, q.vrf_output, q.device_list, q.opening
+         FROM kt_queue AS q JOIN accounts AS a ON a.id = q.account_id ORDER BY q.id LIMIT ?`,
+        limit,
+      ).map((r) => ({
+        accountId: r.account_id,
+        username: r.username as Username,
+        version: r.version,
+        vrfOutput: r.vrf_output,
+        deviceList: r.device_list,
+        opening: r.opening,
+      })),
+    );
+  }
+
+  /** One process holds the database: the lock is always granted, and lost only when released. */
+  async ktPublisherLock(): Promise<KtPublisherLock> {
+    let release!: () => void;
+    const lost = new Promise<void>((resolve) => (release = resolve));
+    return { lost, release: async () => release() };
   }
 
   async putKtCosignature(c: KtCosignature, maxPerHead: number): Promise<void> {
@@ -721,19 +792,22 @@ export class SqliteStore implements Store {
     }));
   }
 
-  async loadKtLog(): ReturnType<Store['loadKtLog']> {
+  async loadKtLog(after = -1): ReturnType<Store['loadKtLog']> {
     return this.#transaction('DEFERRED', () => {
       const epochs = this.#all<{
         epoch: number;
         timestamp_ms: number;
         root: Uint8Array;
         signature: Uint8Array;
-      }>('SELECT epoch, timestamp_ms, root, signature FROM kt_epochs ORDER BY epoch');
+      }>('SELECT epoch, timestamp_ms, root, signature FROM kt_epochs WHERE epoch > ? ORDER BY epoch', after);
+      if (epochs.length === 0) return [];
       const rows = this.#all<KtLogRow>(
         `SELECT u.epoch, u.vrf_output, u.commitment, v.account_id, a.username, v.version, v.device_list, v.opening
          FROM kt_updates AS u JOIN kt_values AS v ON v.vrf_output = u.vrf_output
          JOIN accounts AS a ON a.id = v.account_id
+         WHERE u.epoch > ?
          ORDER BY u.epoch, u.position`,
+        after,
       );
       const byEpoch = new Map<number, KtLoggedUpdate[]>();
       for (const r of rows) {

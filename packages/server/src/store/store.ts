@@ -122,6 +122,32 @@ export interface KtLoggedUpdate extends KtLogUpdate {
   readonly username: Username;
 }
 
+/**
+ * An accepted label version waiting for its epoch (kt_queue): everything the epoch needs but the
+ * commitment, which the publisher computes from the opening.
+ */
+export interface KtQueuedUpdate {
+  readonly accountId: number;
+  readonly version: number;
+  readonly vrfOutput: Uint8Array;
+  readonly deviceList: Uint8Array;
+  readonly opening: Uint8Array;
+}
+
+/** What `queueKtUpdate` did: `taken` when the version is not one past the greatest, `full` at the bound. */
+export type KtQueueResult = 'queued' | 'taken' | 'full';
+
+/**
+ * The key directory's publisher lock (docs/key-transparency.md "Server"): one holder per database.
+ * PostgreSQL: a session-level advisory lock on a connection of its own, released by the database
+ * when that connection ends (the holder died or lost it). SQLite: one process, always held.
+ */
+export interface KtPublisherLock {
+  /** Resolves once the lock is no longer held (its connection failed, or `release`). */
+  readonly lost: Promise<void>;
+  release(): Promise<void>;
+}
+
 /** A witness's cosignature over the directory's head of `treeSize` (docs/witness.md). */
 export interface KtCosignature {
   readonly treeSize: number;
@@ -248,12 +274,31 @@ export interface Store {
    */
   ktKeys(generated: KtKeys): Promise<KtKeys>;
   /**
-   * Appends one epoch, its head and its updates, all or nothing. Precondition: `epoch.epoch` is the
-   * number of epochs stored (one publisher); a taken epoch number fails and stores nothing.
+   * Appends one epoch, its head and its updates, and deletes the queued rows (kt_queue) of those
+   * updates, all or nothing. Precondition: `epoch.epoch` is the number of epochs stored (one
+   * publisher); a taken epoch number fails and stores nothing.
    */
   appendKtEpoch(epoch: KtEpoch): Promise<void>;
-  /** Every stored epoch in order, with its updates in order (what a restart rebuilds the trees from). */
-  loadKtLog(): Promise<Array<Omit<KtEpoch, 'updates'> & { readonly updates: readonly KtLoggedUpdate[] }>>;
+  /**
+   * Every stored epoch after `after` (default -1: all) in order, with its updates in order (what a
+   * restart rebuilds the trees from, and what a follower replays).
+   */
+  loadKtLog(
+    after?: number,
+  ): Promise<Array<Omit<KtEpoch, 'updates'> & { readonly updates: readonly KtLoggedUpdate[] }>>;
+  /** The account's greatest label version, queued or published, with its device list; undefined if none. */
+  ktLatest(accountId: number): Promise<{ version: number; deviceList: Uint8Array } | undefined>;
+  /**
+   * Queues `update` if its version is one past the account's greatest queued or published version
+   * (0 for the first) and fewer than `maxQueued` updates are queued; otherwise stores nothing and
+   * answers `taken` or `full`. Checked and written under a lock on the account, so concurrent submits
+   * through several instances get distinct, gapless versions.
+   */
+  queueKtUpdate(update: KtQueuedUpdate, maxQueued: number): Promise<KtQueueResult>;
+  /** The oldest `limit` queued updates, in acceptance order, with their usernames. */
+  ktQueue(limit: number): Promise<Array<KtQueuedUpdate & { readonly username: Username }>>;
+  /** Takes the publisher lock if no one holds it; undefined when another holder has it. */
+  ktPublisherLock(): Promise<KtPublisherLock | undefined>;
   /**
    * Keeps a witness's cosignature of a head (the caller checked that the directory signed that head
    * and that the signature verifies over it). A cosignature of the same head replaces the stored one
