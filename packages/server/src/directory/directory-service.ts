@@ -1,18 +1,25 @@
 /**
  * The server's key-transparency directory (docs/key-transparency.md "Server"): a thin I/O shell
- * around core's sans-I/O `Directory` (draft-ietf-keytrans-protocol-04).
+ * around core's sans-I/O `Directory` (draft-ietf-keytrans-protocol-04), on any number of instances
+ * sharing one store.
  *
- *   submit(list)   verify the signed device list (signature, devices, chain after the label's last
- *                  list), compute its VRF output (ECVRF prove, RFC 9381) and queue it: the VRF is
- *                  never computed in an epoch's critical path;
- *   publish        every `epochSeconds`, the queue becomes one log entry: `Directory.publish`, then
- *                  the entry (VRF outputs, commitments, versions, values, signed head) is appended
- *                  to the store in one transaction before anyone is shown the new head;
+ *   submit(list)   on any instance: verify the signed device list (signature, devices, chain after
+ *                  the label's greatest version, queued or published), compute its VRF output (ECVRF
+ *                  prove, RFC 9381) and store it in the durable queue (kt_queue) before answering;
+ *                  the VRF is never computed in an epoch's critical path;
+ *   publish        on the one publisher (the holder of the store's publisher lock: a PostgreSQL
+ *                  advisory lock; SQLite's single process always holds it), every `epochSeconds`: the
+ *                  queue becomes one log entry, stored with its head in the transaction that deletes
+ *                  it from the queue, before anyone is shown the new head;
+ *   follow         the other instances tail kt_epochs every `followPollMs` and replay new entries
+ *                  (each rebuilt head must equal the stored one), so every instance serves the newest
+ *                  heads and proofs; each one tries to take the lock every epoch, so when the
+ *                  publisher dies (its lock goes with its connection) another takes over;
  *   start          keys come from the store (generated on first start); the trees are rebuilt from
- *                  the stored log, and every rebuilt head must equal the stored one.
- *
- * One publisher per store (several instances would each publish their own epochs: docs, remaining).
- * Queued updates live in memory until their epoch is stored; `close` publishes what is queued.
+ *                  the stored log. The queue needs no reload: it is read from the store each epoch.
+ * A crash between accept and publish loses nothing. Two instances that both believe they publish
+ * cannot fork the log: the store refuses a second entry under one epoch number, and the loser
+ * rebuilds its trees from the store.
  */
 import {
   CryptoVerificationError,
@@ -23,43 +30,39 @@ import {
   type CryptoProvider,
   type Username,
 } from '@sealpost/core';
-import { KT_128_SHA256_ED25519 } from '@sealpost/core/kt/cipher-suite';
-import { CombinedTree } from '@sealpost/core/kt/combined-tree';
-import { computeCommitment, newOpening } from '@sealpost/core/kt/commitment';
-import { encodeConfiguration, type Configuration } from '@sealpost/core/kt/configuration';
-import { Directory } from '@sealpost/core/kt/directory';
+import { newOpening } from '@sealpost/core/kt/commitment';
 import type { OwnerMonitorProof, SearchProof } from '@sealpost/core/kt/response-codec';
 import type { TreeHead } from '@sealpost/core/kt/tree-head';
 import { proveSearchKey } from '@sealpost/core/kt/vrf-input';
-import { ecvrfPublicKey } from '@sealpost/core/vrf';
 import { acceptDeviceList, type AcceptedDeviceList } from '@sealpost/core/identity/device-list';
-import type { KtCosignature, KtEpoch, KtLogUpdate, Store } from '../store/store.ts';
+import type { KtCosignature, KtPublisherLock, Store } from '../store/store.ts';
 import { CosignatureCollector } from './cosignatures.ts';
+import {
+  DIRECTORY_CONFIGURATION,
+  appendEntry,
+  keyOf,
+  newTrees,
+  replayEntry,
+  type DirectoryTrees,
+  type FeedEntry,
+} from './directory-trees.ts';
+
+export type { FeedEntry } from './directory-trees.ts';
 
 /** The directory's limits and long-term parameters (ms), in one table. */
 export const DIRECTORY_LIMITS = {
-  /** Configuration.max_ahead (§10.2): how far a head's timestamp may be ahead of a client's clock. */
-  maxAheadMs: 10_000,
-  /** Configuration.max_behind: a head older than this is stale to a client. */
-  maxBehindMs: 86_400_000,
-  /** Configuration.reasonable_monitoring_window (§6.1). */
-  reasonableMonitoringWindowMs: 3_600_000,
-  /** Configuration.max_auditor_lag (thirdPartyAuditing). */
-  maxAuditorLagMs: 60_000,
-  /** Label versions waiting for the next epoch; a submit beyond it is refused. */
+  ...DIRECTORY_CONFIGURATION,
+  /** Label versions waiting for the next epoch (kt_queue); a submit beyond it is refused. */
   pendingMax: 10_000,
+  /** A submit that lost the race for a version to another instance tries again this many times. */
+  submitAttempts: 3,
+  /** How often an instance that does not publish reads new epochs from the store. */
+  followPollMs: 250,
   /** Log entries per answer of the witness feed. */
   feedEntriesPerRequest: 256,
   /** Distinct witness keys whose cosignatures one head keeps (docs/witness.md "Server"). */
   cosignaturesPerHead: 32,
 } as const;
-
-/** One log entry as the witness feed shows it: no label, no value (docs/witness.md). */
-export interface FeedEntry {
-  readonly index: number;
-  readonly timestamp: number;
-  readonly added: readonly { readonly vrfOutput: Uint8Array; readonly commitment: Uint8Array }[];
-}
 
 export interface SignedHead {
   readonly treeHead: TreeHead;
@@ -99,50 +102,21 @@ export interface DirectoryServiceOptions {
   readonly onError?: (error: unknown) => void;
 }
 
-interface Queued {
-  readonly accountId: number;
-  readonly username: Username;
-  readonly label: Uint8Array;
-  readonly version: number;
-  readonly vrfOutput: Uint8Array;
-  readonly deviceList: Uint8Array;
-  readonly opening: Uint8Array;
-}
-
-interface State {
-  readonly config: Configuration;
-  readonly configBytes: Uint8Array;
-  readonly directory: Directory;
-  /** Mirror of the combined tree: the directory keeps its root private; witnesses need it. */
-  readonly mirror: CombinedTree;
-  readonly vrfSecret: Uint8Array;
-  /** `${username}/${version}` -> VRF output, filled at ingestion and on rebuild. */
-  readonly searchKeys: Map<string, Uint8Array>;
-  /** `${username}/${version}` -> VRF proof sent with lookups: kept from ingestion, else proved on demand. */
-  readonly vrfProofs: Map<string, Uint8Array>;
-  /** username -> published values by version. */
-  readonly values: Map<string, { deviceList: Uint8Array; opening: Uint8Array }[]>;
-  /** username -> the log entry that added each version. */
-  readonly positions: Map<string, number[]>;
-  /** username -> the newest accepted list, queued or published (the chain a submit must continue). */
-  readonly accepted: Map<string, AcceptedDeviceList>;
-  /** username -> next version to give, counting queued ones. */
-  readonly nextVersion: Map<string, number>;
-  readonly entries: FeedEntry[];
-  readonly heads: { root: Uint8Array; timestamp: number }[];
-  pending: Queued[];
-}
-
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
-const keyOf = (username: string, version: number): string => `${username}/${version}`;
 
 export class DirectoryService {
   readonly #opts: DirectoryServiceOptions;
-  #state: Promise<State> | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  /** Serialises submits and publishes: each sees the effects of the one before. */
+  #trees: Promise<DirectoryTrees> | undefined;
+  #timers: NodeJS.Timeout[] = [];
+  /** Held while this instance publishes. */
+  #lock: KtPublisherLock | undefined;
+  /** A lock attempt in progress. */
+  #locking: Promise<void> | undefined;
+  /** Serialises submits, publishes, replays and reads: each sees the effects of the one before. */
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** username -> the newest list this instance queued, with its version (spares re-verifying it). */
+  readonly #submitted = new Map<string, { version: number; list: AcceptedDeviceList }>();
   /** Witness cosignatures of this directory's heads (cosignatures.ts). */
   readonly cosignatures: CosignatureCollector;
 
@@ -158,28 +132,41 @@ export class DirectoryService {
     });
   }
 
-  /** Loads keys and rebuilds the trees (once), then publishes every `epochSeconds`. */
-  start(): Promise<void> {
-    return this.#ready().then(() => undefined);
+  /** True while this instance holds the publisher lock. */
+  get publishing(): boolean {
+    return this.#lock !== undefined;
   }
 
-  #ready(): Promise<State> {
-    if (this.#state === undefined) {
-      this.#state = this.#load();
-      this.#state.then(
-        () => {
-          if (this.#closed) return;
-          this.#timer = setInterval(() => {
-            this.publishNow().catch((e: unknown) => this.#opts.onError?.(e));
-          }, this.#opts.epochSeconds * 1000);
-          this.#timer.unref();
-        },
-        () => {
-          this.#state = undefined; // a later call tries again
-        },
-      );
+  /**
+   * Loads keys and rebuilds the trees, tries to become the publisher, then publishes every
+   * `epochSeconds` (or tries again to become the publisher) and follows the store in between.
+   */
+  async start(): Promise<void> {
+    await this.#ready();
+    if (this.#closed || this.#timers.length > 0) return;
+    await this.#tryLock();
+    const onError = (e: unknown) => this.#opts.onError?.(e);
+    const epoch = setInterval(() => {
+      this.#tryLock()
+        .then(() => this.publishNow())
+        .catch(onError);
+    }, this.#opts.epochSeconds * 1000);
+    const follow = setInterval(() => {
+      if (this.#lock === undefined) this.#serial(() => this.#follow()).catch(onError);
+    }, DIRECTORY_LIMITS.followPollMs);
+    this.#timers = [epoch, follow];
+    for (const t of this.#timers) t.unref();
+  }
+
+  #ready(): Promise<DirectoryTrees> {
+    if (this.#trees === undefined) {
+      const loading = this.#load();
+      this.#trees = loading;
+      loading.catch(() => {
+        if (this.#trees === loading) this.#trees = undefined; // a later call tries again
+      });
     }
-    return this.#state;
+    return this.#trees;
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -188,217 +175,147 @@ export class DirectoryService {
     return run;
   }
 
-  async #load(): Promise<State> {
+  async #load(): Promise<DirectoryTrees> {
     const { store, crypto } = this.#opts;
     const keys = await store.ktKeys({
       signingSeed: crypto.randomBytes(32),
       vrfSecret: crypto.randomBytes(32),
     });
-    const config: Configuration = {
-      ciphersuite: KT_128_SHA256_ED25519,
-      mode: 'thirdPartyAuditing',
-      signaturePublicKey: crypto.ed25519.publicKey(keys.signingSeed),
-      vrfPublicKey: ecvrfPublicKey(keys.vrfSecret),
-      maxAuditorLag: DIRECTORY_LIMITS.maxAuditorLagMs,
-      auditorStartPos: 0,
-      // No auditor key yet: witnesses cosign heads on their own (docs/witness.md).
-      auditorPublicKey: new Uint8Array(0),
-      maxAhead: DIRECTORY_LIMITS.maxAheadMs,
-      maxBehind: DIRECTORY_LIMITS.maxBehindMs,
-      reasonableMonitoringWindow: DIRECTORY_LIMITS.reasonableMonitoringWindowMs,
-    };
-    const searchKeys = new Map<string, Uint8Array>();
-    const vrfProofs = new Map<string, Uint8Array>();
-    // A version a proof looks up but nobody added (one past the greatest), or a proof not kept since a
-    // restart (the store keeps outputs only): proved on demand and kept.
-    const prove = (label: Uint8Array, version: number): { proof: Uint8Array; searchKey: Uint8Array } => {
-      const k = keyOf(new TextDecoder().decode(label), version);
-      const proof = vrfProofs.get(k);
-      const searchKey = searchKeys.get(k);
-      if (proof !== undefined && searchKey !== undefined) return { proof, searchKey };
-      const fresh = proveSearchKey(keys.vrfSecret, label, version);
-      vrfProofs.set(k, fresh.proof);
-      searchKeys.set(k, fresh.searchKey);
-      return fresh;
-    };
-    const searchKey = (label: Uint8Array, version: number): Uint8Array =>
-      searchKeys.get(keyOf(new TextDecoder().decode(label), version)) ?? prove(label, version).searchKey;
-    const vrfProof = (label: Uint8Array, version: number): Uint8Array => prove(label, version).proof;
-    const state: State = {
-      config,
-      configBytes: encodeConfiguration(config),
-      directory: new Directory({ crypto, config, signingSeed: keys.signingSeed, searchKey, vrfProof }),
-      mirror: new CombinedTree(crypto),
-      vrfSecret: keys.vrfSecret,
-      searchKeys,
-      vrfProofs,
-      values: new Map(),
-      positions: new Map(),
-      accepted: new Map(),
-      nextVersion: new Map(),
-      entries: [],
-      heads: [],
-      pending: [],
-    };
-    for (const epoch of await store.loadKtLog()) {
-      for (const u of epoch.updates) {
-        searchKeys.set(keyOf(u.username, u.version), u.vrfOutput);
-        state.accepted.set(
-          u.username,
-          acceptDeviceList(crypto, state.accepted.get(u.username), u.deviceList),
-        );
-      }
-      const updates = epoch.updates.map((u) => ({ ...u, label: utf8(u.username) }));
-      this.#apply(state, epoch.epoch, epoch.timestampMs, updates);
-      const rebuilt = state.directory.treeHead;
-      const head = state.heads.at(-1)!;
-      if (
-        !crypto.timingSafeEqual(head.root, epoch.root) ||
-        !crypto.timingSafeEqual(rebuilt.signature, epoch.signature)
-      ) {
-        throw new CryptoVerificationError(
-          'KT_ROOT_MISMATCH',
-          `epoch ${epoch.epoch} rebuilt from the stored log does not give the stored head`,
-          { epoch: epoch.epoch },
-        );
-      }
-    }
-    return state;
+    const trees = newTrees(crypto, keys);
+    for (const epoch of await store.loadKtLog()) replayEntry(crypto, trees, epoch);
+    return trees;
   }
 
-  /** Publishes one entry in memory; returns what the store must append. */
-  #apply(
-    state: State,
-    epoch: number,
-    timestamp: number,
-    updates: readonly (Omit<KtLogUpdate, 'commitment'> & { username: Username; label: Uint8Array })[],
-  ): KtEpoch {
-    const { crypto } = this.#opts;
-    if (epoch !== state.directory.size) {
-      throw new CryptoVerificationError('KT_ROOT_MISMATCH', `epoch ${epoch} is not the next log entry`, {
-        epoch,
+  /** Replays the entries stored since the trees' newest (another instance published them). */
+  async #follow(): Promise<DirectoryTrees> {
+    const trees = await this.#ready();
+    const { store, crypto } = this.#opts;
+    try {
+      for (const epoch of await store.loadKtLog(trees.directory.size - 1)) replayEntry(crypto, trees, epoch);
+    } catch (e) {
+      this.#drop(trees);
+      throw e;
+    }
+    return trees;
+  }
+
+  /** Forgets trees that no longer match the store; the next call rebuilds them. */
+  #drop(trees: DirectoryTrees): void {
+    if (this.#trees !== undefined) {
+      void this.#trees.then((current) => {
+        if (current === trees) this.#trees = undefined;
       });
     }
-    const result = state.directory.publish(
-      timestamp,
-      updates.map((u) => ({ label: u.label, update: { value: u.deviceList }, opening: u.opening })),
-    );
-    const logged: KtLogUpdate[] = updates.map((u, i) => {
-      if (result.versions[i] !== u.version) {
-        throw new CryptoVerificationError('KT_VERSION_MISMATCH', `label version ${u.version} out of order`, {
-          epoch,
+  }
+
+  /** Takes the publisher lock if no one holds it; keeps it until it is lost or `close`. */
+  #tryLock(): Promise<void> {
+    if (this.#lock !== undefined || this.#closed) return Promise.resolve();
+    this.#locking ??= this.#opts.store
+      .ktPublisherLock()
+      .then(async (lock) => {
+        if (lock === undefined) return;
+        if (this.#closed) return lock.release();
+        this.#lock = lock;
+        void lock.lost.then(() => {
+          if (this.#lock === lock) this.#lock = undefined;
         });
-      }
-      const commitment = computeCommitment(
-        crypto,
-        { opening: u.opening, label: u.label, version: u.version, update: { value: u.deviceList } },
-        state.config.mode,
-      );
-      const list = state.values.get(u.username) ?? [];
-      list[u.version] = { deviceList: u.deviceList, opening: u.opening };
-      state.values.set(u.username, list);
-      const positions = state.positions.get(u.username) ?? [];
-      positions[u.version] = epoch;
-      state.positions.set(u.username, positions);
-      state.nextVersion.set(u.username, Math.max(state.nextVersion.get(u.username) ?? 0, u.version + 1));
-      return {
-        accountId: u.accountId,
-        version: u.version,
-        vrfOutput: u.vrfOutput,
-        commitment,
-        deviceList: u.deviceList,
-        opening: u.opening,
-      };
-    });
-    const added = logged.map((u) => ({ vrfOutput: u.vrfOutput, commitment: u.commitment }));
-    state.mirror.append(timestamp, { add: added });
-    const root = state.mirror.log.root();
-    state.entries.push({ index: epoch, timestamp, added });
-    state.heads.push({ root, timestamp });
-    return {
-      epoch,
-      timestampMs: timestamp,
-      root,
-      signature: state.directory.treeHead.signature,
-      updates: logged,
-    };
+      })
+      .finally(() => {
+        this.#locking = undefined;
+      });
+    return this.#locking;
   }
 
   /**
    * Accepts a signed device list for its username's account: signature and devices, then the chain
-   * after the label's last list (docs/identity.md "Rules"); a first list must carry the account's
-   * registered key. Queues it with its VRF output. Returns its label version.
-   * Throws ACCOUNT_NOT_FOUND, IDENTITY_* and CODEC_* errors; nothing is queued then.
+   * after the label's greatest version, queued or published (docs/identity.md "Rules"); a first list
+   * must carry the account's registered key. Stores it in the queue with its VRF output before
+   * resolving to its label version. Throws ACCOUNT_NOT_FOUND, IDENTITY_* and CODEC_* errors, and
+   * NOT_READY when the queue is full or other instances kept taking the version; nothing is queued then.
    */
   submit(deviceList: Uint8Array): Promise<{ username: Username; version: number }> {
     return this.#serial(async () => {
-      const state = await this.#ready();
+      const trees = await this.#ready();
       const { crypto, store } = this.#opts;
       if (this.#closed) throw new UnavailableError('SHUTTING_DOWN', 'the directory is closing');
-      if (state.pending.length >= DIRECTORY_LIMITS.pendingMax) {
-        throw new UnavailableError('NOT_READY', 'the directory queue is full; retry after the next epoch');
-      }
       // Decode and verify on its own first, so the account lookup uses a well-formed username.
       const alone = acceptDeviceList(crypto, undefined, deviceList);
       const username = alone.list.username as Username;
       const account = await store.getAccount(username);
       if (account === undefined) throw new NotFoundError('ACCOUNT_NOT_FOUND', 'no such account');
-      const previous = state.accepted.get(username);
-      const accepted = previous === undefined ? alone : acceptDeviceList(crypto, previous, deviceList);
-      if (previous === undefined && !crypto.timingSafeEqual(accepted.list.accountKey, account.accountKey)) {
-        throw new CryptoVerificationError(
-          'IDENTITY_SIGNATURE_INVALID',
-          "device list is not signed by the account's key",
+      for (let attempt = 0; attempt < DIRECTORY_LIMITS.submitAttempts; attempt++) {
+        const latest = await store.ktLatest(account.id);
+        const previous = latest === undefined ? undefined : this.#acceptedAt(trees, username, latest);
+        const accepted = previous === undefined ? alone : acceptDeviceList(crypto, previous, deviceList);
+        if (previous === undefined && !crypto.timingSafeEqual(accepted.list.accountKey, account.accountKey)) {
+          throw new CryptoVerificationError(
+            'IDENTITY_SIGNATURE_INVALID',
+            "device list is not signed by the account's key",
+          );
+        }
+        const version = latest === undefined ? 0 : latest.version + 1;
+        const { proof, searchKey: vrfOutput } = proveSearchKey(trees.vrfSecret, utf8(username), version);
+        const queued = await store.queueKtUpdate(
+          {
+            accountId: account.id,
+            version,
+            vrfOutput,
+            deviceList: deviceList.slice(),
+            opening: newOpening(crypto),
+          },
+          DIRECTORY_LIMITS.pendingMax,
         );
+        if (queued === 'full') {
+          throw new UnavailableError('NOT_READY', 'the directory queue is full; retry after the next epoch');
+        }
+        if (queued === 'queued') {
+          trees.searchKeys.set(keyOf(username, version), vrfOutput);
+          trees.vrfProofs.set(keyOf(username, version), proof);
+          this.#submitted.set(username, { version, list: accepted });
+          return { username, version };
+        }
+        // 'taken': another instance queued this version meanwhile; continue after it.
       }
-      const version = state.nextVersion.get(username) ?? 0;
-      const label = utf8(username);
-      const { proof, searchKey: vrfOutput } = proveSearchKey(state.vrfSecret, label, version);
-      state.searchKeys.set(keyOf(username, version), vrfOutput);
-      state.vrfProofs.set(keyOf(username, version), proof);
-      state.pending.push({
-        accountId: account.id,
-        username,
-        label,
-        version,
-        vrfOutput,
-        deviceList: deviceList.slice(),
-        opening: newOpening(crypto),
-      });
-      state.accepted.set(username, accepted);
-      state.nextVersion.set(username, version + 1);
-      return { username, version };
+      throw new UnavailableError('NOT_READY', 'the username is being updated elsewhere; retry');
     });
   }
 
+  /** The label's list at `latest.version` as accepted: from a cache, else taken on its own word. */
+  #acceptedAt(
+    trees: DirectoryTrees,
+    username: string,
+    latest: { version: number; deviceList: Uint8Array },
+  ): AcceptedDeviceList {
+    for (const link of [this.#submitted.get(username), trees.accepted.get(username)]) {
+      if (link?.version === latest.version) return link.list;
+    }
+    // Checked against its own predecessor when it was queued.
+    return acceptDeviceList(this.#opts.crypto, undefined, latest.deviceList);
+  }
+
   /**
-   * Publishes the queue as one epoch and stores it; resolves to its index, or undefined when nothing
-   * was queued. If the store refuses, the in-memory trees are rebuilt from the store and the
-   * queue is kept for the next epoch.
+   * On the publisher: publishes the queue as one epoch, stored in the transaction that removes it
+   * from the queue; resolves to its index, or undefined when nothing was queued. Elsewhere: replays
+   * the epochs stored since the last look and resolves to undefined. If the store refuses the epoch
+   * (another instance published that number), the trees are rebuilt from the store; the queue is
+   * still in the store for the next epoch.
    */
   publishNow(): Promise<number | undefined> {
     return this.#serial(async () => {
-      const state = await this.#ready();
-      if (state.pending.length === 0) return undefined;
-      const batch = state.pending;
-      state.pending = [];
-      const timestamp = Math.max(this.#opts.now(), state.heads.at(-1)?.timestamp ?? 0);
-      const epoch = this.#apply(state, state.directory.size, timestamp, batch);
+      const trees = await this.#follow();
+      if (this.#lock === undefined) return undefined;
+      const batch = await this.#opts.store.ktQueue(DIRECTORY_LIMITS.pendingMax);
+      if (batch.length === 0) return undefined;
+      const timestamp = Math.max(this.#opts.now(), trees.heads.at(-1)?.timestamp ?? 0);
       try {
+        const epoch = appendEntry(this.#opts.crypto, trees, timestamp, batch);
         await this.#opts.store.appendKtEpoch(epoch);
+        return epoch.epoch;
       } catch (e) {
-        const rebuilt = this.#load();
-        this.#state = rebuilt;
-        const fresh = await rebuilt;
-        fresh.pending = batch;
-        for (const q of batch) {
-          fresh.nextVersion.set(q.username, q.version + 1);
-          fresh.searchKeys.set(keyOf(q.username, q.version), q.vrfOutput);
-        }
-        for (const [u, a] of state.accepted) fresh.accepted.set(u, a);
+        this.#drop(trees);
         throw e;
       }
-      return epoch.epoch;
     });
   }
 
@@ -441,8 +358,8 @@ export class DirectoryService {
         earlier.push({
           treeSize,
           root: head.root,
-          fullSubtrees: state.mirror.log.fullSubtrees(treeSize),
-          consistency: state.mirror.log.consistencyProof(treeSize, size),
+          fullSubtrees: state.directory.log.fullSubtrees(treeSize),
+          consistency: state.directory.log.consistencyProof(treeSize, size),
           cosignatures: list,
         });
       }
@@ -522,7 +439,7 @@ export class DirectoryService {
           `no consistency proof from ${size1} to ${size2} in a log of ${state.entries.length}`,
         );
       }
-      return state.mirror.log.consistencyProof(size1, size2);
+      return state.directory.log.consistencyProof(size1, size2);
     });
   }
 
@@ -550,24 +467,35 @@ export class DirectoryService {
   queueUncheckedForTest(accountId: number, username: Username, deviceList: Uint8Array): Promise<number> {
     return this.#serial(async () => {
       const state = await this.#ready();
-      const version = state.nextVersion.get(username) ?? 0;
-      const label = utf8(username);
-      const { proof, searchKey: vrfOutput } = proveSearchKey(state.vrfSecret, label, version);
+      const { store, crypto } = this.#opts;
+      const version = ((await store.ktLatest(accountId))?.version ?? -1) + 1;
+      const { proof, searchKey: vrfOutput } = proveSearchKey(state.vrfSecret, utf8(username), version);
+      const opening = newOpening(crypto);
+      const queued = await store.queueKtUpdate(
+        { accountId, version, vrfOutput, deviceList, opening },
+        DIRECTORY_LIMITS.pendingMax,
+      );
+      if (queued !== 'queued') throw new UnavailableError('NOT_READY', `not queued: ${queued}`);
       state.searchKeys.set(keyOf(username, version), vrfOutput);
       state.vrfProofs.set(keyOf(username, version), proof);
-      const opening = newOpening(this.#opts.crypto);
-      state.pending.push({ accountId, username, label, version, vrfOutput, deviceList, opening });
-      state.nextVersion.set(username, version + 1);
       return version;
     });
   }
 
-  /** Stops the timer and publishes what is queued (best effort). */
+  /**
+   * Stops the timers; the publisher publishes what is queued (best effort: the queue is durable, the
+   * next publisher would) and releases its lock, so another instance takes over at its next epoch.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    if (this.#state === undefined) return;
-    await this.publishNow().catch((e: unknown) => this.#opts.onError?.(e));
+    for (const t of this.#timers) clearInterval(t);
+    if (this.#trees !== undefined && this.#lock !== undefined) {
+      await this.publishNow().catch((e: unknown) => this.#opts.onError?.(e));
+    }
+    await this.#locking?.catch(() => undefined);
+    const lock = this.#lock;
+    this.#lock = undefined;
+    await lock?.release();
   }
 }
