@@ -2,11 +2,12 @@
  * The server's key-transparency directory (docs/key-transparency.md "Server") on every store:
  * signed device lists in, epochs out, search and owner-monitoring proofs checked with core's
  * client-side verification, the trees rebuilt from the stored log on restart, a witness feed
- * without usernames, and a list not signed by the account key refused typed with nothing stored.
+ * without usernames, accepted updates held in the store's queue until their epoch, and a list not
+ * signed by the account key refused typed with nothing stored.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { fromBase64url, toHex } from '@sealpost/core';
+import { fromBase64url, toBase64url, toHex, type Username } from '@sealpost/core';
 import { verifyCommitment } from '@sealpost/core/kt/commitment';
 import { decodeConfiguration } from '@sealpost/core/kt/configuration';
 import { decodeOwnerMonitorProof, decodeSearchProof } from '@sealpost/core/kt/response-codec';
@@ -20,6 +21,7 @@ let counter = 0;
 const uniqueName = (prefix: string) => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`;
 const b = (s: unknown): Uint8Array => fromBase64url(s as string, 1 << 20);
 const utf8 = (s: string) => new TextEncoder().encode(s);
+const range = (last: number) => Array.from({ length: last + 1 }, (_, i) => i);
 
 async function get(url: string): Promise<{ status: number; body: Record<string, unknown>; text: string }> {
   const res = await fetch(url);
@@ -135,6 +137,28 @@ for (const factory of storeFactories) {
       }
       const later = await get(`${server.url}/v1/kt/updates?after=${epoch}`);
       assert.deepEqual(later.body['entries'], []);
+    });
+
+    test('an accepted update is stored before the POST answers and the epoch publishing it removes it from the queue', async () => {
+      const d = await createDevice(server.url, uniqueName('durable'));
+      const account = (await server.server.context.store.getAccount(d.username as Username))!;
+      // The epoch timer may publish at any moment: a version is in exactly one of the two tables.
+      const versions = async (table: 'kt_queue' | 'kt_values') =>
+        (
+          await db.inspect(`SELECT version FROM ${table} WHERE account_id = ${account.id} ORDER BY version`)
+        ).map((r) => Number(r['version']));
+      const chain = chainOf(d);
+      for (const version of [0, 1]) {
+        const r = await post(`${server.url}/v1/kt/updates`, { deviceList: toBase64url(chain.next()) });
+        assert.deepEqual([r.status, r.body['version']], [202, version]);
+        assert.deepEqual(
+          [...(await versions('kt_queue')), ...(await versions('kt_values'))].sort(),
+          range(version),
+        );
+      }
+      await server.server.context.directory.publishNow();
+      assert.deepEqual(await versions('kt_queue'), []);
+      assert.deepEqual(await versions('kt_values'), [0, 1]);
     });
 
     test('a device list not signed by the account key is refused typed and stores nothing', async () => {
