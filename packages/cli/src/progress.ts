@@ -1,12 +1,15 @@
 /**
- * One progress line on a terminal: bytes done of the total, the rate, the time left, and a count,
- * redrawn in place (`\r`) at most every PROGRESS_REDRAW_MS. Only for a TTY: a pipe gets nothing.
- *
- * A stop-gap: `cli-progress` should replace this once the dependency is agreed.
+ * Progress of long work on a terminal, drawn by cli-progress: a bar, bytes done of the total, the
+ * rate, the time left (cli-progress's estimate over its last `ETA_WINDOW` updates) and a count, on
+ * stderr, redrawn at most PROGRESS_FPS times a second. Only for a TTY: a pipe, a file or `--json`
+ * gets nothing, so scripts read clean output.
  */
 import type { Writable } from 'node:stream';
+import { SingleBar } from 'cli-progress';
 
-const PROGRESS_REDRAW_MS = 100;
+const PROGRESS_FPS = 10;
+/** Updates the ETA is averaged over (cli-progress `etaBuffer`). */
+const ETA_WINDOW = 50;
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'] as const;
 
 export function formatBytes(bytes: number): string {
@@ -19,57 +22,56 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${UNITS[unit]}`;
 }
 
-function formatSeconds(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '--:--';
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
-  const ss = String(s % 60).padStart(2, '0');
-  return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
-}
-
 export interface Progress {
   /** `done` bytes of the total so far, and a count shown after them (e.g. files). */
   update(done: number, count: number): void;
-  /** Clears the line. */
+  /** Removes the bar. */
   end(): void;
 }
 
 const silent: Progress = { update: () => undefined, end: () => undefined };
 
-/** A progress line on `stream` if it is a terminal; `total` bytes (0 when unknown: no ETA). */
-export function progressLine(
+/**
+ * A progress bar on `stream` if it is a terminal, else nothing. `total`: bytes expected (0 when
+ * unknown: no bar and no ETA, only bytes, rate and count).
+ */
+export function progressBar(
   stream: Writable & { isTTY?: boolean },
   total: number,
   label: string,
   now: () => number = () => performance.now(),
 ): Progress {
   if (stream.isTTY !== true) return silent;
+  const known = total > 0;
+  const bar = new SingleBar({
+    stream: stream as unknown as NodeJS.WritableStream,
+    format: known
+      ? '{bar} {percentage}% | {done} / {size} | {rate} | ETA {eta_formatted} | {count} {label}'
+      : '{done} | {rate} | {count} {label}',
+    fps: PROGRESS_FPS,
+    etaBuffer: ETA_WINDOW,
+    clearOnComplete: true,
+    hideCursor: true,
+    barsize: 30,
+  });
   const start = now();
-  let last = -Infinity;
-  let width = 0;
+  const payload = (done: number, count: number) => {
+    const seconds = (now() - start) / 1000;
+    return {
+      done: formatBytes(done),
+      size: formatBytes(total),
+      rate: `${formatBytes(seconds > 0 ? done / seconds : 0)}/s`,
+      count,
+      label,
+    };
+  };
+  bar.start(known ? total : 1, 0, payload(0, 0));
   return {
     update(done, count) {
-      const t = now();
-      if (t - last < PROGRESS_REDRAW_MS) return;
-      last = t;
-      const seconds = (t - start) / 1000;
-      const rate = seconds > 0 ? done / seconds : 0;
-      const eta = total > 0 && rate > 0 ? (total - done) / rate : Infinity;
-      const line = [
-        total > 0 ? `${formatBytes(done)} / ${formatBytes(total)}` : formatBytes(done),
-        `${(rate / 1e6).toFixed(1)} MB/s`,
-        total > 0 ? `ETA ${formatSeconds(eta)}` : '',
-        `${count} ${label}`,
-      ]
-        .filter((p) => p !== '')
-        .join('  ');
-      stream.write(`\r${line.padEnd(width)}`);
-      width = line.length;
+      bar.update(known ? Math.min(done, total) : 0, payload(done, count));
     },
     end() {
-      if (width > 0) stream.write(`\r${' '.repeat(width)}\r`);
-      width = 0;
+      bar.stop();
     },
   };
 }

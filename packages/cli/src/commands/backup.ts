@@ -31,14 +31,19 @@ import {
   ACCOUNT_KEY_FILE_PARAMS,
   accountKeySecret,
   HttpRepository,
+  diff,
   findSnapshot,
+  forget,
+  FORGET_RULES,
   initRepository,
   listSnapshots,
   LocalRepository,
   nodeBackupDeps,
   openRepository,
+  prune,
   restore,
   walkTree,
+  type ForgetPolicy,
   type Repository,
   type Session,
 } from '@sealpost/client/node/backup-api';
@@ -48,7 +53,7 @@ import { resolveHome } from '../home.ts';
 import type { CliIo } from '../io.ts';
 import { readKeystoreFile } from '../keystore-file.ts';
 import { readPassphrase } from '../passphrase.ts';
-import { formatBytes, progressLine } from '../progress.ts';
+import { formatBytes, progressBar } from '../progress.ts';
 
 interface Options {
   readonly repo: string;
@@ -58,7 +63,23 @@ interface Options {
   readonly force?: boolean;
   readonly path?: string;
   readonly readData?: boolean;
+  readonly dryRun?: boolean;
+  readonly prune?: boolean;
+  readonly keepLast?: number;
+  readonly keepHourly?: number;
+  readonly keepDaily?: number;
+  readonly keepWeekly?: number;
+  readonly keepMonthly?: number;
+  readonly keepYearly?: number;
 }
+
+/** A whole number of snapshots to keep (commander option parser). */
+function count(value: string): number {
+  if (!/^\d{1,9}$/.test(value)) throw new ValidationError('VALIDATION_FAILED', `not a count: ${value}`);
+  return Number(value);
+}
+
+const isTty = (io: CliIo) => (io.stderr as { isTTY?: boolean }).isTTY === true;
 
 /**
  * BackupError is the client's own class until its codes join core's table (docs/backup-engine.md);
@@ -206,11 +227,7 @@ export function backupCommand(program: Command, io: CliIo): void {
         if (stat?.isDirectory() !== true)
           throw new ValidationError('VALIDATION_FAILED', `not a directory: ${dir}`);
         await withSession(io, options, home(), async (session) => {
-          const progress = progressLine(
-            io.stderr,
-            (io.stderr as { isTTY?: boolean }).isTTY === true ? await treeBytes(source) : 0,
-            'files',
-          );
+          const progress = progressBar(io.stderr, isTty(io) ? await treeBytes(source) : 0, 'files');
           const result = await backup(session, source, {
             hostname: options.host ?? hostname(),
             tags: options.tag ?? [],
@@ -286,12 +303,23 @@ export function backupCommand(program: Command, io: CliIo): void {
     .action(
       action(async (id: string, target: string, options: Options) => {
         await withSession(io, options, home(), async (session) => {
-          const result = await restore(
-            session,
-            id,
-            resolve(target),
-            options.path === undefined ? {} : { path: options.path },
-          );
+          let total = 0;
+          if (isTty(io)) {
+            const { snapshot } = await findSnapshot(session, id);
+            const prefix = (options.path ?? '')
+              .split('/')
+              .filter((p) => p !== '' && p !== '.')
+              .join('/');
+            for await (const { path, node } of walkTree(await BlobReader.load(session), snapshot.tree)) {
+              if (node.kind === 'file' && (prefix === '' || path === prefix || path.startsWith(prefix + '/')))
+                total += node.size;
+            }
+          }
+          const progress = progressBar(io.stderr, total, 'files');
+          const result = await restore(session, id, resolve(target), {
+            ...(options.path === undefined ? {} : { path: options.path }),
+            onProgress: (p) => progress.update(p.bytesWritten, p.files),
+          }).finally(() => progress.end());
           print(options, result, [
             `restored ${result.files} files, ${result.dirs} dirs, ${result.symlinks} symlinks (${formatBytes(result.bytesWritten)}) into ${target}`,
           ]);
@@ -304,7 +332,14 @@ export function backupCommand(program: Command, io: CliIo): void {
     .action(
       action(async (options: Options) => {
         await withSession(io, options, home(), async (session) => {
-          const report = await check(session, { readData: options.readData === true });
+          let progress: ReturnType<typeof progressBar> | undefined;
+          const report = await check(session, {
+            readData: options.readData === true,
+            onProgress: (p) => {
+              progress ??= progressBar(io.stderr, p.totalBytes, 'packs');
+              progress.update(p.bytes, p.packs);
+            },
+          }).finally(() => progress?.end());
           print(options, report, [
             `${report.snapshots} snapshots, ${report.packs} packs, ${report.blobs} blobs, ${report.trees} trees` +
               (options.readData === true ? `, ${report.packsRead} packs read` : ''),
@@ -322,4 +357,110 @@ export function backupCommand(program: Command, io: CliIo): void {
         });
       }),
     );
+
+  sub('diff', 'paths added, removed and modified between two snapshots')
+    .argument('<from>', 'id, unique prefix, or "latest"')
+    .argument('<to>', 'id, unique prefix, or "latest"')
+    .action(
+      action(async (from: string, to: string, options: Options) => {
+        await withSession(io, options, home(), async (session) => {
+          const result = await diff(session, from, to);
+          const sign = { added: '+', removed: '-', modified: 'M', metadata: 'U' } as const;
+          const size = (n: number | undefined) => (n === undefined ? '' : formatBytes(n));
+          print(options, result, [
+            ...result.entries.map((e) => {
+              const sizes =
+                e.change === 'modified' && e.kind === 'file'
+                  ? ` (${size(e.sizeBefore)} -> ${size(e.sizeAfter)})`
+                  : e.kind === 'file'
+                    ? ` (${size(e.sizeAfter ?? e.sizeBefore)})`
+                    : '';
+              return `${sign[e.change]}  ${e.path}${e.kind === 'dir' ? '/' : ''}${sizes}`;
+            }),
+            `${result.added} added (${formatBytes(result.bytesAdded)}), ${result.removed} removed (${formatBytes(result.bytesRemoved)}), ${result.modified} modified, ${result.metadata} with new metadata`,
+          ]);
+        });
+      }),
+    );
+
+  const forgetCommand = sub('forget', 'remove the snapshots a keep policy does not keep')
+    .option('--dry-run', 'only say what would be removed')
+    .option('--prune', 'then prune the data no snapshot uses');
+  for (const rule of FORGET_RULES) {
+    forgetCommand.option(
+      `--keep-${rule} <n>`,
+      rule === 'last'
+        ? 'keep the n newest snapshots'
+        : `keep the newest snapshot of each of the last n ${rule} periods (UTC)`,
+      count,
+    );
+  }
+  forgetCommand.action(
+    action(async (options: Options) => {
+      const policy: ForgetPolicy = {
+        last: options.keepLast,
+        hourly: options.keepHourly,
+        daily: options.keepDaily,
+        weekly: options.keepWeekly,
+        monthly: options.keepMonthly,
+        yearly: options.keepYearly,
+      };
+      await withSession(io, options, home(), async (session) => {
+        const dryRun = options.dryRun === true;
+        const result = await forget(session, policy, { dryRun });
+        const pruned = options.prune === true ? await prune(session, { dryRun }) : undefined;
+        const line = (id: string, timeMs: number) => `${id.slice(0, 12)}  ${new Date(timeMs).toISOString()}`;
+        print(
+          options,
+          {
+            dryRun,
+            removed: result.removed,
+            groups: result.groups.map((g) => ({
+              hostname: g.hostname,
+              paths: g.paths,
+              keep: g.keep.map((k) => ({
+                id: k.snapshot.id,
+                time: new Date(k.snapshot.snapshot.timeMs).toISOString(),
+                reasons: k.reasons,
+              })),
+              remove: g.remove.map((s) => ({ id: s.id, time: new Date(s.snapshot.timeMs).toISOString() })),
+            })),
+            ...(pruned === undefined ? {} : { prune: pruned }),
+          },
+          [
+            ...result.groups.flatMap((g) => [
+              `${g.hostname} ${g.paths.join(' ')}: keep ${g.keep.length}, remove ${g.remove.length}`,
+              ...g.keep.map(
+                (k) => `  keep    ${line(k.snapshot.id, k.snapshot.snapshot.timeMs)}  ${k.reasons.join(',')}`,
+              ),
+              ...g.remove.map((s) => `  remove  ${line(s.id, s.snapshot.timeMs)}`),
+            ]),
+            dryRun ? 'dry run: nothing removed' : `${result.removed} snapshots removed`,
+            ...(pruned === undefined ? [] : pruneLines(pruned)),
+          ],
+        );
+      });
+    }),
+  );
+
+  sub('prune', 'remove the data no snapshot uses (condemned first, deleted after a grace period)')
+    .option('--dry-run', 'only say what would be done')
+    .action(
+      action(async (options: Options) => {
+        await withSession(io, options, home(), async (session) => {
+          const result = await prune(session, { dryRun: options.dryRun === true });
+          print(options, result, pruneLines(result));
+        });
+      }),
+    );
+}
+
+function pruneLines(r: Awaited<ReturnType<typeof prune>>): string[] {
+  return [
+    `${r.snapshots} snapshots use ${r.blobsUsed} blobs; packs: ${r.packsKept} kept, ${r.packsRepacked} repacked into ${r.packsWritten} (${formatBytes(r.bytesCopied)} copied)`,
+    `${r.packsCondemned} packs condemned now, ${r.packsPending} waiting out the grace period, ${r.packsRescued} used again`,
+    `${r.packsDeleted} packs deleted (${formatBytes(r.bytesDeleted)})` +
+      (r.dryRun ? ' (dry run: nothing written or deleted)' : ''),
+    ...r.packsMissing.map((p) => `damaged: packs/${p} is indexed, used, and not stored`),
+  ];
 }

@@ -26,6 +26,13 @@ import { listSnapshots, nodeName, readTree, type SnapshotInfo } from './snapshot
 
 export interface CheckOptions {
   readonly readData?: boolean;
+  /** With `readData`: called after each pack with the packs and bytes read so far, and the totals. */
+  readonly onProgress?: (progress: {
+    readonly packs: number;
+    readonly bytes: number;
+    readonly totalPacks: number;
+    readonly totalBytes: number;
+  }) => void;
 }
 
 export interface CheckProblem {
@@ -132,6 +139,8 @@ export async function check(session: Session, options: CheckOptions = {}): Promi
   for (const s of snapshots) await walk(s.snapshot.tree, '/', s.id);
 
   let packsRead = 0;
+  let bytesRead = 0;
+  const totalBytes = [...stored.values()].reduce((t, n) => t + n, 0);
   if (options.readData === true) {
     for (const name of stored.keys()) {
       const object = `packs/${name}`;
@@ -150,6 +159,8 @@ export async function check(session: Session, options: CheckOptions = {}): Promi
       } catch (error) {
         problem(object, error);
       }
+      bytesRead += stored.get(name) ?? 0;
+      options.onProgress?.({ packs: packsRead, bytes: bytesRead, totalPacks: stored.size, totalBytes });
     }
   }
 

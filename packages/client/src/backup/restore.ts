@@ -27,6 +27,8 @@ export const PARTIAL_SUFFIX = '.sealpost-partial';
 export interface RestoreOptions {
   /** A path inside the snapshot ("dir/file"); the whole snapshot when absent. */
   readonly path?: string;
+  /** Called after each chunk written, with the files done and the bytes written so far. */
+  readonly onProgress?: (progress: { readonly files: number; readonly bytesWritten: number }) => void;
 }
 
 export interface RestoreResult {
@@ -68,10 +70,12 @@ class RestoreRun {
   readonly session: Session;
   readonly reader: BlobReader;
   readonly result: RestoreResult = { files: 0, dirs: 0, symlinks: 0, bytesWritten: 0 };
+  readonly onProgress: RestoreOptions['onProgress'];
 
-  constructor(session: Session, reader: BlobReader) {
+  constructor(session: Session, reader: BlobReader, onProgress: RestoreOptions['onProgress']) {
     this.session = session;
     this.reader = reader;
+    this.onProgress = onProgress;
   }
 
   /** Restores the children of tree `id` into directory `dest`; `path` is the tree's path in the snapshot. */
@@ -132,6 +136,7 @@ class RestoreRun {
         const plain = await this.reader.read(id, 'data', path);
         await writeSparse(out, plain, at);
         at += plain.length;
+        this.onProgress?.({ files: this.result.files, bytesWritten: this.result.bytesWritten + at });
       }
       if (at !== node.size) {
         throw new BackupError(
@@ -171,7 +176,7 @@ export async function restore(
 ): Promise<RestoreResult> {
   const reader = await BlobReader.load(session);
   const { snapshot } = await findSnapshot(session, snapshotId);
-  const run = new RestoreRun(session, reader);
+  const run = new RestoreRun(session, reader, options.onProgress);
   const node = await lookupPath(reader, snapshot.tree, options.path ?? '');
   if (node === undefined) {
     await run.contents(snapshot.tree, target, '');

@@ -1,0 +1,130 @@
+/**
+ * `sealpost backup diff|forget|prune`, and `--json` on every backup subcommand, run as a user runs
+ * them: a child process of the repository's Node 24, SEALPOST_PASSPHRASE for the passphrase.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const PASSPHRASE = 'a backup passphrase for tests';
+
+let work: string;
+let repo: string;
+let source: string;
+
+interface Run {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function sealpost(args: readonly string[]): Promise<Run> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('SEALPOST_') && v !== undefined) env[k] = v;
+  const child = spawn(
+    join(root, 'node_modules/.bin/node'),
+    [join(root, 'packages/cli/src/main.ts'), 'backup', ...args, '--repo', repo],
+    {
+      cwd: root,
+      env: { ...env, HOME: work, SEALPOST_PASSPHRASE: PASSPHRASE },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
+  child.stdin.end();
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((res) => child.once('close', (status) => res({ status, stdout, stderr })));
+}
+
+/** Runs with --json, requires status 0, and parses stdout. */
+async function json<T>(args: readonly string[]): Promise<T> {
+  const run = await sealpost([...args, '--json']);
+  assert.equal(run.status, 0, `${args.join(' ')}: ${run.stderr}`);
+  return JSON.parse(run.stdout) as T;
+}
+
+before(async () => {
+  work = await fs.mkdtemp(join(tmpdir(), 'sealpost-backup-cli-maint-'));
+  repo = join(work, 'repo');
+  source = join(work, 'src');
+  await fs.mkdir(join(source, 'docs'), { recursive: true });
+  await fs.writeFile(join(source, 'docs/a.txt'), 'first version of a\n'.repeat(1000));
+  await fs.writeFile(join(source, 'gone.txt'), 'removed before the second backup');
+});
+after(async () => {
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+test('diff, forget and prune, each with --json, and --json on every other subcommand', async () => {
+  await json(['init']);
+  const one = await json<{ snapshotId: string }>(['create', source]);
+  await fs.writeFile(join(source, 'docs/a.txt'), 'second version\n');
+  await fs.rm(join(source, 'gone.txt'));
+  await fs.writeFile(join(source, 'new.bin'), new Uint8Array(5000).fill(1));
+  const two = await json<{ snapshotId: string }>(['create', source]);
+  assert.equal((await json<unknown[]>(['snapshots'])).length, 2);
+  assert.ok((await json<unknown[]>(['ls', 'latest'])).length >= 3);
+
+  const changes = await json<{ entries: { path: string; change: string }[]; bytesAdded: number }>([
+    'diff',
+    one.snapshotId,
+    two.snapshotId,
+  ]);
+  assert.deepEqual(
+    changes.entries.map((e) => `${e.change} ${e.path}`),
+    ['modified docs/a.txt', 'removed gone.txt', 'added new.bin'],
+  );
+  assert.equal(changes.bytesAdded, 5000);
+  const text = await sealpost(['diff', one.snapshotId.slice(0, 8), 'latest']);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /^M {2}docs\/a\.txt \(18\.6 KiB -> 15 B\)$/m);
+  assert.match(text.stdout, /^- {2}gone\.txt/m);
+  assert.match(text.stdout, /^\+ {2}new\.bin \(4\.9 KiB\)$/m);
+
+  const dry = await json<{ dryRun: boolean; removed: number; groups: { remove: { id: string }[] }[] }>([
+    'forget',
+    '--keep-last',
+    '1',
+    '--dry-run',
+  ]);
+  assert.equal(dry.removed, 0);
+  assert.deepEqual(
+    dry.groups[0]!.remove.map((s) => s.id),
+    [one.snapshotId],
+  );
+  assert.equal((await json<unknown[]>(['snapshots'])).length, 2);
+
+  const forgot = await json<{ removed: number; prune: { packsCondemned: number; packsDeleted: number } }>([
+    'forget',
+    '--keep-last',
+    '1',
+    '--prune',
+  ]);
+  assert.equal(forgot.removed, 1);
+  assert.ok(forgot.prune.packsCondemned >= 1, "the first snapshot's tree pack");
+  assert.equal(forgot.prune.packsDeleted, 0, 'deleted only after the grace period');
+  const pruned = await json<{ dryRun: boolean; packsPending: number }>(['prune', '--dry-run']);
+  assert.equal(pruned.dryRun, true);
+  assert.equal(pruned.packsPending, forgot.prune.packsCondemned);
+
+  const out = join(work, 'out');
+  await json(['restore', 'latest', out]);
+  assert.equal(await fs.readFile(join(out, 'docs/a.txt'), 'utf8'), 'second version\n');
+  assert.equal((await json<{ ok: boolean }>(['check', '--read-data'])).ok, true);
+});
+
+test('forget refuses a policy that keeps nothing, and a count that is not one', async () => {
+  const none = await sealpost(['forget']);
+  assert.equal(none.status, 1);
+  assert.match(none.stderr, /^error BACKUP_POLICY_EMPTY: /m);
+  const bad = await sealpost(['forget', '--keep-daily', 'seven']);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /not a count: seven/);
+});
