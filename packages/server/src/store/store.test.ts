@@ -104,6 +104,60 @@ interface Case {
 }
 
 const CASES: readonly Case[] = [
+  // --- key-transparency update queue (docs/key-transparency.md "Server")
+  {
+    name: 'queueKtUpdate takes only the next version of an account, up to the bound; appendKtEpoch removes what it publishes',
+    async run(store) {
+      const alice = (await newAccount(store, 'alice')).account;
+      const bob = (await newAccount(store, 'bob')).account;
+      const update = (accountId: number, version: number) => ({
+        accountId,
+        version,
+        vrfOutput: bytes(32),
+        deviceList: bytes(100),
+        opening: bytes(16),
+      });
+      const a0 = update(alice.id, 0);
+      assert.equal(await store.queueKtUpdate(update(alice.id, 1), 10), 'taken', 'a gap');
+      assert.equal(await store.queueKtUpdate(a0, 10), 'queued');
+      assert.equal(await store.queueKtUpdate(update(alice.id, 0), 10), 'taken', 'the same version again');
+      const b0 = update(bob.id, 0);
+      assert.equal(await store.queueKtUpdate(b0, 2), 'queued');
+      assert.equal(await store.queueKtUpdate(update(alice.id, 1), 2), 'full');
+      const a1 = update(alice.id, 1);
+      assert.equal(await store.queueKtUpdate(a1, 10), 'queued');
+      assert.deepEqual(await store.ktLatest(alice.id), { version: 1, deviceList: a1.deviceList });
+      const queue = await store.ktQueue(10);
+      assert.deepEqual(
+        queue.map((u) => [u.username, u.version, hex(u.vrfOutput)]),
+        [
+          ['alice', 0, hex(a0.vrfOutput)],
+          ['bob', 0, hex(b0.vrfOutput)],
+          ['alice', 1, hex(a1.vrfOutput)],
+        ],
+      );
+      assert.equal((await store.ktQueue(1)).length, 1);
+      // The epoch publishing alice's version 0 removes it; the next version continues after it.
+      await store.appendKtEpoch({
+        epoch: 0,
+        timestampMs: 1,
+        root: bytes(32),
+        signature: bytes(64),
+        updates: [{ ...a0, commitment: bytes(32) }],
+      });
+      assert.deepEqual(
+        (await store.ktQueue(10)).map((u) => [u.username, u.version]),
+        [
+          ['bob', 0],
+          ['alice', 1],
+        ],
+      );
+      assert.equal(await store.queueKtUpdate(update(alice.id, 2), 10), 'queued');
+      assert.equal((await store.loadKtLog(0)).length, 0, 'nothing after epoch 0');
+      assert.equal((await store.loadKtLog()).length, 1);
+      assert.equal(await store.ktLatest((await newAccount(store, 'carol')).account.id), undefined);
+    },
+  },
   // --- disclosure (sealpost disclose)
   {
     name: "disclose returns the account's rows in every linked table, every listed column, and no one else's",
@@ -118,6 +172,10 @@ const CASES: readonly Case[] = [
       const backup = bytes(32);
       await store.putBlob(alice.account.id, sha256(backup), backup);
       await store.putBlob(bob.account.id, sha256(backup), backup);
+      for (const account of [alice.account, bob.account]) {
+        const list = { version: 0, vrfOutput: bytes(32), deviceList: bytes(64), opening: bytes(16) };
+        await store.queueKtUpdate({ accountId: account.id, ...list }, 10);
+      }
       const d = await store.disclose(parseUsername('alice'));
       assert.ok(d);
       assert.deepEqual(Object.keys(d).sort(), [
@@ -125,6 +183,7 @@ const CASES: readonly Case[] = [
         'blobs',
         'devices',
         'key_packages',
+        'kt_queue',
         'kt_values',
         'mailbox',
         'sent',
@@ -140,6 +199,9 @@ const CASES: readonly Case[] = [
       assert.equal(d['devices']!.length, 2);
       // Alice's blob, not bob's identical one.
       assert.equal(d['blobs']!.length, 1);
+      // Her queued device list, not bob's.
+      assert.equal(d['kt_queue']!.length, 1);
+      assert.equal(d['kt_queue']![0]!['account_id'], alice.account.id);
       // Both copies of the message to alice, none of the copy in bob's mailbox.
       assert.equal(d['mailbox']!.length, 2);
       for (const row of d['mailbox']!) assert.deepEqual(row['payload'], toAlice.payload);
@@ -1110,6 +1172,58 @@ describe('sqlite only', () => {
 });
 
 describe('postgres only', () => {
+  test('postgres: one instance holds the key-directory publisher lock; it passes on when released', async () => {
+    const [postgres] = storeFactories.filter((f) => f.name === 'postgres');
+    const db = await postgres!.fresh();
+    try {
+      const [a, b] = [await db.open(), await db.open()];
+      const held = await a.ktPublisherLock();
+      assert.ok(held !== undefined);
+      assert.equal(await b.ktPublisherLock(), undefined);
+      assert.equal(await a.ktPublisherLock(), undefined, 'a session lock, not re-entrant across connections');
+      await held.release();
+      await held.lost;
+      const taken = await b.ktPublisherLock();
+      assert.ok(taken !== undefined);
+      await taken.release();
+    } finally {
+      await db.cleanup();
+    }
+  });
+
+  test('postgres: instances queueing versions of one account at once get each version exactly once', async () => {
+    const [postgres] = storeFactories.filter((f) => f.name === 'postgres');
+    const db = await postgres!.fresh();
+    try {
+      const instances = await Promise.all(range(1, 3).map(() => db.open()));
+      await instances[0]!.migrate();
+      const { account } = await newAccount(instances[0]!, 'alice');
+      const results = await Promise.all(
+        range(0, 29).map((i) =>
+          instances[i % 3]!.queueKtUpdate(
+            {
+              accountId: account.id,
+              version: i % 10,
+              vrfOutput: bytes(32),
+              deviceList: bytes(8),
+              opening: bytes(16),
+            },
+            1000,
+          ),
+        ),
+      );
+      const queued = await instances[0]!.ktQueue(100);
+      assert.deepEqual(
+        queued.map((u) => u.version),
+        range(0, queued.length - 1),
+        'gapless, each once',
+      );
+      assert.equal(results.filter((r) => r === 'queued').length, queued.length);
+    } finally {
+      await db.cleanup();
+    }
+  });
+
   test('postgres: a server that does not answer fails with STORE_UNAVAILABLE', async () => {
     await rejectsWith(
       PostgresStore.connect('postgres://postgres@127.0.0.1:1/nothing', { connectTimeoutMs: 2_000 }),
