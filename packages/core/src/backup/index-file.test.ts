@@ -36,6 +36,27 @@ describe('index files', () => {
     );
   });
 
+  test('round trip with condemned packs among live ones', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.array(fc.nat(300), { minLength: 1, maxLength: 4 }),
+            fc.option(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), { nil: undefined }),
+          ),
+          { maxLength: 6 },
+        ),
+        (packs) => {
+          const listed = packs.map(([sizes, condemnedMs]) =>
+            condemnedMs === undefined ? packOf(sizes) : { ...packOf(sizes), condemnedMs },
+          );
+          assert.deepEqual(decodeIndexFile(crypto, keys, encodeIndexFile(crypto, keys, listed)), listed);
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
+
   test('condemned packs make a version 2 file that keeps their time; none make version 1', () => {
     const live = packOf([10, 20]);
     const condemned = { ...packOf([30]), condemnedMs: 1_700_000_000_123 };
