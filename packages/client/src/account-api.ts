@@ -243,6 +243,40 @@ export class ServerApi {
     return { removed: true };
   }
 
+  /**
+   * `POST /v1/kt/updates`: submits a signed device list (core identity/device-list.ts) to the key
+   * directory. Resolves to the label version the directory queued it as; it is visible to lookups
+   * from the next epoch on. The answer is checked to name the list's own username.
+   */
+  async publishDeviceList(args: {
+    readonly username: string;
+    readonly deviceList: Uint8Array;
+  }): Promise<{ version: number }> {
+    const username = parseUsername(args.username);
+    if (!(args.deviceList instanceof Uint8Array) || args.deviceList.length > LIMITS.ktUpdateValueMaxBytes) {
+      throw new ValidationError(
+        'VALIDATION_FAILED',
+        `device list must be at most ${LIMITS.ktUpdateValueMaxBytes} bytes`,
+      );
+    }
+    const body = await this.#request(
+      'POST',
+      '/v1/kt/updates',
+      { deviceList: toBase64url(args.deviceList) },
+      202,
+    );
+    const version = body['version'];
+    if (
+      body['username'] !== username ||
+      typeof version !== 'number' ||
+      !Number.isSafeInteger(version) ||
+      version < 0
+    ) {
+      throw new CodecError('CODEC_INVALID_VALUE', 'server answer: not the queued version of this username');
+    }
+    return { version };
+  }
+
   /** The device id the server answered must be the one derived from the key (protocol.md "Keys and ids"). */
   #deviceIdField(body: Record<string, unknown>, deviceKey: Uint8Array): Uint8Array {
     const deviceId = bytesField(body, 'deviceId', LIMITS.deviceIdBytes);

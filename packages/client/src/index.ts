@@ -14,3 +14,4 @@ export * from './connection.ts';
 // --- verified key-transparency lookups and self-monitoring (docs/key-transparency.md "Client")
 export * from './directory/directory-client.ts';
 export * from './directory/directory-errors.ts';
+export * from './directory/own-device-list.ts';
