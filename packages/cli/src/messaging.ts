@@ -7,26 +7,45 @@
  *   unread    lines not yet printed by `read` (messages and roster events)
  *   history   group id -> the newest `CONVERSATION_LIMITS.historyMessages` messages, sent to a
  *             newly linked device of this account (devices.ts)
+ *   own       label versions of this account's device list this device published (owner
+ *             monitoring, account-directory.ts), and the ones its account's newest list vouched for
+ *   alerted   versions already reported as not made by this account (reminded, not re-alerted)
+ *   leaving   group id -> users that asked to leave (content `leave`), removed by the next commit
+ *             this device makes there
+ *
+ * Devices are checked against the verified key directory (`VerifiedDirectory` over
+ * account-directory.ts), never the server's account endpoint. On every connection the device
+ * monitors its own label: a version its account did not make prints an ALERT on stderr and, once
+ * the command has done its work, fails it (exit status 2); later runs print a reminder only.
  *
  * Every roster change is a line for the user (DESIGN.md "Conversations"). Printed text has control
  * characters replaced: nothing another member sends can drive the terminal.
  */
-import { ValidationError, deviceIdOf, parseUsername, toBase64url } from '@sealpost/core';
+import {
+  CryptoVerificationError,
+  ValidationError,
+  deviceIdOf,
+  parseUsername,
+  toBase64url,
+} from '@sealpost/core';
 import { nodeCryptoProvider as crypto } from '@sealpost/core/node';
 import { openKeystore, type KeystoreContents } from '@sealpost/client';
 import { ConversationStateFile } from '@sealpost/client/node/conversation-store';
 import {
   CONVERSATION_LIMITS,
   type Conversation,
+  type ConversationError,
   type ConversationEvent,
   type DeviceRef,
   DeviceSession,
+  VerifiedDirectory,
   decodeContent,
   encodeContent,
   isConversationError,
   mlsCiphersuite,
   nodeMlsCryptoProvider,
 } from '@sealpost/client/node/conversation-cli';
+import { monitorOwn, openAccountDirectory, type AccountDirectory } from './account-directory.ts';
 import { resolveHome } from './home.ts';
 import type { CliIo } from './io.ts';
 import { readKeystoreFile } from './keystore-file.ts';
@@ -34,6 +53,7 @@ import { readPassphrase } from './passphrase.ts';
 
 export interface MessagingOptions {
   readonly home?: string;
+  readonly directoryKey?: string;
 }
 
 /** The mailbox counts as drained after this long without a delivery. */
@@ -66,6 +86,9 @@ export class LocalState {
   readonly titles = new Map<string, string>();
   unread: string[] = [];
   readonly history = new Map<string, HistoryEntry[]>();
+  readonly own = new Set<number>();
+  readonly alerted = new Set<number>();
+  readonly leaving = new Map<string, string[]>();
 
   static decode(bytes: Uint8Array): LocalState {
     const s = new LocalState();
@@ -80,8 +103,14 @@ export class LocalState {
       titles?: Record<string, string>;
       unread?: string[];
       history?: Record<string, HistoryEntry[]>;
+      own?: number[];
+      alerted?: number[];
+      leaving?: Record<string, string[]>;
     };
     for (const [k, v] of Object.entries(o.titles ?? {})) s.titles.set(k, String(v));
+    for (const v of o.own ?? []) s.own.add(Number(v));
+    for (const v of o.alerted ?? []) s.alerted.add(Number(v));
+    for (const [k, v] of Object.entries(o.leaving ?? {})) s.leaving.set(k, v.map(String));
     s.unread = (o.unread ?? []).map(String);
     for (const [k, v] of Object.entries(o.history ?? {})) s.history.set(k, v);
     return s;
@@ -93,6 +122,9 @@ export class LocalState {
         titles: Object.fromEntries(this.titles),
         unread: this.unread,
         history: Object.fromEntries(this.history),
+        own: [...this.own],
+        alerted: [...this.alerted],
+        leaving: Object.fromEntries(this.leaving),
       }),
     );
   }
@@ -112,16 +144,98 @@ export class Messaging {
   readonly io: CliIo;
   readonly self: DeviceRef;
   readonly state: LocalState;
+  readonly directory: AccountDirectory;
+  /** Set when owner monitoring raised a new alert in this run: the command fails once done. */
+  alert: CryptoVerificationError | undefined;
   /** When set (interactive `chat`), lines are printed as they happen instead of kept unread. */
   live: ((line: string) => void) | undefined;
   /** Saves the conversations and this state (set by `withMessaging`). */
   save: () => Promise<void> = async () => undefined;
   #session: DeviceSession | undefined;
 
-  constructor(io: CliIo, self: DeviceRef, state: LocalState) {
+  constructor(io: CliIo, self: DeviceRef, state: LocalState, directory: AccountDirectory) {
     this.io = io;
     this.self = self;
     this.state = state;
+    this.directory = directory;
+  }
+
+  /**
+   * Owner monitoring (DESIGN.md "Identity"): every version of this account's label must be one
+   * this device published or one the account's newest list vouches for. A new unexplained version
+   * is an ALERT (stderr, and the command fails once done); one reported before is reminded.
+   */
+  async checkOwnLabel(accountKey: Uint8Array): Promise<void> {
+    const known = new Set([...this.state.own, ...this.state.alerted]);
+    const r = await monitorOwn(this.directory, this.self.username, accountKey, known);
+    switch (r.kind) {
+      case 'ok':
+        for (const v of r.vouched) this.state.own.add(v);
+        break;
+      case 'no-list':
+        this.io.stderr.write(`warning: ${this.self.username} has no device list in the key directory\n`);
+        break;
+      case 'unavailable':
+        this.io.stderr.write(`warning: could not check the key directory: ${r.error.code}\n`);
+        break;
+      case 'alert': {
+        const what =
+          r.versions.length > 0
+            ? `holds version${r.versions.length === 1 ? '' : 's'} ${r.versions.join(', ')} of ${this.self.username}'s device list that this account did not make`
+            : `did not prove ${this.self.username}'s device list (${r.error.code}: ${r.error.message})`;
+        this.io.stderr.write(
+          `ALERT: the key directory ${what}. Someone may be adding a device or a key to your ` +
+            `account behind your back: check \`sealpost verify ${this.self.username}\` on your devices.\n`,
+        );
+        for (const v of r.versions) this.state.alerted.add(v);
+        this.alert = new CryptoVerificationError(
+          r.error.code as 'KT_VERSION_MISMATCH',
+          `key directory alert: ${what}`,
+        );
+        break;
+      }
+    }
+    if (r.kind !== 'alert' && this.state.alerted.size > 0) {
+      this.io.stderr.write(
+        `warning: versions ${[...this.state.alerted].join(', ')} of ${this.self.username}'s device list were not made by this account (reported before)\n`,
+      );
+    }
+  }
+
+  /** Records a version this device published (owner monitoring). */
+  recordOwn(version: number): void {
+    this.state.own.add(version);
+  }
+
+  /** A delivered message this device refused: told to the user like a roster event. */
+  refused(e: ConversationError): void {
+    const who =
+      typeof e.details['username'] === 'string'
+        ? ` (${String(e.details['username'])}'s device ${String(e.details['deviceId'] ?? '?')})`
+        : '';
+    const line = `refused a message: ${e.code}${who}`;
+    if (this.live !== undefined) this.live(line);
+    else this.state.unread.push(line);
+  }
+
+  /**
+   * Removes the users that asked to leave (content `leave`) from each conversation, one commit
+   * each; one already gone (another member was first) is dropped from the list.
+   */
+  async carryOutLeaves(): Promise<void> {
+    for (const [k, users] of [...this.state.leaving]) {
+      const c = this.session.conversations.list().find((x) => x.active && hex(x.groupId) === k);
+      for (const u of users) {
+        if (c !== undefined && c.users().includes(u)) {
+          try {
+            this.record(c, await this.session.change(c, (x) => x.removeUser(u)));
+          } catch (e) {
+            if (!isConversationError(e, 'CONVERSATION_NO_SUCH_MEMBER')) throw e;
+          }
+        }
+      }
+      this.state.leaving.delete(k);
+    }
   }
 
   get session(): DeviceSession {
@@ -203,6 +317,11 @@ export class Messaging {
     await this.#send(c, encodeContent({ kind: 'text', text }));
   }
 
+  /** Asks the other members to remove this user from `c` (content `leave`). */
+  async sendLeave(c: Conversation): Promise<void> {
+    await this.#send(c, encodeContent({ kind: 'leave' }));
+  }
+
   /** Tells every member (joiners included) the group's title. */
   async sendTitle(c: Conversation): Promise<void> {
     const title = this.titleOf(c);
@@ -230,6 +349,13 @@ export class Messaging {
         } catch (error) {
           if (!isConversationError(error)) throw error;
           return [`${label} unreadable message from ${this.who(e.from)}`];
+        }
+        if (content.kind === 'leave') {
+          if (e.from.username === this.self.username) return [];
+          const k = hex(c.groupId);
+          const users = this.state.leaving.get(k) ?? [];
+          if (!users.includes(e.from.username)) this.state.leaving.set(k, [...users, e.from.username]);
+          return [`${label} ${e.from.username} asked to leave`];
         }
         if (content.kind === 'title') {
           const had = this.titleOf(c);
@@ -319,20 +445,32 @@ export interface OpenedMessaging {
 }
 
 /**
- * Connects a device (`DeviceSession`) with its saved state, and waits until its mailbox has been
- * idle for `IDLE_MS`. The caller saves, closes the session and the store.
+ * Connects a device (`DeviceSession`) with its saved state, its devices checked against the verified
+ * key directory, and waits until its mailbox has been idle for `IDLE_MS`; then, when the account
+ * key is known, monitors this account's own label (`checkOwnLabel`) and carries out the leave
+ * requests that arrived. The caller saves, closes the session and the store, and saves
+ * `messaging.directory`.
  */
 export async function startMessaging(
   io: CliIo,
   home: string,
-  device: { serverUrl: string; username: string; deviceSeed: Uint8Array },
+  device: {
+    serverUrl: string;
+    username: string;
+    deviceSeed: Uint8Array;
+    /** This account's key when the device holds it (not yet while it is being linked). */
+    accountKey?: Uint8Array | undefined;
+  },
   onLinkBox?: (payload: Uint8Array, m: Messaging) => Promise<void>,
+  options: { directoryKey?: string | undefined; pinIfUnset?: boolean } = {},
 ): Promise<OpenedMessaging> {
+  const directory = await openAccountDirectory(io, home, device.serverUrl, options);
   const store = new ConversationStateFile(home, crypto, device.deviceSeed);
   const self = {
     username: device.username,
     deviceId: toBase64url(deviceIdOf(crypto, crypto.ed25519.publicKey(device.deviceSeed))),
   };
+  const own = device.accountKey;
   let m: Messaging | undefined;
   let session: DeviceSession;
   try {
@@ -342,11 +480,19 @@ export async function startMessaging(
       deviceSeed: device.deviceSeed,
       crypto,
       cs: await mlsCiphersuite({ provider: nodeMlsCryptoProvider }),
+      directory: (claimKeyPackages) =>
+        new VerifiedDirectory({
+          // This account's own list must be signed by the account key this device holds.
+          lookup: (u) =>
+            directory.lookup(u, u === self.username && own !== undefined ? { accountKey: own } : {}),
+          claimKeyPackages,
+        }),
       restore: async (c) => {
-        m = new Messaging(io, self, LocalState.decode(await store.restore(c)));
+        m = new Messaging(io, self, LocalState.decode(await store.restore(c)), directory);
       },
       persist: (c) => store.save(c, m!.state.encode()),
       onReceived: (c, events) => m!.record(c, events),
+      onRefused: (e) => m!.refused(e),
       ...(onLinkBox === undefined ? {} : { onLinkBox: (payload: Uint8Array) => onLinkBox(payload, m!) }),
     });
   } catch (e) {
@@ -361,12 +507,16 @@ export async function startMessaging(
   while (Date.now() - Math.max(opened, s.lastMessageAt) < IDLE_MS) {
     await new Promise((r) => setTimeout(r, 50));
   }
+  if (own !== undefined) {
+    await messaging.checkOwnLabel(own);
+    await messaging.carryOutLeaves();
+  }
   return { messaging, session: s, store };
 }
 
 /**
  * Opens this device's session from the key store, drains the mailbox, runs `use`, saves, closes,
- * and wipes the seeds whatever happens.
+ * and wipes the seeds whatever happens. Fails (after `use`) when owner monitoring raised an alert.
  */
 export async function withMessaging(
   io: CliIo,
@@ -375,14 +525,22 @@ export async function withMessaging(
 ): Promise<void> {
   const { home, contents } = await openContents(io, options);
   try {
-    const { messaging, session, store } = await startMessaging(io, home, contents);
+    const { messaging, session, store } = await startMessaging(
+      io,
+      home,
+      { ...contents, accountKey: crypto.ed25519.publicKey(contents.accountSeed) },
+      undefined,
+      { directoryKey: options.directoryKey },
+    );
     try {
       await use(messaging, contents);
       await messaging.save();
     } finally {
       await session.close();
       store.close();
+      await messaging.directory.save();
     }
+    if (messaging.alert !== undefined) throw messaging.alert;
   } finally {
     contents.accountSeed.fill(0);
     contents.deviceSeed.fill(0);

@@ -20,3 +20,6 @@ export {
   sealLinkBox,
 } from '../src/conversations/link.ts';
 export { addressOf } from '../src/conversations/server-delivery.ts';
+export { VerifiedDirectory } from '../src/conversations/verified-directory.ts';
+export { Conversations } from '../src/conversations/conversations.ts';
+export type { ConversationError } from '../src/conversations/errors.ts';

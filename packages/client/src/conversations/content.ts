@@ -4,6 +4,9 @@
  *   u8 kind | body
  *     kind 1  text    body = UTF-8 text, 1..`CONVERSATION_LIMITS.textBytes` bytes
  *     kind 2  title   body = UTF-8 title of a group, 1..`CONVERSATION_LIMITS.titleBytes` bytes
+ *     kind 3  leave   body empty: the sender's user asks the other members to remove all of its
+ *                     devices (MLS lets no member commit its own removal, RFC 9420 §12.2); a
+ *                     member of another user turns it into a commit removing exactly that user
  *
  * A group's title travels as a message, never to the server in clear: the member who creates a
  * group or adds someone sends it after the commit, so every joiner learns it from its first
@@ -15,18 +18,21 @@ import { ConversationError } from './errors.ts';
 import { CONVERSATION_LIMITS } from './limits.ts';
 
 export type Content =
-  { readonly kind: 'text'; readonly text: string } | { readonly kind: 'title'; readonly title: string };
+  | { readonly kind: 'text'; readonly text: string }
+  | { readonly kind: 'title'; readonly title: string }
+  | { readonly kind: 'leave' };
 
-const KIND = { text: 1, title: 2 } as const;
+const KIND = { text: 1, title: 2, leave: 3 } as const;
 
 const te = new TextEncoder();
 const td = new TextDecoder('utf-8', { fatal: true });
 
-function bounds(kind: Content['kind']): number {
+function bounds(kind: 'text' | 'title'): number {
   return kind === 'text' ? CONVERSATION_LIMITS.textBytes : CONVERSATION_LIMITS.titleBytes;
 }
 
 export function encodeContent(c: Content): Uint8Array {
+  if (c.kind === 'leave') return Uint8Array.of(KIND.leave);
   const body = te.encode(c.kind === 'text' ? c.text : c.title);
   const max = bounds(c.kind);
   if (body.byteLength === 0 || body.byteLength > max) {
@@ -39,6 +45,11 @@ export function encodeContent(c: Content): Uint8Array {
 }
 
 export function decodeContent(bytes: Uint8Array): Content {
+  if (bytes[0] === KIND.leave) {
+    if (bytes.byteLength !== 1)
+      throw new ConversationError('CONVERSATION_MALFORMED', 'leave carries no body');
+    return { kind: 'leave' };
+  }
   const kind = bytes[0] === KIND.text ? 'text' : bytes[0] === KIND.title ? 'title' : undefined;
   if (kind === undefined) {
     throw new ConversationError('CONVERSATION_MALFORMED', 'unknown content kind', {

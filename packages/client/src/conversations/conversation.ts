@@ -210,7 +210,11 @@ export class Conversation {
         ...optional.map((u) => ({ u, required: false })),
       ];
       for (const { u: username, required } of wanted) {
-        const listed = await this.#ctx.directory.addableDevicesOf(username);
+        // KeyPackages are claimed (used up) one per listed device: claim none when the group
+        // already holds every device the directory lists.
+        const known = await this.#ctx.directory.devicesOf(username);
+        const missing = known.some((d) => !present.has(deviceKey({ username, deviceId: d.deviceId })));
+        const listed = missing ? await this.#ctx.directory.addableDevicesOf(username) : [];
         let added = 0;
         for (const d of listed) {
           const device = { username, deviceId: d.deviceId };

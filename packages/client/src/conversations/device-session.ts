@@ -1,19 +1,22 @@
 /**
  * One device's conversations wired to its server: `Conversations` (sans-I/O) fed by a live
- * `Connection`'s mailbox, changes ordered by `ServerDelivery`, devices checked by `ServerDirectory`
- * (the stopgap of issue 3), and this device's KeyPackages kept stocked on the server.
+ * `Connection`'s mailbox, changes ordered by `ServerDelivery`, devices checked by the
+ * `DeviceDirectory` the caller makes (`VerifiedDirectory`, the key-transparency directory; the
+ * server's account endpoint, `ServerDirectory`, when none is given), and this device's
+ * KeyPackages kept stocked on the server.
  *
  *   - every delivered message goes to `Conversations.receive`; a refused one (ConversationError)
  *     is recorded in `refusals` and acknowledged (redelivering it would change nothing), any other
  *     failure leaves it unacknowledged, so the server delivers it again;
  *   - `change()` is `commitThrough` with the catch-up of a lost race: wait until the mailbox has
  *     brought the conversation to the epoch EPOCH_CONFLICT named (the winner is in it);
- *   - the device's MLS signature key is its device key (Ed25519): the account endpoint lists it,
- *     which is what `ServerDirectory` checks credentials against. MLS signs with its own labels
+ *   - the device's MLS signature key is its device key (Ed25519): the signed device list holds
+ *     it, which is what the directory checks credentials against. MLS signs with its own labels
  *     ("MLS 1.0 " || label, RFC 9420 §5.1.2), distinct from Sealpost's statement labels. The raw
  *     seed is the signature private key, as the node provider takes it (node/mls-crypto.ts).
  */
 import {
+  type ClaimedKeyPackage,
   type CryptoProvider,
   LIMITS,
   UnavailableError,
@@ -29,7 +32,7 @@ import { Conversations } from './conversations.ts';
 import { commitThrough } from './delivery.ts';
 import { ConversationError, isConversationError } from './errors.ts';
 import type { ConversationEvent } from './events.ts';
-import type { DeviceRef } from './identity.ts';
+import type { DeviceDirectory, DeviceRef } from './identity.ts';
 import { CONVERSATION_LIMITS } from './limits.ts';
 import { isLinkBox } from './link.ts';
 import { ServerDelivery } from './server-delivery.ts';
@@ -67,6 +70,15 @@ export interface DeviceSessionOptions {
   readonly onLinkBox?: (payload: Uint8Array) => Promise<void>;
   /** Called with the events of each delivered message once it is processed, before `persist`. */
   readonly onReceived?: (conversation: Conversation, events: readonly ConversationEvent[]) => void;
+  /** Called with each delivered message this device refused (e.g. CONVERSATION_UNKNOWN_DEVICE). */
+  readonly onRefused?: (error: ConversationError) => void;
+  /**
+   * Makes the directory credentials and Adds are checked against, given the connection's
+   * KeyPackage claim. Default: `ServerDirectory` (the server's account endpoint, unverified).
+   */
+  readonly directory?: (
+    claimKeyPackages: (username: string) => Promise<readonly ClaimedKeyPackage[]>,
+  ) => DeviceDirectory;
 }
 
 /** Something that happened in one conversation. */
@@ -80,7 +92,7 @@ export class DeviceSession {
   readonly conversations: Conversations;
   readonly connection: Connection;
   readonly delivery: ServerDelivery;
-  readonly directory: ServerDirectory;
+  readonly directory: DeviceDirectory;
   readonly events: SessionEvent[] = [];
   readonly refusals: ConversationError[] = [];
   /** How many of our commits lost their epoch to another (EPOCH_CONFLICT). */
@@ -97,7 +109,7 @@ export class DeviceSession {
     self: DeviceRef,
     conversations: Conversations,
     connection: Connection,
-    directory: ServerDirectory,
+    directory: DeviceDirectory,
   ) {
     this.#o = o;
     this.self = self;
@@ -129,11 +141,11 @@ export class DeviceSession {
         return session.#handle(m);
       },
     });
+    const claim = (u: string) => connection.claimKeyPackages(u);
     const api = new ServerApi(o.serverUrl, o.crypto);
-    const directory = new ServerDirectory({
-      getAccount: (u) => api.getAccount(u),
-      claimKeyPackages: (u) => connection.claimKeyPackages(u),
-    });
+    const directory =
+      o.directory?.(claim) ??
+      new ServerDirectory({ getAccount: (u) => api.getAccount(u), claimKeyPackages: claim });
     const conversations = await Conversations.open({
       self,
       cs: o.cs,
@@ -254,6 +266,7 @@ export class DeviceSession {
     } catch (e) {
       if (!isConversationError(e)) throw e;
       this.refusals.push(e);
+      this.#o.onRefused?.(e);
     } finally {
       this.lastMessageAt = Date.now();
       for (const w of this.#waiters.splice(0)) w();
