@@ -40,7 +40,8 @@ after(async () => {
 });
 
 test('a file rewritten with its size and mtime put back, or swapped for a look-alike, is read again', async () => {
-  const deps = { ...depsWith(new TestClock()), fs: countingFs };
+  const clock = new TestClock();
+  const deps = { ...depsWith(clock), fs: countingFs };
   const source = join(work, 'src');
   await writeTree(source, { 'kept.txt': 'never touched', 'rewritten.txt': 'AAAA', 'swapped.txt': 'BBBB' });
   // Times a utimes call can set exactly (whole seconds), so that putting one back is exact.
@@ -68,6 +69,7 @@ test('a file rewritten with its size and mtime put back, or swapped for a look-a
     await fs.rename(join(source, 'other'), swapped);
 
     opened.length = 0;
+    clock.ms += 1000; // the parent is the newest snapshot: give each its own time
     const second = await backup(session, source, { hostname: 'h' });
     assert.deepEqual(opened.sort(), ['rewritten.txt', 'swapped.txt']);
     assert.equal(second.filesUnchanged, 1);
@@ -77,6 +79,7 @@ test('a file rewritten with its size and mtime put back, or swapped for a look-a
     );
 
     opened.length = 0;
+    clock.ms += 1000;
     await backup(session, source, { hostname: 'h' });
     assert.deepEqual(opened, [], 'nothing changed since: nothing read');
   } finally {
