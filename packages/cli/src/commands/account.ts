@@ -1,10 +1,14 @@
 /**
  * `sealpost account ...`: this device's account.
  *
- *   account create <username> --server <url>   new account key and device key, registered, key store written
+ *   account create <username> --server <url>   new account key and device key, registered, key store
+ *                                              written; the first signed device list published to the
+ *                                              key directory (its recovery key committed, the recovery
+ *                                              code printed once) and confirmed there
  *   account show [--json]                      what the key store holds (public parts only)
  *   account devices [--json]                   the account's devices as the server lists them
- *   account devices remove <deviceId>          removes a device, authorised by the account key
+ *   account devices remove <deviceId>          as `devices remove`: out of every conversation, out
+ *                                              of the account (account key), next list published
  *
  * Arguments are checked before any prompt or request. Seeds and passphrases are wiped when done;
  * only public values (keys, ids, fingerprints) are printed.
@@ -12,18 +16,33 @@
 import type { Command } from 'commander';
 import {
   CryptoVerificationError,
-  LIMITS,
   SealpostError,
   deviceIdOf,
   equalPublicBytes,
-  fromBase64urlExact,
   parseUsername,
   toBase64url,
+  type Username,
 } from '@sealpost/core';
 import { nodeCryptoProvider as crypto } from '@sealpost/core/node';
-import { ServerApi, keyFingerprint, openKeystore, parseServerUrl, sealKeystore } from '@sealpost/client';
+import {
+  ServerApi,
+  dayOf,
+  firstDeviceList,
+  keyFingerprint,
+  openKeystore,
+  parseServerUrl,
+  sealKeystore,
+} from '@sealpost/client';
 import type { KeystoreContents } from '@sealpost/client';
+import {
+  generateRecoverySecret,
+  recoveryCodeOf,
+  recoverySigningKey,
+} from '@sealpost/core/identity/recovery-key';
+import { openAccountDirectory, waitForList } from '../account-directory.ts';
 import { resolveHome } from '../home.ts';
+import { startMessaging } from '../messaging.ts';
+import { remove as removeEverywhere } from './devices.ts';
 import type { CliIo } from '../io.ts';
 import { assertNoKeystore, readKeystoreFile, stageKeystoreFile } from '../keystore-file.ts';
 import { readPassphrase } from '../passphrase.ts';
@@ -35,6 +54,7 @@ interface Options {
   readonly home?: string;
   readonly server?: string;
   readonly json?: boolean;
+  readonly directoryKey?: string;
 }
 
 export function accountCommand(program: Command, io: CliIo): void {
@@ -45,6 +65,10 @@ export function accountCommand(program: Command, io: CliIo): void {
     .description('create an account with this device as its first device')
     .argument('<username>', '3 to 32 ASCII letters, digits and _')
     .requiredOption('--server <url>', 'server to register with, http(s)://host[:port]')
+    .option(
+      '--directory-key <key>',
+      "the key directory's head signing key, base64url (else pinned from the server on first use)",
+    )
     .action((username: string, _options: Options, cmd: Command) =>
       create(io, username, cmd.optsWithGlobals()),
     );
@@ -99,11 +123,63 @@ async function create(io: CliIo, usernameArg: string, options: Options): Promise
     } finally {
       if (!keep) await staged.discard();
     }
+    await publishFirstList(io, home, { username, serverUrl, accountSeed, deviceSeed }, options);
   } finally {
     accountSeed.fill(0);
     deviceSeed.fill(0);
     passphrase.fill(0);
   }
+}
+
+/**
+ * The account's first device list (version 0: this device; the recovery key committed), submitted
+ * to the key directory and confirmed there; the version is recorded as this device's own (owner
+ * monitoring), in the encrypted conversation state, whose first session also uploads KeyPackages.
+ * The recovery code is printed once and kept nowhere: it is the way back when every device is lost.
+ */
+async function publishFirstList(
+  io: CliIo,
+  home: string,
+  device: { username: Username; serverUrl: string; accountSeed: Uint8Array; deviceSeed: Uint8Array },
+  options: Options,
+): Promise<void> {
+  const secret = generateRecoverySecret(crypto);
+  const recovery = recoverySigningKey(crypto, secret);
+  recovery.seed.fill(0);
+  const list = firstDeviceList(crypto, {
+    username: device.username,
+    accountSeed: device.accountSeed,
+    recoveryKey: recovery.publicKey,
+    deviceKeys: [crypto.ed25519.publicKey(device.deviceSeed)],
+    day: dayOf(Date.now()),
+  });
+  const { version } = await new ServerApi(device.serverUrl, crypto).publishDeviceList({
+    username: device.username,
+    deviceList: list,
+  });
+  io.stdout.write(
+    `recovery code  ${recoveryCodeOf(crypto, secret)}\n` +
+      `               write it down and keep it offline: it is shown once, and it is the only way\n` +
+      `               to take the account back if every device is lost\n`,
+  );
+  secret.fill(0);
+  const accountKey = crypto.ed25519.publicKey(device.accountSeed);
+  const dir = await openAccountDirectory(io, home, device.serverUrl, {
+    directoryKey: options.directoryKey,
+    pinIfUnset: true,
+  });
+  await waitForList(dir, device.username, (f) => f.version >= version, { accountKey });
+  await dir.save();
+  const { messaging, session, store } = await startMessaging(io, home, { ...device, accountKey });
+  try {
+    messaging.recordOwn(version);
+    await messaging.save();
+  } finally {
+    await session.close();
+    store.close();
+    await messaging.directory.save();
+  }
+  io.stdout.write(`published  device list version ${version} in the key directory\n`);
 }
 
 async function show(io: CliIo, options: Options): Promise<void> {
@@ -160,13 +236,13 @@ async function listDevices(io: CliIo, options: Options): Promise<void> {
   });
 }
 
+/**
+ * Same as `sealpost devices remove`: out of every conversation, out of the account, and the next
+ * device list published without it (a removal the directory did not show would leave the device
+ * trusted by everyone who checks the directory).
+ */
 async function removeDevice(io: CliIo, deviceIdArg: string, options: Options): Promise<void> {
-  const deviceId = fromBase64urlExact(deviceIdArg, LIMITS.deviceIdBytes, 'device id');
-  await withKeystore(io, options, async (contents) => {
-    const api = new ServerApi(contents.serverUrl, crypto);
-    await api.removeDevice({ username: contents.username, accountSeed: contents.accountSeed, deviceId });
-    io.stdout.write(`Removed device ${toBase64url(deviceId)} from ${contents.username}\n`);
-  });
+  await removeEverywhere(io, deviceIdArg, options);
 }
 
 /** Opens the key store of `--home`, runs `use`, and wipes the seeds and passphrase whatever happens. */

@@ -8,14 +8,16 @@
  *                                            the account key, every conversation and their recent
  *                                            history, and writes its key store
  *   devices approve <code>                   on an EXISTING device: registers the new device
- *                                            (account key signature), sends it the account key,
- *                                            adds it to every conversation by a commit once the
+ *                                            (account key signature), publishes the next signed
+ *                                            device list, sends it the account key, adds it to
+ *                                            every conversation by a commit once the verified key
  *                                            directory lists it and it has KeyPackages, and sends
  *                                            each conversation's recent history
  *   devices list [--json]                    the account's devices, and in how many of this
  *                                            device's conversations each one is
- *   devices remove <deviceId>                removes a device from the account and from every
- *                                            conversation (one commit each)
+ *   devices remove <deviceId>                removes a device from every conversation (one commit
+ *                                            each), from the account, and publishes the next
+ *                                            signed device list without it
  *
  * Everything sent to the new device is end-to-end encrypted to a key only it holds (link.ts).
  */
@@ -34,7 +36,15 @@ import {
   toBase64url,
 } from '@sealpost/core';
 import { nodeCryptoProvider as crypto } from '@sealpost/core/node';
-import { ServerApi, keyFingerprint, parseServerUrl, sealKeystore } from '@sealpost/client';
+import {
+  ServerApi,
+  dayOf,
+  keyFingerprint,
+  nextDeviceList,
+  parseServerUrl,
+  sealKeystore,
+} from '@sealpost/client';
+import { openAccountDirectory, waitForList } from '../account-directory.ts';
 import {
   type Conversation,
   addressOf,
@@ -45,7 +55,9 @@ import {
   nodeMlsCryptoProvider,
   openLinkBox,
   sealLinkBox,
+  VerifiedDirectory,
 } from '@sealpost/client/node/conversation-cli';
+import type { KeystoreContents } from '@sealpost/client';
 import { resolveHome } from '../home.ts';
 import type { CliIo } from '../io.ts';
 import { assertNoKeystore, stageKeystoreFile } from '../keystore-file.ts';
@@ -66,6 +78,7 @@ const MS_PER_DAY = 86_400_000;
 
 interface Options extends MessagingOptions {
   readonly server?: string;
+  readonly directoryKey?: string;
   readonly json?: boolean;
   readonly waitSeconds?: string;
 }
@@ -78,6 +91,10 @@ export function devicesCommand(program: Command, io: CliIo): void {
     .argument('<username>', 'the account')
     .requiredOption('--server <url>', "the account's server")
     .option('--wait-seconds <n>', 'how long to wait for the approval', String(LINK_WAIT_MS / 1000))
+    .option(
+      '--directory-key <key>',
+      "the key directory's head signing key, base64url (else pinned from the server on first use)",
+    )
     .action((username: string, _o: Options, cmd: Command) => link(io, username, cmd.optsWithGlobals()));
   devices
     .command('approve')
@@ -136,11 +153,19 @@ async function link(io: CliIo, usernameArg: string, options: Options): Promise<v
     );
     const deadline = Date.now() + waitMs;
     const idText = toBase64url(deviceId);
-    while (!(await api.getAccount(username)).devices.some((d) => equalPublicBytes(d.deviceId, deviceId))) {
-      if (Date.now() > deadline)
-        throw new UnavailableError('NOT_READY', 'the device was not approved in time');
-      await sleep(POLL_MS);
-    }
+    // Approved once the VERIFIED key directory lists this device: the approving device published
+    // the account's next list, signed by the account key, and an epoch made it visible.
+    const dir = await openAccountDirectory(io, home, serverUrl, {
+      directoryKey: options.directoryKey,
+      pinIfUnset: true,
+    });
+    const found = await waitForList(
+      dir,
+      username,
+      (f) => f.list.devices.some((d) => equalPublicBytes(d.deviceId, deviceId)),
+      { ms: waitMs },
+    );
+    await dir.save();
     io.stdout.write(`approved: this device is ${idText}\n`);
 
     let done = false;
@@ -148,21 +173,21 @@ async function link(io: CliIo, usernameArg: string, options: Options): Promise<v
     let history = 0;
     const onLinkBox = async (payload: Uint8Array, m: Messaging): Promise<void> => {
       const opened = await openLinkBox(crypto, cs, boxPrivate, deviceKey, payload);
-      // Believe a box only from a device the account lists, with that device's key.
-      const account = await api.getAccount(username);
-      const sender = account.devices.find((d) => equalPublicBytes(d.deviceId, opened.senderId));
-      if (sender === undefined || !opened.verify(sender.publicKey)) {
+      // Believe a box only from a device the verified list holds, with that device's key.
+      const sender = found.list.devices.find((d) => equalPublicBytes(d.deviceId, opened.senderId));
+      if (sender === undefined || !opened.verify(sender.signatureKey)) {
         throw new CryptoVerificationError(
           'CRYPTO_VERIFICATION_FAILED',
           'a link box not from a device of the account',
         );
       }
+      const account = { accountKey: found.list.accountKey };
       const c = opened.content;
       if (c.kind === 'account-seed') {
         if (!equalPublicBytes(crypto.ed25519.publicKey(c.accountSeed), account.accountKey)) {
           throw new CryptoVerificationError(
             'CRYPTO_VERIFICATION_FAILED',
-            'not the account key the account lists',
+            'not the account key the verified device list names',
           );
         }
         const sealed = await sealKeystore(
@@ -186,13 +211,16 @@ async function link(io: CliIo, usernameArg: string, options: Options): Promise<v
         done = true;
       }
     };
-    const opened2 = await startMessaging(io, home, { serverUrl, username, deviceSeed }, onLinkBox);
+    const opened2 = await startMessaging(io, home, { serverUrl, username, deviceSeed }, onLinkBox, {
+      directoryKey: options.directoryKey,
+    });
     try {
       await opened2.session.waitUntil(() => done, Math.max(0, deadline - Date.now()), 'the approving device');
       await opened2.messaging.save();
     } finally {
       await opened2.session.close();
       opened2.store.close();
+      await opened2.messaging.directory.save();
     }
     if (!keystoreWritten)
       throw new CryptoVerificationError('CRYPTO_VERIFICATION_FAILED', 'no account key arrived');
@@ -223,6 +251,7 @@ async function approve(io: CliIo, codeArg: string, options: Options): Promise<vo
       deviceSignature: code.deviceSignature,
     });
     io.stdout.write(`added to ${m.self.username}\n`);
+    const version = await publishNext(m, contents, { add: [code.deviceKey] });
     const sender = {
       crypto,
       cs,
@@ -233,6 +262,8 @@ async function approve(io: CliIo, codeArg: string, options: Options): Promise<vo
     const send = async (payload: Uint8Array) =>
       void (await m.session.connection.send({ recipients: to, payload }));
     await send(await sealLinkBox(sender, code, { kind: 'account-seed', accountSeed: contents.accountSeed }));
+    // Issue 4: a new device joins conversations only once the verified directory shows it.
+    await confirmPublished(m, contents, version);
 
     const deadline = Date.now() + LINK_WAIT_MS;
     for (const c of m.session.conversations.list().filter((x) => x.active)) {
@@ -300,7 +331,42 @@ async function list(io: CliIo, options: Options): Promise<void> {
   });
 }
 
-async function remove(io: CliIo, idArg: string, options: Options): Promise<void> {
+/**
+ * Publishes the account's next device list (`nextDeviceList` over the newest list the directory
+ * proves, signed by the account key) and records its label version as this device's own.
+ */
+async function publishNext(
+  m: Messaging,
+  contents: KeystoreContents,
+  change: { add?: Uint8Array[]; remove?: Uint8Array[] },
+): Promise<number> {
+  const accountKey = crypto.ed25519.publicKey(contents.accountSeed);
+  const current = await m.directory.lookup(m.self.username, { accountKey });
+  const list = nextDeviceList(crypto, current, {
+    accountSeed: contents.accountSeed,
+    ...change,
+    day: dayOf(Date.now()),
+  });
+  const { version } = await new ServerApi(contents.serverUrl, crypto).publishDeviceList({
+    username: m.self.username,
+    deviceList: list,
+  });
+  m.recordOwn(version);
+  await m.save();
+  m.io.stdout.write(`published device list version ${version}\n`);
+  return version;
+}
+
+/** Waits until the verified directory shows `version` of this account's list (then forgets caches). */
+async function confirmPublished(m: Messaging, contents: KeystoreContents, version: number): Promise<void> {
+  const accountKey = crypto.ed25519.publicKey(contents.accountSeed);
+  await waitForList(m.directory, m.self.username, (f) => f.version >= version, { accountKey });
+  const d = m.session.directory;
+  if (d instanceof VerifiedDirectory) d.forget(m.self.username);
+}
+
+/** `devices remove`, also behind `account devices remove`. */
+export async function remove(io: CliIo, idArg: string, options: MessagingOptions): Promise<void> {
   const deviceId = fromBase64urlExact(idArg, LIMITS.deviceIdBytes, 'device id');
   const id = toBase64url(deviceId);
   await withMessaging(io, options, async (m, contents) => {
@@ -319,6 +385,8 @@ async function remove(io: CliIo, idArg: string, options: Options): Promise<void>
       accountSeed: contents.accountSeed,
       deviceId,
     });
+    const version = await publishNext(m, contents, { remove: [deviceId] });
+    await confirmPublished(m, contents, version);
     io.stdout.write(`removed ${id} from ${m.self.username}\n`);
   });
 }

@@ -6,8 +6,11 @@
  *                                     inside the group, never to the server
  *   group add <group> <user>          adds every device of <user>
  *   group remove <group> <user>       removes every device of <user>
+ *   group leave <group>               asks the other members to remove you (all your devices):
+ *                                     MLS lets no member commit its own removal; the first other
+ *                                     member online makes the commit, and you see "you were removed"
  *   group list [--json]               every conversation, its members and their devices, each
- *                                     device checked against the directory now
+ *                                     device checked against the verified key directory now
  *
  * Each change is one commit ordered by the server; what it did is printed as roster events, as
  * the other members see them. `<group>` is a title or `#<id prefix>` as `group list` shows it.
@@ -46,6 +49,11 @@ export function groupCommand(program: Command, io: CliIo): void {
     .action((g: string, user: string, _o: Options, cmd: Command) =>
       remove(io, g, user, cmd.optsWithGlobals()),
     );
+  group
+    .command('leave')
+    .description('leave a group (the other members remove all of your devices)')
+    .argument('<group>', 'title or #id')
+    .action((g: string, _o: Options, cmd: Command) => leave(io, g, cmd.optsWithGlobals()));
   group
     .command('list')
     .description('your conversations, their members and devices')
@@ -114,6 +122,19 @@ async function remove(io: CliIo, target: string, userArg: string, options: Optio
       throw new ValidationError('VALIDATION_FAILED', `${user} is not in ${m.labelOf(c)}`);
     }
     m.print(c, events);
+  });
+}
+
+async function leave(io: CliIo, target: string, options: Options): Promise<void> {
+  await withMessaging(io, options, async (m) => {
+    const c = group(m, target);
+    if (!c.users().some((u) => u !== m.self.username)) {
+      throw new ValidationError('VALIDATION_FAILED', `${m.labelOf(c)} has no other member to remove you`);
+    }
+    await m.sendLeave(c);
+    io.stdout.write(
+      `${m.labelOf(c)} asked the members to remove you; you are out once one of them is online\n`,
+    );
   });
 }
 
