@@ -41,44 +41,55 @@ export async function took<T>(f: () => Promise<T>): Promise<[T, Took]> {
   return [r, { wallMs, cpuMs: (c.user + c.system) / 1000 }];
 }
 
+/** Operations per second, by wall clock and per CPU-second. */
+export interface Rate {
+  perSec: number;
+  perCpuSec: number;
+}
+
 /**
- * Operations per second of `op`: `rounds` rounds of `seconds` after a warm-up, the median round,
- * by wall clock and per CPU-second.
+ * Operations per second of each op: after a warm-up of each, `rounds` rounds in which every op
+ * runs for `seconds` in turn, and each op's median round. Interleaving puts every op under the
+ * same load from other work on a shared machine, so the ratios between them hold even when the
+ * rates themselves move.
  */
-export async function rate(
-  op: () => Promise<unknown>,
+export async function rates(
+  ops: readonly (() => Promise<unknown>)[],
   { seconds, rounds }: { seconds: number; rounds: number },
-): Promise<{ perSec: number; perCpuSec: number }> {
-  for (let i = 0; i < 200; i++) await op(); // warm-up: JIT, key caches
-  const wall: number[] = [];
-  const cpu: number[] = [];
+): Promise<Rate[]> {
+  for (const op of ops) for (let i = 0; i < 200; i++) await op(); // warm-up: JIT, key caches
+  const wall: number[][] = ops.map(() => []);
+  const cpu: number[][] = ops.map(() => []);
   for (let r = 0; r < rounds; r++) {
-    let n = 0;
-    const [, t] = await took(async () => {
-      const deadline = performance.now() + seconds * 1000;
-      while (performance.now() < deadline) {
-        for (let i = 0; i < 20; i++) await op();
-        n += 20;
-      }
-    });
-    wall.push((n * 1000) / t.wallMs);
-    cpu.push((n * 1000) / t.cpuMs);
+    for (const [k, op] of ops.entries()) {
+      let n = 0;
+      const [, t] = await took(async () => {
+        const deadline = performance.now() + seconds * 1000;
+        while (performance.now() < deadline) {
+          for (let i = 0; i < 20; i++) await op();
+          n += 20;
+        }
+      });
+      wall[k]!.push((n * 1000) / t.wallMs);
+      cpu[k]!.push((n * 1000) / t.cpuMs);
+    }
   }
-  return { perSec: median(wall), perCpuSec: median(cpu) };
+  return ops.map((_, k) => ({ perSec: median(wall[k]!), perCpuSec: median(cpu[k]!) }));
 }
 
 const payload = new Uint8Array(200).fill(0x78);
-const KIB = new Uint8Array(1024).fill(0x78);
 
-/** Application messages in a group of `size` made in one commit: alice encrypts, bob decrypts. */
-export async function mlsMessages(
-  cs: CiphersuiteImpl,
-  size: number,
-  opts: { seconds: number; rounds: number },
-) {
+/**
+ * Application messages in a group of `size` made in one commit: `op` has alice encrypt and bob
+ * decrypt one message; `overhead` is what the wire adds to a plaintext (call it last: that
+ * message is not delivered).
+ */
+export async function mlsPair(cs: CiphersuiteImpl, size: number) {
   const { alice, bob } = await makeGroup(size, cs);
-  const r = await rate(() => sendAndReceive(alice, bob, payload), opts);
-  return { ...r, overhead: (await messageBytes(alice, KIB)) - KIB.byteLength };
+  return {
+    op: () => sendAndReceive(alice, bob, payload),
+    overhead: async (plaintext: Uint8Array) => (await messageBytes(alice, plaintext)) - plaintext.byteLength,
+  };
 }
 
 interface HandshakeSample {

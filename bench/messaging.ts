@@ -13,7 +13,7 @@
  *     sends it).
  *
  *   npm run bench:messaging -- [--sizes 2,128,1000] [--commit-sizes 128,1000] [--seconds 1]
- *     [--rounds 3] [--samples 5] [--no-libsignal] [--no-default-provider] [--quick]
+ *     [--rounds 5] [--samples 5] [--no-libsignal] [--no-default-provider] [--quick]
  * --quick is --sizes 2,128 --commit-sizes 128 --rounds 2 --samples 3. The full run takes minutes,
  * more the first time (building the full 1,000-member trees).
  */
@@ -25,7 +25,7 @@ import {
   type MlsCryptoOptions,
 } from '../packages/client/src/mls/provider.ts';
 import { nodeMlsCryptoProvider } from '../packages/client/node/mls-crypto.ts';
-import { mlsHandshakes, mlsMessages, rate } from './messaging-mls.ts';
+import { mlsHandshakes, mlsPair, rates } from './messaging-mls.ts';
 import { LIBSIGNAL_VERSION, loadLibsignal, oneToOne, senderKeys } from './messaging-libsignal.ts';
 
 const { values } = parseArgs({
@@ -33,7 +33,7 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '2,128,1000' },
     'commit-sizes': { type: 'string', default: '128,1000' },
     seconds: { type: 'string', default: '1' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     samples: { type: 'string', default: '5' },
     quick: { type: 'boolean', default: false },
     'no-libsignal': { type: 'boolean', default: false },
@@ -61,35 +61,35 @@ console.log(
     `medians of ${OPTS.rounds} rounds of ${OPTS.seconds} s, ${SAMPLES} handshake samples`,
 );
 
-// libsignal first: its figures are the reference of every ratio below.
 const ls = values['no-libsignal'] ? { missing: 'skipped (--no-libsignal)' } : await loadLibsignal();
+if ('missing' in ls) console.log(`libsignal: not measured, ${ls.missing}`);
 const payload = new Uint8Array(200).fill(0x78) as Uint8Array<ArrayBuffer>;
 const KIB = new Uint8Array(1024).fill(0x78) as Uint8Array<ArrayBuffer>;
-let senderKeysRate: { perSec: number; perCpuSec: number } | undefined;
-const rows: Record<string, string | number>[] = [];
-if ('missing' in ls) {
-  console.log(`libsignal: not measured, ${ls.missing}`);
-} else {
-  for (const [name, make] of [
-    ['libsignal 1:1 session', oneToOne],
-    ['libsignal Sender Keys', senderKeys],
+
+interface Cell {
+  name: string;
+  op: () => Promise<unknown>;
+  overhead: () => Promise<number>;
+  kind: 'signal-1:1' | 'sender-keys' | 'default' | 'ours';
+}
+const libsignalCells: Cell[] = [];
+if (!('missing' in ls)) {
+  const one = await oneToOne(ls.lib);
+  const group = await senderKeys(ls.lib);
+  for (const [name, pair, kind] of [
+    ['libsignal 1:1 session', one, 'signal-1:1'],
+    ['libsignal Sender Keys', group, 'sender-keys'],
   ] as const) {
-    const pair = await make(ls.lib);
-    const r = await rate(() => pair.sendAndReceive(payload), OPTS);
-    if (make === senderKeys) senderKeysRate = r;
-    rows.push({
-      members: make === oneToOne ? 2 : 'any',
-      implementation: `${name} ${LIBSIGNAL_VERSION}`,
-      'msgs/s': f0(r.perSec),
-      'msgs/CPU-s': f0(r.perCpuSec),
-      'B over 1 KiB': (await pair.ciphertextSize(KIB)) - KIB.byteLength,
-      'vs Sender Keys': '',
-      'vs ts-mls default': '',
+    libsignalCells.push({
+      name: `${name} ${LIBSIGNAL_VERSION}`,
+      op: () => pair.sendAndReceive(payload),
+      overhead: async () => (await pair.ciphertextSize(KIB)) - KIB.byteLength,
+      kind,
     });
   }
 }
 
-const CELLS: [string, CryptoProvider, CiphersuiteName][] = [
+const MLS_CELLS: [string, CryptoProvider, CiphersuiteName][] = [
   ...(values['no-default-provider']
     ? []
     : [
@@ -102,23 +102,41 @@ const CELLS: [string, CryptoProvider, CiphersuiteName][] = [
   ['ours (node:crypto)', nodeMlsCryptoProvider, CLASSICAL],
   ['ours, X-Wing suite', nodeMlsCryptoProvider, HYBRID],
 ];
+const rows: Record<string, string | number>[] = [];
+// Per group size, libsignal and every MLS cell are measured in interleaved rounds (see `rates`).
 for (const size of SIZES) {
-  let defaultRate: number | undefined;
-  for (const [name, provider, suite] of CELLS) {
-    const r = await mlsMessages(await mlsCiphersuite({ provider, suite }), size, OPTS);
-    if (provider === browserMlsCryptoProvider) defaultRate = r.perCpuSec;
+  const cells: Cell[] = [...libsignalCells];
+  for (const [name, provider, suite] of MLS_CELLS) {
+    const pair = await mlsPair(await mlsCiphersuite({ provider, suite }), size);
+    cells.push({
+      name: `MLS, ${name}`,
+      op: pair.op,
+      overhead: () => pair.overhead(KIB),
+      kind: provider === browserMlsCryptoProvider ? 'default' : 'ours',
+    });
+  }
+  const r = await rates(
+    cells.map((c) => c.op),
+    OPTS,
+  );
+  const of = (kind: Cell['kind']) => r[cells.findIndex((c) => c.kind === kind)]?.perCpuSec;
+  for (const [k, c] of cells.entries()) {
     rows.push({
-      members: size,
-      implementation: `MLS, ${name}`,
-      'msgs/s': f0(r.perSec),
-      'msgs/CPU-s': f0(r.perCpuSec),
-      'B over 1 KiB': r.overhead,
-      'vs Sender Keys': ratio(r.perCpuSec, senderKeysRate?.perCpuSec),
-      'vs ts-mls default': provider === browserMlsCryptoProvider ? '' : ratio(r.perCpuSec, defaultRate),
+      'group size': size,
+      implementation: c.name,
+      'msgs/s': f0(r[k]!.perSec),
+      'msgs/CPU-s': f0(r[k]!.perCpuSec),
+      'B over 1 KiB': await c.overhead(),
+      'vs Sender Keys':
+        c.kind === 'ours' || c.kind === 'default' ? ratio(r[k]!.perCpuSec, of('sender-keys')) : '',
+      'vs ts-mls default': c.kind === 'ours' ? ratio(r[k]!.perCpuSec, of('default')) : '',
     });
   }
 }
-console.log('Application messages, encrypt + decrypt, 200-byte payload (ratios per CPU-second)');
+console.log(
+  'Application messages, encrypt + decrypt, 200-byte payload; per group size, libsignal and MLS in ' +
+    'interleaved rounds (ratios per CPU-second)',
+);
 console.table(rows);
 
 console.log(
