@@ -63,8 +63,9 @@ export const nodeBackupFs: BackupFs = {
   readdir: (path) => fs.readdir(path),
   readlink: (path) => fs.readlink(path),
   openRead: async (path) => reader(await fs.open(path, 'r')),
-  // O_CREAT | O_EXCL: never follows a symlink planted at the path.
-  openWrite: async (path) => writer(await fs.open(path, 'wx', 0o600)),
+  // O_CREAT | O_EXCL: never follows a symlink planted at the path; O_NOFOLLOW when reopening.
+  openWrite: async (path, existing) =>
+    writer(await fs.open(path, existing === true ? constants.O_WRONLY | constants.O_NOFOLLOW : 'wx', 0o600)),
   mkdir: async (path) => {
     await fs.mkdir(path, { recursive: true });
   },

@@ -172,6 +172,11 @@ export class BlobReader {
     for (const p of packs) this.#avoided.add(p);
   }
 
+  /** Forgets the packs kept for later reads (a restore holds its own, restore.ts). */
+  dropCache(): void {
+    this.#packs.clear();
+  }
+
   /** A whole pack, checked against its name. */
   async pack(name: ObjectName): Promise<Uint8Array> {
     const cached = this.#packs.get(name);

@@ -44,8 +44,12 @@ export interface BackupFs {
   readdir(path: string): Promise<string[]>;
   readlink(path: string): Promise<string>;
   openRead(path: string): Promise<FsReader>;
-  /** Creates a new file; fails if anything (a symlink included) is at `path`. */
-  openWrite(path: string): Promise<FsWriter>;
+  /**
+   * Creates a new file; fails if anything (a symlink included) is at `path`. With `existing`, opens
+   * the regular file the caller created earlier for writing instead (never following a symlink):
+   * restore closes and reopens its partial files to bound how many are open at once.
+   */
+  openWrite(path: string, existing?: boolean): Promise<FsWriter>;
   /** Creates a directory and its parents; an existing directory is fine. */
   mkdir(path: string): Promise<void>;
   symlink(target: string, path: string): Promise<void>;

@@ -7,8 +7,17 @@ import { LIMITS } from '@sealpost/core';
 export const BACKUP_ENGINE_LIMITS = {
   /** Bytes read from a source file at a time (with the 8 MiB chunk buffer, a run's file memory). */
   readBufferBytes: 1024 * 1024,
-  /** Whole packs a reader keeps (each at most LIMITS.backupPackMaxBytes). */
+  /** Whole packs a reader keeps for trees and lookups (each at most LIMITS.backupPackMaxBytes). */
   packCacheCount: 2,
+  /**
+   * Packs a restore fetches ahead of the one it is writing out (restore.ts): each fetch is whole and
+   * verified once, so this many packs (16 MiB each, LIMITS.backupPackMaxBytes at most) are held.
+   */
+  restorePacksAhead: 1,
+  /** Chunk writes a restore runs at once, across files (each holds its chunk, 8 MiB at most). */
+  restoreWritesInFlight: 8,
+  /** Partial files a restore keeps open; beyond this the least recently written is closed. */
+  restoreOpenFilesMax: 64,
   /** Restore leaves aligned runs of zeros this long as holes (sparse files). */
   holeBlockBytes: 64 * 1024,
   /** An index file is split once its content would pass this (half the format's maximum). */

@@ -1,28 +1,40 @@
 /**
  * `restore`: writes a snapshot, or one path of it, into a directory.
  *
- * Every blob is verified before a byte of it is written (blob-reader.ts: pack hash, tag, length,
- * keyed id). A file is written to "<name>.sealpost-partial" and renamed into place only once all of
- * it has been verified and written, so a corrupt repository never leaves a wrong file under the
- * right name: the restore stops with BACKUP_DATA_CORRUPT naming the file and the pack, and the
- * partial file is removed. Aligned 64 KiB blocks of zeros are skipped (a hole) and the file is sized at
- * the end, so sparse files stay sparse. Modes and times are set after the content (a directory's
- * after its children, so writing into it does not change its time and a read-only one can be filled).
+ * Planned by pack (restore-plan.ts, restic's restorer): the trees are walked first, directories and
+ * symlinks made, and every file's chunks grouped under the pack that holds them. Then each pack is
+ * fetched once (the next one is fetched while this one is written: `restorePacksAhead`), checked
+ * against its name once, and each blob it holds for the snapshot is opened (tag, length, keyed id:
+ * blob.ts) and written to every file and place that needs it, several files at once
+ * (`restoreWritesInFlight`), with at most `restoreOpenFilesMax` open (the rest are closed and
+ * reopened when their next chunk comes).
+ *
+ * Every blob is verified before a byte of it is written. A file is written to
+ * "<name>.sealpost-partial" and renamed into place only once all of its chunks are written, so a
+ * corrupt repository never leaves a wrong file under the right name: the restore stops with
+ * BACKUP_DATA_CORRUPT naming a file that needs the damaged pack (`path`) and the pack (`object`),
+ * and every partial file is removed. Aligned 64 KiB blocks of zeros are skipped (a hole) and the file
+ * is sized at the end, so sparse files stay sparse. Modes and times are set after the content (a
+ * directory's after all files, children first, so writing into it does not change its time and a
+ * read-only one can be filled).
  *
  * Restoring into a directory that holds older files: files are replaced by rename, a symlink or
- * file where a directory goes is removed first, and partial files are created exclusively, so
- * nothing is ever written through a symlink found in the target.
+ * file where a directory goes is removed first, and partial files are created exclusively (and
+ * reopened without following symlinks), so nothing is ever written through a symlink found in the
+ * target.
  */
-import type { BlobId } from '@sealpost/core/backup/blob';
-import type { DirNode, FileNode, TreeNode } from '@sealpost/core/backup/tree';
-import { BlobReader } from './blob-reader.ts';
+import { openBlob } from '@sealpost/core/backup/blob';
+import { BlobReader, corrupt } from './blob-reader.ts';
 import { BackupError } from './errors.ts';
-import { joinPath, type FsWriter } from './fs.ts';
+import type { FsWriter } from './fs.ts';
+import { joinPath } from './fs.ts';
+import { Lanes } from './lanes.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
-import type { Session } from './session.ts';
-import { findSnapshot, lookupPath, nodeName, readTree } from './snapshots.ts';
+import { Planner, type FileJob, type PackPlan, type RestorePlan } from './restore-plan.ts';
+import { fetchVerified, type Session } from './session.ts';
+import { findSnapshot, lookupPath, nodeName } from './snapshots.ts';
 
-export const PARTIAL_SUFFIX = '.sealpost-partial';
+export { PARTIAL_SUFFIX } from './restore-plan.ts';
 
 export interface RestoreOptions {
   /** A path inside the snapshot ("dir/file"); the whole snapshot when absent. */
@@ -37,8 +49,6 @@ export interface RestoreResult {
   symlinks: number;
   bytesWritten: number;
 }
-
-const textDecoder = new TextDecoder();
 
 function allZero(bytes: Uint8Array): boolean {
   if (bytes.byteOffset % 4 === 0) {
@@ -66,100 +76,150 @@ async function writeSparse(out: FsWriter, data: Uint8Array, position: number): P
   if (runStart >= 0) await out.write(data.subarray(runStart), position + runStart);
 }
 
-class RestoreRun {
-  readonly session: Session;
-  readonly reader: BlobReader;
-  readonly result: RestoreResult = { files: 0, dirs: 0, symlinks: 0, bytesWritten: 0 };
-  readonly onProgress: RestoreOptions['onProgress'];
+/** The second half of a restore: packs fetched in plan order, their blobs written to the files. */
+class Writing {
+  readonly #session: Session;
+  readonly #onProgress: RestoreOptions['onProgress'];
+  /** Files with an open writer, least recently used first. */
+  readonly #open = new Set<FileJob>();
+  /** Partial files this run created and has not renamed yet (removed if the restore fails). */
+  readonly #partials = new Set<FileJob>();
+  readonly #lanes = new Lanes(BACKUP_ENGINE_LIMITS.restoreWritesInFlight);
+  files = 0;
+  bytesWritten = 0;
 
-  constructor(session: Session, reader: BlobReader, onProgress: RestoreOptions['onProgress']) {
-    this.session = session;
-    this.reader = reader;
-    this.onProgress = onProgress;
+  constructor(session: Session, onProgress: RestoreOptions['onProgress']) {
+    this.#session = session;
+    this.#onProgress = onProgress;
   }
 
-  /** Restores the children of tree `id` into directory `dest`; `path` is the tree's path in the snapshot. */
-  async contents(id: BlobId, dest: string, path: string): Promise<void> {
-    await this.session.deps.fs.mkdir(dest);
-    for (const node of await readTree(this.reader, id, path === '' ? '/' : path)) {
-      await this.node(node, joinPath(dest, nodeName(node)), joinPath(path, nodeName(node)));
+  async run(plan: RestorePlan): Promise<void> {
+    try {
+      for (const file of plan.empty) await this.#lanes.start(() => this.#onFile(file, 0, undefined));
+      await this.#packs([...plan.packs.values()]);
+      await this.#lanes.drain();
+    } catch (error) {
+      await this.#lanes.drain().catch(() => undefined);
+      await this.#removePartials();
+      throw error;
+    }
+    const fs = this.#session.deps.fs;
+    for (const dir of plan.dirs) {
+      await fs.chmod(dir.dest, dir.mode);
+      await fs.setMtime(dir.dest, dir.mtimeNs, false);
     }
   }
 
-  async node(node: TreeNode, dest: string, path: string): Promise<void> {
-    const fs = this.session.deps.fs;
-    if (node.kind === 'file') {
-      await this.file(node, dest, path);
-      this.result.files++;
-    } else if (node.kind === 'dir') {
-      await this.dir(node, dest, path);
-      this.result.dirs++;
-    } else {
-      await fs.remove(dest);
-      await fs.symlink(textDecoder.decode(node.target), dest);
-      await fs.setMtime(dest, node.mtimeNs, true);
-      this.result.symlinks++;
+  async #packs(packs: readonly PackPlan[]): Promise<void> {
+    const { repo, deps, keys } = this.#session;
+    const fetches: Promise<Uint8Array>[] = [];
+    const fetch = (i: number) => {
+      const pack = packs[i]!;
+      const firstPath = pack.blobs.values().next().value!.targets[0]!.file.path;
+      const fetching = fetchVerified(repo, deps, 'packs', pack.name).catch((error: unknown) => {
+        throw corrupt(error, `packs/${pack.name}`, { path: firstPath });
+      });
+      fetching.catch(() => undefined); // awaited below, in order
+      fetches[i] = fetching;
+    };
+    for (let i = 0; i < packs.length; i++) {
+      for (let j = i; j <= i + BACKUP_ENGINE_LIMITS.restorePacksAhead && j < packs.length; j++)
+        if (fetches[j] === undefined) fetch(j);
+      const bytes = await fetches[i]!;
+      delete fetches[i];
+      const object = `packs/${packs[i]!.name}`;
+      for (const blob of packs[i]!.blobs.values()) {
+        const path = blob.targets[0]!.file.path;
+        if (blob.offset + blob.length > bytes.length) {
+          throw new BackupError('BACKUP_DATA_CORRUPT', `${object}: blob runs past the end of the pack`, {
+            object,
+            path,
+          });
+        }
+        let plain: Uint8Array;
+        try {
+          const sealed = bytes.subarray(blob.offset, blob.offset + blob.length);
+          plain = openBlob(deps.crypto, keys, 'data', blob.id, sealed, deps.decompress, blob.rawLength);
+        } catch (error) {
+          throw corrupt(error, object, { path });
+        }
+        for (const { file, position } of blob.targets) {
+          await this.#lanes.start(() => this.#onFile(file, position, plain));
+        }
+      }
     }
-  }
-
-  async dir(node: DirNode, dest: string, path: string): Promise<void> {
-    await this.replaceNonDirectory(dest);
-    await this.contents(node.subtree, dest, path);
-    await this.session.deps.fs.chmod(dest, node.mode);
-    await this.session.deps.fs.setMtime(dest, node.mtimeNs, false);
   }
 
   /**
-   * Removes whatever non-directory is at `dest` (a file, or a symlink left by an earlier restore)
-   * so that a directory is created there and nothing is written through a link to elsewhere.
+   * Runs on `file`'s queue: opens it (creating or reopening the partial file), writes `data` at
+   * `position` (none for an empty file), and once every chunk is in, sizes, closes and renames it.
    */
-  async replaceNonDirectory(dest: string): Promise<void> {
-    const fs = this.session.deps.fs;
-    let kind;
-    try {
-      kind = (await fs.lstat(dest)).kind;
-    } catch {
-      return; // Absent (or unreadable: mkdir reports it).
-    }
-    if (kind !== 'dir') await fs.remove(dest);
+  #onFile(file: FileJob, position: number, data: Uint8Array | undefined): Promise<void> {
+    const turn = file.queue.then(async () => {
+      const out = await this.#writer(file);
+      if (data !== undefined) {
+        await writeSparse(out, data, position);
+        file.remaining--;
+        this.bytesWritten += data.length;
+      }
+      if (file.remaining === 0) await this.#finish(file, out);
+      this.#onProgress?.({ files: this.files, bytesWritten: this.bytesWritten });
+    });
+    file.queue = turn.catch(() => undefined);
+    return turn;
   }
 
-  async file(node: FileNode, dest: string, path: string): Promise<void> {
-    const fs = this.session.deps.fs;
-    const partial = dest + PARTIAL_SUFFIX;
-    await fs.remove(partial);
-    const out = await fs.openWrite(partial);
-    let done = false;
-    try {
-      let at = 0;
-      for (const id of node.content) {
-        const plain = await this.reader.read(id, 'data', path);
-        await writeSparse(out, plain, at);
-        at += plain.length;
-        this.onProgress?.({ files: this.result.files, bytesWritten: this.result.bytesWritten + at });
-      }
-      if (at !== node.size) {
-        throw new BackupError(
-          'BACKUP_DATA_CORRUPT',
-          `file ${path}: chunks hold ${at} bytes, the tree says ${node.size}`,
-          {
-            path,
-          },
-        );
-      }
-      await out.truncate(at);
-      await out.close();
-      done = true;
-      this.result.bytesWritten += at;
-    } finally {
-      if (!done) {
-        await out.close().catch(() => undefined);
-        await fs.remove(partial);
-      }
+  /** `file`'s open writer, opening it (and closing the least recently used beyond the bound). */
+  async #writer(file: FileJob): Promise<FsWriter> {
+    const fs = this.#session.deps.fs;
+    if (file.writer !== undefined) {
+      this.#open.delete(file);
+      this.#open.add(file);
+      return file.writer;
     }
-    await fs.chmod(partial, node.mode);
-    await fs.setMtime(partial, node.mtimeNs, false);
-    await fs.rename(partial, dest);
+    if (file.created) {
+      file.writer = await fs.openWrite(file.partial, true);
+    } else {
+      await fs.remove(file.partial);
+      file.writer = await fs.openWrite(file.partial);
+      file.created = true;
+      this.#partials.add(file);
+    }
+    this.#open.add(file);
+    while (this.#open.size > BACKUP_ENGINE_LIMITS.restoreOpenFilesMax) {
+      const oldest = this.#open.values().next().value!;
+      this.#open.delete(oldest);
+      oldest.queue = oldest.queue.then(() => this.#close(oldest));
+    }
+    return file.writer;
+  }
+
+  async #close(file: FileJob): Promise<void> {
+    const writer = file.writer;
+    file.writer = undefined;
+    this.#open.delete(file);
+    await writer?.close();
+  }
+
+  async #finish(file: FileJob, out: FsWriter): Promise<void> {
+    const fs = this.#session.deps.fs;
+    await out.truncate(file.size);
+    await this.#close(file);
+    await fs.chmod(file.partial, file.mode);
+    await fs.setMtime(file.partial, file.mtimeNs, false);
+    await fs.rename(file.partial, file.dest);
+    this.#partials.delete(file);
+    this.files++;
+  }
+
+  async #removePartials(): Promise<void> {
+    const fs = this.#session.deps.fs;
+    for (const file of this.#partials) {
+      await file.queue.catch(() => undefined);
+      await file.writer?.close().catch(() => undefined);
+      file.writer = undefined;
+      await fs.remove(file.partial);
+    }
   }
 }
 
@@ -176,17 +236,26 @@ export async function restore(
 ): Promise<RestoreResult> {
   const reader = await BlobReader.load(session);
   const { snapshot } = await findSnapshot(session, snapshotId);
-  const run = new RestoreRun(session, reader, options.onProgress);
+  const planner = new Planner(session, reader);
   const node = await lookupPath(reader, snapshot.tree, options.path ?? '');
   if (node === undefined) {
-    await run.contents(snapshot.tree, target, '');
+    await planner.contents(snapshot.tree, target, '');
   } else {
     await session.deps.fs.mkdir(target);
     const path = (options.path ?? '')
       .split('/')
       .filter((p) => p !== '' && p !== '.')
       .join('/');
-    await run.node(node, joinPath(target, nodeName(node)), path);
+    await planner.node(node, joinPath(target, nodeName(node)), path);
   }
-  return run.result;
+  reader.dropCache();
+  const plan = planner.plan;
+  const writing = new Writing(session, options.onProgress);
+  await writing.run(plan);
+  return {
+    files: writing.files,
+    dirs: plan.dirs.length,
+    symlinks: plan.symlinks,
+    bytesWritten: writing.bytesWritten,
+  };
 }
