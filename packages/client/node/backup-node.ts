@@ -1,6 +1,6 @@
 /**
  * `nodeBackupDeps`: the backup engine's injected capabilities for Node (../src/backup/deps.ts):
- * node:crypto (core's provider), Argon2id on hash-wasm, zstd from node:zlib, node:fs/promises.
+ * node:crypto (core's provider) and its Argon2id (backup-argon2id.ts), zstd from node:zlib, node:fs/promises.
  *
  * zstd at `BACKUP_ENGINE_LIMITS.zstdLevel` (1) by default. `workers`: seal new blobs (zstd and
  * AES-GCM, the slowest stage) on that many worker threads (backup-workers.ts); 0, the default,
@@ -8,9 +8,9 @@
  */
 import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { nodeCryptoProvider } from '@sealpost/core/node';
-import { hashWasmArgon2id } from '../src/backup/argon2id.ts';
 import type { BackupDeps } from '../src/backup/deps.ts';
 import { BACKUP_ENGINE_LIMITS } from '../src/backup/limits.ts';
+import { nodeArgon2id } from './backup-argon2id.ts';
 import { nodeBackupFs } from './backup-fs.ts';
 import { workerSealers } from './backup-workers.ts';
 
@@ -22,7 +22,7 @@ export function nodeBackupDeps(
   return {
     ...(workers > 0 ? { sealers: workerSealers(workers, { zstdLevel: level }) } : {}),
     crypto: nodeCryptoProvider,
-    argon2id: hashWasmArgon2id,
+    argon2id: nodeArgon2id,
     compress: (data) => zstdCompressSync(data, { params: { [constants.ZSTD_c_compressionLevel]: level } }),
     // maxOutputLength makes zlib refuse (RangeError) rather than allocate past the blob's length.
     decompress: (data, max) => zstdDecompressSync(data, { maxOutputLength: Math.max(1, max) }),
