@@ -242,7 +242,14 @@ describe('sealpost against a live server', () => {
     const keystore = join(home, 'keystore.spks');
     assert.equal(statSync(keystore).mode & 0o777, 0o600);
     assert.equal(statSync(home).mode & 0o777, 0o700);
-    assert.deepEqual(readdirSync(home), ['keystore.spks'], 'no temporary file left behind');
+    // The key store, the encrypted conversation state (own device-list version, KeyPackages) and
+    // the key directory's pinned key and memory; no temporary file left behind.
+    assert.deepEqual(readdirSync(home).sort(), [
+      'conversations.spcs',
+      'directory-memory.json',
+      'directory-trust.json',
+      'keystore.spks',
+    ]);
 
     const again = await sealpost(
       ['--home', home, 'account', 'create', username, '--server', server.url],
@@ -276,8 +283,10 @@ describe('sealpost against a live server', () => {
     assert.match(text.stdout, new RegExp(`^${view['deviceId']} .*\\(this device\\)$`, 'm'));
 
     const removed = await sealpost(['--home', home, 'account', 'devices', 'remove', view['deviceId']!], env);
+    // Refused before any request: a device is removed from another device of the account (it
+    // must leave its conversations and the published device list by someone else's commit).
     assert.equal(removed.status, 1);
-    assert.match(removed.stderr, /^error LAST_DEVICE: /);
+    assert.match(removed.stderr, /^error VALIDATION_FAILED: remove this device from another device/);
 
     const unknown = await sealpost(['--home', home, 'account', 'devices', 'remove', 'AAAAAAAAAAA'], env);
     assert.notEqual(unknown.status, 0);
