@@ -161,3 +161,22 @@ test("a device list version inserted behind the owner's back is reported by the 
   assert.equal(later.status, 0, later.stderr);
   assert.match(later.stderr, /warning: versions 1 of monc's device list were not made by this account/);
 });
+
+test('group leave: the other member removes the leaver at its next run; the leaver sees it', async () => {
+  const dan = await account('leaved');
+  const eve = await account('leavee');
+  await ok(dan, ['group', 'create', 'club', 'leavee']);
+  assert.match(await ok(eve, ['read']), /you joined a conversation with leaved/);
+  assert.match(await ok(eve, ['group', 'leave', 'club']), /\[club\] asked the members to remove you/);
+  const danRead = await ok(dan, ['read']);
+  assert.match(danRead, /\[club\] leavee asked to leave/);
+  assert.match(danRead, /\[club\] leavee was removed by you/);
+  assert.match(await ok(eve, ['read']), /\[club\] you were removed by leaved/);
+  const groups = JSON.parse(await ok(dan, ['group', 'list', '--json'])) as Array<{
+    members: Array<{ user: string }>;
+  }>;
+  assert.deepEqual(
+    groups[0]!.members.map((u) => u.user),
+    ['leaved'],
+  );
+});
