@@ -40,6 +40,7 @@ import {
 import { BlobReader } from './blob-reader.ts';
 import { BackupError } from './errors.ts';
 import { joinPath, type FsStat } from './fs.ts';
+import { Lanes } from './lanes.ts';
 import { packsAtRisk } from './grace.ts';
 import { writeIndexFiles } from './index-writer.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
@@ -115,8 +116,11 @@ class Run {
   readonly reader: BlobReader;
   readonly onProgress: ((progress: BackupProgress) => void) | undefined;
   readonly signal: AbortSignal | undefined;
-  readonly readBuffer = new Uint8Array(BACKUP_ENGINE_LIMITS.readBufferBytes);
-  readonly chunkBuffer = new Uint8Array(LIMITS.backupChunkMaxBytes);
+  /** Lanes for reading files, and for lstat calls (lanes.ts). */
+  readonly #files = new Lanes(BACKUP_ENGINE_LIMITS.backupFilesInFlight);
+  readonly #stats = new Lanes(BACKUP_ENGINE_LIMITS.backupStatsInFlight);
+  /** Read and chunk buffers of lanes not reading now (one pair per lane at most). */
+  readonly #buffers: { read: Uint8Array; chunk: Uint8Array }[] = [];
   files = 0;
   dirs = 0;
   symlinks = 0;
@@ -152,30 +156,74 @@ class Run {
     }
   }
 
-  /** Stores the tree of directory `path` and returns its id; `parent`: its tree in the parent snapshot. */
+  /**
+   * Stores the tree of directory `path` and returns its id; `parent`: its tree in the parent snapshot.
+   *
+   * The entries' lstat calls run together (at most `backupStatsInFlight` across the run), and files
+   * are read and chunked in `backupFilesInFlight` lanes while the walk goes on: a file is started as
+   * soon as a lane is free, and the walk waits only when none is. Subdirectories are walked one
+   * after another. A directory's tree is stored once all of its entries are done.
+   */
   async dir(path: string, parent?: BlobId): Promise<BlobId> {
     const fs = this.session.deps.fs;
-    const nodes: TreeNode[] = [];
     const before = await this.parentEntries(parent, path);
-    for (const name of await fromSource(path, () => fs.readdir(path))) {
-      const child = joinPath(path, name);
+    const names = await fromSource(path, () => fs.readdir(path));
+    const stats = await Promise.all(
+      names.map((name) =>
+        this.#stats.run(async () => {
+          const child = joinPath(path, name);
+          this.signal?.throwIfAborted();
+          return fromSource(child, () => fs.lstat(child)).catch((error: unknown) => {
+            if (error instanceof SourceError) return error;
+            throw error;
+          });
+        }),
+      ),
+    );
+    const nodes: (TreeNode | undefined)[] = [];
+    const running: Promise<void>[] = [];
+    const entry = async (at: number, work: () => Promise<TreeNode | undefined>): Promise<void> => {
       try {
-        const node = await this.entry(child, name, before.get(name));
-        if (node !== undefined) nodes.push(node);
+        nodes[at] = await work();
       } catch (error) {
         // A source entry that cannot be read is reported and left out; the run goes on.
         if (!(error instanceof SourceError)) throw error;
         this.errors.push({ path: error.path, message: error.message });
       }
+    };
+    try {
+      for (let i = 0; i < names.length; i++) {
+        const stat = stats[i]!;
+        const name = names[i]!;
+        const child = joinPath(path, name);
+        if (stat instanceof SourceError) {
+          this.errors.push({ path: stat.path, message: stat.message });
+        } else if (stat.kind === 'file') {
+          await this.#files.acquire();
+          const task = entry(i, () => this.entry(child, name, stat, before.get(name)));
+          running.push(task.finally(() => this.#files.release()));
+        } else {
+          await entry(i, () => this.entry(child, name, stat, before.get(name)));
+        }
+      }
+    } finally {
+      // Every started file finishes (or fails) before the directory does, even when one failed.
+      const settled = await Promise.allSettled(running);
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
     }
-    return this.sink.add('tree', encodeTree(sortTreeNodes(nodes)));
+    return this.sink.add('tree', encodeTree(sortTreeNodes(nodes.filter((n) => n !== undefined))));
   }
 
   /** The tree node of one entry, or undefined for a kind that is skipped; `before`: the parent's node. */
-  async entry(path: string, name: string, before: TreeNode | undefined): Promise<TreeNode | undefined> {
+  async entry(
+    path: string,
+    name: string,
+    stat: FsStat,
+    before: TreeNode | undefined,
+  ): Promise<TreeNode | undefined> {
     const fs = this.session.deps.fs;
     this.signal?.throwIfAborted();
-    const stat = await fromSource(path, () => fs.lstat(path));
     const base = { name: utf8.encode(name), mode: stat.mode & MODE_MAX, mtimeNs: stat.mtimeNs };
     if (stat.kind === 'file') {
       const identity =
@@ -189,7 +237,7 @@ class Run {
         this.progress();
         return { ...base, kind: 'file', size: before.size, content: before.content, ...identity };
       }
-      const { size, content } = await this.file(path);
+      const { size, content } = await this.file(path, stat.size);
       this.files++;
       this.progress();
       return { ...base, kind: 'file', size, content, ...identity };
@@ -229,41 +277,54 @@ class Run {
     return true;
   }
 
-  /** Chunks and stores one file; returns its size and chunk ids. */
-  async file(path: string): Promise<{ size: number; content: BlobId[] }> {
+  /**
+   * Chunks and stores one file; returns its size and chunk ids. `expected`: its size from lstat (a
+   * short read that reaches it ends the file without one more read; a file still growing is read
+   * to its end all the same).
+   */
+  async file(path: string, expected: number): Promise<{ size: number; content: BlobId[] }> {
+    const buffers = this.#buffers.pop() ?? {
+      read: new Uint8Array(BACKUP_ENGINE_LIMITS.readBufferBytes),
+      chunk: new Uint8Array(LIMITS.backupChunkMaxBytes),
+    };
     const chunker = new Chunker(this.session.gear);
-    const chunk = this.chunkBuffer;
+    const { read, chunk } = buffers;
     const content: BlobId[] = [];
     let fill = 0;
     let size = 0;
-    const handle = await fromSource(path, () => this.session.deps.fs.openRead(path));
     try {
-      for (;;) {
-        this.signal?.throwIfAborted();
-        const n = await fromSource(path, () => handle.read(this.readBuffer, size));
-        if (n === 0) break;
-        const data = this.readBuffer.subarray(0, n);
-        let used = 0;
-        for (const length of chunker.push(data)) {
-          const take = length - fill;
-          chunk.set(data.subarray(used, used + take), fill);
-          used += take;
-          content.push(await this.sink.add('data', chunk.subarray(0, length)));
-          fill = 0;
+      const handle = await fromSource(path, () => this.session.deps.fs.openRead(path));
+      try {
+        for (;;) {
+          this.signal?.throwIfAborted();
+          const n = await fromSource(path, () => handle.read(read, size));
+          if (n === 0) break;
+          const data = read.subarray(0, n);
+          let used = 0;
+          for (const length of chunker.push(data)) {
+            const take = length - fill;
+            chunk.set(data.subarray(used, used + take), fill);
+            used += take;
+            content.push(await this.sink.add('data', chunk.subarray(0, length)));
+            fill = 0;
+          }
+          chunk.set(data.subarray(used), fill);
+          fill += n - used;
+          size += n;
+          this.bytesRead += n;
+          this.progress();
+          if (n < read.length && size >= expected) break;
         }
-        chunk.set(data.subarray(used), fill);
-        fill += n - used;
-        size += n;
-        this.bytesRead += n;
-        this.progress();
+      } finally {
+        await handle.close().catch(() => undefined);
       }
+      const last = chunker.finish();
+      if (last > 0) content.push(await this.sink.add('data', chunk.subarray(0, last)));
+      return { size, content };
     } finally {
-      await handle.close().catch(() => undefined);
+      chunk.fill(0, 0, fill);
+      this.#buffers.push(buffers);
     }
-    const last = chunker.finish();
-    if (last > 0) content.push(await this.sink.add('data', chunk.subarray(0, last)));
-    chunk.fill(0, 0, last);
-    return { size, content };
   }
 }
 

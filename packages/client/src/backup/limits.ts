@@ -7,6 +7,14 @@ import { LIMITS } from '@sealpost/core';
 export const BACKUP_ENGINE_LIMITS = {
   /** Bytes read from a source file at a time (with the 8 MiB chunk buffer, a run's file memory). */
   readBufferBytes: 1024 * 1024,
+  /**
+   * Files a backup reads and chunks at once (backup.ts). Each lane holds a read buffer and a chunk
+   * buffer (readBufferBytes + up to LIMITS.backupChunkMaxBytes, touched only as far as its largest
+   * chunk); one file at a time left both cores idle most of a run over small files.
+   */
+  backupFilesInFlight: 4,
+  /** lstat calls a backup has in flight at once (each costs a round trip to the thread pool). */
+  backupStatsInFlight: 16,
   /** Whole packs a reader keeps for trees and lookups (each at most LIMITS.backupPackMaxBytes). */
   packCacheCount: 2,
   /**

@@ -90,17 +90,21 @@ export class PackSink {
     const { type, sealed } = this.#queue.shift()!;
     const blob = await sealed;
     const { deps, keys } = this.#session;
-    let open = this.#writers[type];
-    if (open !== undefined && !open.writer.canAdd(blob.sealed.length)) {
-      await this.#flush(type);
-      open = undefined;
+    // Another #append may open (and fill) a new pack of this type while one is being stored.
+    for (;;) {
+      let open = this.#writers[type];
+      if (open === undefined) {
+        open = { writer: new PackWriter(deps.crypto, keys), parts: [] };
+        this.#writers[type] = open;
+      }
+      if (open.writer.count > 0 && !open.writer.canAdd(blob.sealed.length)) {
+        await this.#flush(type);
+        continue;
+      }
+      open.parts.push(open.writer.add(blob));
+      if (open.writer.full) await this.#flush(type);
+      return;
     }
-    if (open === undefined) {
-      open = { writer: new PackWriter(deps.crypto, keys), parts: [] };
-      this.#writers[type] = open;
-    }
-    open.parts.push(open.writer.add(blob));
-    if (open.writer.full) await this.#flush(type);
   }
 
   /** Stores the open packs. Call once at the end of a run, before writing the index. */
