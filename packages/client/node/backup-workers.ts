@@ -19,6 +19,8 @@ interface Job {
   readonly job: number;
   readonly type: BlobType;
   readonly plaintext: Uint8Array;
+  /** Computed by the engine thread (it deduplicates on it), not again here. */
+  readonly id: Uint8Array;
 }
 type Reply =
   | { readonly job: number; readonly id: Uint8Array; readonly rawLength: number; readonly sealed: Uint8Array }
@@ -64,14 +66,14 @@ export function workerSealers(count: number, options: { zstdLevel?: number } = {
     });
     let next = 0;
     const sealer: BlobSealer = {
-      seal(type, plaintext) {
+      seal(type, plaintext, id) {
         const job = next++;
         const slot = workers.reduce((a, b) => (b.busy < a.busy ? b : a));
         slot.busy++;
         const copy = plaintext.slice();
         return new Promise((resolve, reject) => {
           pending.set(job, { resolve, reject, type });
-          slot.worker.postMessage({ job, type, plaintext: copy } satisfies Job, [copy.buffer]);
+          slot.worker.postMessage({ job, type, plaintext: copy, id } satisfies Job, [copy.buffer]);
         });
       },
       async close() {
@@ -100,9 +102,9 @@ function serve(setup: Setup): void {
       port.close();
       return;
     }
-    const { job, type, plaintext } = message;
+    const { job, type, plaintext, id } = message;
     try {
-      const blob = sealBlob(nodeCryptoProvider, keys, type, plaintext, compress);
+      const blob = sealBlob(nodeCryptoProvider, keys, type, plaintext, compress, id as BlobId);
       plaintext.fill(0);
       const reply: Reply = { job, id: blob.id, rawLength: blob.rawLength, sealed: blob.sealed };
       port.postMessage(reply, [blob.sealed.buffer as ArrayBuffer]);

@@ -191,6 +191,7 @@ class Run {
         this.errors.push({ path: error.path, message: error.message });
       }
     };
+    let walking: { error: unknown } | undefined;
     try {
       for (let i = 0; i < names.length; i++) {
         const stat = stats[i]!;
@@ -206,12 +207,13 @@ class Run {
           await entry(i, () => this.entry(child, name, stat, before.get(name)));
         }
       }
-    } finally {
-      // Every started file finishes (or fails) before the directory does, even when one failed.
-      const settled = await Promise.allSettled(running);
-      const failed = settled.find((r) => r.status === 'rejected');
-      if (failed !== undefined) throw failed.reason;
+    } catch (error) {
+      walking = { error };
     }
+    // Every started file finishes (or fails) before the directory does, even when one failed.
+    const failed = (await Promise.allSettled(running)).find((r) => r.status === 'rejected');
+    if (walking !== undefined) throw walking.error;
+    if (failed !== undefined) throw failed.reason;
     return this.sink.add('tree', encodeTree(sortTreeNodes(nodes.filter((n) => n !== undefined))));
   }
 

@@ -74,7 +74,7 @@ export class PackSink {
       this.stats.blobsDeduplicated++;
       return id;
     }
-    const sealed = this.#sealer.seal(type, plaintext);
+    const sealed = this.#sealer.seal(type, plaintext, id);
     // Awaited in order by #append; a failure surfaces there, not as an unhandled rejection.
     sealed.catch(() => undefined);
     this.#queue.push({ type, sealed });

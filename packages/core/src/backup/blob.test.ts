@@ -60,6 +60,23 @@ describe('sealBlob and openBlob', () => {
     );
   });
 
+  test('a caller-computed id seals the same blob; a wrong one makes a blob that never opens', () => {
+    const id = blobId(crypto, keys, 'data', text);
+    const sealed = sealBlob(crypto, keys, 'data', text, compress, id);
+    assert.deepEqual(sealed.id, id);
+    assert.deepEqual(openBlob(crypto, keys, 'data', id, sealed.sealed, decompress, text.length), text);
+    const wrong = blobId(crypto, keys, 'data', new Uint8Array(1));
+    const bad = sealBlob(crypto, keys, 'data', text, compress, wrong);
+    assert.throws(
+      () => openBlob(crypto, keys, 'data', wrong, bad.sealed, decompress, text.length),
+      CryptoVerificationError,
+    );
+    assert.throws(
+      () => sealBlob(crypto, keys, 'data', text, compress, new Uint8Array(31) as never),
+      ValidationError,
+    );
+  });
+
   test('compresses when it saves space and stores otherwise', () => {
     const small = sealBlob(crypto, keys, 'data', text, compress);
     assert.ok(small.sealed.length < text.length / 10);
