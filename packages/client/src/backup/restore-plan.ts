@@ -33,6 +33,8 @@ export interface FileJob {
   readonly mtimeNs: bigint;
   /** Chunk places not yet written. */
   remaining: number;
+  /** End of the last byte written so far (a trailing hole needs the file sized). */
+  end: number;
   /** Whether this run created the partial file (and must remove it on failure). */
   created: boolean;
   /** Open while the file is being written; restore.ts bounds how many are. */
@@ -139,6 +141,7 @@ export class Planner {
       mode: node.mode,
       mtimeNs: node.mtimeNs,
       remaining: node.content.length,
+      end: 0,
       created: false,
       writer: undefined,
       queue: Promise.resolve(),

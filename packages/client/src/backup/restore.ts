@@ -61,8 +61,12 @@ function allZero(bytes: Uint8Array): boolean {
   return true;
 }
 
-/** Writes `data` at `position`, leaving `holeBlockBytes` blocks of zeros unwritten (sparse files). */
-async function writeSparse(out: FsWriter, data: Uint8Array, position: number): Promise<void> {
+/**
+ * Writes `data` at `position`, leaving `holeBlockBytes` blocks of zeros unwritten (sparse files).
+ * Returns the end of the last byte written (`position` when all of it was zeros).
+ */
+async function writeSparse(out: FsWriter, data: Uint8Array, position: number): Promise<number> {
+  let end = position;
   let runStart = -1;
   for (let at = 0; at < data.length; at += BACKUP_ENGINE_LIMITS.holeBlockBytes) {
     const block = data.subarray(at, Math.min(data.length, at + BACKUP_ENGINE_LIMITS.holeBlockBytes));
@@ -70,10 +74,15 @@ async function writeSparse(out: FsWriter, data: Uint8Array, position: number): P
     if (!zero && runStart < 0) runStart = at;
     if (zero && runStart >= 0) {
       await out.write(data.subarray(runStart, at), position + runStart);
+      end = position + at;
       runStart = -1;
     }
   }
-  if (runStart >= 0) await out.write(data.subarray(runStart), position + runStart);
+  if (runStart >= 0) {
+    await out.write(data.subarray(runStart), position + runStart);
+    end = position + data.length;
+  }
+  return end;
 }
 
 /** The second half of a restore: packs fetched in plan order, their blobs written to the files. */
@@ -158,7 +167,7 @@ class Writing {
     const turn = file.queue.then(async () => {
       const out = await this.#writer(file);
       if (data !== undefined) {
-        await writeSparse(out, data, position);
+        file.end = Math.max(file.end, await writeSparse(out, data, position));
         file.remaining--;
         this.bytesWritten += data.length;
       }
@@ -180,8 +189,14 @@ class Writing {
     if (file.created) {
       file.writer = await fs.openWrite(file.partial, true);
     } else {
-      await fs.remove(file.partial);
-      file.writer = await fs.openWrite(file.partial);
+      try {
+        file.writer = await fs.openWrite(file.partial);
+      } catch {
+        // Something is at that name (a partial file left by an earlier restore, a planted link):
+        // remove it and create ours.
+        await fs.remove(file.partial);
+        file.writer = await fs.openWrite(file.partial);
+      }
       file.created = true;
       this.#partials.add(file);
     }
@@ -203,7 +218,8 @@ class Writing {
 
   async #finish(file: FileJob, out: FsWriter): Promise<void> {
     const fs = this.#session.deps.fs;
-    await out.truncate(file.size);
+    // The partial file is new: only trailing zeros left as a hole need it sized.
+    if (file.end < file.size) await out.truncate(file.size);
     await this.#close(file);
     await fs.chmod(file.partial, file.mode);
     await fs.setMtime(file.partial, file.mtimeNs, false);
