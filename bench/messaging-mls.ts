@@ -2,7 +2,8 @@
  * The MLS measurements of bench/messaging.ts, on ts-mls through packages/client/node/mls-test-group.ts.
  *
  * Every figure is taken twice: wall-clock time, which a user waits, and the process's CPU time
- * (`process.cpuUsage`, all threads), which other work on a shared machine disturbs far less.
+ * (`process.cpuUsage`, all threads), which other work on a shared machine disturbs less.
+ * Message rates are run in processes of their own by messaging-cell.ts.
  */
 import { performance } from 'node:perf_hooks';
 import {
@@ -39,42 +40,6 @@ export async function took<T>(f: () => Promise<T>): Promise<[T, Took]> {
   const wallMs = performance.now() - t0;
   const c = process.cpuUsage(c0);
   return [r, { wallMs, cpuMs: (c.user + c.system) / 1000 }];
-}
-
-/** Operations per second, by wall clock and per CPU-second. */
-export interface Rate {
-  perSec: number;
-  perCpuSec: number;
-}
-
-/**
- * Operations per second of each op: after a warm-up of each, `rounds` rounds in which every op
- * runs for `seconds` in turn, and each op's median round. Interleaving puts every op under the
- * same load from other work on a shared machine, so the ratios between them hold even when the
- * rates themselves move.
- */
-export async function rates(
-  ops: readonly (() => Promise<unknown>)[],
-  { seconds, rounds }: { seconds: number; rounds: number },
-): Promise<Rate[]> {
-  for (const op of ops) for (let i = 0; i < 200; i++) await op(); // warm-up: JIT, key caches
-  const wall: number[][] = ops.map(() => []);
-  const cpu: number[][] = ops.map(() => []);
-  for (let r = 0; r < rounds; r++) {
-    for (const [k, op] of ops.entries()) {
-      let n = 0;
-      const [, t] = await took(async () => {
-        const deadline = performance.now() + seconds * 1000;
-        while (performance.now() < deadline) {
-          for (let i = 0; i < 20; i++) await op();
-          n += 20;
-        }
-      });
-      wall[k]!.push((n * 1000) / t.wallMs);
-      cpu[k]!.push((n * 1000) / t.cpuMs);
-    }
-  }
-  return ops.map((_, k) => ({ perSec: median(wall[k]!), perCpuSec: median(cpu[k]!) }));
 }
 
 const payload = new Uint8Array(200).fill(0x78);

@@ -19,14 +19,11 @@
  */
 import { parseArgs } from 'node:util';
 import { cpus } from 'node:os';
-import {
-  browserMlsCryptoProvider,
-  mlsCiphersuite,
-  type MlsCryptoOptions,
-} from '../packages/client/src/mls/provider.ts';
+import { mlsCiphersuite, type MlsCryptoOptions } from '../packages/client/src/mls/provider.ts';
 import { nodeMlsCryptoProvider } from '../packages/client/node/mls-crypto.ts';
-import { mlsHandshakes, mlsPair, rates } from './messaging-mls.ts';
-import { LIBSIGNAL_VERSION, loadLibsignal, oneToOne, senderKeys } from './messaging-libsignal.ts';
+import { mlsHandshakes } from './messaging-mls.ts';
+import { type CellSpec, cellRates } from './messaging-cell.ts';
+import { LIBSIGNAL_VERSION, loadLibsignal } from './messaging-libsignal.ts';
 
 const { values } = parseArgs({
   options: {
@@ -46,7 +43,6 @@ const COMMIT_SIZES = list(values.quick ? '128' : values['commit-sizes']);
 const OPTS = { seconds: Number(values.seconds), rounds: values.quick ? 2 : Number(values.rounds) };
 const SAMPLES = values.quick ? 3 : Number(values.samples);
 
-type CryptoProvider = NonNullable<MlsCryptoOptions['provider']>;
 type CiphersuiteName = NonNullable<MlsCryptoOptions['suite']>;
 const CLASSICAL: CiphersuiteName = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
 const HYBRID: CiphersuiteName = 'MLS_256_XWING_AES256GCM_SHA512_Ed25519';
@@ -63,86 +59,58 @@ console.log(
 
 const ls = values['no-libsignal'] ? { missing: 'skipped (--no-libsignal)' } : await loadLibsignal();
 if ('missing' in ls) console.log(`libsignal: not measured, ${ls.missing}`);
-const payload = new Uint8Array(200).fill(0x78) as Uint8Array<ArrayBuffer>;
-const KIB = new Uint8Array(1024).fill(0x78) as Uint8Array<ArrayBuffer>;
 
-interface Cell {
-  name: string;
-  op: () => Promise<unknown>;
-  overhead: () => Promise<number>;
-  kind: 'signal-1:1' | 'sender-keys' | 'default' | 'ours';
-}
-const libsignalCells: Cell[] = [];
-if (!('missing' in ls)) {
-  const one = await oneToOne(ls.lib);
-  const group = await senderKeys(ls.lib);
-  for (const [name, pair, kind] of [
-    ['libsignal 1:1 session', one, 'signal-1:1'],
-    ['libsignal Sender Keys', group, 'sender-keys'],
-  ] as const) {
-    libsignalCells.push({
-      name: `${name} ${LIBSIGNAL_VERSION}`,
-      op: () => pair.sendAndReceive(payload),
-      overhead: async () => (await pair.ciphertextSize(KIB)) - KIB.byteLength,
-      kind,
-    });
-  }
-}
-
-const MLS_CELLS: [string, CryptoProvider, CiphersuiteName][] = [
-  ...(values['no-default-provider']
-    ? []
-    : [
-        ['ts-mls default provider', browserMlsCryptoProvider, CLASSICAL] as [
-          string,
-          CryptoProvider,
-          CiphersuiteName,
-        ],
-      ]),
-  ['ours (node:crypto)', nodeMlsCryptoProvider, CLASSICAL],
-  ['ours, X-Wing suite', nodeMlsCryptoProvider, HYBRID],
-];
 const rows: Record<string, string | number>[] = [];
-// Per group size, libsignal and every MLS cell are measured in interleaved rounds (see `rates`).
+// Per group size, libsignal and every MLS cell, each in its own process, in interleaved rounds.
 for (const size of SIZES) {
-  const cells: Cell[] = [...libsignalCells];
-  for (const [name, provider, suite] of MLS_CELLS) {
-    const pair = await mlsPair(await mlsCiphersuite({ provider, suite }), size);
-    cells.push({
-      name: `MLS, ${name}`,
-      op: pair.op,
-      overhead: () => pair.overhead(KIB),
-      kind: provider === browserMlsCryptoProvider ? 'default' : 'ours',
-    });
+  const cells: [string, CellSpec][] = [];
+  if (!('missing' in ls)) {
+    cells.push([`libsignal 1:1 session ${LIBSIGNAL_VERSION}`, { kind: 'libsignal-1:1' }]);
+    cells.push([`libsignal Sender Keys ${LIBSIGNAL_VERSION}`, { kind: 'libsignal-sender-keys' }]);
   }
-  const r = await rates(
-    cells.map((c) => c.op),
+  if (!values['no-default-provider'])
+    cells.push([
+      'MLS, ts-mls default provider',
+      { kind: 'mls', provider: 'default', suite: CLASSICAL, size },
+    ]);
+  cells.push(['MLS, ours (node:crypto)', { kind: 'mls', provider: 'node', suite: CLASSICAL, size }]);
+  cells.push(['MLS, ours, X-Wing suite', { kind: 'mls', provider: 'node', suite: HYBRID, size }]);
+  const r = await cellRates(
+    cells.map(([, spec]) => spec),
     OPTS,
   );
-  const of = (kind: Cell['kind']) => r[cells.findIndex((c) => c.kind === kind)]?.perCpuSec;
-  for (const [k, c] of cells.entries()) {
+  const of = (kind: CellSpec['kind'], provider?: string) =>
+    r[
+      cells.findIndex(
+        ([, s]) =>
+          s.kind === kind && (provider === undefined || (s.kind === 'mls' && s.provider === provider)),
+      )
+    ]?.perCpuSec;
+  for (const [k, [name, spec]] of cells.entries()) {
+    const mls = spec.kind === 'mls';
     rows.push({
       'group size': size,
-      implementation: c.name,
+      implementation: name,
       'msgs/s': f0(r[k]!.perSec),
       'msgs/CPU-s': f0(r[k]!.perCpuSec),
-      'B over 1 KiB': await c.overhead(),
-      'vs Sender Keys':
-        c.kind === 'ours' || c.kind === 'default' ? ratio(r[k]!.perCpuSec, of('sender-keys')) : '',
-      'vs ts-mls default': c.kind === 'ours' ? ratio(r[k]!.perCpuSec, of('default')) : '',
+      'B over 1 KiB': r[k]!.overhead,
+      'vs Sender Keys': mls ? ratio(r[k]!.perCpuSec, of('libsignal-sender-keys')) : '',
+      'vs ts-mls default':
+        mls && spec.provider === 'node' ? ratio(r[k]!.perCpuSec, of('mls', 'default')) : '',
     });
   }
 }
 console.log(
   'Application messages, encrypt + decrypt, 200-byte payload; per group size, libsignal and MLS in ' +
-    'interleaved rounds (ratios per CPU-second)',
+    'interleaved rounds, each in its own process (ratios per CPU-second)',
 );
 console.table(rows);
 
-console.log(
-  'Handshakes on ours (node:crypto), ms wall / CPU: update commit (UpdatePath) and processing it; ' +
-    'Add commit, processing it, joining from its Welcome (tree inside)',
-);
+if (COMMIT_SIZES.length > 0)
+  console.log(
+    'Handshakes on ours (node:crypto), ms wall / CPU: update commit (UpdatePath) and processing it; ' +
+      'Add commit, processing it, joining from its Welcome (tree inside)',
+  );
 const hs: Record<string, string | number>[] = [];
 for (const size of COMMIT_SIZES) {
   for (const suite of [CLASSICAL, HYBRID]) {
@@ -169,4 +137,4 @@ for (const size of COMMIT_SIZES) {
     }
   }
 }
-console.table(hs);
+if (hs.length > 0) console.table(hs);
