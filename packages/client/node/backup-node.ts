@@ -7,11 +7,13 @@
  * seals on the calling thread.
  */
 import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { LIMITS } from '@sealpost/core';
 import { nodeCryptoProvider } from '@sealpost/core/node';
 import type { BackupDeps } from '../src/backup/deps.ts';
 import { BACKUP_ENGINE_LIMITS } from '../src/backup/limits.ts';
 import { nodeArgon2id } from './backup-argon2id.ts';
 import { nodeBackupFs } from './backup-fs.ts';
+import { reclaimNativeMemory } from './backup-reclaim.ts';
 import { workerSealers } from './backup-workers.ts';
 
 export function nodeBackupDeps(
@@ -25,7 +27,13 @@ export function nodeBackupDeps(
     argon2id: nodeArgon2id,
     compress: (data) => zstdCompressSync(data, { params: { [constants.ZSTD_c_compressionLevel]: level } }),
     // maxOutputLength makes zlib refuse (RangeError) rather than allocate past the blob's length.
-    decompress: (data, max) => zstdDecompressSync(data, { maxOutputLength: Math.max(1, max) }),
+    // chunkSize: one output buffer of the expected length, not a list of 16 KiB pieces joined.
+    decompress: (data, max) =>
+      zstdDecompressSync(data, {
+        maxOutputLength: Math.max(1, max),
+        chunkSize: Math.max(64, Math.min(max, LIMITS.backupChunkMaxBytes)),
+      }),
+    reclaim: reclaimNativeMemory,
     fs: nodeBackupFs,
     now: options.now ?? Date.now,
   };

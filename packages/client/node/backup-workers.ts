@@ -14,6 +14,10 @@ import { sealBlob, type BlobId, type BlobType, type SealedBlob } from '@sealpost
 import { wipeRepositoryKeys, type RepositoryKeys } from '@sealpost/core/backup/keys';
 import { BACKUP_ENGINE_LIMITS } from '../src/backup/limits.ts';
 import type { BlobSealer, SealerFactory } from '../src/backup/sealer.ts';
+import { reclaimNativeMemory } from './backup-reclaim.ts';
+
+/** A worker collects its dead zstd contexts after this many blobs (~16 MiB of chunks). */
+const RECLAIM_EVERY_JOBS = 16;
 
 interface Job {
   readonly job: number;
@@ -96,6 +100,7 @@ function serve(setup: Setup): void {
   const { keys, zstdLevel } = setup;
   const compress = (data: Uint8Array) =>
     zstdCompressSync(data, { params: { [constants.ZSTD_c_compressionLevel]: zstdLevel } });
+  let sealed = 0;
   port.on('message', (message: Job | 'close') => {
     if (message === 'close') {
       wipeRepositoryKeys(keys);
@@ -108,6 +113,8 @@ function serve(setup: Setup): void {
       plaintext.fill(0);
       const reply: Reply = { job, id: blob.id, rawLength: blob.rawLength, sealed: blob.sealed };
       port.postMessage(reply, [blob.sealed.buffer as ArrayBuffer]);
+      // Each job's zstd context is freed only when collected (backup-reclaim.ts).
+      if (++sealed % RECLAIM_EVERY_JOBS === 0) reclaimNativeMemory();
     } catch (error) {
       plaintext.fill(0);
       port.postMessage({ job, error: error instanceof Error ? error.message : 'unknown' } satisfies Reply);

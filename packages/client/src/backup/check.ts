@@ -18,6 +18,7 @@ import { decodeIndexFile, type IndexedPack } from '@sealpost/core/backup/index-f
 import { decodeKeyFile } from '@sealpost/core/backup/key-file';
 import { readPack, type PackEntry } from '@sealpost/core/backup/pack';
 import { BlobReader } from './blob-reader.ts';
+import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import { BackupError } from './errors.ts';
 import type { ObjectName } from './repository.ts';
 import { fetchVerified, type Session } from './session.ts';
@@ -142,6 +143,7 @@ export async function check(session: Session, options: CheckOptions = {}): Promi
   let bytesRead = 0;
   const totalBytes = [...stored.values()].reduce((t, n) => t + n, 0);
   if (options.readData === true) {
+    let opened = 0;
     for (const name of stored.keys()) {
       const object = `packs/${name}`;
       try {
@@ -154,6 +156,7 @@ export async function check(session: Session, options: CheckOptions = {}): Promi
         for (const e of entries) {
           const sealed = pack.subarray(e.offset, e.offset + e.length);
           openBlob(deps.crypto, keys, e.type, e.id, sealed, deps.decompress, e.rawLength).fill(0);
+          if (++opened % BACKUP_ENGINE_LIMITS.reclaimEveryBlobs === 0) deps.reclaim?.();
         }
         packsRead++;
       } catch (error) {

@@ -16,6 +16,11 @@ export interface BackupDeps {
   readonly fs: BackupFs;
   /** Milliseconds since 1970 (snapshot times). */
   readonly now: () => number;
+  /**
+   * Called after each pack the engine stores, writes out or checks, when memory held by dead
+   * objects should be given back (Node: a minor GC frees dead zstd contexts, backup-reclaim.ts).
+   */
+  readonly reclaim?: () => void;
   /** Where new blobs are sealed (e.g. worker threads); on the engine's thread when absent. */
   readonly sealers?: SealerFactory;
 }

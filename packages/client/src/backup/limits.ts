@@ -15,6 +15,11 @@ export const BACKUP_ENGINE_LIMITS = {
   backupFilesInFlight: 4,
   /** lstat calls a backup has in flight at once (each costs a round trip to the thread pool). */
   backupStatsInFlight: 16,
+  /**
+   * Blobs added (backup) or opened (restore, check) between calls to `deps.reclaim`, which frees dead zstd contexts
+   * (backup-reclaim.ts): each holds up to a few MiB of native memory until it is collected.
+   */
+  reclaimEveryBlobs: 16,
   /** Whole packs a reader keeps for trees and lookups (each at most LIMITS.backupPackMaxBytes). */
   packCacheCount: 2,
   /**

@@ -43,6 +43,8 @@ export class PackSink {
     data: undefined,
     tree: undefined,
   };
+  /** Blobs given to `add`, for `deps.reclaim`. */
+  #added = 0;
   /** Ids added in this run but not yet in the index (hex). */
   readonly #pending = new Set<string>();
   /** The packs this sink stored (hex ids). */
@@ -63,6 +65,7 @@ export class PackSink {
   async add(type: BlobType, plaintext: Uint8Array): Promise<BlobId> {
     const { deps, keys } = this.#session;
     const id = blobId(deps.crypto, keys, type, plaintext);
+    if (++this.#added % BACKUP_ENGINE_LIMITS.reclaimEveryBlobs === 0) deps.reclaim?.();
     const hex = toHex(id);
     if (this.#pending.has(hex)) {
       this.stats.blobsDeduplicated++;

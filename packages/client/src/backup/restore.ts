@@ -131,6 +131,7 @@ class Writing {
       fetching.catch(() => undefined); // awaited below, in order
       fetches[i] = fetching;
     };
+    let opened = 0;
     for (let i = 0; i < packs.length; i++) {
       for (let j = i; j <= i + BACKUP_ENGINE_LIMITS.restorePacksAhead && j < packs.length; j++)
         if (fetches[j] === undefined) fetch(j);
@@ -152,6 +153,7 @@ class Writing {
         } catch (error) {
           throw corrupt(error, object, { path });
         }
+        if (++opened % BACKUP_ENGINE_LIMITS.reclaimEveryBlobs === 0) deps.reclaim?.();
         for (const { file, position } of blob.targets) {
           await this.#lanes.start(() => this.#onFile(file, position, plain));
         }

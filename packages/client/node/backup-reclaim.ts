@@ -1,0 +1,36 @@
+/**
+ * `reclaimNativeMemory`: a young-generation garbage collection, called by the backup engine after
+ * each pack it handles (deps.ts `reclaim`).
+ *
+ * Why: every `zstdCompressSync` / `zstdDecompressSync` call makes a zstd context (a few hundred KiB to
+ * a few MiB of native memory, not reported to V8 as external memory) that is freed only when its
+ * small JS handle is collected. V8 sees a small heap and collects rarely, so thousands of dead
+ * contexts pile up: a `check --read-data` of 45 MB of packs peaked at 462 MiB RSS with 84 MiB of
+ * ArrayBuffers and a 54 MiB heap. The handles are young, so a minor GC (a millisecond or less on
+ * this heap) frees them; measured on 3,000 decompressions of 700 KB: 140 MiB RSS without, 93 MiB
+ * with one every 16 blobs, at the same speed.
+ *
+ * `gc` is not exposed without `--expose-gc`, which the CLI's users do not pass: V8's flag is set at
+ * run time and the function taken from a fresh context (node:v8 `setFlagsFromString`, node:vm). When
+ * that is refused, reclaiming does nothing and memory is only higher.
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+type Gc = (options?: { type?: 'minor' | 'major' }) => void;
+
+function exposeGc(): Gc | undefined {
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc: unknown = runInNewContext('gc');
+    return typeof gc === 'function' ? (gc as Gc) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const gc = exposeGc();
+
+export function reclaimNativeMemory(): void {
+  gc?.({ type: 'minor' });
+}
