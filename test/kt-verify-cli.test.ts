@@ -5,18 +5,16 @@
  * status and the counts when the quorum is not met.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { deviceIdOf, parseUsername, toBase64url } from '@sealpost/core';
+import { toBase64url } from '@sealpost/core';
 import { decodeConfiguration } from '@sealpost/core/kt/configuration';
-import { openKeystore } from '@sealpost/client';
 import { HttpWitness } from '@sealpost/witness';
 import { storeFactories, type FreshDatabase } from '../packages/server/src/store/test-databases.ts';
-import { crypto, post, startInstance, type Instance, type TestDevice } from './support/harness.ts';
-import { chainOf } from './support/device-lists.ts';
-import { PASSPHRASE, ok, sealpost } from './support/sealpost-cli.ts';
+import { crypto, startInstance, type Instance } from './support/harness.ts';
+import { ok, sealpost } from './support/sealpost-cli.ts';
 
 const factory = storeFactories[0]!;
 const seeds = [0, 1, 2].map(() => crypto.randomBytes(32));
@@ -46,27 +44,8 @@ describe('sealpost verify with witnesses', () => {
     const home = join(scratch, 'home');
     const username = `gina${Date.now().toString(36)}`;
     await ok(scratch, home, ['account', 'create', username, '--server', server.url]);
-    // The account's device list, signed by the account key the CLI made, enters the directory.
-    const contents = await openKeystore(
-      crypto,
-      new Uint8Array(await readFile(join(home, 'keystore.spks'))),
-      new TextEncoder().encode(PASSPHRASE),
-    );
-    const deviceId = deviceIdOf(crypto, crypto.ed25519.publicKey(contents.deviceSeed));
-    const me: TestDevice = {
-      username: parseUsername(username),
-      accountSeed: contents.accountSeed,
-      deviceSeed: contents.deviceSeed,
-      deviceId,
-      address: { username: parseUsername(username), deviceId },
-    };
-    const chain = chainOf(me);
-    const publish = async () => {
-      const r = await post(`${server.url}/v1/kt/updates`, { deviceList: toBase64url(chain.next()) });
-      assert.equal(r.status, 202, JSON.stringify(r.body));
-      assert.notEqual(await server.server.context.directory.publishNow(), undefined);
-    };
-    await publish();
+    // `account create` published the account's first device list and waited for its epoch: head 1.
+    assert.equal((await server.server.context.directory.head()).treeHead.treeSize, 1);
     for (const seed of seeds) {
       const w = await HttpWitness.open({ crypto, serverUrl: server.url, stateDir: undefined, seed });
       witnesses.push(w);
@@ -83,8 +62,16 @@ describe('sealpost verify with witnesses', () => {
     const met = await ok(scratch, home, ['verify', username, ...flags(witnessKeys)]);
     assert.match(met, /witnesses {4}3 of 3 cosigned \(quorum 2\), oldest counted \d+ s ago\n/);
 
-    // A new epoch the witnesses have not polled yet: accepted on their cosignatures of head 1.
-    await publish();
+    // A new epoch the witnesses have not polled yet (another account's first list): accepted on
+    // their cosignatures of head 1.
+    await ok(scratch, join(scratch, 'other-home'), [
+      'account',
+      'create',
+      `${username}b`,
+      '--server',
+      server.url,
+    ]);
+    assert.equal((await server.server.context.directory.head()).treeHead.treeSize, 2);
     const behind = await ok(scratch, home, ['verify', username]);
     assert.match(behind, /directory {4}head of 2 entries/);
     assert.match(behind, /3 of 3 cosigned \(quorum 2\).*on head 1 which this head extends/);
