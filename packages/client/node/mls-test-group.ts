@@ -32,6 +32,7 @@ import {
   type Welcome,
 } from 'ts-mls';
 import { defaultClientConfig } from 'ts-mls/clientConfig.js';
+import { CodecError } from 'ts-mls/mlsError.js';
 import { wipeSecrets } from '../src/mls/wipe.ts';
 
 export interface Member {
@@ -249,7 +250,13 @@ export function encodeMember(m: Member): Uint8Array {
 
 /** The member `encodeMember` wrote, with ts-mls's default client configuration; undefined if the bytes do not decode. */
 export function decodeMember(name: string, bytes: Uint8Array, cs: CiphersuiteImpl): Member | undefined {
-  const decoded = decodeGroupState(bytes, 0);
+  let decoded: ReturnType<typeof decodeGroupState>;
+  try {
+    decoded = decodeGroupState(bytes, 0);
+  } catch (e) {
+    if (e instanceof CodecError) return undefined; // ts-mls's decoders throw on some truncations
+    throw e;
+  }
   if (decoded === undefined || decoded[1] !== bytes.byteLength) return undefined;
   return { name, state: { ...decoded[0], clientConfig: defaultClientConfig }, cs };
 }
