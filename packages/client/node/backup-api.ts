@@ -17,4 +17,4 @@ export { forget, FORGET_RULES, type ForgetPolicy } from '../src/backup/forget.ts
 export { prune } from '../src/backup/prune.ts';
 export { restore } from '../src/backup/restore.ts';
 export { initRepository, openRepository, type Session } from '../src/backup/session.ts';
-export { findSnapshot, listSnapshots, walkTree } from '../src/backup/snapshots.ts';
+export { findSnapshot, listSnapshots, walkTree, type DamagedObject } from '../src/backup/snapshots.ts';

@@ -43,6 +43,7 @@ import {
   prune,
   restore,
   walkTree,
+  type DamagedObject,
   type ForgetPolicy,
   type Repository,
   type Session,
@@ -95,6 +96,11 @@ class BackupCommandError extends SealpostError {
   override get kind(): ErrorKind {
     return this.#kind;
   }
+}
+
+/** One line per snapshot or index file left out because it does not open. */
+function skippedLines(damaged: readonly DamagedObject[]): string[] {
+  return damaged.map((d) => `skipped (does not open): ${d.object}: ${d.message}`);
 }
 
 function reported(error: unknown): unknown {
@@ -248,13 +254,15 @@ export function backupCommand(program: Command, io: CliIo): void {
   sub('snapshots', 'list the snapshots, oldest first').action(
     action(async (options: Options) => {
       await withSession(io, options, home(), async (session) => {
-        const all = (await listSnapshots(session)).map(({ id, snapshot: s }) => ({
+        const damaged: DamagedObject[] = [];
+        const all = (await listSnapshots(session, damaged)).map(({ id, snapshot: s }) => ({
           id,
           time: new Date(s.timeMs).toISOString(),
           hostname: s.hostname,
           paths: s.paths,
           tags: s.tags,
         }));
+        for (const line of skippedLines(damaged)) io.stderr.write(line + '\n');
         print(
           options,
           all,
@@ -272,8 +280,10 @@ export function backupCommand(program: Command, io: CliIo): void {
     .action(
       action(async (id: string, options: Options) => {
         await withSession(io, options, home(), async (session) => {
-          const { snapshot } = await findSnapshot(session, id);
-          const reader = await BlobReader.load(session);
+          const damaged: DamagedObject[] = [];
+          const reader = await BlobReader.load(session, damaged);
+          const { snapshot } = await findSnapshot(session, id, damaged);
+          for (const line of skippedLines(damaged)) io.stderr.write(line + '\n');
           const entries: { path: string; kind: string; mode: string; size?: number; target?: string }[] = [];
           for await (const { path, node } of walkTree(reader, snapshot.tree)) {
             entries.push({
@@ -323,6 +333,7 @@ export function backupCommand(program: Command, io: CliIo): void {
           print(options, result, [
             `restored ${result.files} files, ${result.dirs} dirs, ${result.symlinks} symlinks (${formatBytes(result.bytesWritten)}) into ${target}`,
           ]);
+          for (const line of skippedLines(result.damaged)) io.stderr.write(line + '\n');
         });
       }),
     );

@@ -5,7 +5,7 @@
  * (blob.ts: tag, length and keyed id all checked). A few recent packs are kept, since a file's
  * chunks usually sit together.
  */
-import { SealpostError, toHex } from '@sealpost/core';
+import { toHex } from '@sealpost/core';
 import { openBlob, type BlobType } from '@sealpost/core/backup/blob';
 import { BlobIndex } from '@sealpost/core/backup/blob-index';
 import { decodeIndexFile, loadIndexFile, type IndexedPack } from '@sealpost/core/backup/index-file';
@@ -13,37 +13,9 @@ import { BackupError } from './errors.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import type { ObjectName } from './repository.ts';
 import { fetchUnlessGone, fetchVerified, type Session } from './session.ts';
+import { corrupt, damageOf, describe, type DamagedObject } from './damaged.ts';
 
-/** Wraps a format error into BACKUP_DATA_CORRUPT naming the object; other errors pass through. */
-export function corrupt(error: unknown, object: string, extra: Record<string, string> = {}): unknown {
-  if (error instanceof BackupError && error.code === 'BACKUP_DATA_CORRUPT') {
-    return Object.keys(extra).length === 0
-      ? error
-      : new BackupError(
-          'BACKUP_DATA_CORRUPT',
-          `${error.message}${describe(extra)}`,
-          { ...error.details, ...extra },
-          {
-            cause: error,
-          },
-        );
-  }
-  if (error instanceof SealpostError) {
-    return new BackupError(
-      'BACKUP_DATA_CORRUPT',
-      `${object}: ${error.message}${describe(extra)}`,
-      { object, ...extra },
-      {
-        cause: error,
-      },
-    );
-  }
-  return error;
-}
-
-function describe(extra: Record<string, string>): string {
-  return extra.path === undefined ? '' : ` (file ${extra.path})`;
-}
+export { corrupt } from './damaged.ts';
 
 export interface IndexFiles {
   readonly files: readonly { readonly name: ObjectName; readonly packs: readonly IndexedPack[] }[];
@@ -56,14 +28,17 @@ export interface IndexFiles {
 /**
  * Fetches and decodes every index file. An index file removed while they are read (a prune
  * replaced it) starts the reading again, since its replacement may not have been listed; after
- * `indexReadAttempts` such restarts, BACKUP_DATA_CORRUPT. BACKUP_DATA_CORRUPT also naming the first
- * index file that does not open.
+ * `indexReadAttempts` such restarts, BACKUP_DATA_CORRUPT. An index file that does not open is
+ * BACKUP_DATA_CORRUPT naming it, or, when `damaged` is given, left out and added there: a reader
+ * (restore, ls) then misses only the blobs that file alone lists. Writers (backup, prune) never
+ * skip one: it may hold a condemnation they must see (docs/backup-engine.md §Concurrent writers).
  */
-export async function readIndexFiles(session: Session): Promise<IndexFiles> {
+export async function readIndexFiles(session: Session, damaged?: DamagedObject[]): Promise<IndexFiles> {
   const { repo, deps, keys } = session;
   const files: { name: ObjectName; packs: IndexedPack[] }[] = [];
   for (let attempt = 1; ; attempt++) {
     files.length = 0;
+    const skipped: DamagedObject[] = [];
     let gone: ObjectName | undefined;
     for (const { name } of await repo.list('index')) {
       try {
@@ -74,10 +49,14 @@ export async function readIndexFiles(session: Session): Promise<IndexFiles> {
         }
         files.push({ name, packs: decodeIndexFile(deps.crypto, keys, bytes) });
       } catch (error) {
-        throw corrupt(error, `index/${name}`);
+        if (damaged === undefined) throw corrupt(error, `index/${name}`);
+        skipped.push(damageOf(error, `index/${name}`));
       }
     }
-    if (gone === undefined) break;
+    if (gone === undefined) {
+      damaged?.push(...skipped);
+      break;
+    }
     if (attempt >= BACKUP_ENGINE_LIMITS.indexReadAttempts) {
       throw new BackupError('BACKUP_DATA_CORRUPT', `index files kept changing while being read`, {
         object: `index/${gone}`,
@@ -127,10 +106,11 @@ export class BlobReader {
   /**
    * Loads every index file. Live packs are added before condemned ones, so a blob stored in both
    * (a prune copied it out of a pack it condemned) is found at its live location.
-   * BACKUP_DATA_CORRUPT naming the first index file that does not open.
+   * BACKUP_DATA_CORRUPT naming the first index file that does not open, unless `damaged` is given
+   * (readIndexFiles).
    */
-  static async load(session: Session): Promise<BlobReader> {
-    return BlobReader.fromIndexFiles(session, await readIndexFiles(session));
+  static async load(session: Session, damaged?: DamagedObject[]): Promise<BlobReader> {
+    return BlobReader.fromIndexFiles(session, await readIndexFiles(session, damaged));
   }
 
   /** A reader over index files already read (prune.ts reads them once for both uses). */

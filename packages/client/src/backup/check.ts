@@ -23,7 +23,7 @@ import { BackupError } from './errors.ts';
 import type { ObjectName } from './repository.ts';
 import { fetchVerified, type Session } from './session.ts';
 import { joinPath } from './fs.ts';
-import { listSnapshots, nodeName, readTree, type SnapshotInfo } from './snapshots.ts';
+import { listSnapshots, nodeName, readTree, type DamagedObject, type SnapshotInfo } from './snapshots.ts';
 
 export interface CheckOptions {
   readonly readData?: boolean;
@@ -101,12 +101,9 @@ export async function check(session: Session, options: CheckOptions = {}): Promi
   for (const name of stored.keys()) if (!indexed.has(name)) unreferencedPacks++;
 
   // Snapshots and their trees.
-  let snapshots: SnapshotInfo[] = [];
-  try {
-    snapshots = await listSnapshots(session);
-  } catch (error) {
-    problem('snapshots', error);
-  }
+  const damaged: DamagedObject[] = [];
+  const snapshots: SnapshotInfo[] = await listSnapshots(session, damaged);
+  problems.push(...damaged);
   const reader = new BlobReader(session, index, []);
   const seen = new Set<string>();
   let trees = 0;

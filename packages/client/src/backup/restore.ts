@@ -9,6 +9,9 @@
  * (`restoreWritesInFlight`), with at most `restoreOpenFilesMax` open (the rest are closed and
  * reopened when their next chunk comes).
  *
+ * A snapshot or index file that does not open is left out and reported (`damaged`); only what the
+ * restore needs from it is then missing, which stops it as below.
+ *
  * Every blob is verified before a byte of it is written. A file is written to
  * "<name>.sealpost-partial" and renamed into place only once all of its chunks are written, so a
  * corrupt repository never leaves a wrong file under the right name: the restore stops with
@@ -32,7 +35,7 @@ import { Lanes } from './lanes.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import { Planner, type FileJob, type PackPlan, type RestorePlan } from './restore-plan.ts';
 import { fetchVerified, type Session } from './session.ts';
-import { findSnapshot, lookupPath, nodeName } from './snapshots.ts';
+import { findSnapshot, lookupPath, nodeName, type DamagedObject } from './snapshots.ts';
 
 export { PARTIAL_SUFFIX } from './restore-plan.ts';
 
@@ -48,6 +51,8 @@ export interface RestoreResult {
   dirs: number;
   symlinks: number;
   bytesWritten: number;
+  /** Snapshot and index files that did not open, left out (the restore needed none of them). */
+  damaged: DamagedObject[];
 }
 
 function allZero(bytes: Uint8Array): boolean {
@@ -252,8 +257,9 @@ export async function restore(
   target: string,
   options: RestoreOptions = {},
 ): Promise<RestoreResult> {
-  const reader = await BlobReader.load(session);
-  const { snapshot } = await findSnapshot(session, snapshotId);
+  const damaged: DamagedObject[] = [];
+  const reader = await BlobReader.load(session, damaged);
+  const { snapshot } = await findSnapshot(session, snapshotId, damaged);
   const planner = new Planner(session, reader);
   const node = await lookupPath(reader, snapshot.tree, options.path ?? '');
   if (node === undefined) {
@@ -275,5 +281,6 @@ export async function restore(
     dirs: plan.dirs.length,
     symlinks: plan.symlinks,
     bytesWritten: writing.bytesWritten,
+    damaged,
   };
 }

@@ -6,7 +6,9 @@ import { decodeSnapshot, type Snapshot } from '@sealpost/core/backup/snapshot';
 import { decodeTree, type TreeNode } from '@sealpost/core/backup/tree';
 import type { BlobId } from '@sealpost/core/backup/blob';
 import type { BlobReader } from './blob-reader.ts';
-import { corrupt } from './blob-reader.ts';
+import { corrupt, damageOf, type DamagedObject } from './damaged.ts';
+
+export type { DamagedObject } from './damaged.ts';
 import { BackupError } from './errors.ts';
 import { joinPath } from './fs.ts';
 import type { ObjectName } from './repository.ts';
@@ -18,10 +20,12 @@ export interface SnapshotInfo {
 }
 
 /**
- * Every snapshot, oldest first (one removed while listing is left out). BACKUP_DATA_CORRUPT naming
- * the first that does not open.
+ * Every snapshot, oldest first (one removed while listing is left out). A snapshot file that does
+ * not open is BACKUP_DATA_CORRUPT naming it, or, when `damaged` is given, left out and added there,
+ * so that one bad (or planted) file does not hide the others: `snapshots`, `restore`, `ls` and
+ * `check` go on without it; `backup`, `prune` and `forget` never do (they must know every snapshot).
  */
-export async function listSnapshots(session: Session): Promise<SnapshotInfo[]> {
+export async function listSnapshots(session: Session, damaged?: DamagedObject[]): Promise<SnapshotInfo[]> {
   const out: SnapshotInfo[] = [];
   for (const { name } of await session.repo.list('snapshots')) {
     try {
@@ -29,17 +33,33 @@ export async function listSnapshots(session: Session): Promise<SnapshotInfo[]> {
       if (bytes === undefined) continue; // forgotten since the listing
       out.push({ id: name, snapshot: decodeSnapshot(session.deps.crypto, session.keys, bytes) });
     } catch (error) {
-      throw corrupt(error, `snapshots/${name}`);
+      if (damaged === undefined) throw corrupt(error, `snapshots/${name}`);
+      damaged.push(damageOf(error, `snapshots/${name}`));
     }
   }
   return out.sort((a, b) => a.snapshot.timeMs - b.snapshot.timeMs || (a.id < b.id ? -1 : 1));
 }
 
-/** The snapshot whose id is `idOrPrefix` or starts with it ("latest" is the newest). */
-export async function findSnapshot(session: Session, idOrPrefix: string): Promise<SnapshotInfo> {
-  const all = await listSnapshots(session);
+/**
+ * The snapshot whose id is `idOrPrefix` or starts with it ("latest" is the newest that opens).
+ * Snapshot files that do not open are skipped (and added to `damaged`, if given); when nothing
+ * matches and some were skipped, BACKUP_DATA_CORRUPT naming the first (the one asked for may be it).
+ */
+export async function findSnapshot(
+  session: Session,
+  idOrPrefix: string,
+  damaged: DamagedObject[] = [],
+): Promise<SnapshotInfo> {
+  const all = await listSnapshots(session, damaged);
   if (idOrPrefix === 'latest' && all.length > 0) return all[all.length - 1]!;
   const matches = all.filter((s) => idOrPrefix.length > 0 && s.id.startsWith(idOrPrefix));
+  if (matches.length === 0 && damaged.length > 0) {
+    throw new BackupError(
+      'BACKUP_DATA_CORRUPT',
+      `no readable snapshot matches; ${damaged[0]!.object} does not open: ${damaged[0]!.message}`,
+      { object: damaged[0]!.object, snapshot: idOrPrefix },
+    );
+  }
   if (matches.length !== 1) {
     throw new BackupError(
       'BACKUP_SNAPSHOT_NOT_FOUND',
