@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { LocalRepository } from '../packages/client/node/backup-local-repo.ts';
 import { backup } from '../packages/client/src/backup/backup.ts';
 import { check } from '../packages/client/src/backup/check.ts';
+import { BACKUP_ENGINE_LIMITS } from '../packages/client/src/backup/limits.ts';
 import type { ObjectKind, ObjectName, Repository } from '../packages/client/src/backup/repository.ts';
 import { openRepository } from '../packages/client/src/backup/session.ts';
 import {
@@ -58,8 +59,12 @@ class Counting implements Repository {
     await this.inner.put(kind, name, bytes);
     if (kind === 'packs') this.afterPack(++this.packPuts);
   }
-  get = (kind: ObjectKind, name: ObjectName, range?: { offset: number; length: number }) =>
-    this.inner.get(kind, name, range);
+  /** Each pack fetched: the range asked for, or undefined for the whole pack. */
+  packGets: (number | undefined)[] = [];
+  get = (kind: ObjectKind, name: ObjectName, range?: { offset: number; length: number }) => {
+    if (kind === 'packs') this.packGets.push(range?.length);
+    return this.inner.get(kind, name, range);
+  };
   list = (kind: ObjectKind) => this.inner.list(kind);
   exists = (kind: ObjectKind, name: ObjectName) => this.inner.exists(kind, name);
   delete = (kind: ObjectKind, name: ObjectName) => this.inner.delete(kind, name);
@@ -101,9 +106,15 @@ test('a run aborted after 2 packs is resumed: those are adopted, and no more pac
     assert.equal((await check(session)).unreferencedPacks, 2);
 
     counting.packPuts = 0;
+    counting.packGets = [];
     counting.afterPack = () => undefined;
     const resumed = await backup(session, source, { hostname: 'h' });
     assert.equal(resumed.packsAdopted, 2);
+    assert.deepEqual(
+      counting.packGets,
+      [BACKUP_ENGINE_LIMITS.resumeTailBytes, BACKUP_ENGINE_LIMITS.resumeTailBytes],
+      'each adopted 16 MiB pack is read by one tail of the same length, never whole',
+    );
     assert.ok(
       2 + counting.packPuts <= clean + 1,
       `2 + ${counting.packPuts} packs put, a clean run puts ${clean}`,

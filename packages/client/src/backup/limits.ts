@@ -20,6 +20,12 @@ export const BACKUP_ENGINE_LIMITS = {
    * (backup-reclaim.ts): each holds up to a few MiB of native memory until it is collected.
    */
   reclaimEveryBlobs: 16,
+  /**
+   * Bytes from the end of an unlisted pack that resuming reads to find its header (resume.ts): the
+   * same for every pack, so the range shows nothing; the header holds 45 bytes a blob plus the
+   * pack's Padmé padding (under 512 KiB at 16 MiB, backup-format.md §Padding): a full pack's fits.
+   */
+  resumeTailBytes: 4 * 1024 * 1024,
   /** Whole packs a reader keeps for trees and lookups (each at most LIMITS.backupPackMaxBytes). */
   packCacheCount: 2,
   /**
