@@ -26,6 +26,7 @@ const text = (maxBytes: number) =>
   fc.string({ unit: 'grapheme', maxLength: maxBytes }).filter((s) => utf8Length(s) <= maxBytes);
 const username = text(LIMITS.usernameMaxLength);
 const payload = fc.uint8Array({ maxLength: 2048 });
+const address = fc.record({ username, deviceId: bytes(LIMITS.deviceIdBytes) });
 
 const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({
@@ -51,7 +52,15 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
     }),
     lastResort: fc.uint8Array({ maxLength: 300 }),
   }),
-  fc.record({ type: fc.constant('key-packages-claim' as const), requestId: u32, username }),
+  fc.record(
+    {
+      type: fc.constant('key-packages-claim' as const),
+      requestId: u32,
+      username,
+      deviceIds: fc.array(bytes(LIMITS.deviceIdBytes), { maxLength: LIMITS.devicesPerAccount }),
+    },
+    { requiredKeys: ['type', 'requestId', 'username'] },
+  ),
   fc.record({ type: fc.constant('key-packages-count' as const), requestId: u32 }),
   fc.record({
     type: fc.constant('commit' as const),
@@ -60,8 +69,23 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
     ttlSecs: u32,
     groupId: fc.uint8Array({ maxLength: LIMITS.mlsGroupIdMaxBytes }),
     epoch: fc.maxSafeNat(),
-    recipients: fc.array(fc.record({ username, deviceId: bytes(LIMITS.deviceIdBytes) }), { maxLength: 8 }),
+    recipients: fc.array(address, { maxLength: 8 }),
     payload,
+  }),
+  fc.record({
+    type: fc.constant('commit' as const),
+    requestId: u32,
+    messageId: bytes(LIMITS.messageIdBytes),
+    ttlSecs: u32,
+    groupId: fc.uint8Array({ maxLength: LIMITS.mlsGroupIdMaxBytes }),
+    epoch: fc.maxSafeNat(),
+    recipients: fc.array(address, { maxLength: 8 }),
+    payload,
+    welcome: fc.record({
+      messageId: bytes(LIMITS.messageIdBytes),
+      recipients: fc.array(address, { maxLength: 8 }),
+      payload,
+    }),
   }),
 );
 
@@ -470,6 +494,119 @@ describe('MLS delivery frame limits', () => {
     const head = [FRAME.commit, ...be32(1), ...new Array(LIMITS.messageIdBytes).fill(0), ...be32(0)];
     const over = LIMITS.mlsGroupIdMaxBytes + 1; // a 2-byte varint (under 2^14)
     const raw = new Uint8Array([...head, 0x40 | (over >>> 8), over & 0xff]);
+    assertCodecError(() => decodeClientFrame(raw), 'CODEC_LENGTH_LIMIT');
+  });
+});
+
+describe('COMMIT with its Welcome (0x08) and claims of named devices (0x09)', () => {
+  const messageId = new Uint8Array(LIMITS.messageIdBytes).fill(1);
+  const deviceId = new Uint8Array(LIMITS.deviceIdBytes).fill(2);
+  const commit = {
+    type: 'commit' as const,
+    requestId: 7,
+    messageId,
+    ttlSecs: 0,
+    groupId: new Uint8Array([9]),
+    epoch: 4,
+    recipients: [{ username: 'bob', deviceId }],
+    payload: new Uint8Array([1, 2, 3]),
+  };
+  const welcome = {
+    messageId: new Uint8Array(LIMITS.messageIdBytes).fill(3),
+    recipients: [],
+    payload: new Uint8Array([4]),
+  };
+  const joiners = (n: number) => Array.from({ length: n }, (_, i) => ({ username: `u${i}`, deviceId }));
+
+  test('a commit without a Welcome keeps the 0x07 bytes; with one it is 0x08 and its prefix is truncated', () => {
+    const without = encodeClientFrame(commit);
+    const withWelcome = encodeClientFrame({ ...commit, welcome });
+    assert.equal(without[0], FRAME.commit);
+    assert.equal(withWelcome[0], FRAME.commitWithWelcome);
+    assert.deepEqual(withWelcome.subarray(1, without.length), without.subarray(1));
+    // The 0x08 frame cut right after the commit's payload is not read as a commit without one.
+    assertCodecError(() => decodeClientFrame(withWelcome.subarray(0, without.length)), 'CODEC_TRUNCATED');
+  });
+
+  test('the Welcome and the commit share LIMITS.recipientsPerSend recipients, on both sides', () => {
+    const full = { ...commit, welcome: { ...welcome, recipients: joiners(LIMITS.recipientsPerSend - 1) } };
+    const ok = decodeClientFrame(encodeClientFrame(full));
+    assert.equal(ok.type === 'commit' && ok.welcome?.recipients.length, LIMITS.recipientsPerSend - 1);
+    const over = { ...commit, welcome: { ...welcome, recipients: joiners(LIMITS.recipientsPerSend) } };
+    assertCodecError(() => encodeClientFrame(over), 'CODEC_LENGTH_LIMIT');
+    // The same frame written by hand: one more joiner than the commit's recipients leave room for.
+    const head = encodeClientFrame({ ...commit, welcome: { ...welcome, recipients: [] } });
+    const n = LIMITS.recipientsPerSend;
+    const raw = new Uint8Array([...head.subarray(0, head.length - 3), 0x40 | (n >>> 8), n & 0xff]);
+    assertCodecError(() => decodeClientFrame(raw), 'CODEC_LENGTH_LIMIT');
+  });
+
+  test('a commit and a Welcome that together pass LIMITS.wsFrameMaxBytes are refused by the encoder', () => {
+    const big = new Uint8Array(LIMITS.messageMaxBytes);
+    assertCodecError(
+      () => encodeClientFrame({ ...commit, payload: big, welcome: { ...welcome, payload: big } }),
+      'CODEC_LENGTH_LIMIT',
+    );
+    const half = new Uint8Array(LIMITS.wsFrameMaxBytes / 2 - 256);
+    const f = decodeClientFrame(
+      encodeClientFrame({ ...commit, payload: half, welcome: { ...welcome, payload: half } }),
+    );
+    assert.equal(f.type === 'commit' && f.welcome?.payload.length, half.length);
+  });
+
+  test('a Welcome over LIMITS.messageMaxBytes or with a short message id is refused by the encoder', () => {
+    assertCodecError(
+      () =>
+        encodeClientFrame({
+          ...commit,
+          welcome: { ...welcome, payload: new Uint8Array(LIMITS.messageMaxBytes + 1) },
+        }),
+      'CODEC_LENGTH_LIMIT',
+    );
+    assertCodecError(
+      () => encodeClientFrame({ ...commit, welcome: { ...welcome, messageId: new Uint8Array(8) } }),
+      'CODEC_INVALID_VALUE',
+    );
+  });
+
+  test('random bytes after the commit part of a 0x08 frame give a frame or a CodecError', () => {
+    const head = encodeClientFrame(commit);
+    head[0] = FRAME.commitWithWelcome;
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (rest) => {
+        try {
+          const f = decodeClientFrame(new Uint8Array([...head, ...rest]));
+          assert.ok(f.type === 'commit' && f.welcome !== undefined);
+        } catch (e) {
+          assert.ok(e instanceof CodecError, String(e));
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  test('a claim without device ids keeps the 0x05 bytes; more than LIMITS.devicesPerAccount ids are refused', () => {
+    const all = encodeClientFrame({ type: 'key-packages-claim', requestId: 1, username: 'bob' });
+    assert.equal(all[0], FRAME.keyPackagesClaim);
+    assert.deepEqual(decodeClientFrame(all), { type: 'key-packages-claim', requestId: 1, username: 'bob' });
+    const named = encodeClientFrame({
+      type: 'key-packages-claim',
+      requestId: 1,
+      username: 'bob',
+      deviceIds: [deviceId],
+    });
+    assert.equal(named[0], FRAME.keyPackagesClaimDevices);
+    const many = Array.from({ length: LIMITS.devicesPerAccount + 1 }, () => deviceId);
+    assertCodecError(
+      () => encodeClientFrame({ type: 'key-packages-claim', requestId: 1, username: 'bob', deviceIds: many }),
+      'CODEC_LENGTH_LIMIT',
+    );
+    const n = LIMITS.devicesPerAccount + 1;
+    const raw = new Uint8Array([
+      ...named.subarray(0, named.length - 1 - LIMITS.deviceIdBytes),
+      n,
+      ...many.flatMap((d) => [...d]),
+    ]);
     assertCodecError(() => decodeClientFrame(raw), 'CODEC_LENGTH_LIMIT');
   });
 });

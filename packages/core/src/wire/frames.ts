@@ -18,6 +18,9 @@
  * LIMITS.inFlightPerDevice unacknowledged) and answers each SEND with SENT or ERROR.
  * MLS delivery service: KEY_PACKAGES_ADD and _COUNT are answered with KEY_PACKAGE_STOCK, _CLAIM
  * with KEY_PACKAGES, COMMIT with COMMITTED or EPOCH_CONFLICT (or ERROR), all by request id.
+ * 0x08 and 0x09 are the forms of COMMIT and KEY_PACKAGES_CLAIM with their optional part present
+ * (a Welcome; device ids): the type byte says which, so the older forms keep their bytes and a
+ * truncated frame never reads as the shorter form.
  * Decoders are total: any input gives a frame or a CodecError. docs/protocol.md has the details.
  */
 import { Reader } from '../codec/reader.ts';
@@ -33,6 +36,8 @@ export const FRAME = {
   keyPackagesClaim: 0x05,
   keyPackagesCount: 0x06,
   commit: 0x07,
+  commitWithWelcome: 0x08,
+  keyPackagesClaimDevices: 0x09,
   challenge: 0x81,
   ready: 0x82,
   deliver: 0x83,
@@ -78,11 +83,16 @@ export interface KeyPackagesAddFrame {
   /** Empty: keep the current last-resort KeyPackage. */
   readonly lastResort: Uint8Array;
 }
-/** Takes one KeyPackage of each device of `username` (one-time if any is left, else last-resort). */
+/**
+ * Takes one KeyPackage of each device of `username` (one-time if any is left, else last-resort),
+ * or, with `deviceIds`, only of those of its devices.
+ */
 export interface KeyPackagesClaimFrame {
   readonly type: 'key-packages-claim';
   readonly requestId: number;
   readonly username: string;
+  /** Absent: every device of the user. Else at most LIMITS.devicesPerAccount ids (0x09). */
+  readonly deviceIds?: readonly Uint8Array[];
 }
 /** Asks how many one-time KeyPackages the sending device has left (to replenish). */
 export interface KeyPackagesCountFrame {
@@ -90,8 +100,21 @@ export interface KeyPackagesCountFrame {
   readonly requestId: number;
 }
 /**
+ * The Welcome (RFC 9420 §12.4.3.1) for the devices a commit adds, carried by the COMMIT itself so
+ * that the server stores it in the commit's transaction: delivered if and only if the commit is.
+ */
+export interface CommitWelcome {
+  /** Chosen by the client, distinct from the commit's; used up like a SEND's. */
+  readonly messageId: Uint8Array;
+  /** The joiners. With the commit's recipients, at most LIMITS.recipientsPerSend. */
+  readonly recipients: readonly DeviceAddress[];
+  readonly payload: Uint8Array;
+}
+
+/**
  * An MLS commit (RFC 9420 §12.4) for `epoch` of the group `groupId`: stored for the recipients only
- * if the group is at that epoch, which it then leaves. The message id and digest work as for SEND.
+ * if the group is at that epoch, which it then leaves. The message id and digest work as for SEND;
+ * the digest covers the Welcome too.
  */
 export interface CommitFrame {
   readonly type: 'commit';
@@ -104,6 +127,8 @@ export interface CommitFrame {
   /** May be empty (a group of one). */
   readonly recipients: readonly DeviceAddress[];
   readonly payload: Uint8Array;
+  /** Absent: nobody joins (0x07). Present: the whole frame is at most LIMITS.wsFrameMaxBytes (0x08). */
+  readonly welcome?: CommitWelcome;
 }
 export interface ChallengeFrame {
   readonly type: 'challenge';
@@ -213,8 +238,8 @@ function checkUsername(username: string, what: string): void {
 function checkKeyPackage(kp: Uint8Array, what: string): void {
   checkMax(kp.length, LIMITS.keyPackageMaxBytes, what);
 }
-function checkRecipients(recipients: readonly DeviceAddress[]): void {
-  checkMax(recipients.length, LIMITS.recipientsPerSend, 'recipients');
+function checkRecipients(recipients: readonly DeviceAddress[], max = LIMITS.recipientsPerSend): void {
+  checkMax(recipients.length, max, 'recipients');
   for (const a of recipients) {
     checkUsername(a.username, 'recipient username');
     checkLength(a.deviceId, LIMITS.deviceIdBytes, 'recipient device id');
@@ -222,6 +247,7 @@ function checkRecipients(recipients: readonly DeviceAddress[]): void {
 }
 
 function clientFrameSize(f: ClientFrame): number {
+  if (f.type === 'commit' && f.welcome !== undefined) return f.payload.length + f.welcome.payload.length + 96;
   if (f.type === 'send' || f.type === 'commit') return f.payload.length + 64;
   if (f.type === 'key-packages-add') {
     return f.keyPackages.reduce((n, kp) => n + kp.length + 4, f.lastResort.length + 16);
@@ -267,25 +293,69 @@ export function encodeClientFrame(f: ClientFrame): Uint8Array {
         .finish();
     case 'key-packages-claim':
       checkUsername(f.username, 'username');
-      return w.u8(FRAME.keyPackagesClaim).u32(f.requestId).string(f.username).finish();
+      if (f.deviceIds === undefined) {
+        return w.u8(FRAME.keyPackagesClaim).u32(f.requestId).string(f.username).finish();
+      }
+      checkMax(f.deviceIds.length, LIMITS.devicesPerAccount, 'device ids');
+      for (const id of f.deviceIds) checkLength(id, LIMITS.deviceIdBytes, 'device id');
+      return w
+        .u8(FRAME.keyPackagesClaimDevices)
+        .u32(f.requestId)
+        .string(f.username)
+        .vector(f.deviceIds, (w2, id) => w2.fixed(id))
+        .finish();
     case 'key-packages-count':
       return w.u8(FRAME.keyPackagesCount).u32(f.requestId).finish();
-    case 'commit':
+    case 'commit': {
       checkLength(f.messageId, LIMITS.messageIdBytes, 'message id');
       checkMax(f.groupId.length, LIMITS.mlsGroupIdMaxBytes, 'group id');
       checkRecipients(f.recipients);
       checkMax(f.payload.length, LIMITS.messageMaxBytes, 'payload');
-      return w
-        .u8(FRAME.commit)
+      w.u8(f.welcome === undefined ? FRAME.commit : FRAME.commitWithWelcome)
         .u32(f.requestId)
         .fixed(f.messageId)
         .u32(f.ttlSecs)
         .opaque(f.groupId)
         .u53(f.epoch)
         .vector(f.recipients, writeAddress)
-        .opaque(f.payload)
+        .opaque(f.payload);
+      if (f.welcome === undefined) return w.finish();
+      const welcome = f.welcome;
+      checkLength(welcome.messageId, LIMITS.messageIdBytes, 'welcome message id');
+      checkRecipients(welcome.recipients, LIMITS.recipientsPerSend - f.recipients.length);
+      checkMax(welcome.payload.length, LIMITS.messageMaxBytes, 'welcome');
+      const bytes = w
+        .fixed(welcome.messageId)
+        .vector(welcome.recipients, writeAddress)
+        .opaque(welcome.payload)
         .finish();
+      checkMax(bytes.length, LIMITS.wsFrameMaxBytes, 'commit with its welcome');
+      return bytes;
+    }
   }
+}
+
+/** The body of COMMIT (0x07), and of 0x08 before its Welcome. */
+function readCommit(r: Reader): Omit<CommitFrame, 'welcome'> {
+  return {
+    type: 'commit',
+    requestId: r.u32('request id'),
+    messageId: r.fixed(LIMITS.messageIdBytes, 'message id'),
+    ttlSecs: r.u32('ttl'),
+    groupId: r.opaque(LIMITS.mlsGroupIdMaxBytes, 'group id'),
+    epoch: r.u53('epoch'),
+    recipients: r.vector(LIMITS.recipientsPerSend, readAddress, 'recipients'),
+    payload: r.opaqueView(LIMITS.messageMaxBytes, 'payload'),
+  };
+}
+
+/** A Welcome after its commit, whose recipients leave room for `recipientsLeft` more. */
+function readWelcome(r: Reader, recipientsLeft: number): CommitWelcome {
+  return {
+    messageId: r.fixed(LIMITS.messageIdBytes, 'welcome message id'),
+    recipients: r.vector(recipientsLeft, readAddress, 'welcome recipients'),
+    payload: r.opaqueView(LIMITS.messageMaxBytes, 'welcome'),
+  };
 }
 
 /** Total decoder for frames a client sends. Precondition: none; any bytes give a frame or a CodecError. */
@@ -334,21 +404,29 @@ export function decodeClientFrame(bytes: Uint8Array): ClientFrame {
         username: r.string(LIMITS.usernameMaxLength, 'username'),
       };
       break;
+    case FRAME.keyPackagesClaimDevices:
+      frame = {
+        type: 'key-packages-claim',
+        requestId: r.u32('request id'),
+        username: r.string(LIMITS.usernameMaxLength, 'username'),
+        deviceIds: r.vector(
+          LIMITS.devicesPerAccount,
+          (r2) => r2.fixed(LIMITS.deviceIdBytes, 'device id'),
+          'device ids',
+        ),
+      };
+      break;
     case FRAME.keyPackagesCount:
       frame = { type: 'key-packages-count', requestId: r.u32('request id') };
       break;
     case FRAME.commit:
-      frame = {
-        type: 'commit',
-        requestId: r.u32('request id'),
-        messageId: r.fixed(LIMITS.messageIdBytes, 'message id'),
-        ttlSecs: r.u32('ttl'),
-        groupId: r.opaque(LIMITS.mlsGroupIdMaxBytes, 'group id'),
-        epoch: r.u53('epoch'),
-        recipients: r.vector(LIMITS.recipientsPerSend, readAddress, 'recipients'),
-        payload: r.opaqueView(LIMITS.messageMaxBytes, 'payload'),
-      };
+      frame = readCommit(r);
       break;
+    case FRAME.commitWithWelcome: {
+      const commit = readCommit(r);
+      frame = { ...commit, welcome: readWelcome(r, LIMITS.recipientsPerSend - commit.recipients.length) };
+      break;
+    }
     default:
       throw new CodecError('CODEC_INVALID_VALUE', `unknown client frame type 0x${type.toString(16)}`);
   }
