@@ -15,12 +15,17 @@
  *                     (core `acceptDeviceList`); then the commitment opening binds that list to the
  *                     proved version (§10.6). Only then is anything remembered (§12: a failed
  *                     response changes nothing).
- *   monitorOwn(user)  GET /v1/kt/monitor/:user (§8.3): verified against the same head rules; every
- *                     version the directory holds that this device did not record as its own is an
- *                     `UnexpectedVersionAlert`.
+ *                     With the account key, the version's search key and commitment are checked
+ *                     against, or else added to, the records of the user's own versions
+ *                     (own-version-records.ts).
+ *   monitorOwn(user)  GET /v1/kt/monitor/:user (§8.3): verified against the same head rules, and
+ *                     with the recorded search keys and commitments of own versions already
+ *                     verified (§12.3); every version the directory holds that this device did not
+ *                     record as its own is an `UnexpectedVersionAlert`.
  *
- * State (accepted heads and views per server, accepted lists per user) lives in a `DirectoryMemory`
- * the caller owns (directory-memory.ts turns it into text to keep between runs).
+ * State (accepted heads and views per server, accepted lists per user, own versions' records per
+ * directory key) lives in a `DirectoryMemory` the caller owns (directory-memory.ts turns it into
+ * text to keep between runs).
  */
 import {
   CodecError,
@@ -54,6 +59,7 @@ import { readJsonBody } from '../json-body.ts';
 import { parseServerUrl, type ServerUrl } from '../server-url.ts';
 import { DirectoryTrustError, UnexpectedVersionAlert } from './directory-errors.ts';
 import { asObject, bytesField, decodeHeadAnswer, type HeadAnswer } from './head-answer.ts';
+import { checkRecord, recordsKeyOf, type VersionRecord, type VersionRecords } from './own-version-records.ts';
 
 /** Attempts when an epoch is published between the head and the proof (their sizes differ). */
 const HEAD_RACE_ATTEMPTS = 3;
@@ -81,10 +87,12 @@ export interface DirectoryMemory {
   readonly heads: Map<string, AcceptedHead>;
   /** `${server} ${username}` -> last accepted device list. */
   readonly lists: Map<string, AcceptedDeviceList>;
+  /** Own versions' search keys and commitments as first verified, per directory key and username. */
+  readonly versions: VersionRecords;
 }
 
 export function newDirectoryMemory(): DirectoryMemory {
-  return { heads: new Map(), lists: new Map() };
+  return { heads: new Map(), lists: new Map(), versions: new Map() };
 }
 
 export interface WitnessConfig {
@@ -157,7 +165,9 @@ export class DirectoryClient {
 
   /**
    * The verified newest device list of `username`. `accountKey`, when the caller holds one for the
-   * user (its own, or one compared by safety code), must be the key the list names and is signed by.
+   * user (its own, or one compared by safety code), must be the key the list names and is signed by;
+   * the proved version's search key and commitment must then equal those recorded for it, and are
+   * recorded when it is new (own-version-records.ts).
    * Throws DirectoryTrustError, core's KT_*, IDENTITY_*, CODEC_* errors, or UnavailableError.
    */
   async lookup(usernameArg: string, opts: { accountKey?: Uint8Array } = {}): Promise<VerifiedDeviceList> {
@@ -190,8 +200,21 @@ export class DirectoryClient {
         verified.commitment,
       );
       const witnesses = this.#witness(head);
+      let record: VersionRecord | undefined;
+      if (opts.accountKey !== undefined) {
+        const lookup = response.lookups.find((l) => l.version === verified.version)!;
+        const vrfOutput = searchKeyFromProof(
+          head.config.vrfPublicKey,
+          label,
+          verified.version,
+          lookup.vrfProof,
+        );
+        record = { vrfOutput, commitment: verified.commitment };
+        checkRecord(username, verified.version, this.#records(username)?.get(verified.version), record);
+      }
       const status = this.#remember(head, verified.view, witnesses);
       this.memory.lists.set(this.#listKey(username), accepted);
+      if (record !== undefined) this.#record(username, new Map([[verified.version, record]]));
       return { username, version: verified.version, list: accepted.list, head: status };
     }
   }
@@ -200,7 +223,10 @@ export class DirectoryClient {
    * Owner monitoring of this device's own label. `ownVersions` are the label versions this device
    * (or the user's other devices it trusts) recorded as its own. Resolves to the head status when
    * every version the directory holds is one of them; throws UnexpectedVersionAlert otherwise, and
-   * core's KT_* errors when the proof does not verify.
+   * core's KT_* errors when the proof does not verify. Own versions verified before are replayed with
+   * their recorded search keys and commitments (§12.3): a response that proves or claims others, or
+   * no longer shows a recorded version, is DirectoryTrustError `own-version-changed`. Own versions
+   * seen for the first time are recorded once the whole response verified.
    */
   async monitorOwn(usernameArg: string, ownVersions: ReadonlySet<number>): Promise<DirectoryHeadStatus> {
     const username = parseUsername(usernameArg);
@@ -217,15 +243,36 @@ export class DirectoryClient {
         throw new ProofMalformedError(`proof for size ${response.treeHead.treeSize}, head ${head.treeSize}`);
       }
       const positions = positionsField(body, head.treeSize);
-      // The search keys are proved by the directory's VRF key; the commitments are the directory's:
-      // this checks that the versions it admits are the ones its log holds; which of them are ours is
+      const records = this.#records(username) ?? new Map<number, VersionRecord>();
+      const dropped = [...records.keys()].find((v) => v >= positions.length);
+      if (dropped !== undefined) {
+        throw new DirectoryTrustError(
+          'own-version-changed',
+          `the directory no longer shows version ${dropped} of ${username}, which this device verified`,
+          { version: dropped },
+        );
+      }
+      // Recorded own versions are replayed with what the device verified before; other versions
+      // with the search keys the directory's VRF key proves and the commitments it gives: this
+      // checks that the versions it admits are the ones its log holds; which of them are ours is
       // decided below.
       const given = new Map(response.lookups.map((l) => [l.version, l]));
-      const own = (v: number) => {
+      const firstSeen = new Map<number, VersionRecord>();
+      const own = (v: number): VersionRecord => {
         const l = given.get(v);
+        const recorded = ownVersions.has(v) ? records.get(v) : undefined;
+        if (recorded !== undefined && l === undefined) return recorded; // §12.3: the owner has them
         if (l?.commitment === undefined) throw new ProofMalformedError(`no lookup of version ${v}`);
-        const vrfOutput = searchKeyFromProof(head.config.vrfPublicKey, label, v, l.vrfProof);
-        return { vrfOutput, commitment: l.commitment };
+        const proved = {
+          vrfOutput: searchKeyFromProof(head.config.vrfPublicKey, label, v, l.vrfProof),
+          commitment: l.commitment,
+        };
+        if (recorded !== undefined) {
+          checkRecord(username, v, recorded, proved);
+          return recorded;
+        }
+        if (ownVersions.has(v)) firstSeen.set(v, proved);
+        return proved;
       };
       const verified = verifyOwnerMonitor(crypto, head.config, {
         label,
@@ -238,6 +285,7 @@ export class DirectoryClient {
       const foreign = positions.map((_, v) => v).filter((v) => !ownVersions.has(v));
       const witnesses = this.#witness(head);
       const status = this.#remember(head, verified.view, witnesses);
+      this.#record(username, firstSeen);
       if (foreign.length > 0) throw new UnexpectedVersionAlert(username, foreign);
       return status;
     }
@@ -249,6 +297,19 @@ export class DirectoryClient {
 
   #listKey(username: Username): string {
     return `${this.serverUrl} ${username}`;
+  }
+
+  #records(username: Username): Map<number, VersionRecord> | undefined {
+    return this.memory.versions.get(recordsKeyOf(this.#opts.directoryKey, username));
+  }
+
+  /** Adds first-verified own versions (never replaces a record). */
+  #record(username: Username, seen: ReadonlyMap<number, VersionRecord>): void {
+    if (seen.size === 0) return;
+    const key = recordsKeyOf(this.#opts.directoryKey, username);
+    const records = this.memory.versions.get(key) ?? new Map<number, VersionRecord>();
+    for (const [v, r] of seen) if (!records.has(v)) records.set(v, r);
+    this.memory.versions.set(key, records);
   }
 
   /** GET /v1/kt/head: directory key, signature, then no rollback and no fork. */

@@ -22,7 +22,13 @@ export type DirectoryTrustReason =
    * An earlier head served as cosigned is not one the newest head extends (its consistency proof
    * fails): the witnesses were shown another history than this client.
    */
-  | 'cosigned-fork';
+  | 'cosigned-fork'
+  /**
+   * The directory proves (or claims) another search key or commitment for a version of the owner's
+   * label than the device verified when it first saw it, or no longer shows that version
+   * (own-version-records.ts).
+   */
+  | 'own-version-changed';
 
 export class DirectoryTrustError extends CryptoVerificationError {
   readonly reason: DirectoryTrustReason;

@@ -52,6 +52,22 @@ const shaped = fc.record(
         maxLength: 2,
       },
     ),
+    versions: fc.oneof(
+      fc.array(
+        fc.record(
+          {
+            key: anyField,
+            records: fc.oneof(
+              fc.array(fc.array(fc.oneof(hash, anyField), { maxLength: 4 }), { maxLength: 3 }),
+              anyField,
+            ),
+          },
+          { requiredKeys: [] },
+        ),
+        { maxLength: 2 },
+      ),
+      anyField,
+    ),
   },
   { requiredKeys: [] },
 );
@@ -61,6 +77,36 @@ describe('directory memory text', () => {
     const decoded = decodeDirectoryMemory(crypto, encodeDirectoryMemory(newDirectoryMemory()));
     assert.equal(decoded.heads.size, 0);
     assert.equal(decoded.lists.size, 0);
+    assert.equal(decoded.versions.size, 0);
+  });
+
+  test("own versions' records survive the round trip; text written before them has none", () => {
+    const memory = newDirectoryMemory();
+    const record = (b: number) => ({
+      vrfOutput: new Uint8Array(32).fill(b),
+      commitment: new Uint8Array(32).fill(b + 1),
+    });
+    memory.versions.set(
+      'key alice',
+      new Map([
+        [0, record(1)],
+        [3, record(7)],
+      ]),
+    );
+    const decoded = decodeDirectoryMemory(crypto, encodeDirectoryMemory(memory));
+    assert.deepEqual(decoded.versions, memory.versions);
+    const older = JSON.stringify({ v: 1, heads: [], lists: [] });
+    assert.equal(decodeDirectoryMemory(crypto, older).versions.size, 0);
+  });
+
+  test('a record with a short commitment is a typed error', () => {
+    const text = JSON.stringify({
+      v: 1,
+      heads: [],
+      lists: [],
+      versions: [{ key: 'k', records: [[0, 'A'.repeat(43), 'A'.repeat(42)]] }],
+    });
+    assert.throws(() => decodeDirectoryMemory(crypto, text), { code: 'CODEC_INVALID_VALUE' });
   });
 
   test('random text is a memory or a typed error, never a crash', () => {

@@ -6,17 +6,20 @@
  *   {"v": 1,
  *    "heads": [{"server", "treeSize", "root", "timestamp",
  *               "view": {"size", "fullSubtrees": [b64], "frontier": [[index, timestamp, b64 prefixRoot]]}}],
- *    "lists": [{"key": "<server> <username>", "deviceList": b64(encoded signed list)}]}
+ *    "lists": [{"key": "<server> <username>", "deviceList": b64(encoded signed list)}],
+ *    "versions": [{"key": "<b64 directory key> <username>", "records": [[version, b64 vrfOutput, b64 commitment]]}]}
  *
  * Browser-safe (no I/O): the caller stores the text (the CLI writes it atomically in its home). A
  * list is kept in its signed encoding and accepted again on load (signature and devices checked);
- * its chain was checked when it was first accepted. Text that does not parse is a CodecError.
+ * its chain was checked when it was first accepted. Own versions' records (own-version-records.ts)
+ * were added later: text without "versions" has none. Text that does not parse is a CodecError.
  */
 import { CodecError, fromBase64url, toBase64url, type CryptoProvider } from '@sealpost/core';
 import type { KtView } from '@sealpost/core/kt/combined-proof';
 import type { LogEntry } from '@sealpost/core/kt/log-tree';
 import { acceptDeviceList, encodeDeviceList } from '@sealpost/core/identity/device-list';
 import type { AcceptedHead, DirectoryMemory } from './directory-client.ts';
+import type { VersionRecord } from './own-version-records.ts';
 
 const FORMAT_VERSION = 1;
 const HASH_BYTES = 32;
@@ -46,7 +49,11 @@ export function encodeDirectoryMemory(memory: DirectoryMemory): string {
     key,
     deviceList: toBase64url(encodeDeviceList(a.list)),
   }));
-  return JSON.stringify({ v: FORMAT_VERSION, heads, lists });
+  const versions = [...memory.versions].map(([key, records]) => ({
+    key,
+    records: [...records].map(([v, r]) => [v, toBase64url(r.vrfOutput), toBase64url(r.commitment)]),
+  }));
+  return JSON.stringify({ v: FORMAT_VERSION, heads, lists, versions });
 }
 
 const bad = (what: string) => new CodecError('CODEC_INVALID_VALUE', `directory memory: ${what} is malformed`);
@@ -121,5 +128,18 @@ export function decodeDirectoryMemory(crypto: CryptoProvider, text: string): Dir
     );
     lists.set(str(l['key'], 'list key'), acceptDeviceList(crypto, undefined, encoded));
   }
-  return { heads, lists };
+  const versions: DirectoryMemory['versions'] = new Map();
+  for (const item of arr(o['versions'] ?? [], ENTRIES_MAX, 'versions')) {
+    const l = obj(item, 'versions of a label');
+    const records = new Map<number, VersionRecord>();
+    for (const r of arr(l['records'], ENTRIES_MAX, 'records')) {
+      const [v, vrfOutput, commitment] = arr(r, 3, 'record');
+      records.set(int(v, 'record version'), {
+        vrfOutput: hash(vrfOutput, 'record search key'),
+        commitment: hash(commitment, 'record commitment'),
+      });
+    }
+    versions.set(str(l['key'], 'versions key'), records);
+  }
+  return { heads, lists, versions };
 }
