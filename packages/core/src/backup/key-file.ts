@@ -19,6 +19,8 @@
  *
  *   kek = Argon2id(passphrase, salt, m, t, p, 32 bytes)
  *
+ * KDF = 2 marks a recovery key file (recovery-key-file.ts), 118 bytes, which this decoder refuses.
+ *
  * The whole header is the aad: parameters, salt and repository id cannot be changed without the tag
  * failing. Parameters are checked against LIMITS before Argon2 runs, so a hostile file cannot make a
  * client allocate gigabytes. A wrong passphrase and an altered file are the same error
@@ -35,6 +37,8 @@ import { KEY_BYTES, REPOSITORY_ID_BYTES } from './keys.ts';
 export const KEY_FILE_MAGIC = new Uint8Array([0x53, 0x50, 0x42, 0x4b]); // "SPBK"
 export const KEY_FILE_VERSION = 1;
 export const KDF_ARGON2ID = 1;
+/** A recovery key file (recovery-key-file.ts): the master key sealed to the recovery public key. */
+export const KDF_RECOVERY_HPKE = 2;
 export const KEY_FILE_SALT_BYTES = 16;
 const HEADER_BYTES = 4 + 1 + 1 + 4 + 4 + 1 + KEY_FILE_SALT_BYTES + REPOSITORY_ID_BYTES;
 export const KEY_FILE_BYTES = HEADER_BYTES + CRYPTO_SIZES.gcmNonce + KEY_BYTES + CRYPTO_SIZES.gcmTag;
@@ -104,6 +108,8 @@ export function decodeKeyFile(bytes: Uint8Array): KeyFile {
   if (version !== KEY_FILE_VERSION)
     throw new CodecError('CODEC_INVALID_VALUE', `unknown key file version ${version}`);
   const kdf = r.u8('kdf');
+  if (kdf === KDF_RECOVERY_HPKE)
+    throw new CodecError('CODEC_INVALID_VALUE', 'a recovery key file: it opens with the recovery code');
   if (kdf !== KDF_ARGON2ID) throw new CodecError('CODEC_INVALID_VALUE', `unknown key derivation ${kdf}`);
   const params = {
     memoryKiB: r.u32('memory'),
