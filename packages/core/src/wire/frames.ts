@@ -238,7 +238,7 @@ function checkUsername(username: string, what: string): void {
 function checkKeyPackage(kp: Uint8Array, what: string): void {
   checkMax(kp.length, LIMITS.keyPackageMaxBytes, what);
 }
-function checkRecipients(recipients: readonly DeviceAddress[], max = LIMITS.recipientsPerSend): void {
+function checkRecipients(recipients: readonly DeviceAddress[], max: number = LIMITS.recipientsPerSend): void {
   checkMax(recipients.length, max, 'recipients');
   for (const a of recipients) {
     checkUsername(a.username, 'recipient username');
