@@ -65,6 +65,18 @@ describe('keystore', () => {
     assert.deepEqual(await openKeystore(crypto, sealed, PASS), contents());
   });
 
+  it('should keep a backup recovery public key (contents version 2) and still open version 1', async () => {
+    const withKey = { ...contents(), backupRecoveryKey: new Uint8Array(32).fill(9) };
+    const sealed = await sealKeystore(crypto, withKey, PASS, FAST);
+    assert.deepEqual(await openKeystore(crypto, sealed, PASS), withKey);
+    const without = await openKeystore(crypto, await sealKeystore(crypto, contents(), PASS, FAST), PASS);
+    assert.equal('backupRecoveryKey' in without, false);
+    await assert.rejects(
+      sealKeystore(crypto, { ...contents(), backupRecoveryKey: new Uint8Array(31) }, PASS, FAST),
+      ValidationError,
+    );
+  });
+
   it('should round-trip with the default Argon2id parameters and record them in the header', async () => {
     const sealed = await sealKeystore(crypto, contents(), PASS);
     const view = new DataView(sealed.buffer, sealed.byteOffset);

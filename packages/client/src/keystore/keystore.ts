@@ -18,13 +18,17 @@
  *
  *   key = Argon2id(passphrase, salt, m, t, p, 32 bytes)        (RFC 9106 §3.1)
  *
- * Plaintext, contents version 1 (core `Writer` encodings):
+ * Plaintext, contents version 1 or 2 (core `Writer` encodings):
  *
- *   u8       contents version = 1
+ *   u8       contents version = 1 or 2
  *   opaque   username (canonical, see core `parseUsername`)
  *   opaque   server URL (an origin, see `parseServerUrl`)
  *   32       account seed (Ed25519 private key, RFC 8032 §5.1.5)
  *   32       device seed
+ *   32       version 2 only: the backup recovery public key (X25519, core backup/recovery-key-file.ts)
+ *
+ * Version 2 is written only when there is a recovery public key to keep, so key stores without one
+ * stay byte for byte what version 1 wrote, and every existing key store still opens.
  *
  * Why the header is shaped so:
  *   - the whole header is the AEAD's associated data, so no field (parameters, salt, length) can be
@@ -60,6 +64,11 @@ export interface KeystoreContents {
   readonly serverUrl: ServerUrl;
   readonly accountSeed: Uint8Array;
   readonly deviceSeed: Uint8Array;
+  /**
+   * Public: the account's backup recovery key, so `backup init` can write a key file the recovery
+   * code opens without holding the recovery secret. Absent in key stores made before it existed.
+   */
+  readonly backupRecoveryKey?: Uint8Array;
 }
 
 /** Argon2id cost parameters (RFC 9106 §3.1: m in KiB, t passes, p lanes). */
@@ -89,6 +98,8 @@ export const KEYSTORE_ARGON2_BOUNDS = {
 const MAGIC = new Uint8Array([0x53, 0x50, 0x4b, 0x53]); // "SPKS"
 const FORMAT_VERSION = 1;
 const CONTENTS_VERSION = 1;
+const CONTENTS_VERSION_RECOVERY_KEY = 2;
+const RECOVERY_KEY_BYTES = 32;
 const SEED_BYTES = 32;
 const SALT_BYTES = 16;
 const NONCE_BYTES = 12;
@@ -303,22 +314,30 @@ function encodeContents(contents: KeystoreContents): Uint8Array {
       throw new ValidationError('VALIDATION_FAILED', `${name} must be ${SEED_BYTES} bytes`);
     }
   }
+  const recoveryKey = contents.backupRecoveryKey;
+  if (
+    recoveryKey !== undefined &&
+    (!(recoveryKey instanceof Uint8Array) || recoveryKey.length !== RECOVERY_KEY_BYTES)
+  ) {
+    throw new ValidationError('VALIDATION_FAILED', `backup recovery key must be ${RECOVERY_KEY_BYTES} bytes`);
+  }
   const prefix = new Writer()
-    .u8(CONTENTS_VERSION)
+    .u8(recoveryKey === undefined ? CONTENTS_VERSION : CONTENTS_VERSION_RECOVERY_KEY)
     .opaque(utf8.encode(contents.username))
     .opaque(utf8.encode(contents.serverUrl))
     .finish();
-  const out = new Uint8Array(prefix.length + 2 * SEED_BYTES);
+  const out = new Uint8Array(prefix.length + 2 * SEED_BYTES + (recoveryKey?.length ?? 0));
   out.set(prefix);
   out.set(contents.accountSeed, prefix.length);
   out.set(contents.deviceSeed, prefix.length + SEED_BYTES);
+  if (recoveryKey !== undefined) out.set(recoveryKey, prefix.length + 2 * SEED_BYTES);
   return out;
 }
 
 /** Reads the whole plaintext (no trailing bytes). */
 function readContents(r: Reader): KeystoreContents {
   const version = r.u8('contents version');
-  if (version !== CONTENTS_VERSION) {
+  if (version !== CONTENTS_VERSION && version !== CONTENTS_VERSION_RECOVERY_KEY) {
     throw new CodecError('CODEC_INVALID_VALUE', `keystore contents version ${version} is not supported`);
   }
   const username = asCodecError(() => parseUsername(r.string(LIMITS.usernameMaxLength, 'username')));
@@ -328,8 +347,18 @@ function readContents(r: Reader): KeystoreContents {
   let deviceSeed: Uint8Array = new Uint8Array(0);
   try {
     deviceSeed = r.fixed(SEED_BYTES, 'device seed');
+    const backupRecoveryKey =
+      version === CONTENTS_VERSION_RECOVERY_KEY
+        ? r.fixed(RECOVERY_KEY_BYTES, 'backup recovery key')
+        : undefined;
     r.end('keystore contents');
-    return { username, serverUrl, accountSeed, deviceSeed };
+    return {
+      username,
+      serverUrl,
+      accountSeed,
+      deviceSeed,
+      ...(backupRecoveryKey === undefined ? {} : { backupRecoveryKey }),
+    };
   } catch (error) {
     accountSeed.fill(0);
     deviceSeed.fill(0);
