@@ -122,4 +122,39 @@ describe('sealpost witness', () => {
     assert.match(again.stderr, /witness halted \(rollback\)/);
     assert.match(again.stderr, /evidence {5}rollback/);
   });
+
+  test('--init makes the key without following, so the operator configures it before the first run', async () => {
+    const dir = join(state, 'init');
+    const made = await sealpost(['witness', '--init', '--state', dir]);
+    assert.equal(made.status, 0, made.stderr);
+    const key = /witness key {2}(\S+)/.exec(made.stdout)?.[1];
+    assert.ok(key !== undefined, made.stdout);
+    assert.doesNotMatch(made.stdout, /following|cosigned/);
+    const again = await sealpost(['witness', '--init', '--state', dir]);
+    assert.equal(/witness key {2}(\S+)/.exec(again.stdout)?.[1], key, 'the same key, read back');
+
+    // The operator configures the key first; the witness's first run is kept at once.
+    const s = await server();
+    await publishNewUser(s);
+    await s.close();
+    const configured = await startInstance(await dbs.at(-1)!.open(), undefined, {
+      witnessKeys: [fromBase64urlExact(key, 32, 'key')],
+    });
+    servers.push(configured);
+    const first = await sealpost(['witness', '--server', configured.url, '--state', dir, '--once']);
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stdout, new RegExp(`witness key {2}${key}`));
+    assert.doesNotMatch(first.stderr, /not kept/);
+    const served = await new HttpFeed({ serverUrl: configured.url }).servedHead();
+    assert.deepEqual(
+      served.cosignatures.map((c) => toBase64url(c.witnessKey)),
+      [key],
+    );
+
+    const neither = await sealpost(['witness', '--state', dir]);
+    assert.notEqual(neither.status, 0);
+    assert.match(neither.stderr, /--server is required/);
+    const both = await sealpost(['witness', '--init', '--server', configured.url, '--state', dir]);
+    assert.notEqual(both.status, 0);
+  });
 });

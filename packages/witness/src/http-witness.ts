@@ -86,6 +86,15 @@ export class HttpWitness {
     return new HttpWitness(feed, witness, store, opts.now ?? Date.now);
   }
 
+  /**
+   * Creates the state in `stateDir` with the witness's key only, or reads the key of the state there
+   * (state-sqlite.ts `initKey`), without contacting any server. Returns the public key.
+   */
+  static initKey(stateDir: string, crypto: CryptoProvider): Uint8Array {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    return SqliteWitnessStore.initKey(join(stateDir, WITNESS_STATE_FILE), crypto);
+  }
+
   get publicKey(): Uint8Array {
     return this.witness.publicKey;
   }

@@ -85,4 +85,23 @@ describe('SqliteWitnessStore', () => {
       );
     }),
   );
+
+  test(
+    'a key made by initKey before any directory is the key the first open binds to a directory',
+    withDir(async (path) => {
+      const key = SqliteWitnessStore.initKey(path, crypto);
+      assert.equal(statSync(path).mode & 0o777, 0o600);
+      assert.deepEqual(SqliteWitnessStore.initKey(path, crypto), key, 'made once, read again');
+      const { feed, publish } = honestDirectory(crypto);
+      publish(['alice']);
+      const store = SqliteWitnessStore.open(path, { crypto, config });
+      const witness = new Witness({ crypto, config, store });
+      assert.deepEqual(witness.publicKey, key);
+      const c = await follow(witness, feed, NOW);
+      assert.deepEqual(c.witnessKey, key);
+      store.close();
+      // The state now follows that directory; initKey still reads the same key.
+      assert.deepEqual(SqliteWitnessStore.initKey(path, crypto), key);
+    }),
+  );
 });

@@ -1,7 +1,8 @@
 /**
  * The witness's state in SQLite (node:sqlite, WAL): one database file per followed directory.
  *
- *   witness_meta      key 'config'  the directory's encoded Configuration (§10.2), fixed at creation
+ *   witness_meta      key 'config'  the directory's encoded Configuration (§10.2), fixed by the first
+ *                                   `open` (absent in a state made by `initKey` before any run)
  *                     key 'seed'    the witness's Ed25519 seed (32 bytes): protect the file (0600)
  *   witness_head      one row: the last verified head (size, root, the directory's signature), the
  *                     log's full subtrees at that size (32-byte values, concatenated), the newest
@@ -90,6 +91,21 @@ export interface SqliteWitnessStoreOptions {
   readonly seed?: Uint8Array | undefined;
 }
 
+/** The state's database at `path`, its schema applied, readable by its owner only. */
+function openDatabase(path: string): DatabaseSync {
+  const db = new DatabaseSync(path);
+  try {
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec('PRAGMA secure_delete = ON');
+    db.exec(SCHEMA);
+    if (path !== ':memory:') chmodSync(path, 0o600);
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
+
 export class SqliteWitnessStore implements WitnessStore {
   readonly #db: DatabaseSync;
   readonly #seed: Uint8Array;
@@ -100,16 +116,43 @@ export class SqliteWitnessStore implements WitnessStore {
   }
 
   /**
+   * Makes the witness's key before it follows any directory (`sealpost witness --init`), so that a
+   * server's operator can configure it first: creates the state at `path` with a random seed and no
+   * configuration (the first `open` binds it), or keeps the seed a state already holds. Returns the
+   * witness's public key; the seed never leaves the file.
+   */
+  static initKey(path: string, crypto: CryptoProvider): Uint8Array {
+    const db = openDatabase(path);
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        const stored = db.prepare("SELECT value FROM witness_meta WHERE key = 'seed'").get() as
+          { value: Uint8Array } | undefined;
+        const seed = stored?.value ?? crypto.randomBytes(WITNESS_LIMITS.seedBytes);
+        if (seed.length !== WITNESS_LIMITS.seedBytes)
+          throw new ConfigError('the stored witness seed is malformed');
+        if (stored === undefined)
+          db.prepare("INSERT INTO witness_meta (key, value) VALUES ('seed', ?)").run(seed);
+        db.exec('COMMIT');
+        const publicKey = crypto.ed25519.publicKey(seed);
+        seed.fill(0);
+        return publicKey;
+      } catch (e) {
+        db.exec('ROLLBACK');
+        throw e;
+      }
+    } finally {
+      db.close();
+    }
+  }
+
+  /**
    * Opens (creating if needed) the state at `path` (':memory:' for a private one). On creation it
    * records the directory's configuration and the witness's seed (`opts.seed`, else a random one).
    */
   static open(path: string, opts: SqliteWitnessStoreOptions): SqliteWitnessStore {
-    const db = new DatabaseSync(path);
+    const db = openDatabase(path);
     try {
-      db.exec('PRAGMA journal_mode = WAL');
-      db.exec('PRAGMA secure_delete = ON');
-      db.exec(SCHEMA);
-      if (path !== ':memory:') chmodSync(path, 0o600);
       const config = encodeConfiguration(opts.config);
       db.exec('BEGIN IMMEDIATE');
       try {

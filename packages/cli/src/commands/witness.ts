@@ -5,6 +5,10 @@
  * only from the witness keys it configured), follows the log from its first entry, cosigns each head
  * it verified and posts the cosignature to the server, every `--interval` seconds.
  *
+ * `sealpost witness --init [--state <dir>]` only makes the key (or reads the one the state holds)
+ * and prints it, contacting no server, so that the operator can add it to `witnessKeys` before the
+ * witness's first run.
+ *
  * State (its seed, the last verified head, its copy of the prefix tree, evidence) lives in SQLite in
  * `--state` (default `<home>/witness`). When the directory rolls back, forks or rewrites its log the
  * witness keeps the evidence, stops for good and exits non-zero; started again on the same state it
@@ -31,7 +35,8 @@ import type { CliIo } from '../io.ts';
 
 interface Options {
   readonly home?: string;
-  readonly server: string;
+  readonly server?: string;
+  readonly init?: boolean;
   readonly state?: string;
   readonly interval?: string;
   readonly directoryKey?: string;
@@ -42,7 +47,7 @@ export function witnessCommand(program: Command, io: CliIo): void {
   program
     .command('witness')
     .description("follow a server's key directory, verify every head and cosign it (an independent witness)")
-    .requiredOption('--server <url>', 'the server whose directory to witness')
+    .option('--server <url>', 'the server whose directory to witness (required unless --init)')
     .option('--state <dir>', "the witness's state directory (default: <home>/witness)")
     .option('--interval <seconds>', 'seconds between polls', String(WITNESS_LIMITS.pollIntervalSecs))
     .option(
@@ -50,6 +55,7 @@ export function witnessCommand(program: Command, io: CliIo): void {
       "the directory's head signing key, base64url (default: the first one seen)",
     )
     .option('--once', 'poll once and exit')
+    .option('--init', "make the witness's key in its state directory, print it and exit (follows nothing)")
     .action((_options: Options, cmd: Command) => runWitness(io, cmd.optsWithGlobals()));
 }
 
@@ -64,11 +70,27 @@ function describeEvidence(e: Evidence): string {
 }
 
 async function runWitness(io: CliIo, options: Options): Promise<void> {
+  const stateDir = options.state ?? join(resolveHome(options.home, io.env), 'witness');
+  if (options.init === true) {
+    if (options.server !== undefined || options.once === true) {
+      throw new ValidationError(
+        'VALIDATION_FAILED',
+        '--init only makes the key: run again without it to follow',
+      );
+    }
+    const { HttpWitness } = await import('@sealpost/witness');
+    const key = HttpWitness.initKey(stateDir, crypto);
+    io.stdout.write(`witness key  ${toBase64url(key)}\nstate        ${stateDir}\n`);
+    return;
+  }
+  const server = options.server;
+  if (server === undefined) {
+    throw new ValidationError('VALIDATION_FAILED', '--server is required (or --init to only make the key)');
+  }
   const interval = Number(options.interval ?? WITNESS_LIMITS.pollIntervalSecs);
   if (!Number.isFinite(interval) || interval <= 0 || interval > 86_400) {
     throw new ValidationError('VALIDATION_FAILED', '--interval is seconds between 0 and 86400');
   }
-  const stateDir = options.state ?? join(resolveHome(options.home, io.env), 'witness');
   const directoryKey =
     options.directoryKey === undefined
       ? undefined
@@ -76,7 +98,7 @@ async function runWitness(io: CliIo, options: Options): Promise<void> {
   const { HttpWitness, WitnessHaltedError, WitnessRefusedError } = await import('@sealpost/witness');
   let witness: HttpWitness;
   try {
-    witness = await HttpWitness.open({ crypto, serverUrl: options.server, stateDir, directoryKey });
+    witness = await HttpWitness.open({ crypto, serverUrl: server, stateDir, directoryKey });
   } catch (e) {
     if (e instanceof WitnessHaltedError) io.stderr.write(describeEvidence(e.evidence));
     throw e;
