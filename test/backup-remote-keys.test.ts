@@ -22,11 +22,11 @@ import { backup } from '../packages/client/src/backup/backup.ts';
 import {
   ACCOUNT_KEY_FILE_PARAMS,
   accountKeySecret,
-  addKey,
   changeKey,
   initAccountRepository,
-  recoveryKeySecret,
 } from '../packages/client/src/backup/keys.ts';
+import { recoveryBoxKey } from '@sealpost/core/backup/recovery-key-file';
+import { addKeyWithRecovery, openRepositoryWithRecovery } from '../packages/client/src/backup/recovery.ts';
 import type { ObjectKind } from '../packages/client/src/backup/repository.ts';
 import { restore } from '../packages/client/src/backup/restore.ts';
 import { initRepository, openRepository } from '../packages/client/src/backup/session.ts';
@@ -74,7 +74,10 @@ test('a new machine with only the recovery code restores every snapshot of the a
   const recoverySecret = generateRecoverySecret(crypto);
   const code = recoveryCodeOf(crypto, recoverySecret);
   const repo = repoOf(device);
-  await initAccountRepository(repo, deps, { accountSeed: device.accountSeed, recoverySecret });
+  // The device that creates the repository holds only the recovery public key (its key store's).
+  const recoveryPublicKey = recoveryBoxKey(crypto, recoverySecret).publicKey;
+  recoverySecret.fill(0);
+  await initAccountRepository(repo, deps, { accountSeed: device.accountSeed, recoveryPublicKey });
   assert.equal((await repo.list('keys')).length, 2);
 
   const source = join(work, 'src-recovery');
@@ -96,8 +99,8 @@ test('a new machine with only the recovery code restores every snapshot of the a
   });
   const fresh = repoOf({ username: device.username, deviceSeed: newDeviceSeed });
   const typed = code.toLowerCase().replaceAll('-', ' ');
-  const fromCode = recoveryKeySecret(crypto, parseRecoveryCode(crypto, typed));
-  const recovered = await openRepository(fresh, deps, fromCode);
+  const fromCode = parseRecoveryCode(crypto, typed);
+  const recovered = await openRepositoryWithRecovery(fresh, deps, fromCode);
   try {
     const snapshots = await listSnapshots(recovered);
     assert.deepEqual(
@@ -113,12 +116,18 @@ test('a new machine with only the recovery code restores every snapshot of the a
 
   // It then gives its own (new) account key a key file, and opens with that from now on.
   const newAccountSeed = new Uint8Array(randomBytes(32));
-  await addKey(fresh, deps, fromCode, accountKeySecret(crypto, newAccountSeed), ACCOUNT_KEY_FILE_PARAMS);
+  await addKeyWithRecovery(
+    fresh,
+    deps,
+    fromCode,
+    accountKeySecret(crypto, newAccountSeed),
+    ACCOUNT_KEY_FILE_PARAMS,
+  );
   (await openRepository(fresh, deps, accountKeySecret(crypto, newAccountSeed))).close();
 
   // Another recovery code opens nothing; a mistyped one is refused before any key file is tried.
-  const other = recoveryKeySecret(crypto, generateRecoverySecret(crypto));
-  await assert.rejects(openRepository(fresh, deps, other), isError('KEYSTORE_PASSPHRASE_WRONG'));
+  const other = generateRecoverySecret(crypto);
+  await assert.rejects(openRepositoryWithRecovery(fresh, deps, other), isError('KEYSTORE_PASSPHRASE_WRONG'));
   const typo = (code[0] === 'A' ? 'B' : 'A') + code.slice(1);
   assert.throws(() => parseRecoveryCode(crypto, typo), isError('IDENTITY_RECOVERY_CODE_INVALID'));
 });

@@ -6,7 +6,13 @@
 export { LocalRepository } from './backup-local-repo.ts';
 export { HttpRepository } from './backup-http-repo.ts';
 export type { Repository } from '../src/backup/repository.ts';
-export { ACCOUNT_KEY_FILE_PARAMS, accountKeySecret } from '../src/backup/keys.ts';
+export {
+  ACCOUNT_KEY_FILE_PARAMS,
+  accountKeySecret,
+  addRecoveryKey,
+  initAccountRepository,
+} from '../src/backup/keys.ts';
+export { addKeyWithRecovery, openRepositoryWithRecovery } from '../src/backup/recovery.ts';
 export { nodeBackupDeps } from './backup-node.ts';
 export { backup, type BackupResult } from '../src/backup/backup.ts';
 export { BlobReader } from '../src/backup/blob-reader.ts';

@@ -5,20 +5,21 @@
  * A key file wraps the one master key; every other key derives from it, so adding or changing a
  * passphrase writes one 123-byte key file (and deletes one) and re-encrypts nothing.
  *
- * An account's repository needs no passphrase of its own. It holds two key files whose "passphrase"
- * is a 32-byte secret derived from an account secret:
+ * An account's repository needs no passphrase of its own. It holds an account key file, whose
+ * "passphrase" is a 32-byte secret derived from the account seed,
  *
- *   account key file:   HKDF(ikm = account seed,    salt = "", info = "sealpost/backup/v1/account-key-file",  L = 32)
- *   recovery key file:  HKDF(ikm = recovery secret, salt = "", info = "sealpost/backup/v1/recovery-key-file", L = 32)
+ *   HKDF(ikm = account seed, salt = "", info = "sealpost/backup/v1/account-key-file", L = 32)
  *
- * Devices hold the account seed (their key store) and open the first; a new machine with nothing
- * but the recovery code (core identity/recovery-key.ts) opens the second, then adds a key file for
- * its new account key. Both secrets are 256 uniformly random bits, so Argon2id has nothing to
- * stretch: these key files use the smallest parameters core accepts (`ACCOUNT_KEY_FILE_PARAMS`).
+ * and a recovery key file (core backup/recovery-key-file.ts): the master key sealed to the
+ * account's backup recovery public key, which a device keeps in its key store. Writing it needs no
+ * secret; opening it needs the recovery code (recovery.ts). The account seed is 256 uniformly
+ * random bits, so Argon2id has nothing to stretch: account key files use the smallest parameters
+ * core accepts (`ACCOUNT_KEY_FILE_PARAMS`).
  */
 import { SealpostError, type CryptoProvider } from '@sealpost/core';
 import { createKeyFile, openKeyFile, type Argon2idParams } from '@sealpost/core/backup/key-file';
 import { DEFAULT_ARGON2ID_PARAMS } from '@sealpost/core/backup/key-file';
+import { createRecoveryKeyFile } from '@sealpost/core/backup/recovery-key-file';
 import type { BackupDeps } from './deps.ts';
 import { BackupError } from './errors.ts';
 import type { ObjectName, Repository } from './repository.ts';
@@ -26,7 +27,6 @@ import { fetchVerified, initRepository, nameOf } from './session.ts';
 
 const utf8 = new TextEncoder();
 const ACCOUNT_INFO = utf8.encode('sealpost/backup/v1/account-key-file');
-const RECOVERY_INFO = utf8.encode('sealpost/backup/v1/recovery-key-file');
 const SECRET_BYTES = 32;
 
 /** RFC 9106 §3.1 minimum (m >= 8p): the input is already a uniformly random key. */
@@ -35,11 +35,6 @@ export const ACCOUNT_KEY_FILE_PARAMS: Argon2idParams = { memoryKiB: 8, iteration
 /** The account key file's secret, from the account's Ed25519 seed. The caller wipes both. */
 export function accountKeySecret(crypto: CryptoProvider, accountSeed: Uint8Array): Uint8Array {
   return crypto.hkdfSha256(accountSeed, new Uint8Array(0), ACCOUNT_INFO, SECRET_BYTES);
-}
-
-/** The recovery key file's secret, from the 32-byte recovery secret. The caller wipes both. */
-export function recoveryKeySecret(crypto: CryptoProvider, recoverySecret: Uint8Array): Uint8Array {
-  return crypto.hkdfSha256(recoverySecret, new Uint8Array(0), RECOVERY_INFO, SECRET_BYTES);
 }
 
 function bytesOf(secret: string | Uint8Array): Uint8Array {
@@ -128,22 +123,48 @@ export async function changeKey(
 }
 
 /**
- * Creates an account's repository: one key file under the account seed and one under the recovery
- * secret (both derived as above). BACKUP_REPOSITORY_EXISTS if the target holds a key file.
+ * Adds a recovery key file for `recoveryPublicKey` (the account's backup recovery key), unlocking
+ * the master key with `secret`. Needs no recovery secret. Returns the new key file's name.
+ */
+export async function addRecoveryKey(
+  repo: Repository,
+  deps: BackupDeps,
+  secret: string | Uint8Array,
+  recoveryPublicKey: Uint8Array,
+): Promise<ObjectName> {
+  const old = bytesOf(secret);
+  try {
+    const { masterKey, repositoryId } = await unlock(repo, deps, old);
+    try {
+      const file = createRecoveryKeyFile(deps.crypto, masterKey, repositoryId, recoveryPublicKey);
+      const name = nameOf(deps, file);
+      await repo.put('keys', name, file);
+      return name;
+    } finally {
+      masterKey.fill(0);
+    }
+  } finally {
+    old.fill(0);
+  }
+}
+
+/**
+ * Creates an account's repository: a key file under the account seed and, given the account's
+ * backup recovery public key, a recovery key file the recovery code opens. BACKUP_REPOSITORY_EXISTS
+ * if the target holds a key file.
  */
 export async function initAccountRepository(
   repo: Repository,
   deps: BackupDeps,
-  secrets: { readonly accountSeed: Uint8Array; readonly recoverySecret: Uint8Array },
-): Promise<{ repositoryId: string }> {
-  const account = accountKeySecret(deps.crypto, secrets.accountSeed);
-  const recovery = recoveryKeySecret(deps.crypto, secrets.recoverySecret);
+  keys: { readonly accountSeed: Uint8Array; readonly recoveryPublicKey?: Uint8Array | undefined },
+): Promise<{ repositoryId: string; recoveryKeyFile: boolean }> {
+  const account = accountKeySecret(deps.crypto, keys.accountSeed);
   try {
     const created = await initRepository(repo, deps, account, ACCOUNT_KEY_FILE_PARAMS);
-    await addKey(repo, deps, account, recovery, ACCOUNT_KEY_FILE_PARAMS);
-    return created;
+    if (keys.recoveryPublicKey === undefined) return { ...created, recoveryKeyFile: false };
+    await addRecoveryKey(repo, deps, account, keys.recoveryPublicKey);
+    return { ...created, recoveryKeyFile: true };
   } finally {
     account.fill(0);
-    recovery.fill(0);
   }
 }
