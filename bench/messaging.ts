@@ -5,7 +5,8 @@
  *     ts-mls's default provider (the SDK's browser-safe choice), ours on node:crypto with the
  *     classical default suite and with the X-Wing hybrid one; libsignal's 1:1 session and Sender
  *     Keys (whose per-message cost does not depend on the group's size). Messages per second by
- *     wall clock and per CPU-second, and ratios; bytes of overhead on a 1 KiB message.
+ *     wall clock and per CPU-second, and ratios; bytes of overhead on a 1 KiB message. Each of
+ *     these runs in its own process (messaging-cell.ts), in rounds interleaved across them.
  *  2. Handshakes on node:crypto for each `--commit-sizes`, both suites, on a tree just made by one
  *     batch Add and on a full tree (every member has committed once; built once, then kept in
  *     bench/.cache/mls/): an update commit (UpdatePath) created and processed; an Add created and
