@@ -69,7 +69,7 @@ const BACKSPACE = [0x7f, 0x08];
 const ESC = 0x1b;
 
 /** Precondition: `io.input` is a TTY. Enter ends, backspace deletes one UTF-8 character, Ctrl-C cancels. */
-function promptHidden(io: PassphraseIo, prompt: string): Promise<Uint8Array> {
+export function promptHidden(io: PassphraseIo, prompt: string): Promise<Uint8Array> {
   const input = io.input;
   const buf = new Uint8Array(PASSPHRASE_MAX_BYTES);
   let length = 0;
