@@ -4,7 +4,8 @@
  *   account create <username> --server <url>   new account key and device key, registered, key store
  *                                              written; the first signed device list published to the
  *                                              key directory (its recovery key committed, the recovery
- *                                              code printed once) and confirmed there
+ *                                              code printed once) and confirmed there; the key
+ *                                              store keeps the backup recovery public key
  *   account show [--json]                      what the key store holds (public parts only)
  *   account devices [--json]                   the account's devices as the server lists them
  *   account devices remove <deviceId>          as `devices remove`: out of every conversation, out
@@ -39,6 +40,7 @@ import {
   recoveryCodeOf,
   recoverySigningKey,
 } from '@sealpost/core/identity/recovery-key';
+import { recoveryBoxKey } from '@sealpost/core/backup/recovery-key-file';
 import { openAccountDirectory, waitForList } from '../account-directory.ts';
 import { resolveHome } from '../home.ts';
 import { startMessaging } from '../messaging.ts';
@@ -103,8 +105,17 @@ async function create(io: CliIo, usernameArg: string, options: Options): Promise
   const passphrase = await readPassphrase(io, true);
   const accountSeed = crypto.randomBytes(SEED_BYTES);
   const deviceSeed = crypto.randomBytes(SEED_BYTES);
+  // Made before the key store, which keeps its backup recovery public key (docs/backup-format.md
+  // "Recovery key files"): every backup init writes a key file the recovery code opens.
+  const recoverySecret = generateRecoverySecret(crypto);
+  const backupRecovery = recoveryBoxKey(crypto, recoverySecret);
+  backupRecovery.privateKey.fill(0);
   try {
-    const sealed = await sealKeystore(crypto, { username, serverUrl, accountSeed, deviceSeed }, passphrase);
+    const sealed = await sealKeystore(
+      crypto,
+      { username, serverUrl, accountSeed, deviceSeed, backupRecoveryKey: backupRecovery.publicKey },
+      passphrase,
+    );
     // Written before registering, put in place after: an account is never left without its keys.
     const staged = await stageKeystoreFile(home, sealed);
     let keep = false;
@@ -123,8 +134,15 @@ async function create(io: CliIo, usernameArg: string, options: Options): Promise
     } finally {
       if (!keep) await staged.discard();
     }
-    await publishFirstList(io, home, { username, serverUrl, accountSeed, deviceSeed }, options);
+    await publishFirstList(
+      io,
+      home,
+      { username, serverUrl, accountSeed, deviceSeed },
+      recoverySecret,
+      options,
+    );
   } finally {
+    recoverySecret.fill(0);
     accountSeed.fill(0);
     deviceSeed.fill(0);
     passphrase.fill(0);
@@ -141,9 +159,9 @@ async function publishFirstList(
   io: CliIo,
   home: string,
   device: { username: Username; serverUrl: string; accountSeed: Uint8Array; deviceSeed: Uint8Array },
+  secret: Uint8Array,
   options: Options,
 ): Promise<void> {
-  const secret = generateRecoverySecret(crypto);
   const recovery = recoverySigningKey(crypto, secret);
   recovery.seed.fill(0);
   const list = firstDeviceList(crypto, {
