@@ -99,6 +99,24 @@ function commitFrame(groupId: Uint8Array, epoch: number, recipients: TestDevice[
   };
 }
 
+/** `commitFrame` carrying a Welcome for `joiners` (docs/protocol.md "MLS delivery" 10). */
+function commitWithWelcome(
+  groupId: Uint8Array,
+  epoch: number,
+  recipients: TestDevice[],
+  joiners: TestDevice[],
+  welcome: Uint8Array,
+) {
+  return {
+    ...commitFrame(groupId, epoch, recipients, text('commit')),
+    welcome: {
+      messageId: crypto.randomBytes(LIMITS.messageIdBytes),
+      recipients: joiners.map((d) => d.address),
+      payload: welcome,
+    },
+  };
+}
+
 /** A u32 written big-endian. */
 const be32 = (n: number) => [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
 
@@ -185,6 +203,154 @@ for (const factory of storeFactories) {
         duplicate: true,
       });
       for (const s of sessions) s.close();
+    });
+
+    test(`${factory.name}: two commits carrying Welcomes race: only the winner's joiner gets one, exactly once`, async () => {
+      const devices = await Promise.all(
+        ['ann', 'ben', 'joy', 'jim'].map((n) => createDevice(node.url, uniqueName(n))),
+      );
+      const [a, b, j1, j2] = devices as [TestDevice, TestDevice, TestDevice, TestDevice];
+      const [sa, sb, s1, s2] = (await Promise.all(devices.map((d) => session(node, d)))) as Session[];
+      const group = crypto.randomBytes(32);
+      const fromA = commitWithWelcome(group, 0, [b], [j1], text('welcome from a'));
+      const fromB = commitWithWelcome(group, 0, [a], [j2], text('welcome from b'));
+      const [answerA, answerB] = await Promise.all([sa!.request(fromA), sb!.request(fromB)]);
+      assert.deepEqual([answerA.type, answerB.type].sort(), ['committed', 'epoch-conflict']);
+      const aWon = answerA.type === 'committed';
+      const [winner, winnerJoiner, loserJoiner] = aWon ? [fromA, s1!, s2!] : [fromB, s2!, s1!];
+      await eventually(() => winnerJoiner.deliveries().length >= 1, 5000, "the winner's Welcome");
+      // A resend of the winner stores nothing new: the joiner still has one copy.
+      const resend = { ...winner, requestId: rid() };
+      const again = await (aWon ? sa! : sb!).request(resend);
+      assert.equal(again.type === 'committed' && again.duplicate, true);
+      await new Promise((r) => setTimeout(r, 150)); // anything else would have arrived by now
+      assert.deepEqual(
+        winnerJoiner.deliveries().map((d) => [hex(d.messageId), hex(d.payload)]),
+        [[hex(winner.welcome.messageId), hex(winner.welcome.payload)]],
+      );
+      assert.deepEqual(loserJoiner.deliveries(), [], "the loser's Welcome is never delivered");
+      for (const s of [sa, sb, s1, s2]) s!.close();
+    });
+
+    test(`${factory.name}: a committer that disconnects right after COMMITTED: its joiner still gets the Welcome`, async () => {
+      const devices = await Promise.all(
+        ['ann', 'ben', 'joy'].map((n) => createDevice(node.url, uniqueName(n))),
+      );
+      const [a, b, joiner] = devices as [TestDevice, TestDevice, TestDevice];
+      const sa = await session(node, a);
+      const c = commitWithWelcome(crypto.randomBytes(32), 0, [b], [joiner], text('welcome'));
+      assert.equal((await sa.request(c)).type, 'committed');
+      sa.close(); // nothing after COMMITTED: the old protocol's Welcome SEND would never go out
+      await sa.closed;
+      // The joiner connects only now, and finds the Welcome in its mailbox.
+      const sj = await session(node, joiner);
+      await eventually(() => sj.deliveries().length >= 1, 5000, 'the Welcome');
+      assert.deepEqual(
+        sj.deliveries().map((d) => hex(d.payload)),
+        [hex(c.welcome.payload)],
+      );
+      sj.close();
+    });
+
+    test(`${factory.name}: a committer that disconnects right after sending COMMIT: the Welcome is delivered if and only if the commit was`, async () => {
+      for (let round = 0; round < 5; round++) {
+        const devices = await Promise.all(
+          ['ann', 'ben', 'joy'].map((n) => createDevice(node.url, uniqueName(n))),
+        );
+        const [a, b, joiner] = devices as [TestDevice, TestDevice, TestDevice];
+        const sa = await session(node, a);
+        const group = crypto.randomBytes(32);
+        const c = commitWithWelcome(group, 0, [b], [joiner], text('welcome'));
+        sa.send(encodeClientFrame(c));
+        sa.close(); // no wait for an answer
+        await sa.closed;
+        const [sb, sj] = [await session(node, b), await session(node, joiner)];
+        // Where is the group? A commit for epoch 0 by b wins only if a's did not.
+        const probe = await sb.request(commitFrame(group, 0, [a], text('probe')));
+        const aCommitted = probe.type === 'epoch-conflict';
+        if (aCommitted) await eventually(() => sj.deliveries().length >= 1, 5000, 'the Welcome');
+        else await new Promise((r) => setTimeout(r, 100));
+        assert.deepEqual(
+          sj.deliveries().map((d) => hex(d.payload)),
+          aCommitted ? [hex(c.welcome.payload)] : [],
+        );
+        sb.close();
+        sj.close();
+      }
+    });
+
+    test(`${factory.name}: a Welcome to a member, to nobody, to an unknown device or with the commit's id is refused typed; nothing moves`, async () => {
+      const devices = await Promise.all(
+        ['ann', 'ben', 'joy'].map((n) => createDevice(node.url, uniqueName(n))),
+      );
+      const [, b, joiner] = devices as [TestDevice, TestDevice, TestDevice];
+      const [sa, sb, sj] = await Promise.all(devices.map((d) => session(node, d)));
+      const group = crypto.randomBytes(32);
+      const ghost = { ...joiner, address: { username: joiner.username, deviceId: crypto.randomBytes(8) } };
+      const bad: [string, ReturnType<typeof commitWithWelcome>, string][] = [
+        ['to a member', commitWithWelcome(group, 0, [b], [b], text('w')), 'VALIDATION_FAILED'],
+        ['to nobody', commitWithWelcome(group, 0, [b], [], text('w')), 'VALIDATION_FAILED'],
+        [
+          'to an unknown device',
+          commitWithWelcome(group, 0, [b], [joiner, ghost], text('w')),
+          'DEVICE_NOT_FOUND',
+        ],
+      ];
+      const sameId = commitWithWelcome(group, 0, [b], [joiner], text('w'));
+      bad.push([
+        'with the commit id',
+        { ...sameId, welcome: { ...sameId.welcome, messageId: sameId.messageId } },
+        'VALIDATION_FAILED',
+      ]);
+      for (const [what, frame, code] of bad) {
+        const answer = await sa!.request(frame);
+        assert.equal(answer.type === 'error' && answer.code, code, what);
+      }
+      const ok = commitWithWelcome(group, 0, [b], [joiner], text('w'));
+      assert.equal((await sa!.request(ok)).type === 'committed', true, 'the group is still at epoch 0');
+      await eventually(() => sj!.deliveries().length >= 1, 5000, 'the Welcome');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(
+        sj!.deliveries().map((d) => hex(d.payload)),
+        [hex(ok.welcome.payload)],
+      );
+      assert.equal(sb!.deliveries().length, 1);
+      for (const s of [sa, sb, sj]) s!.close();
+    });
+
+    test(`${factory.name}: a claim naming a device takes only that device's KeyPackage`, async () => {
+      const alice = await createDevice(node.url, uniqueName('alice'));
+      const laptop = await sibling(alice);
+      const bob = await createDevice(node.url, uniqueName('bob'));
+      const [sa, sl, sb] = await Promise.all([alice, laptop, bob].map((d) => session(node, d)));
+      for (const s of [sa!, sl!]) {
+        const up = {
+          type: 'key-packages-add' as const,
+          requestId: rid(),
+          keyPackages: [crypto.randomBytes(64)],
+          lastResort: crypto.randomBytes(64),
+        };
+        assert.equal((await s.request(up)).type, 'key-package-stock');
+      }
+      const claim = await sb!.request({
+        type: 'key-packages-claim',
+        requestId: rid(),
+        username: alice.username,
+        deviceIds: [laptop.deviceId],
+      });
+      assert.deepEqual(claim.type === 'key-packages' && claim.keyPackages.map((k) => hex(k.deviceId)), [
+        hex(laptop.deviceId),
+      ]);
+      assert.deepEqual(await stockOf(alice), { oneTime: 1, hasLastResort: true });
+      assert.deepEqual(await stockOf(laptop), { oneTime: 0, hasLastResort: true });
+      const none = await sb!.request({
+        type: 'key-packages-claim',
+        requestId: rid(),
+        username: alice.username,
+        deviceIds: [],
+      });
+      assert.equal(none.type === 'error' && none.code, 'VALIDATION_FAILED');
+      for (const s of [sa, sl, sb]) s!.close();
     });
 
     test(`${factory.name}: KeyPackages are claimed one per device, each one-time one once, then the last-resort one`, async () => {

@@ -3,6 +3,7 @@
  * promise (built here so both stores say the same thing) and the preconditions they check.
  * Messages name the input that was wrong, never a key or a payload.
  */
+import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import {
   ConflictError,
@@ -13,7 +14,7 @@ import {
   ValidationError,
 } from '@sealpost/core';
 import type { StoreLimits } from './options.ts';
-import type { DevicePk } from './store.ts';
+import type { CommitInput, CommitWelcomeInput, DevicePk, EnqueueInput } from './store.ts';
 
 /**
  * Precondition of `Store.enqueue` (and `commit`, where `allowEmpty`: a group of one commits to
@@ -69,9 +70,44 @@ export function checkKeyPackages(oneTime: readonly Uint8Array[], lastResort: Uin
   }
 }
 
+/** Preconditions of `Store.claimKeyPackages`'s device ids: 1..LIMITS.devicesPerAccount, distinct. */
+export function checkClaimedDevices(deviceIds: readonly Uint8Array[]): void {
+  if (deviceIds.length === 0 || deviceIds.length > LIMITS.devicesPerAccount) {
+    throw new ValidationError('VALIDATION_FAILED', `a claim names 1..${LIMITS.devicesPerAccount} devices`);
+  }
+  if (new Set(deviceIds.map((id) => Buffer.from(id).toString('hex'))).size !== deviceIds.length) {
+    throw new ValidationError('VALIDATION_FAILED', 'a claim names each device once');
+  }
+}
+
+/** The rows of `devices` whose id `deviceIds` names (all of them when it is undefined), in their order. */
+export function namedDevices<T>(
+  devices: readonly T[],
+  idOf: (d: T) => Uint8Array,
+  deviceIds: readonly Uint8Array[] | undefined,
+): readonly T[] {
+  if (deviceIds === undefined) return devices;
+  const hex = (id: Uint8Array) => Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
+  const named = new Set(deviceIds.map(hex));
+  return devices.filter((d) => named.has(hex(idOf(d))));
+}
+
+/** A commit's Welcome as the enqueue that stores it: the commit's sender, digest and expiry. */
+export function welcomeEnqueue(commit: CommitInput, welcome: CommitWelcomeInput): EnqueueInput {
+  return {
+    sender: commit.sender,
+    messageId: welcome.messageId,
+    digest: commit.digest,
+    recipients: welcome.recipients,
+    payload: welcome.payload,
+    expiresAtSecs: commit.expiresAtSecs,
+  };
+}
+
 /** Preconditions of `Store.commit` beyond `enqueue`'s. */
-export function checkCommit(groupId: Uint8Array, epoch: number, recipients: readonly DevicePk[]): void {
+export function checkCommit({ groupId, epoch, recipients, welcome, messageId }: CommitInput): void {
   checkRecipients(recipients, true);
+  if (welcome !== undefined) checkWelcome(welcome, recipients, messageId);
   if (groupId.length === 0 || groupId.length > LIMITS.mlsGroupIdMaxBytes) {
     throw new ValidationError(
       'VALIDATION_FAILED',
@@ -80,6 +116,31 @@ export function checkCommit(groupId: Uint8Array, epoch: number, recipients: read
   }
   if (!Number.isSafeInteger(epoch) || epoch < 0) {
     throw new ValidationError('VALIDATION_FAILED', 'an epoch is a non-negative safe integer');
+  }
+}
+
+/**
+ * Preconditions of a commit's Welcome: joiners are not members (no device gets both), its copies
+ * and the commit's together stay within LIMITS.recipientsPerSend, and its message id is its own.
+ */
+function checkWelcome(
+  welcome: CommitWelcomeInput,
+  recipients: readonly DevicePk[],
+  messageId: Uint8Array,
+): void {
+  checkRecipients(welcome.recipients);
+  if (recipients.length + welcome.recipients.length > LIMITS.recipientsPerSend) {
+    throw new ValidationError(
+      'VALIDATION_FAILED',
+      `a commit and its Welcome go to at most ${LIMITS.recipientsPerSend} devices`,
+    );
+  }
+  const members = new Set(recipients);
+  if (welcome.recipients.some((pk) => members.has(pk))) {
+    throw new ValidationError('VALIDATION_FAILED', 'a Welcome recipient is also a recipient of the commit');
+  }
+  if (Buffer.compare(messageId, welcome.messageId) === 0) {
+    throw new ValidationError('VALIDATION_FAILED', "a Welcome's message id is not its commit's");
   }
 }
 

@@ -10,8 +10,9 @@
  *     instance, each locking its senders' and recipients' device rows in increasing pk order, so
  *     batches of instances sharing devices cannot deadlock; sequence numbers are drawn from
  *     `devices.next_seq` under that lock, so they are gapless per device and never reused;
- *   - a commit (MLS) writes its copies as an enqueue does, then moves the group's epoch with one
- *     conditional UPDATE in the same transaction, so of concurrent commits for one epoch one wins;
+ *   - a commit (MLS) writes its copies, and its Welcome's, as an enqueue does, then moves the
+ *     group's epoch with one conditional UPDATE in the same transaction, so of concurrent commits
+ *     for one epoch one wins, and only the winner's Welcome is stored;
  *   - KeyPackages are claimed with DELETE ... FOR UPDATE SKIP LOCKED, so concurrent claimers take
  *     distinct one-time packages;
  *   - sweeps delete in batches with SKIP LOCKED, so instances sweeping together share the work and
@@ -32,6 +33,7 @@ import {
   checkBlobKind,
   checkBlobName,
   checkBlobRange,
+  checkClaimedDevices,
   checkCommit,
   checkKeyPackages,
   checkRecipients,
@@ -40,10 +42,13 @@ import {
   deviceNotFound,
   epochConflict,
   lastDevice,
+  messageIdReused,
+  namedDevices,
   tooManyDevices,
   tooManyKeyPackages,
   unknownDeviceId,
   usernameTaken,
+  welcomeEnqueue,
 } from './contract.ts';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.ts';
 import { DISCLOSED_TABLES, type DisclosedRow, type DisclosedValue, type Disclosure } from './disclosure.ts';
@@ -376,14 +381,19 @@ export class PostgresStore implements Store {
     return this.#stock(this.#pool, device);
   }
 
-  async claimKeyPackages(username: Username): Promise<ClaimedKeyPackage[]> {
+  async claimKeyPackages(
+    username: Username,
+    deviceIds?: readonly Uint8Array[],
+  ): Promise<ClaimedKeyPackage[]> {
+    if (deviceIds !== undefined) checkClaimedDevices(deviceIds);
     return this.#transaction(async (c) => {
-      const devices = await this.#query<{ pk: number; device_id: Buffer }>(
+      const all = await this.#query<{ pk: number; device_id: Buffer }>(
         c,
         `SELECT pk, device_id FROM devices
          WHERE account_id = (SELECT id FROM accounts WHERE username = $1) ORDER BY pk`,
         [username],
       );
+      const devices = namedDevices(all, (d) => d.device_id, deviceIds);
       const out: ClaimedKeyPackage[] = [];
       for (const d of devices) {
         // SKIP LOCKED: a concurrent claimer holding the oldest package makes this one take the next,
@@ -412,19 +422,22 @@ export class PostgresStore implements Store {
   }
 
   async commit(input: CommitInput): Promise<CommitResult> {
-    checkCommit(input.groupId, input.epoch, input.recipients);
+    checkCommit(input);
     return this.#transaction(async (c) => {
-      // Copies first, as a send (locks: device rows in pk order, then the group row; nothing takes
-      // them the other way round). A resend is answered before the epoch is looked at; on a
-      // conflict the throw rolls the copies back.
+      // Copies first, the Welcome's with the commit's, as sends (locks: every device row of both in
+      // pk order, then the group row; nothing takes them the other way round). A resend is answered
+      // before the epoch is looked at; on a conflict the throw rolls every copy back.
+      const inputs = input.welcome === undefined ? [input] : [input, welcomeEnqueue(input, input.welcome)];
       const written = await writeEnqueues(
         (text, values) => this.#query(c, text, values),
-        [input],
+        inputs,
         this.#limits.mailboxMaxMessages,
       );
       const stored = written[0]!;
       if ('error' in stored) throw stored.error;
-      if (stored.duplicate) return { ...stored, epoch: input.epoch + 1 };
+      const welcome = written[1];
+      if (welcome !== undefined && 'error' in welcome) throw welcome.error;
+      if (stored.duplicate) return { ...stored, epoch: input.epoch + 1, welcomeSeqs: [] };
       // Under READ COMMITTED a commit that waited for the row re-checks `epoch` on the new version:
       // of concurrent commits for one epoch exactly one moves it.
       const [moved] =
@@ -449,7 +462,9 @@ export class PostgresStore implements Store {
         );
         throw epochConflict(current?.epoch ?? 0);
       }
-      return { ...stored, epoch: moved.epoch };
+      // A new commit whose Welcome's id was used before: refused whole (the throw undoes it).
+      if (welcome?.duplicate) throw messageIdReused();
+      return { ...stored, epoch: moved.epoch, welcomeSeqs: welcome?.seqs ?? [] };
     });
   }
 

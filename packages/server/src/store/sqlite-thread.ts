@@ -172,12 +172,13 @@ export class ThreadedSqliteStore implements Store {
   countKeyPackages(device: DevicePk): Promise<KeyPackageStock> {
     return this.#call('countKeyPackages', device);
   }
-  claimKeyPackages(username: Username): Promise<ClaimedKeyPackage[]> {
-    return this.#call('claimKeyPackages', username);
+  claimKeyPackages(username: Username, deviceIds?: readonly Uint8Array[]): Promise<ClaimedKeyPackage[]> {
+    return this.#call('claimKeyPackages', username, deviceIds);
   }
   commit(input: CommitInput): Promise<CommitResult> {
-    // As for enqueue: copy exactly the payload, not the frame it may be a view into.
-    return this.#call('commit', { ...input, payload: input.payload.slice() });
+    // As for enqueue: copy exactly the payloads, not the frame they may be views into.
+    const welcome = input.welcome && { ...input.welcome, payload: input.welcome.payload.slice() };
+    return this.#call('commit', { ...input, payload: input.payload.slice(), welcome });
   }
   ktKeys(generated: KtKeys): Promise<KtKeys> {
     return this.#call('ktKeys', generated);

@@ -25,6 +25,7 @@ import {
   checkBlobKind,
   checkBlobName,
   checkBlobRange,
+  checkClaimedDevices,
   checkCommit,
   checkKeyPackages,
   checkRecipients,
@@ -35,10 +36,12 @@ import {
   lastDevice,
   mailboxFull,
   messageIdReused,
+  namedDevices,
   tooManyDevices,
   tooManyKeyPackages,
   unknownDeviceId,
   usernameTaken,
+  welcomeEnqueue,
 } from './contract.ts';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.ts';
 import { DISCLOSED_TABLES, type DisclosedRow, type Disclosure } from './disclosure.ts';
@@ -432,14 +435,19 @@ export class SqliteStore implements Store {
     return this.#guard(() => this.#stock(device));
   }
 
-  async claimKeyPackages(username: Username): Promise<ClaimedKeyPackage[]> {
+  async claimKeyPackages(
+    username: Username,
+    deviceIds?: readonly Uint8Array[],
+  ): Promise<ClaimedKeyPackage[]> {
+    if (deviceIds !== undefined) checkClaimedDevices(deviceIds);
     // A write: the one writer makes each delete-and-return atomic against every other claim.
     return this.#write(() => {
-      const devices = this.#all<{ pk: number; device_id: Uint8Array }>(
+      const all = this.#all<{ pk: number; device_id: Uint8Array }>(
         `SELECT pk, device_id FROM devices
          WHERE account_id = (SELECT id FROM accounts WHERE username = ?) ORDER BY pk`,
         username,
       );
+      const devices = namedDevices(all, (d) => d.device_id, deviceIds);
       const out: ClaimedKeyPackage[] = [];
       for (const d of devices) {
         const row =
@@ -460,12 +468,12 @@ export class SqliteStore implements Store {
   }
 
   async commit(input: CommitInput): Promise<CommitResult> {
-    checkCommit(input.groupId, input.epoch, input.recipients);
+    checkCommit(input);
     return this.#write(() => {
       // Copies first: a resend is answered before the epoch is looked at. On a conflict the throw
       // rolls the savepoint back, copies included.
       const stored = this.#enqueueNow(input);
-      if (stored.duplicate) return { ...stored, epoch: input.epoch + 1 };
+      if (stored.duplicate) return { ...stored, epoch: input.epoch + 1, welcomeSeqs: [] };
       const moved =
         input.epoch === 0
           ? this.#get<{ epoch: number }>(
@@ -485,7 +493,12 @@ export class SqliteStore implements Store {
         );
         throw epochConflict(current?.epoch ?? 0);
       }
-      return { ...stored, epoch: moved.epoch };
+      // The Welcome only once the epoch is ours, in the same savepoint: a throw here (a joiner's
+      // full mailbox) undoes the commit too.
+      const welcome =
+        input.welcome === undefined ? undefined : this.#enqueueNow(welcomeEnqueue(input, input.welcome));
+      if (welcome?.duplicate) throw messageIdReused();
+      return { ...stored, epoch: moved.epoch, welcomeSeqs: welcome?.seqs ?? [] };
     });
   }
 

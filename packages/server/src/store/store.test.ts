@@ -888,6 +888,36 @@ const CASES: readonly Case[] = [
     },
   },
   {
+    name: "KeyPackages: a claim naming devices takes only theirs; the user's other devices keep their stock",
+    async run(store) {
+      const alice = await newAccount(store, 'alice');
+      const laptop = await newDevice(store, alice.account.id);
+      const bob = await newAccount(store, 'bob');
+      await store.addKeyPackages(alice.device.pk, [bytes(50), bytes(50)], bytes(60));
+      await store.addKeyPackages(laptop.pk, [bytes(51)], bytes(61));
+      const claimed = await store.claimKeyPackages(parseUsername('alice'), [laptop.deviceId]);
+      assert.deepEqual(
+        claimed.map((c) => hex(c.deviceId)),
+        [hex(laptop.deviceId)],
+      );
+      assert.deepEqual(await store.countKeyPackages(alice.device.pk), { oneTime: 2, hasLastResort: true });
+      assert.deepEqual(await store.countKeyPackages(laptop.pk), { oneTime: 0, hasLastResort: true });
+      // An id of another user's device, or of none, is skipped.
+      assert.deepEqual(
+        await store.claimKeyPackages(parseUsername('alice'), [bob.device.deviceId, bytes(8)]),
+        [],
+      );
+      await rejectsWith(store.claimKeyPackages(parseUsername('alice'), []), 'VALIDATION_FAILED');
+      await rejectsWith(
+        store.claimKeyPackages(parseUsername('alice'), [laptop.deviceId, laptop.deviceId]),
+        'VALIDATION_FAILED',
+      );
+      const tooMany = range(0, LIMITS.devicesPerAccount).map(() => bytes(8));
+      await rejectsWith(store.claimKeyPackages(parseUsername('alice'), tooMany), 'VALIDATION_FAILED');
+      assert.deepEqual(await store.countKeyPackages(alice.device.pk), { oneTime: 2, hasLastResort: true });
+    },
+  },
+  {
     name: 'KeyPackages: a new last-resort one replaces the old; none given keeps it',
     async run(store) {
       const alice = await newAccount(store, 'alice');
@@ -971,9 +1001,14 @@ const CASES: readonly Case[] = [
       const [a, b, c] = await devices(store, 3);
       const group = bytes(32);
       const first = commitOf(a!, [b!], group, 0);
-      assert.deepEqual(await store.commit(first), { duplicate: false, seqs: [1], epoch: 1 });
+      assert.deepEqual(await store.commit(first), { duplicate: false, seqs: [1], epoch: 1, welcomeSeqs: [] });
       const second = commitOf(b!, [a!, c!], group, 1);
-      assert.deepEqual(await store.commit(second), { duplicate: false, seqs: [1, 1], epoch: 2 });
+      assert.deepEqual(await store.commit(second), {
+        duplicate: false,
+        seqs: [1, 1],
+        epoch: 2,
+        welcomeSeqs: [],
+      });
       assert.deepEqual(
         (await store.fetchMail(b!, 0, 10, NOW)).map((e) => e.payload),
         [first.payload],
@@ -1009,7 +1044,7 @@ const CASES: readonly Case[] = [
       const c = commitOf(a!, [b!], group, 0);
       await store.commit(c);
       await store.commit(commitOf(b!, [a!], group, 1));
-      assert.deepEqual(await store.commit(c), { duplicate: true, seqs: [], epoch: 1 });
+      assert.deepEqual(await store.commit(c), { duplicate: true, seqs: [], epoch: 1, welcomeSeqs: [] });
       await rejectsWith(store.commit({ ...c, digest: bytes(32) }), 'MESSAGE_ID_REUSED');
       assert.deepEqual(await seqs(store, b!), [1]);
     },
@@ -1052,6 +1087,111 @@ const CASES: readonly Case[] = [
       const group = bytes(32);
       await rejectsWith(store.commit(commitOf(a!, [b!], group, 0)), 'MAILBOX_FULL');
       assert.equal((await store.commit(commitOf(a!, [], group, 0))).epoch, 1);
+    },
+  },
+  {
+    name: "commits: a Welcome is stored with its commit, in the joiners' mailboxes; a resend stores it once",
+    async run(store) {
+      const [a, b, j1, j2] = await devices(store, 4);
+      const group = bytes(32);
+      const welcome = { messageId: bytes(16), recipients: [j1!, j2!], payload: bytes(300) };
+      await store.enqueue(message(a!, [j2!]));
+      const c = commitOf(a!, [b!], group, 0, { welcome });
+      assert.deepEqual(await store.commit(c), { duplicate: false, seqs: [1], epoch: 1, welcomeSeqs: [1, 2] });
+      for (const j of [j1!, j2!]) {
+        const mail = await store.fetchMail(j, 0, 10, NOW);
+        assert.deepEqual(mail.at(-1), {
+          seq: j === j1 ? 1 : 2,
+          messageId: welcome.messageId,
+          payload: welcome.payload,
+        });
+      }
+      assert.deepEqual(await store.commit(c), { duplicate: true, seqs: [], epoch: 1, welcomeSeqs: [] });
+      assert.deepEqual(await seqs(store, j1!), [1]);
+      // The Welcome's id is used up like a send's.
+      await rejectsWith(
+        store.enqueue({ ...message(a!, [b!]), messageId: welcome.messageId }),
+        'MESSAGE_ID_REUSED',
+      );
+    },
+  },
+  {
+    name: "commits: concurrent commits with Welcomes: only the winner's Welcome is stored, the losers' never",
+    async run(store) {
+      const all = await devices(store, 8);
+      const [members, joiners] = [all.slice(0, 4), all.slice(4)];
+      const group = bytes(32);
+      const tries = members.map((pk, i) =>
+        commitOf(
+          pk,
+          members.filter((o) => o !== pk),
+          group,
+          0,
+          { welcome: { messageId: bytes(16), recipients: [joiners[i]!], payload: bytes(64) } },
+        ),
+      );
+      const results = await Promise.allSettled(tries.map((t) => store.commit(t)));
+      const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+      assert.equal(won.length, 1);
+      for (const [i, j] of joiners.entries()) {
+        const mail = await store.fetchMail(j, 0, 10, NOW);
+        assert.deepEqual(
+          mail.map((e) => hex(e.payload)),
+          i === won[0] ? [hex(tries[i]!.welcome!.payload)] : [],
+        );
+      }
+      // A loser's Welcome id was not used: its next try, for the next epoch, stores it.
+      const loser = tries[(won[0]! + 1) % tries.length]!;
+      assert.deepEqual((await store.commit({ ...loser, epoch: 1 })).welcomeSeqs, [1]);
+    },
+  },
+  {
+    name: "commits: a joiner's full mailbox, an unknown joiner or a reused Welcome id refuses the whole commit",
+    options: { mailboxMaxMessages: 1 },
+    async run(store) {
+      const [a, b, j, k] = await devices(store, 4);
+      await store.enqueue(message(a!, [j!]));
+      const group = bytes(32);
+      const welcome = (recipients: DevicePk[], messageId = bytes(16)) => ({
+        messageId,
+        recipients,
+        payload: bytes(8),
+      });
+      await rejectsWith(
+        store.commit(commitOf(a!, [b!], group, 0, { welcome: welcome([j!]) })),
+        'MAILBOX_FULL',
+      );
+      await rejectsWith(
+        store.commit(commitOf(a!, [b!], group, 0, { welcome: welcome([999_999 as DevicePk]) })),
+        'DEVICE_NOT_FOUND',
+      );
+      const used = message(a!, [k!]);
+      await store.enqueue(used);
+      await store.ack(k!, [1]);
+      await rejectsWith(
+        store.commit(commitOf(a!, [b!], group, 0, { welcome: welcome([k!], used.messageId) })),
+        'MESSAGE_ID_REUSED',
+      );
+      assert.deepEqual(await seqs(store, b!), [], 'no copy of a refused commit');
+      assert.equal((await store.commit(commitOf(a!, [b!], group, 0))).epoch, 1);
+    },
+  },
+  {
+    name: "commits: a Welcome with no joiner, to a member, or with the commit's message id is VALIDATION_FAILED",
+    async run(store) {
+      const [a, b, j] = await devices(store, 3);
+      const group = bytes(32);
+      const c = commitOf(a!, [b!], group, 0);
+      for (const welcome of [
+        { messageId: bytes(16), recipients: [], payload: bytes(8) },
+        { messageId: bytes(16), recipients: [b!], payload: bytes(8) },
+        { messageId: bytes(16), recipients: [j!, j!], payload: bytes(8) },
+        { messageId: c.messageId, recipients: [j!], payload: bytes(8) },
+      ]) {
+        await rejectsWith(store.commit({ ...c, welcome }), 'VALIDATION_FAILED');
+      }
+      assert.deepEqual(await seqs(store, j!), []);
+      assert.equal((await store.commit(c)).epoch, 1);
     },
   },
   {

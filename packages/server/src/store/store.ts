@@ -69,16 +69,32 @@ export interface ClaimedKeyPackage {
   readonly keyPackage: Uint8Array;
 }
 
+/**
+ * The Welcome a commit carries for the devices it adds (RFC 9420 §12.4.3.1): stored with the
+ * commit, in its transaction, so a joiner gets it exactly when the commit is accepted.
+ */
+export interface CommitWelcomeInput {
+  /** LIMITS.messageIdBytes, not the commit's; recorded for the sender as an enqueue's is. */
+  readonly messageId: Uint8Array;
+  /** At least one, distinct, none a recipient of the commit; already resolved and authorised. */
+  readonly recipients: readonly DevicePk[];
+  readonly payload: Uint8Array;
+}
+
 /** An MLS commit: an enqueue that is stored only if the group is at `epoch` (DESIGN.md "Conversations"). */
 export interface CommitInput extends EnqueueInput {
   /** Opaque, 1..LIMITS.mlsGroupIdMaxBytes. A group the server has not seen is at epoch 0. */
   readonly groupId: Uint8Array;
   readonly epoch: number;
+  /** Stored only if the commit is (with the commit's digest and expiry); never on a conflict. */
+  readonly welcome?: CommitWelcomeInput;
 }
 
 export interface CommitResult extends EnqueueResult {
   /** The group's epoch after this commit (`epoch + 1`, also for a duplicate). */
   readonly epoch: number;
+  /** `welcomeSeqs[i]` is the sequence number the Welcome got in `welcome.recipients[i]`'s mailbox (empty for a duplicate or no Welcome). */
+  readonly welcomeSeqs: readonly number[];
 }
 
 /** The key directory's own keys, generated on first start (docs/key-transparency.md "Server"). */
@@ -256,14 +272,20 @@ export interface Store {
    * One KeyPackage for each device of the account that has one, in device order: its oldest
    * one-time package, deleted in the same step (never handed out twice, even to concurrent
    * callers), else its last-resort one, which is kept. Empty for an unknown username.
+   * With `deviceIds` (distinct, at most LIMITS.devicesPerAccount), only for those of the account's
+   * devices; an id the account does not have is skipped.
    */
-  claimKeyPackages(username: Username): Promise<ClaimedKeyPackage[]>;
+  claimKeyPackages(username: Username, deviceIds?: readonly Uint8Array[]): Promise<ClaimedKeyPackage[]>;
   /**
    * `enqueue`, and atomically with it: the group must be at `input.epoch`, and moves to epoch + 1.
    * Of several commits for one epoch the first wins; the others throw ConflictError
    * MLS_EPOCH_CONFLICT with `details.currentEpoch` and store nothing. A resend of an accepted commit
    * (same sender, message id and digest) is `{duplicate: true, epoch: input.epoch + 1}` whatever
    * the group's epoch is now. `recipients` may be empty (a group of one).
+   * `input.welcome`, if given, is enqueued for its recipients in the same transaction, after the
+   * epoch moved: a conflict stores no Welcome, an accepted commit always stores it. A Welcome
+   * recipient's full mailbox (MAILBOX_FULL), a removed one (DEVICE_NOT_FOUND) or a Welcome message
+   * id used before (MESSAGE_ID_REUSED) refuses the whole commit, which then stores nothing.
    */
   commit(input: CommitInput): Promise<CommitResult>;
 

@@ -200,7 +200,7 @@ export class DeviceSession implements HubSession {
             ...(await this.#ctx.store.countKeyPackages(this.device)),
           });
         case 'key-packages-claim':
-          return await this.#claimKeyPackages(frame.requestId, frame.username);
+          return await this.#claimKeyPackages(frame.requestId, frame.username, frame.deviceIds);
         case 'commit':
           return await this.#commit(frame, bytes);
         case 'auth':
@@ -289,15 +289,26 @@ export class DeviceSession implements HubSession {
 
   /**
    * MLS delivery service (docs/protocol.md "MLS delivery"): an accepted commit is stored for its
-   * recipients in the same transaction that moves the group's epoch, then offered like a send.
-   * Sends this connection issued before are committed first, so a device's frames keep their order.
+   * recipients, and its Welcome (if it carries one) for the joiners, in the same transaction that
+   * moves the group's epoch, then both are offered like sends. A commit that loses its epoch stores
+   * neither. Sends this connection issued before are committed first, so a device's frames keep
+   * their order.
    */
   async #commit(f: CommitFrame, bytes: Uint8Array): Promise<void> {
     const wait = this.#ctx.deviceLimiter.take(this.device);
     if (wait > 0) throw new RateLimitedError('device is sending too fast', wait);
     if (f.groupId.length === 0) throw new ValidationError('VALIDATION_FAILED', 'a group id is not empty');
+    if (f.welcome?.recipients.length === 0) {
+      throw new ValidationError('VALIDATION_FAILED', 'a Welcome needs recipients');
+    }
     const ttlSecs = ttlOf(f.ttlSecs);
     const recipients = await this.#recipients(f.recipients);
+    const joiners = f.welcome === undefined ? [] : await this.#recipients(f.welcome.recipients, 'joiner');
+    const welcome = f.welcome && {
+      messageId: f.welcome.messageId,
+      recipients: joiners,
+      payload: f.welcome.payload,
+    };
     await Promise.allSettled([...this.#storing]);
     const stopTimer = this.#ctx.metrics.storeSeconds.startTimer();
     const result = await this.#ctx.store
@@ -310,20 +321,30 @@ export class DeviceSession implements HubSession {
         expiresAtSecs: Math.ceil(this.#ctx.now() / 1000) + ttlSecs,
         groupId: f.groupId,
         epoch: f.epoch,
+        welcome,
       })
       .catch((err: unknown) => {
         // A cached recipient may have been removed since: forget them all, the client retries.
         if (err instanceof SealpostError && err.code === 'DEVICE_NOT_FOUND') {
-          this.#ctx.recipients.evict(new Set(recipients));
+          this.#ctx.recipients.evict(new Set([...recipients, ...joiners]));
         }
         throw err;
       });
     stopTimer();
     if (!result.duplicate) {
-      this.#ctx.metrics.messagesStored.inc(recipients.length);
+      this.#ctx.metrics.messagesStored.inc(recipients.length + result.welcomeSeqs.length);
       recipients.forEach((pk, i) =>
         this.#hub.mailStored(pk, { seq: result.seqs[i]!, messageId: f.messageId, payload: f.payload }),
       );
+      if (welcome !== undefined) {
+        joiners.forEach((pk, i) =>
+          this.#hub.mailStored(pk, {
+            seq: result.welcomeSeqs[i]!,
+            messageId: welcome.messageId,
+            payload: welcome.payload,
+          }),
+        );
+      }
     }
     this.#sendFrame({
       type: 'committed',
@@ -346,36 +367,46 @@ export class DeviceSession implements HubSession {
 
   /**
    * Each claim uses up one-time KeyPackages of someone else's devices, so it costs a token of the
-   * claiming device's rate limit like a send.
+   * claiming device's rate limit like a send. `deviceIds`: only those devices of the user (0x09).
    */
-  async #claimKeyPackages(requestId: number, name: string): Promise<void> {
+  async #claimKeyPackages(
+    requestId: number,
+    name: string,
+    deviceIds: readonly Uint8Array[] | undefined,
+  ): Promise<void> {
     const wait = this.#ctx.deviceLimiter.take(this.device);
     if (wait > 0) throw new RateLimitedError('device is sending too fast', wait);
     const username = parseUsername(name);
-    const keyPackages = await this.#ctx.store.claimKeyPackages(username);
+    const keyPackages = await this.#ctx.store.claimKeyPackages(username, deviceIds);
     this.#sendFrame({ type: 'key-packages', requestId, keyPackages });
   }
 
-  /** Parses and resolves recipient addresses: each a device, none twice. */
-  async #recipients(list: readonly DeviceAddress[]): Promise<DevicePk[]> {
+  /** Parses and resolves recipient addresses: each a device, none twice. `role` names them in errors. */
+  async #recipients(
+    list: readonly DeviceAddress[],
+    role: 'recipient' | 'joiner' = 'recipient',
+  ): Promise<DevicePk[]> {
     const seen = new Set<string>();
     const addresses = list.map((r, i) => {
       let username: Username;
       try {
         username = parseUsername(r.username);
       } catch {
-        throw new NotFoundError('DEVICE_NOT_FOUND', `recipient ${i} is not a device`, { recipient: i });
+        throw new NotFoundError('DEVICE_NOT_FOUND', `${role} ${i} is not a device`, { [role]: i });
       }
       const k = `${username}/${toHex(r.deviceId)}`;
-      if (seen.has(k)) throw new ValidationError('VALIDATION_FAILED', `recipient ${i} is listed twice`);
+      if (seen.has(k)) throw new ValidationError('VALIDATION_FAILED', `${role} ${i} is listed twice`);
       seen.add(k);
       return { username, deviceId: r.deviceId };
     });
-    return addresses.length === 0 ? [] : this.#resolve(addresses);
+    return addresses.length === 0 ? [] : this.#resolve(addresses, role);
   }
 
   /** Device pks of `addresses`, from the cache where possible, else from the store. */
-  async #resolve(addresses: readonly { username: Username; deviceId: Uint8Array }[]): Promise<DevicePk[]> {
+  async #resolve(
+    addresses: readonly { username: Username; deviceId: Uint8Array }[],
+    role: 'recipient' | 'joiner',
+  ): Promise<DevicePk[]> {
     const keys = addresses.map((a) => RecipientCache.key(a.username, a.deviceId));
     const out: (DevicePk | undefined)[] = keys.map((k) => this.#ctx.recipients.get(k));
     const missing = out.flatMap((pk, i) => (pk === undefined ? [i] : []));
@@ -384,7 +415,7 @@ export class DeviceSession implements HubSession {
       found.forEach((pk, j) => {
         const i = missing[j]!;
         if (pk === undefined) {
-          throw new NotFoundError('DEVICE_NOT_FOUND', `recipient ${i} is not a device`, { recipient: i });
+          throw new NotFoundError('DEVICE_NOT_FOUND', `${role} ${i} is not a device`, { [role]: i });
         }
         out[i] = pk;
         this.#ctx.recipients.set(keys[i]!, pk);
