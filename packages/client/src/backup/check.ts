@@ -15,7 +15,7 @@ import { SealpostError, toHex } from '@sealpost/core';
 import { openBlob, type BlobId } from '@sealpost/core/backup/blob';
 import { BlobIndex } from '@sealpost/core/backup/blob-index';
 import { decodeIndexFile, type IndexedPack } from '@sealpost/core/backup/index-file';
-import { decodeKeyFile } from '@sealpost/core/backup/key-file';
+import { decodeAnyKeyFile } from '@sealpost/core/backup/recovery-key-file';
 import { readPack, type PackEntry } from '@sealpost/core/backup/pack';
 import { BlobReader } from './blob-reader.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
@@ -68,7 +68,7 @@ export async function check(session: Session, options: CheckOptions = {}): Promi
 
   for (const { name } of await repo.list('keys')) {
     try {
-      decodeKeyFile(await fetchVerified(repo, deps, 'keys', name));
+      decodeAnyKeyFile(await fetchVerified(repo, deps, 'keys', name));
     } catch (error) {
       problem(`keys/${name}`, error);
     }

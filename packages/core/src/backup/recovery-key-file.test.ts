@@ -17,6 +17,7 @@ import { CodecError, CryptoVerificationError, SealpostError } from '../errors.ts
 import { decodeKeyFile, wrapMasterKey } from './key-file.ts';
 import {
   createRecoveryKeyFile,
+  decodeAnyKeyFile,
   decodeRecoveryKeyFile,
   openRecoveryKeyFile,
   recoveryBoxKey,
@@ -190,6 +191,25 @@ describe('recovery key files', () => {
     const params = { memoryKiB: 8, iterations: 1, parallelism: 1 };
     const passphraseFile = wrapMasterKey(crypto, master, repo, kek, params, new Uint8Array(16));
     assert.throws(() => decodeRecoveryKeyFile(passphraseFile), CodecError);
+  });
+
+  test('decodeAnyKeyFile tells the two kinds apart and refuses anything else with a CodecError', () => {
+    const recovery = createRecoveryKeyFile(crypto, master, repo, recoveryBoxKey(crypto, secret).publicKey);
+    const kek = new Uint8Array(32).fill(1);
+    const params = { memoryKiB: 8, iterations: 1, parallelism: 1 };
+    const passphrase = wrapMasterKey(crypto, master, repo, kek, params, new Uint8Array(16));
+    assert.equal(decodeAnyKeyFile(recovery).kind, 'recovery');
+    assert.equal(decodeAnyKeyFile(passphrase).kind, 'passphrase');
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        try {
+          decodeAnyKeyFile(bytes);
+        } catch (e) {
+          assert.ok(e instanceof CodecError, String(e));
+        }
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   test('every single-bit flip is refused with a typed error', () => {

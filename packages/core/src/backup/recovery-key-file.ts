@@ -33,7 +33,13 @@ import { Writer } from '../codec/writer.ts';
 import type { CryptoProvider } from '../crypto/provider.ts';
 import { CRYPTO_SIZES, exactBytesArg } from '../crypto/arguments.ts';
 import { hpkeOpen, hpkeSeal, HPKE_SIZES } from '../crypto/hpke.ts';
-import { KEY_FILE_MAGIC, KEY_FILE_VERSION, KDF_RECOVERY_HPKE } from './key-file.ts';
+import {
+  decodeKeyFile,
+  KEY_FILE_MAGIC,
+  KEY_FILE_VERSION,
+  KDF_RECOVERY_HPKE,
+  type KeyFile,
+} from './key-file.ts';
 import { KEY_BYTES, REPOSITORY_ID_BYTES } from './keys.ts';
 
 const utf8 = new TextEncoder();
@@ -93,6 +99,20 @@ export function decodeRecoveryKeyFile(bytes: Uint8Array): RecoveryKeyFile {
   const sealed = r.fixed(SEALED_BYTES, 'sealed master key');
   r.end('recovery key file');
   return { repositoryId, enc, sealed, header: bytes.slice(0, HEADER_BYTES) };
+}
+
+/**
+ * Either kind of key file a repository stores, parsed without cryptography (what `check` does to
+ * each): byte 5 tells a recovery key file (KDF 2) from a passphrase one. Total: a CodecError else.
+ */
+export function decodeAnyKeyFile(
+  bytes: Uint8Array,
+):
+  | { readonly kind: 'passphrase'; readonly file: KeyFile }
+  | { readonly kind: 'recovery'; readonly file: RecoveryKeyFile } {
+  return bytes instanceof Uint8Array && bytes.length > 5 && bytes[5] === KDF_RECOVERY_HPKE
+    ? { kind: 'recovery', file: decodeRecoveryKeyFile(bytes) }
+    : { kind: 'passphrase', file: decodeKeyFile(bytes) };
 }
 
 /**
