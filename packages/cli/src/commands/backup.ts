@@ -10,7 +10,10 @@
  *
  * `--repo` is a directory, or an http(s) URL: that Sealpost server's blob store for this device's
  * account, opened with the account's key (the key store's passphrase is asked for instead of a
- * repository passphrase; docs/backup-format.md "Keys from the account").
+ * repository passphrase; docs/backup-format.md "Keys from the account"). `--account` keys a
+ * directory the same way. An account's repository also gets a recovery key file, so that
+ * `--recovery-code` (the code from SEALPOST_RECOVERY_CODE or a prompt, recovery-code.ts) opens it
+ * on a machine with no key store at all.
  *
  * <snapshot> is an id, a unique prefix of one, or "latest". The passphrase comes from
  * SEALPOST_PASSPHRASE or a prompt (passphrase.ts) and is wiped when done. `--json` prints one JSON
@@ -30,6 +33,8 @@ import {
   check,
   ACCOUNT_KEY_FILE_PARAMS,
   accountKeySecret,
+  addRecoveryKey,
+  openRepositoryWithRecovery,
   HttpRepository,
   diff,
   findSnapshot,
@@ -54,6 +59,7 @@ import { resolveHome } from '../home.ts';
 import type { CliIo } from '../io.ts';
 import { readKeystoreFile } from '../keystore-file.ts';
 import { readPassphrase } from '../passphrase.ts';
+import { readRecoveryCode } from '../recovery-code.ts';
 import { formatBytes, progressBar } from '../progress.ts';
 
 interface Options {
@@ -72,6 +78,8 @@ interface Options {
   readonly keepWeekly?: number;
   readonly keepMonthly?: number;
   readonly keepYearly?: number;
+  readonly account?: boolean;
+  readonly recoveryCode?: boolean;
 }
 
 /** A whole number of snapshots to keep (commander option parser). */
@@ -111,33 +119,64 @@ function reported(error: unknown): unknown {
 const deps = () => nodeBackupDeps({ workers: Math.max(1, availableParallelism() - 1) });
 
 /**
- * The repository `--repo` names and the secret that opens it: a directory and the passphrase, or a
- * server URL and the account's key file secret (from the key store in `home`). The caller wipes it.
+ * The repository `--repo` names and the secret that opens it: a directory and the passphrase; a
+ * server URL, or a directory with `--account`, and the account's key file secret (from the key
+ * store in `home`, with its backup recovery public key when it has one); or, with
+ * `--recovery-code`, a directory and the recovery secret (`recovery`). The caller wipes `secret`.
  */
 async function target(
   io: CliIo,
   options: Options,
   home: string | undefined,
   confirm: boolean,
-): Promise<{ repo: Repository; secret: Uint8Array; server: boolean }> {
-  if (!/^https?:\/\//i.test(options.repo)) {
+): Promise<{
+  repo: Repository;
+  secret: Uint8Array;
+  account: boolean;
+  recovery: boolean;
+  recoveryKey?: Uint8Array | undefined;
+}> {
+  const server = /^https?:\/\//i.test(options.repo);
+  if (options.recoveryCode === true) {
+    if (server) {
+      throw new ValidationError(
+        'VALIDATION_FAILED',
+        '--recovery-code opens a repository directory; a server repository needs a device of the ' +
+          'account, which a recovery code cannot make yet (docs/backup-format.md "Recovery key files")',
+      );
+    }
+    if (options.account === true)
+      throw new ValidationError('VALIDATION_FAILED', '--recovery-code and --account exclude each other');
+    const repo = new LocalRepository(resolve(options.repo));
+    return { repo, secret: await readRecoveryCode(io), account: false, recovery: true };
+  }
+  if (!server && options.account !== true) {
     return {
       repo: new LocalRepository(resolve(options.repo)),
       secret: await readPassphrase(io, confirm),
-      server: false,
+      account: false,
+      recovery: false,
     };
   }
   const bytes = await readKeystoreFile(resolveHome(home, io.env));
   const passphrase = await readPassphrase(io, false);
   const contents = await openKeystore(crypto, bytes, passphrase).finally(() => passphrase.fill(0));
   try {
-    const repo = new HttpRepository({
-      serverUrl: options.repo,
-      username: contents.username,
-      deviceSeed: contents.deviceSeed,
-      crypto,
-    });
-    return { repo, secret: accountKeySecret(crypto, contents.accountSeed), server: true };
+    const repo = server
+      ? new HttpRepository({
+          serverUrl: options.repo,
+          username: contents.username,
+          deviceSeed: contents.deviceSeed,
+          crypto,
+        })
+      : new LocalRepository(resolve(options.repo));
+    return {
+      repo,
+      secret: accountKeySecret(crypto, contents.accountSeed),
+      account: true,
+      recovery: false,
+      recoveryKey: contents.backupRecoveryKey,
+    };
   } finally {
     contents.accountSeed.fill(0);
     contents.deviceSeed.fill(0);
@@ -150,10 +189,12 @@ async function withSession<T>(
   home: string | undefined,
   run: (session: Session) => Promise<T>,
 ): Promise<T> {
-  const { repo, secret } = await target(io, options, home, false);
+  const { repo, secret, recovery } = await target(io, options, home, false);
   let session: Session;
   try {
-    session = await openRepository(repo, deps(), secret);
+    session = recovery
+      ? await openRepositoryWithRecovery(repo, deps(), secret)
+      : await openRepository(repo, deps(), secret);
   } finally {
     secret.fill(0);
   }
@@ -192,6 +233,11 @@ export function backupCommand(program: Command, io: CliIo): void {
       .command(name)
       .description(description)
       .requiredOption('--repo <dir|url>', "the repository: a local directory, or a Sealpost server's URL")
+      .option('--account', "a directory keyed by this device's account (as a server repository is)")
+      .option(
+        '--recovery-code',
+        `open the directory with the account's recovery code (from $SEALPOST_RECOVERY_CODE or a prompt)`,
+      )
       .option('--json', 'machine-readable output');
   const print = (options: Options, json: unknown, lines: string[]) =>
     io.stdout.write(
@@ -209,12 +255,27 @@ export function backupCommand(program: Command, io: CliIo): void {
 
   sub('init', 'create a repository in an empty directory').action(
     action(async (options: Options) => {
-      const { repo, secret, server } = await target(io, options, home(), true);
+      if (options.recoveryCode === true)
+        throw new ValidationError('VALIDATION_FAILED', 'init takes no --recovery-code');
+      const { repo, secret, account, recoveryKey } = await target(io, options, home(), true);
       try {
-        const { repositoryId } = server
+        const { repositoryId } = account
           ? await initRepository(repo, deps(), secret, ACCOUNT_KEY_FILE_PARAMS)
           : await initRepository(repo, deps(), secret);
-        print(options, { repositoryId }, [`created repository ${repositoryId} in ${options.repo}`]);
+        // The account's repository: a recovery key file too, sealed to the key store's public key.
+        const recoveryKeyFile = account && recoveryKey !== undefined;
+        if (recoveryKeyFile) await addRecoveryKey(repo, deps(), secret, recoveryKey);
+        print(options, { repositoryId, ...(account ? { recoveryKeyFile } : {}) }, [
+          `created repository ${repositoryId} in ${options.repo}`,
+          ...(!account
+            ? []
+            : recoveryKeyFile
+              ? ['the recovery code opens it (recovery key file written)']
+              : [
+                  'warning: this key store holds no backup recovery key (made before it existed, or linked):',
+                  '         the recovery code will not open this repository',
+                ]),
+        ]);
       } finally {
         secret.fill(0);
       }

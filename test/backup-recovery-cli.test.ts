@@ -1,0 +1,172 @@
+/**
+ * Every device lost, the recovery code kept: `sealpost` as a child process. An account (created on
+ * a real server, so its recovery code is printed once) backs up into an account-keyed directory
+ * and into the server; its home (key store and all) is deleted; a new machine with an empty home
+ * and nothing but the recovery code lists, reads and restores every snapshot byte for byte.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { generateRecoverySecret, recoveryCodeOf } from '@sealpost/core/identity/recovery-key';
+import { storeFactories } from '../packages/server/src/store/test-databases.ts';
+import { assertSameTree, makeTree } from './support/backup-trees.ts';
+import { crypto, startInstance, type Instance } from './support/harness.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const PASSPHRASE = 'the key store passphrase';
+
+let instance: Instance;
+let cleanup: () => Promise<void>;
+let work: string;
+
+before(async () => {
+  const opened = await storeFactories[0]!.open();
+  cleanup = opened.cleanup;
+  instance = await startInstance(opened.store);
+  work = await fs.mkdtemp(join(tmpdir(), 'sealpost-recovery-cli-'));
+});
+after(async () => {
+  await instance.close();
+  await cleanup();
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `sealpost --home <home> ...args` with only the SEALPOST_ variables given in `env`. */
+function sealpost(home: string, args: readonly string[], env: Record<string, string>): Promise<Run> {
+  const base: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('SEALPOST_') && v !== undefined) base[k] = v;
+  const child = spawn(
+    join(root, 'node_modules/.bin/node'),
+    [join(root, 'packages/cli/src/main.ts'), '--home', home, ...args],
+    { cwd: root, env: { ...base, HOME: work, ...env }, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  child.stdin.end();
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((done) => child.once('close', (status) => done({ status, stdout, stderr })));
+}
+
+async function ok(home: string, args: string[], env: Record<string, string>): Promise<string> {
+  const run = await sealpost(home, args, env);
+  assert.equal(run.status, 0, `${args.join(' ')}: ${run.stderr}`);
+  return run.stdout;
+}
+
+test('a new machine with only the recovery code restores every snapshot after every device is lost', async () => {
+  const oldHome = join(work, 'old-home');
+  const device = { SEALPOST_PASSPHRASE: PASSPHRASE };
+  const created = await ok(oldHome, ['account', 'create', 'phoenix', '--server', instance.url], device);
+  const code = /recovery code\s+([0-9A-Z-]+)/.exec(created)?.[1];
+  assert.ok(code !== undefined, 'account create prints the recovery code');
+
+  const repoDir = join(work, 'repo');
+  const dirRepo = ['--repo', repoDir, '--account'];
+  const init = JSON.parse(await ok(oldHome, ['backup', 'init', ...dirRepo, '--json'], device)) as {
+    recoveryKeyFile: boolean;
+  };
+  assert.equal(init.recoveryKeyFile, true);
+  assert.equal((await fs.readdir(join(repoDir, 'keys'))).length, 2, 'account and recovery key files');
+  const serverInit = JSON.parse(
+    await ok(oldHome, ['backup', 'init', '--repo', instance.url, '--json'], device),
+  ) as { recoveryKeyFile: boolean };
+  assert.equal(serverInit.recoveryKeyFile, true);
+
+  // Three snapshots of a changing tree; each state is kept aside to compare its restore with.
+  const source = join(work, 'source');
+  await makeTree(source, 2);
+  const states: { id: string; copy: string }[] = [];
+  for (let i = 0; i < 3; i++) {
+    if (i === 1) await fs.writeFile(join(source, 'docs', 'later.txt'), 'written after the first snapshot\n');
+    if (i === 2) await fs.rm(join(source, 'docs', 'note-4.txt'));
+    const { snapshotId } = JSON.parse(
+      await ok(oldHome, ['backup', 'create', source, ...dirRepo, '--json'], device),
+    ) as { snapshotId: string };
+    const copy = join(work, `state-${i}`);
+    await fs.cp(source, copy, { recursive: true, verbatimSymlinks: true });
+    states.push({ id: snapshotId, copy });
+  }
+
+  // Every device lost: the home, its key store and the account's keys are gone.
+  await fs.rm(oldHome, { recursive: true });
+  const newHome = join(work, 'new-home');
+  const recovery = { SEALPOST_RECOVERY_CODE: code.toLowerCase().replaceAll('-', ' ') };
+  const fromCode = ['--repo', repoDir, '--recovery-code'];
+
+  const listed = JSON.parse(await ok(newHome, ['backup', 'snapshots', ...fromCode, '--json'], recovery)) as {
+    id: string;
+  }[];
+  assert.deepEqual(
+    listed.map((s) => s.id),
+    states.map((s) => s.id),
+  );
+  const entries = JSON.parse(
+    await ok(newHome, ['backup', 'ls', states[1]!.id, ...fromCode, '--json'], recovery),
+  ) as { path: string }[];
+  assert.ok(entries.some((e) => e.path === 'docs/later.txt'));
+  for (const [i, state] of states.entries()) {
+    const target = join(work, `restored-${i}`);
+    await ok(newHome, ['backup', 'restore', state.id, target, ...fromCode], recovery);
+    await assertSameTree(state.copy, target);
+  }
+  assert.match(
+    await ok(newHome, ['backup', 'check', '--read-data', ...fromCode], recovery),
+    /no problems found/,
+  );
+  await assert.rejects(fs.access(join(newHome, 'keystore.spks')), 'the new machine made no key store');
+});
+
+test('another account’s code and a mistyped code open nothing; a server repository is refused with a reason', async () => {
+  const home = join(work, 'other-home');
+  const device = { SEALPOST_PASSPHRASE: PASSPHRASE };
+  await ok(home, ['account', 'create', 'otherone', '--server', instance.url], device);
+  const repoDir = join(work, 'other-repo');
+  await ok(home, ['backup', 'init', '--repo', repoDir, '--account'], device);
+
+  const fromCode = ['backup', 'snapshots', '--repo', repoDir, '--recovery-code'];
+  const otherCode = recoveryCodeOf(crypto, generateRecoverySecret(crypto));
+  const wrong = await sealpost(join(work, 'blank'), fromCode, { SEALPOST_RECOVERY_CODE: otherCode });
+  assert.notEqual(wrong.status, 0);
+  assert.match(wrong.stderr, /KEYSTORE_PASSPHRASE_WRONG/);
+  assert.ok(!wrong.stderr.includes(otherCode), 'the code is never printed');
+
+  const typo = (otherCode[0] === 'A' ? 'B' : 'A') + otherCode.slice(1);
+  const mistyped = await sealpost(join(work, 'blank'), fromCode, { SEALPOST_RECOVERY_CODE: typo });
+  assert.match(mistyped.stderr, /IDENTITY_RECOVERY_CODE_INVALID/);
+
+  const none = await sealpost(join(work, 'blank'), fromCode, {});
+  assert.match(none.stderr, /SEALPOST_RECOVERY_CODE/);
+
+  const server = await sealpost(
+    join(work, 'blank'),
+    ['backup', 'snapshots', '--repo', instance.url, '--recovery-code'],
+    {
+      SEALPOST_RECOVERY_CODE: otherCode,
+    },
+  );
+  assert.notEqual(server.status, 0);
+  assert.match(server.stderr, /needs a device of the account/);
+
+  // A passphrase repository has no recovery key file: the code is told so.
+  const plain = join(work, 'plain-repo');
+  await ok(home, ['backup', 'init', '--repo', plain], device);
+  const noRecovery = await sealpost(
+    join(work, 'blank'),
+    ['backup', 'snapshots', '--repo', plain, '--recovery-code'],
+    {
+      SEALPOST_RECOVERY_CODE: otherCode,
+    },
+  );
+  assert.match(noRecovery.stderr, /no recovery key file/);
+});
