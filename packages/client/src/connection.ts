@@ -11,9 +11,11 @@
  *     without calling the handler again;
  *   - reconnects with exponential backoff and jitter, except after close codes that mean "stop"
  *     (authentication failed, replaced by a newer connection, device removed);
- *   - MLS delivery (docs/protocol.md "MLS delivery"): `commit()` (resent after a reconnect like
- *     `send()`, idempotent by message id; a lost race rejects with ConflictError
- *     MLS_EPOCH_CONFLICT, `details.currentEpoch`), `claimKeyPackages()` and `countKeyPackages()`
+ *   - MLS delivery (docs/protocol.md "MLS delivery"): `commit()`, with the Welcome for the devices
+ *     it adds in the same frame (resent after a reconnect like `send()`, idempotent by message id;
+ *     a lost race rejects with ConflictError MLS_EPOCH_CONFLICT, `details.currentEpoch`, and
+ *     stores no Welcome), `claimKeyPackages()` (of every device of a user, or of the named ones)
+ *     and `countKeyPackages()`
  *     (resent: a lost claim answer only wastes packages the server already deleted), and
  *     `addKeyPackages()`, which is NOT resent: resending one whose first copy was stored would
  *     store the same KeyPackages twice, so an interrupted upload rejects with NOT_READY and the
@@ -110,6 +112,18 @@ export interface CommitOptions {
   /** Random by default; pass the same id to resubmit the same commit (idempotent). */
   readonly messageId?: Uint8Array;
   readonly ttlSecs?: number;
+  /**
+   * The Welcome for the devices this commit adds: stored by the server in the commit's
+   * transaction, so the joiners get it if and only if the commit is accepted. With the commit it
+   * must fit one frame (LIMITS.wsFrameMaxBytes), else `commit()` rejects with CODEC_LENGTH_LIMIT.
+   */
+  readonly welcome?: {
+    /** At least one; with `recipients`, at most LIMITS.recipientsPerSend. */
+    readonly recipients: readonly DeviceAddress[];
+    readonly payload: Uint8Array;
+    /** Random by default; must differ from the commit's. */
+    readonly messageId?: Uint8Array;
+  };
 }
 
 export interface CommitResult {
@@ -225,6 +239,12 @@ export class Connection {
    */
   commit(options: CommitOptions): Promise<CommitResult> {
     const messageId = options.messageId ?? this.#o.crypto.randomBytes(LIMITS.messageIdBytes);
+    const w = options.welcome;
+    const welcome = w && {
+      messageId: w.messageId ?? this.#o.crypto.randomBytes(LIMITS.messageIdBytes),
+      recipients: w.recipients,
+      payload: w.payload,
+    };
     return this.#request(
       {
         type: 'commit',
@@ -235,6 +255,7 @@ export class Connection {
         epoch: options.epoch,
         recipients: options.recipients,
         payload: options.payload,
+        ...(welcome && { welcome }),
       },
       true,
       (f) => {
@@ -273,12 +294,22 @@ export class Connection {
   }
 
   /**
-   * One KeyPackage per device of `username` that has any (empty for an unknown user). The server is
-   * not trusted for them: check each against the directory (conversations/key-packages.ts).
+   * One KeyPackage per device of `username` that has any (empty for an unknown user), or, with
+   * `deviceIds` (1..LIMITS.devicesPerAccount, distinct), only of those devices: adding one new
+   * device then uses up none of the user's others. The server is not trusted for them: check each
+   * against the directory (conversations/key-packages.ts).
    */
-  claimKeyPackages(username: string): Promise<readonly ClaimedKeyPackage[]> {
+  claimKeyPackages(
+    username: string,
+    deviceIds?: readonly Uint8Array[],
+  ): Promise<readonly ClaimedKeyPackage[]> {
     return this.#request(
-      { type: 'key-packages-claim', requestId: this.#newRequestId(), username: parseUsername(username) },
+      {
+        type: 'key-packages-claim',
+        requestId: this.#newRequestId(),
+        username: parseUsername(username),
+        ...(deviceIds && { deviceIds }),
+      },
       true,
       (f) => (f.type === 'key-packages' ? f.keyPackages : undefined),
     );

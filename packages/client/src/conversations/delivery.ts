@@ -11,8 +11,10 @@ import type { ConversationEvent } from './events.ts';
 export interface DeliveryService {
   /**
    * Orders `commit` into its group. Resolves when it is accepted, after which it is delivered to
-   * `commit.recipients` and its Welcome to `commit.joiners`. Rejects with
-   * CONVERSATION_EPOCH_CONFLICT when the group is no longer at `commit.epoch`.
+   * `commit.recipients` and its Welcome to `commit.joiners`, both stored in one step with the
+   * acceptance (a caller that stops after submitting leaves no joiner without its Welcome).
+   * Rejects with CONVERSATION_EPOCH_CONFLICT when the group is no longer at `commit.epoch`; the
+   * Welcome of a refused commit is never delivered.
    */
   submitCommit(commit: OutgoingCommit): Promise<void>;
   /** Delivers an application message to `message.recipients`. */

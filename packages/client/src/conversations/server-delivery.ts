@@ -3,8 +3,9 @@
  *   - a commit is a `COMMIT` for (group, epoch); `EPOCH_CONFLICT` becomes
  *     CONVERSATION_EPOCH_CONFLICT, and the group's current epoch is remembered so the caller can
  *     wait for the winner (`conflictEpoch`);
- *   - its Welcome is a `SEND` to the joiners once the commit is accepted (docs/decisions.md: not
- *     in the commit's transaction);
+ *   - its Welcome travels in the same `COMMIT` frame, to the joiners, and is stored by the server
+ *     in the commit's transaction: a committer that stops right after submitting never leaves
+ *     joiners in the tree without their Welcome, and a commit that loses its epoch delivers none;
  *   - application messages are a `SEND` to the other members.
  *
  * Message ids are the first `LIMITS.messageIdBytes` bytes of the suite hash of the payload, so
@@ -58,6 +59,10 @@ export class ServerDelivery implements DeliveryService {
     if (c.epoch > BigInt(Number.MAX_SAFE_INTEGER)) {
       throw new ConversationError('CONVERSATION_STATE_INVALID', 'epoch beyond what the protocol carries');
     }
+    const welcome =
+      c.welcome !== undefined && c.joiners.length > 0
+        ? { recipients: c.joiners.map(addressOf), payload: c.welcome, messageId: await this.#idOf(c.welcome) }
+        : undefined;
     try {
       await this.#connection.commit({
         groupId: c.groupId,
@@ -65,6 +70,7 @@ export class ServerDelivery implements DeliveryService {
         recipients: c.recipients.map(addressOf),
         payload: c.commit,
         messageId: await this.#idOf(c.commit),
+        welcome,
       });
     } catch (e) {
       if (e instanceof SealpostError && e.code === 'MLS_EPOCH_CONFLICT') {
@@ -73,13 +79,6 @@ export class ServerDelivery implements DeliveryService {
         throw epochConflict(current, c.epoch);
       }
       throw e;
-    }
-    if (c.welcome !== undefined && c.joiners.length > 0) {
-      await this.#connection.send({
-        recipients: c.joiners.map(addressOf),
-        payload: c.welcome,
-        messageId: await this.#idOf(c.welcome),
-      });
     }
   }
 
