@@ -14,6 +14,7 @@ export const STATEMENT_LABELS = {
   accountCreate: 'sealpost/v1/account-create',
   deviceAdd: 'sealpost/v1/device-add',
   deviceRemove: 'sealpost/v1/device-remove',
+  accountRecover: 'sealpost/v1/account-recover',
   blobAccess: 'sealpost/v1/blob-access',
 } as const;
 
@@ -74,6 +75,25 @@ export function deviceRemoveStatement(
   deviceId: Uint8Array,
 ): Uint8Array {
   return head(STATEMENT_LABELS.deviceRemove, challenge, audience).string(username).opaque(deviceId).finish();
+}
+
+/**
+ * Signed by the new account key *and* the new device key to recover an account whose devices were
+ * all lost (docs/identity.md "Recovery"): `deviceListHash` names the list, signed by the new
+ * account key and carrying a rotation signed by the recovery key, that the request installs.
+ */
+export function accountRecoverStatement(
+  challenge: Uint8Array,
+  audience: string,
+  username: Username,
+  deviceListHash: Uint8Array,
+  deviceKey: Uint8Array,
+): Uint8Array {
+  return head(STATEMENT_LABELS.accountRecover, challenge, audience)
+    .string(username)
+    .opaque(deviceListHash)
+    .opaque(deviceKey)
+    .finish();
 }
 
 /**
