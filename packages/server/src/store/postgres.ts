@@ -329,6 +329,33 @@ export class PostgresStore implements Store {
     });
   }
 
+  async recoverAccount(
+    accountId: number,
+    accountKey: Uint8Array,
+    device: NewDevice,
+    day: number,
+  ): Promise<{ device: DeviceRecord; removed: DevicePk[] }> {
+    return this.#transaction(async (c) => {
+      await this.#lockAccount(c, accountId);
+      await this.#query(c, 'UPDATE accounts SET account_key = $1 WHERE id = $2', [accountKey, accountId]);
+      // ON DELETE CASCADE removes each old device's mailbox, KeyPackages and idempotency records.
+      const removed = await this.#query<{ pk: number }>(
+        c,
+        'DELETE FROM devices WHERE account_id = $1 AND NOT (device_id = $2 AND public_key = $3) RETURNING pk',
+        [accountId, device.deviceId, device.publicKey],
+      );
+      const [kept] = await this.#query<DeviceRow>(
+        c,
+        `SELECT ${DEVICE_COLUMNS} FROM devices WHERE account_id = $1`,
+        [accountId],
+      );
+      return {
+        device: kept ? toDevice(kept) : await this.#insertDevice(c, accountId, device, day),
+        removed: removed.map((r) => r.pk as DevicePk),
+      };
+    });
+  }
+
   async touchDevice(device: DevicePk, day: number): Promise<void> {
     // Writes at most once a day per device; never moves backwards.
     await this.#query(

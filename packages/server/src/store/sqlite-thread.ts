@@ -145,6 +145,14 @@ export class ThreadedSqliteStore implements Store {
   removeDevice(accountId: number, deviceId: Uint8Array): Promise<DevicePk> {
     return this.#call('removeDevice', accountId, deviceId);
   }
+  recoverAccount(
+    accountId: number,
+    accountKey: Uint8Array,
+    device: NewDevice,
+    day: number,
+  ): Promise<{ device: DeviceRecord; removed: DevicePk[] }> {
+    return this.#call('recoverAccount', accountId, accountKey, device, day);
+  }
   touchDevice(device: DevicePk, day: number): Promise<void> {
     return this.#call('touchDevice', device, day);
   }

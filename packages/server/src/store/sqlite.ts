@@ -318,6 +318,31 @@ export class SqliteStore implements Store {
     });
   }
 
+  async recoverAccount(
+    accountId: number,
+    accountKey: Uint8Array,
+    device: NewDevice,
+    day: number,
+  ): Promise<{ device: DeviceRecord; removed: DevicePk[] }> {
+    return this.#write(() => {
+      if (this.#run('UPDATE accounts SET account_key = ? WHERE id = ?', accountKey, accountId) === 0) {
+        throw accountNotFound(accountId);
+      }
+      // ON DELETE CASCADE removes each old device's mailbox, KeyPackages and idempotency records.
+      const removed = this.#all<{ pk: number }>(
+        `DELETE FROM devices WHERE account_id = ? AND NOT (device_id = ? AND public_key = ?) RETURNING pk`,
+        accountId,
+        device.deviceId,
+        device.publicKey,
+      ).map((r) => r.pk as DevicePk);
+      const kept = this.#get<DeviceRow>(
+        `SELECT ${DEVICE_COLUMNS} FROM devices WHERE account_id = ?`,
+        accountId,
+      );
+      return { device: kept ? toDevice(kept) : this.#insertDevice(accountId, device, day), removed };
+    });
+  }
+
   async touchDevice(device: DevicePk, day: number): Promise<void> {
     // Writes at most once a day per device; never moves backwards.
     await this.#write(

@@ -236,6 +236,19 @@ export interface Store {
    * ConflictError LAST_DEVICE (an account keeps at least one device).
    */
   removeDevice(accountId: number, deviceId: Uint8Array): Promise<DevicePk>;
+  /**
+   * Account recovery (docs/identity.md "Recovery"), in one transaction: the account key becomes
+   * `accountKey`, every device but `device` is removed with its mailbox (old devices are unlinked),
+   * and `device` is registered unless it already is. A repeated call with the same arguments changes
+   * nothing and removes nothing (a retried recovery). Resolves to the device and the removed ones.
+   * Throws NotFoundError ACCOUNT_NOT_FOUND.
+   */
+  recoverAccount(
+    accountId: number,
+    accountKey: Uint8Array,
+    device: NewDevice,
+    day: number,
+  ): Promise<{ device: DeviceRecord; removed: DevicePk[] }>;
   /** Records that the device was seen today (day granularity only). */
   touchDevice(device: DevicePk, day: number): Promise<void>;
 
