@@ -42,9 +42,17 @@ export class FakeDirectory implements DeviceDirectory {
     return [...(this.#users.get(username)?.values() ?? [])];
   }
 
+  /** Every `addableDevicesOf` question, in order: which user, and which devices (all: undefined). */
+  readonly claims: { username: string; deviceIds: readonly string[] | undefined }[] = [];
+
   /** The fake lists one KeyPackage per device and hands it out without consuming it. */
-  addableDevicesOf(username: string): Promise<readonly DirectoryDevice[]> {
-    return this.devicesOf(username);
+  async addableDevicesOf(
+    username: string,
+    deviceIds?: readonly string[],
+  ): Promise<readonly DirectoryDevice[]> {
+    this.claims.push({ username, deviceIds });
+    const devices = await this.devicesOf(username);
+    return deviceIds === undefined ? devices : devices.filter((d) => deviceIds.includes(d.deviceId));
   }
 }
 

@@ -85,13 +85,16 @@ describe('conversations: scenarios', () => {
     const aliceSaw = await a1.drain();
     assert.deepEqual(kinds(aliceSaw), ['device-removed', 'epoch']);
 
-    // bob gets a new device; alice adds it (addUser adds what is missing)
+    // bob gets a new device; alice adds it (addUser adds what is missing, and claims a
+    // KeyPackage of that device only: bob's device already in keeps its stock)
     const b3 = await w.device('bob', '3');
+    w.directory.claims.length = 0;
     const ev2 = await change(w, a1, g, (c) => c.addUser('bob'));
     assert.deepEqual(
       ev2.flatMap((e) => (e.kind === 'device-added' ? [e.device.deviceId] : [])),
       ['3'],
     );
+    assert.deepEqual(w.directory.claims, [{ username: 'bob', deviceIds: ['3'] }]);
     await b3.drain();
     await b1.drain();
     await c1.drain();

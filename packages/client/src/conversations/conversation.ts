@@ -210,11 +210,14 @@ export class Conversation {
         ...optional.map((u) => ({ u, required: false })),
       ];
       for (const { u: username, required } of wanted) {
-        // KeyPackages are claimed (used up) one per listed device: claim none when the group
-        // already holds every device the directory lists.
+        // KeyPackages are claimed (used up): claim only for the listed devices the group lacks,
+        // so adding a user's new device uses up none of its devices already in.
         const known = await this.#ctx.directory.devicesOf(username);
-        const missing = known.some((d) => !present.has(deviceKey({ username, deviceId: d.deviceId })));
-        const listed = missing ? await this.#ctx.directory.addableDevicesOf(username) : [];
+        const missing = known
+          .map((d) => d.deviceId)
+          .filter((deviceId) => !present.has(deviceKey({ username, deviceId })));
+        const listed =
+          missing.length > 0 ? await this.#ctx.directory.addableDevicesOf(username, missing) : [];
         let added = 0;
         for (const d of listed) {
           const device = { username, deviceId: d.deviceId };

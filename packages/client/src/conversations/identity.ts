@@ -34,12 +34,15 @@ export interface DirectoryDevice extends ListedDevice {
  *
  * Two questions, because KeyPackages are claimed (used up) where the server stores them:
  * `devicesOf` is asked for every leaf checked and must not consume anything; `addableDevicesOf`
- * only when adding, and may take one KeyPackage per device.
+ * only when adding, and may take one KeyPackage per device it is asked about.
  */
 export interface DeviceDirectory {
   devicesOf(username: string): Promise<readonly ListedDevice[]>;
-  /** The user's listed devices that have a KeyPackage, each with one (consumed by an Add). */
-  addableDevicesOf(username: string): Promise<readonly DirectoryDevice[]>;
+  /**
+   * The user's listed devices that have a KeyPackage, each with one (consumed by an Add); with
+   * `deviceIds`, only those of them, and no KeyPackage of any other device is used up.
+   */
+  addableDevicesOf(username: string, deviceIds?: readonly string[]): Promise<readonly DirectoryDevice[]>;
 }
 
 const te = new TextEncoder();

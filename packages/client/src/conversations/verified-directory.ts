@@ -13,7 +13,8 @@
  * `credentialKey` is its `signatureKey` unless the list binds another MLS key
  * (`mlsCredentialKey`, empty until then). Device ids are the base64url of the 8-byte id.
  */
-import { SealpostError, toBase64url, type ClaimedKeyPackage } from '@sealpost/core';
+import { SealpostError, toBase64url } from '@sealpost/core';
+import { claimFor, type ClaimKeyPackages } from './key-package-claim.ts';
 import type { VerifiedDeviceList } from '../directory/directory-client.ts';
 import type { DeviceDirectory, DirectoryDevice, ListedDevice } from './identity.ts';
 
@@ -21,7 +22,7 @@ export interface VerifiedDirectoryOptions {
   /** `DirectoryClient.lookup`: resolves only to a list that verified. */
   readonly lookup: (username: string) => Promise<VerifiedDeviceList>;
   /** `Connection.claimKeyPackages`. */
-  readonly claimKeyPackages: (username: string) => Promise<readonly ClaimedKeyPackage[]>;
+  readonly claimKeyPackages: ClaimKeyPackages;
   /**
    * How long a verified list is reused for credential checks (every leaf of every message asks,
    * and a lookup verifies VRF proofs). `addableDevicesOf` always looks up again. Default 2 s.
@@ -53,18 +54,13 @@ export class VerifiedDirectory implements DeviceDirectory {
     return this.#fetch(username);
   }
 
-  async addableDevicesOf(username: string): Promise<readonly DirectoryDevice[]> {
+  async addableDevicesOf(
+    username: string,
+    deviceIds?: readonly string[],
+  ): Promise<readonly DirectoryDevice[]> {
     const listed = await this.#fetch(username);
-    if (listed.length === 0) return [];
-    const claimed = await this.#o.claimKeyPackages(username);
-    const out: DirectoryDevice[] = [];
-    for (const c of claimed) {
-      const id = toBase64url(c.deviceId);
-      const device = listed.find((d) => d.deviceId === id);
-      // A KeyPackage of a device the verified list does not hold (a ghost) is dropped.
-      if (device !== undefined) out.push({ ...device, keyPackage: c.keyPackage });
-    }
-    return out;
+    // Claimed only for devices the verified list holds: a ghost's KeyPackage is never even asked for.
+    return claimFor(this.#o.claimKeyPackages, username, listed, deviceIds);
   }
 
   /** Forgets cached lists (after this account published a new one). */
