@@ -19,6 +19,7 @@ import { DeviceSession, mlsCiphersuite, nodeMlsCryptoProvider } from '@sealpost/
 import { FIRST_LIST_PREVIOUS_HASH, signDeviceList } from '@sealpost/core/identity/device-list';
 import { SqliteStore } from '../packages/server/src/store/sqlite.ts';
 import { crypto, startInstance, type Instance } from './support/harness.ts';
+import { unverifiedDirectory } from './support/unverified-directory.ts';
 import { deviceOf } from './support/device-lists.ts';
 import { PASSPHRASE, ok as okIn, sealpost as run } from './support/sealpost-cli.ts';
 
@@ -77,6 +78,7 @@ test('a ghost device on the server account endpoint, absent from the verified di
     deviceSeed: ghostSeed,
     crypto,
     cs: await cs(),
+    directory: unverifiedDirectory(node.url, crypto),
   });
   await ghost.close(); // its KeyPackages are on the server now
   const ghostText = Buffer.from(ghostId).toString('base64url');
@@ -91,8 +93,8 @@ test('a ghost device on the server account endpoint, absent from the verified di
   const ids = listed[0]!.members.flatMap((u) => u.devices.map((d) => d.deviceId));
   assert.equal(ids.includes(ghostText), false);
 
-  // A client that trusts the account endpoint (Alice's own device, in process with the server's
-  // list: the stopgap directory) commits the ghost's addition; the server orders it.
+  // A client that trusts the account endpoint (Alice's own device, in process with the test-only
+  // UnverifiedServerDirectory) commits the ghost's addition; the server orders it.
   const file = new ConversationStateFile(alice, crypto, keys.deviceSeed);
   const trusting = await DeviceSession.open({
     serverUrl: node.url,
@@ -101,13 +103,14 @@ test('a ghost device on the server account endpoint, absent from the verified di
     crypto,
     cs: await cs(),
     restore: async (c) => void (await file.restore(c)),
+    directory: unverifiedDirectory(node.url, crypto),
   });
   try {
     const c = trusting.conversations.list()[0]!;
     await trusting.change(c, (x) => x.addUsers([], ['ghosta']));
     assert.ok(
       c.members().some((d) => d.deviceId === ghostText),
-      'the stopgap directory added the ghost',
+      'the unverified directory added the ghost',
     );
   } finally {
     await trusting.close();

@@ -2,7 +2,7 @@
  * Conversations end to end: real MLS (ts-mls on the node provider) through a real server on every
  * store. Devices are `DeviceSession`s: KeyPackages uploaded and claimed over the WebSocket,
  * commits ordered by the server's COMMIT / EPOCH_CONFLICT, device lists read from the account
- * endpoint (the issue 3 stopgap). Last, a canary: an application message's plaintext is found in
+ * endpoint (test-only `UnverifiedServerDirectory`: the key directory is not what these test). Last, a canary: an application message's plaintext is found in
  * no row the store holds for any account, in any encoding.
  */
 import assert from 'node:assert/strict';
@@ -17,6 +17,7 @@ import { mlsCiphersuite } from '../packages/client/src/mls/provider.ts';
 import { nodeMlsCryptoProvider } from '../packages/client/node/mls-crypto.ts';
 import { storeFactories } from '../packages/server/src/store/test-databases.ts';
 import { createDevice, crypto, startInstance, text, untext, type Instance } from './support/harness.ts';
+import { unverifiedDirectory } from './support/unverified-directory.ts';
 
 const cs = await mlsCiphersuite({ provider: nodeMlsCryptoProvider });
 let counter = 0;
@@ -43,6 +44,7 @@ function open(node: Instance, username: string, deviceSeed: Uint8Array): Promise
     crypto,
     cs,
     connection: { reconnectBaseMs: 20, reconnectMaxMs: 200 },
+    directory: unverifiedDirectory(node.url, crypto),
   });
 }
 

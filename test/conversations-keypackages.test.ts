@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { ServerApi } from '../packages/client/src/account-api.ts';
 import { DeviceSession } from '../packages/client/src/conversations/device-session.ts';
 import { mlsCiphersuite } from '../packages/client/src/mls/provider.ts';
 import { nodeMlsCryptoProvider } from '../packages/client/node/mls-crypto.ts';
@@ -17,6 +18,7 @@ import {
   startInstance,
   type Instance,
 } from './support/harness.ts';
+import { unverifiedDirectory } from './support/unverified-directory.ts';
 
 const cs = await mlsCiphersuite({ provider: nodeMlsCryptoProvider });
 let node: Instance;
@@ -45,6 +47,7 @@ test('a connected device tops its KeyPackages up once claims bring them under th
     keyPackageLowWater: 3,
     keyPackageCheckMs: 50,
     connection: { reconnectBaseMs: 20, reconnectMaxMs: 200 },
+    directory: unverifiedDirectory(node.url, crypto),
   });
   const claimer = connect(node.url, alice);
   await claimer.start();
@@ -84,6 +87,7 @@ test('a device whose one-time KeyPackages ran out is stocked again when it conne
       cs,
       keyPackageStock: 3,
       keyPackageLowWater: 2,
+      directory: unverifiedDirectory(node.url, crypto),
     });
   const first = await open();
   await first.close();
@@ -98,5 +102,56 @@ test('a device whose one-time KeyPackages ran out is stocked again when it conne
     assert.deepEqual(await again.connection.countKeyPackages(), { oneTime: 3, hasLastResort: true });
   } finally {
     await again.close();
+  }
+});
+
+test("adding a user's second device leaves their first device's KeyPackage count unchanged", async () => {
+  const alice = await createDevice(node.url, 'alicesecond');
+  const erin = await createDevice(node.url, 'erinsecond');
+  const open = (username: string, deviceSeed: Uint8Array) =>
+    DeviceSession.open({
+      serverUrl: node.url,
+      username,
+      deviceSeed,
+      crypto,
+      cs,
+      keyPackageCheckMs: 60_000,
+      // Asked afresh each time, so the second device is seen as soon as it is registered.
+      directory: unverifiedDirectory(node.url, crypto, { cacheMs: 0 }),
+    });
+  const a = await open(alice.username, alice.deviceSeed);
+  const e1 = await open(erin.username, erin.deviceSeed);
+  const sessions = [a, e1];
+  try {
+    const c = await a.create();
+    await a.change(c, (x) => x.addUser(erin.username));
+    await e1.waitUntil(() => e1.conversations.get(c.groupId)?.epoch === 1n, 10_000, 'erin joined');
+    const firstStock = (await e1.connection.countKeyPackages()).oneTime;
+
+    // erin's second device: registered, stocked, then added by alice.
+    const secondSeed = crypto.randomBytes(32);
+    await new ServerApi(node.url, crypto).addDevice({
+      username: erin.username,
+      accountSeed: erin.accountSeed,
+      deviceSeed: secondSeed,
+    });
+    const e2 = await open(erin.username, secondSeed);
+    sessions.push(e2);
+    const secondStock = (await e2.connection.countKeyPackages()).oneTime;
+    await a.change(c, (x) => x.addUser(erin.username));
+    await e2.waitUntil(
+      () => e2.conversations.get(c.groupId)?.epoch === 2n,
+      10_000,
+      "erin's second device joined",
+    );
+
+    assert.equal((await e1.connection.countKeyPackages()).oneTime, firstStock, "the first device's stock");
+    assert.equal(
+      (await e2.connection.countKeyPackages()).oneTime,
+      secondStock - 1,
+      'one of the new device used',
+    );
+  } finally {
+    for (const s of sessions) await s.close();
   }
 });

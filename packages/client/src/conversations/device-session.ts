@@ -1,9 +1,9 @@
 /**
  * One device's conversations wired to its server: `Conversations` (sans-I/O) fed by a live
  * `Connection`'s mailbox, changes ordered by `ServerDelivery`, devices checked by the
- * `DeviceDirectory` the caller makes (`VerifiedDirectory`, the key-transparency directory; the
- * server's account endpoint, `ServerDirectory`, when none is given), and this device's
- * KeyPackages kept stocked on the server.
+ * `DeviceDirectory` the caller makes (`VerifiedDirectory`, the key-transparency directory: there
+ * is no default, since a directory that believes the server lets it add devices of its making),
+ * and this device's KeyPackages kept stocked on the server.
  *
  *   - every delivered message goes to `Conversations.receive`; a refused one (ConversationError)
  *     is recorded in `refusals` and acknowledged (redelivering it would change nothing), any other
@@ -16,7 +16,6 @@
  *     seed is the signature private key, as the node provider takes it (node/mls-crypto.ts).
  */
 import {
-  type ClaimedKeyPackage,
   type CryptoProvider,
   LIMITS,
   UnavailableError,
@@ -25,7 +24,6 @@ import {
   toBase64url,
 } from '@sealpost/core';
 import type { CiphersuiteImpl } from 'ts-mls';
-import { ServerApi } from '../account-api.ts';
 import { Connection, type ConnectionOptions, type IncomingMessage } from '../connection.ts';
 import type { Conversation, OutgoingCommit } from './conversation.ts';
 import { Conversations } from './conversations.ts';
@@ -34,9 +32,9 @@ import { ConversationError, isConversationError } from './errors.ts';
 import type { ConversationEvent } from './events.ts';
 import type { DeviceDirectory, DeviceRef } from './identity.ts';
 import { CONVERSATION_LIMITS } from './limits.ts';
+import type { ClaimKeyPackages } from './key-package-claim.ts';
 import { isLinkBox } from './link.ts';
 import { ServerDelivery } from './server-delivery.ts';
-import { ServerDirectory } from './server-directory.ts';
 
 export interface DeviceSessionOptions {
   readonly serverUrl: string;
@@ -74,11 +72,9 @@ export interface DeviceSessionOptions {
   readonly onRefused?: (error: ConversationError) => void;
   /**
    * Makes the directory credentials and Adds are checked against, given the connection's
-   * KeyPackage claim. Default: `ServerDirectory` (the server's account endpoint, unverified).
+   * KeyPackage claim: `VerifiedDirectory` (devices from the verified key directory). Required.
    */
-  readonly directory?: (
-    claimKeyPackages: (username: string) => Promise<readonly ClaimedKeyPackage[]>,
-  ) => DeviceDirectory;
+  readonly directory: (claimKeyPackages: ClaimKeyPackages) => DeviceDirectory;
 }
 
 /** Something that happened in one conversation. */
@@ -141,11 +137,8 @@ export class DeviceSession {
         return session.#handle(m);
       },
     });
-    const claim = (u: string) => connection.claimKeyPackages(u);
-    const api = new ServerApi(o.serverUrl, o.crypto);
-    const directory =
-      o.directory?.(claim) ??
-      new ServerDirectory({ getAccount: (u) => api.getAccount(u), claimKeyPackages: claim });
+    const claim: ClaimKeyPackages = (u, ids) => connection.claimKeyPackages(u, ids);
+    const directory = o.directory(claim);
     const conversations = await Conversations.open({
       self,
       cs: o.cs,
