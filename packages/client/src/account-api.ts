@@ -18,6 +18,7 @@ import {
   UnavailableError,
   ValidationError,
   accountCreateStatement,
+  accountRecoverStatement,
   deviceAddStatement,
   deviceIdOf,
   deviceRemoveStatement,
@@ -28,6 +29,7 @@ import {
   toBase64url,
 } from '@sealpost/core';
 import type { CryptoProvider, Username } from '@sealpost/core';
+import { deviceListHash } from '@sealpost/core/identity/device-list';
 import { readJsonBody } from './json-body.ts';
 import { audienceOf, parseServerUrl } from './server-url.ts';
 import type { ServerUrl } from './server-url.ts';
@@ -275,6 +277,62 @@ export class ServerApi {
       throw new CodecError('CODEC_INVALID_VALUE', 'server answer: not the queued version of this username');
     }
     return { version };
+  }
+
+  /**
+   * `POST /v1/accounts/:username/recovery` (docs/identity.md "Recovery"): installs `deviceList`,
+   * the account's next list (the new account key, this one device, an account-key rotation signed
+   * by the recovery key), with the new account key's and the new device key's signatures over a
+   * fresh challenge and the list's hash. The server unlinks every other device of the account.
+   * Resolves to the list's label version in the key directory and how many devices were unlinked.
+   */
+  async recoverAccount(
+    args: SeedPair & { readonly deviceList: Uint8Array },
+  ): Promise<{ deviceId: Uint8Array; version: number; removedDevices: number }> {
+    const username = parseUsername(args.username);
+    checkSeed(args.accountSeed, 'account seed');
+    checkSeed(args.deviceSeed, 'device seed');
+    if (!(args.deviceList instanceof Uint8Array) || args.deviceList.length > LIMITS.ktUpdateValueMaxBytes) {
+      throw new ValidationError(
+        'VALIDATION_FAILED',
+        `device list must be at most ${LIMITS.ktUpdateValueMaxBytes} bytes`,
+      );
+    }
+    const deviceKey = this.#crypto.ed25519.publicKey(args.deviceSeed);
+    const { challenge } = await this.challenge();
+    const statement = accountRecoverStatement(
+      challenge,
+      this.audience,
+      username,
+      deviceListHash(this.#crypto, args.deviceList),
+      deviceKey,
+    );
+    const body = await this.#request(
+      'POST',
+      `/v1/accounts/${username}/recovery`,
+      {
+        deviceList: toBase64url(args.deviceList),
+        deviceKey: toBase64url(deviceKey),
+        challenge: toBase64url(challenge),
+        accountSignature: toBase64url(this.#crypto.ed25519.sign(args.accountSeed, statement)),
+        deviceSignature: toBase64url(this.#crypto.ed25519.sign(args.deviceSeed, statement)),
+      },
+      200,
+    );
+    const version = body['version'];
+    const removedDevices = body['removedDevices'];
+    if (
+      typeof version !== 'number' ||
+      !Number.isSafeInteger(version) ||
+      version < 0 ||
+      typeof removedDevices !== 'number' ||
+      !Number.isSafeInteger(removedDevices) ||
+      removedDevices < 0 ||
+      removedDevices > LIMITS.devicesPerAccount
+    ) {
+      throw new CodecError('CODEC_INVALID_VALUE', 'server answer: not a recovery result');
+    }
+    return { deviceId: this.#deviceIdField(body, deviceKey), version, removedDevices };
   }
 
   /** The device id the server answered must be the one derived from the key (protocol.md "Keys and ids"). */

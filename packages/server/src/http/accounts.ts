@@ -3,15 +3,24 @@
  * signature over a statement that binds a fresh single-use challenge and the audience (Host).
  * Order in each handler: decode and validate the whole body, consume the challenge, verify every
  * signature, then store. A failure at any step stores nothing.
+ *
+ * Recovery (docs/identity.md "Recovery") replaces the account key when shown the account's next
+ * device list with a rotation signed by the recovery key. The chain is checked by the key
+ * directory's own submit (the same rule every client applies), which queues the list; the account
+ * key and devices are replaced after. A recovery whose second step failed is retried with the same
+ * list: it is then the account's newest list, and only the second step runs again.
  */
 import {
   AuthError,
+  CryptoVerificationError,
   LIMITS,
   NotFoundError,
   accountCreateStatement,
+  accountRecoverStatement,
   deviceAddStatement,
   deviceIdOf,
   deviceRemoveStatement,
+  equalPublicBytes,
   fromBase64url,
   fromBase64urlExact,
   parseUsername,
@@ -20,6 +29,8 @@ import {
   ValidationError,
   type Username,
 } from '@sealpost/core';
+import { ROTATION_SIGNER } from '@sealpost/core/identity/account-key-chain';
+import { deviceListHash, verifyDeviceList } from '@sealpost/core/identity/device-list';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { dayOf, type ServerContext } from '../context.ts';
 
@@ -27,6 +38,7 @@ const b64 = (max: number) => ({ type: 'string', maxLength: Math.ceil((max * 4) /
 const key = b64(LIMITS.publicKeyBytes);
 const sig = b64(LIMITS.signatureBytes);
 const challenge = b64(LIMITS.challengeBytes);
+const deviceList = b64(LIMITS.identityDeviceListMaxBytes);
 const usernameParam = {
   type: 'object',
   required: ['username'],
@@ -238,6 +250,85 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: ServerContext):
       const removed = await ctx.store.removeDevice(account.id, deviceId);
       ctx.onDeviceRemoved?.(removed);
       return { removed: true };
+    },
+  );
+
+  app.post<{
+    Params: { username: string };
+    Body: {
+      deviceList: string;
+      deviceKey: string;
+      challenge: string;
+      accountSignature: string;
+      deviceSignature: string;
+    };
+  }>(
+    '/v1/accounts/:username/recovery',
+    {
+      schema: {
+        params: usernameParam,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['deviceList', 'deviceKey', 'challenge', 'accountSignature', 'deviceSignature'],
+          properties: { deviceList, deviceKey: key, challenge, accountSignature: sig, deviceSignature: sig },
+        },
+      },
+    },
+    async (req) => {
+      const username = parseUsername(req.params.username);
+      const b = req.body;
+      const encoded = fromBase64url(b.deviceList, LIMITS.identityDeviceListMaxBytes, 'deviceList');
+      const deviceKey = fromBase64urlExact(b.deviceKey, LIMITS.publicKeyBytes, 'deviceKey');
+      const accountSignature = fromBase64urlExact(
+        b.accountSignature,
+        LIMITS.signatureBytes,
+        'accountSignature',
+      );
+      const deviceSignature = fromBase64urlExact(b.deviceSignature, LIMITS.signatureBytes, 'deviceSignature');
+      const audience = audienceOf(req);
+      // The list on its own: codec, its account key's signature, devices.
+      const list = verifyDeviceList(ctx.crypto, encoded);
+      if (list.username !== username) {
+        throw new ValidationError('VALIDATION_FAILED', 'the device list is for another username');
+      }
+      if (list.rotation?.signer !== ROTATION_SIGNER.recoveryKey) {
+        throw new CryptoVerificationError(
+          'IDENTITY_ROTATION_UNAUTHORIZED',
+          'a recovery list carries an account-key rotation signed by the recovery key',
+        );
+      }
+      // Signal-like: the recovered account starts again with the one device that recovered it.
+      if (list.devices.length !== 1 || !equalPublicBytes(list.devices[0]!.signatureKey, deviceKey)) {
+        throw new ValidationError('VALIDATION_FAILED', 'a recovery list holds exactly the new device');
+      }
+      const account = await accountOrThrow(ctx, username);
+      const c = await consumeChallenge(ctx, b.challenge);
+      const statement = accountRecoverStatement(
+        c,
+        audience,
+        username,
+        deviceListHash(ctx.crypto, encoded),
+        deviceKey,
+      );
+      verify(ctx, list.accountKey, statement, accountSignature, 'account');
+      verify(ctx, deviceKey, statement, deviceSignature, 'device');
+      // Already the newest list: a retry after the directory took it. Else the directory checks the
+      // chain (rotation by the recovery key of the newest list) and queues it, or refuses typed.
+      const latest = await ctx.store.ktLatest(account.id);
+      const version =
+        latest !== undefined && equalPublicBytes(latest.deviceList, encoded)
+          ? latest.version
+          : (await ctx.directory.submit(encoded)).version;
+      const deviceId = deviceIdOf(ctx.crypto, deviceKey);
+      const { removed } = await ctx.store.recoverAccount(
+        account.id,
+        list.accountKey,
+        { deviceId, publicKey: deviceKey },
+        dayOf(ctx.now()),
+      );
+      for (const pk of removed) ctx.onDeviceRemoved?.(pk);
+      return { deviceId: toBase64url(deviceId), version, removedDevices: removed.length };
     },
   );
 }
