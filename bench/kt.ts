@@ -9,6 +9,10 @@
  *   - for SAMPLES labels: greatest-version search (for a new user, and the size for a user whose view
  *     is the previous head) and owner monitoring of every distinguished entry (a new owner), encoded
  *     size in bytes and client verification time (p50), VRF proofs included;
+ *   - where a new user's search proof's bytes go (median over the samples of each part: VRF proofs,
+ *     commitments, prefix-proof copath hashes, other keys' leaves proving an absence, prefix roots,
+ *     timestamps, log inclusion hashes, the rest: head, versions, result types and depths, reuse
+ *     bitmaps, length prefixes), and how many log entries it covers;
  *   - process.memoryUsage() (after a forced GC when --expose-gc is given);
  *   - with --db FILE: the same log stored through the server's SQLite store (`appendKtEpoch`, migration
  *     4's kt_* tables), its file size and bytes per label version.
@@ -26,7 +30,7 @@ import { performance } from 'node:perf_hooks';
 import { statSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { nodeCryptoProvider as crypto } from '../packages/core/node/crypto-provider.ts';
-import { KT_128_SHA256_ED25519 } from '../packages/core/src/kt/cipher-suite.ts';
+import { KT_128_SHA256_ED25519, KT_SUITE } from '../packages/core/src/kt/cipher-suite.ts';
 import { computeCommitment } from '../packages/core/src/kt/commitment.ts';
 import type { Configuration } from '../packages/core/src/kt/configuration.ts';
 import { Directory, type DirectoryUpdate } from '../packages/core/src/kt/directory.ts';
@@ -197,6 +201,35 @@ witness.observe(
 );
 const witnessMs = performance.now() - witnessStart;
 
+/** The parts of a search proof, in bytes, and the entries it covers (docs/key-transparency.md "Benchmark"). */
+function breakdown(encoded: Uint8Array): Record<string, number> {
+  const p = decodeSearchProof(encoded);
+  const prefixElements = p.proof.prefixProofs.reduce((n, pp) => n + pp.elements.length, 0);
+  // A version proved absent where the search path ends at another key's leaf carries that leaf.
+  const strayLeaves = p.proof.prefixProofs.reduce(
+    (n, pp) => n + pp.results.filter((r) => r.type === 'nonInclusionLeaf').length,
+    0,
+  );
+  const parts = {
+    'VRF proofs': p.lookups.length * KT_SUITE.vrfProofBytes,
+    commitments: p.lookups.filter((l) => l.commitment !== undefined).length * KT_SUITE.hashBytes,
+    'prefix copath': prefixElements * KT_SUITE.hashBytes,
+    'absence leaves': strayLeaves * 2 * KT_SUITE.hashBytes,
+    'prefix roots': p.proof.prefixRoots.length * KT_SUITE.hashBytes,
+    timestamps: p.proof.timestamps.length * 8,
+    'log inclusion': p.proof.inclusion.elements.length * KT_SUITE.hashBytes,
+  };
+  const known = Object.values(parts).reduce((a, b) => a + b, 0);
+  return {
+    ...parts,
+    rest: encoded.length - known,
+    'entries (timestamps)': p.proof.timestamps.length,
+    'prefix proofs': p.proof.prefixProofs.length,
+    lookups: p.lookups.length,
+  };
+}
+const searchParts: Record<string, number>[] = [];
+
 const searchBytes: number[] = [];
 const searchViewBytes: number[] = [];
 const searchMs: number[] = [];
@@ -207,6 +240,7 @@ for (const i of sampled) {
   const greatest = dir.greatestVersion(l);
   const search = encodeSearchProof(dir.search(l));
   searchBytes.push(search.length);
+  searchParts.push(breakdown(search));
   // A returning user, whose view is the head before the measured epoch (§4.2): size only.
   searchViewBytes.push(encodeSearchProof(dir.search(l, { last: before })).length);
   let t0 = performance.now();
@@ -251,6 +285,12 @@ console.log(`  publish ${EPOCH} updates  ${publishMs.toFixed(0)} ms`);
 console.log(`  witness check of that epoch  ${witnessMs.toFixed(0)} ms`);
 console.log(
   `  search proof      median ${median(searchBytes)} B (max ${Math.max(...searchBytes)}), verify p50 ${median(searchMs).toFixed(2)} ms`,
+);
+console.log(
+  `  search proof parts (median B, new user)  ` +
+    Object.keys(searchParts[0] ?? {})
+      .map((k) => `${k} ${median(searchParts.map((p) => p[k]!))}`)
+      .join(', '),
 );
 console.log(
   `  search proof, user with a view of the previous head  median ${median(searchViewBytes)} B (max ${Math.max(...searchViewBytes)})`,
