@@ -15,3 +15,4 @@ export * from './connection.ts';
 export * from './directory/directory-client.ts';
 export * from './directory/directory-errors.ts';
 export * from './directory/own-device-list.ts';
+export * from './directory/recovery-device-list.ts';
