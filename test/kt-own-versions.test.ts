@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { SealpostError, fromBase64url, toBase64url } from '@sealpost/core';
+import { SealpostError, fromBase64url, parseUsername, toBase64url } from '@sealpost/core';
 import { decodeConfiguration } from '@sealpost/core/kt/configuration';
 import { decodeOwnerMonitorProof, encodeOwnerMonitorProof } from '@sealpost/core/kt/response-codec';
 import { DirectoryClient, type DirectoryMemory } from '../packages/client/src/directory/directory-client.ts';
@@ -112,7 +112,7 @@ describe('owner monitoring checks own versions against their first verification'
   test("a lookup with the account key records the version's search key and commitment; monitoring passes with them", async () => {
     const a = await serverOn();
     const { bob, directoryKey, device } = await bobOn(a);
-    const records = device.memory.versions.get(recordsKeyOf(directoryKey, bob.username));
+    const records = device.memory.versions.get(recordsKeyOf(directoryKey, parseUsername(bob.username)));
     assert.deepEqual([...(records?.keys() ?? [])], [0]);
     assert.equal(records!.get(0)!.vrfOutput.length, 32);
     assert.equal((await device.monitorOwn(bob.username, new Set([0]))).treeSize, 1);
@@ -120,7 +120,10 @@ describe('owner monitoring checks own versions against their first verification'
     const carol = await createDevice(a.url, uniqueName('carol'));
     await publish(a, chainOf(carol).next());
     await device.lookup(carol.username);
-    assert.equal(device.memory.versions.has(recordsKeyOf(directoryKey, carol.username)), false);
+    assert.equal(
+      device.memory.versions.has(recordsKeyOf(directoryKey, parseUsername(carol.username))),
+      false,
+    );
   });
 
   test('a forked log under the same keys with another commitment for an own version is refused at an address with no view', async () => {
@@ -215,7 +218,7 @@ describe('owner monitoring checks own versions against their first verification'
     const directoryKey = decodeConfiguration(head.configuration).signaturePublicKey;
     const device = clientAt(a, directoryKey);
     await device.monitorOwn(bob.username, new Set([0, 1]));
-    const key = recordsKeyOf(directoryKey, bob.username);
+    const key = recordsKeyOf(directoryKey, parseUsername(bob.username));
     assert.deepEqual([...device.memory.versions.get(key)!.keys()].sort(), [0, 1]);
 
     const hiding = new DirectoryClient({
