@@ -12,8 +12,9 @@
  * account, opened with the account's key (the key store's passphrase is asked for instead of a
  * repository passphrase; docs/backup-format.md "Keys from the account"). `--account` keys a
  * directory the same way. An account's repository also gets a recovery key file, so that
- * `--recovery-code` (the code from SEALPOST_RECOVERY_CODE or a prompt, recovery-code.ts) opens it
- * on a machine with no key store at all.
+ * `--recovery-code` (the code from SEALPOST_RECOVERY_CODE or a prompt, recovery-code.ts) opens a
+ * directory on a machine with no key store at all, and a server repository on the device that
+ * `sealpost account recover` made (which adds a key file for its new account key).
  *
  * <snapshot> is an id, a unique prefix of one, or "latest". The passphrase comes from
  * SEALPOST_PASSPHRASE or a prompt (passphrase.ts) and is wiped when done. `--json` prints one JSON
@@ -33,6 +34,7 @@ import {
   check,
   ACCOUNT_KEY_FILE_PARAMS,
   accountKeySecret,
+  addKeyWithRecovery,
   addRecoveryKey,
   openRepositoryWithRecovery,
   HttpRepository,
@@ -122,7 +124,9 @@ const deps = () => nodeBackupDeps({ workers: Math.max(1, availableParallelism() 
  * The repository `--repo` names and the secret that opens it: a directory and the passphrase; a
  * server URL, or a directory with `--account`, and the account's key file secret (from the key
  * store in `home`, with its backup recovery public key when it has one); or, with
- * `--recovery-code`, a directory and the recovery secret (`recovery`). The caller wipes `secret`.
+ * `--recovery-code`, a directory and the recovery secret (`recovery`), or a server URL, this
+ * device's account key file secret and the recovery secret (`recoverySecret`: a device made by
+ * `sealpost account recover`, whose account key has no key file yet). The caller wipes the secrets.
  */
 async function target(
   io: CliIo,
@@ -135,16 +139,10 @@ async function target(
   account: boolean;
   recovery: boolean;
   recoveryKey?: Uint8Array | undefined;
+  recoverySecret?: Uint8Array | undefined;
 }> {
   const server = /^https?:\/\//i.test(options.repo);
-  if (options.recoveryCode === true) {
-    if (server) {
-      throw new ValidationError(
-        'VALIDATION_FAILED',
-        '--recovery-code opens a repository directory; a server repository needs a device of the ' +
-          'account, which a recovery code cannot make yet (docs/backup-format.md "Recovery key files")',
-      );
-    }
+  if (options.recoveryCode === true && !server) {
     if (options.account === true)
       throw new ValidationError('VALIDATION_FAILED', '--recovery-code and --account exclude each other');
     const repo = new LocalRepository(resolve(options.repo));
@@ -158,7 +156,19 @@ async function target(
       recovery: false,
     };
   }
-  const bytes = await readKeystoreFile(resolveHome(home, io.env));
+  // The server admits only a device of the account: without a key store (`account recover` makes
+  // one from the code) this fails here, before the code is asked for.
+  const bytes = await readKeystoreFile(resolveHome(home, io.env)).catch((error: unknown) => {
+    if (options.recoveryCode === true && error instanceof ValidationError) {
+      throw new ValidationError(
+        'VALIDATION_FAILED',
+        '--recovery-code with a server repository needs a device of the account: make one with ' +
+          '`sealpost account recover <username> --server <url>` first',
+      );
+    }
+    throw error;
+  });
+  const recoverySecret = options.recoveryCode === true ? await readRecoveryCode(io) : undefined;
   const passphrase = await readPassphrase(io, false);
   const contents = await openKeystore(crypto, bytes, passphrase).finally(() => passphrase.fill(0));
   try {
@@ -176,6 +186,7 @@ async function target(
       account: true,
       recovery: false,
       recoveryKey: contents.backupRecoveryKey,
+      recoverySecret,
     };
   } finally {
     contents.accountSeed.fill(0);
@@ -189,20 +200,47 @@ async function withSession<T>(
   home: string | undefined,
   run: (session: Session) => Promise<T>,
 ): Promise<T> {
-  const { repo, secret, recovery } = await target(io, options, home, false);
+  const { repo, secret, recovery, recoverySecret } = await target(io, options, home, false);
   let session: Session;
   try {
     session = recovery
       ? await openRepositoryWithRecovery(repo, deps(), secret)
-      : await openRepository(repo, deps(), secret);
+      : recoverySecret !== undefined
+        ? await openAddingAccountKey(io, repo, secret, recoverySecret)
+        : await openRepository(repo, deps(), secret);
   } finally {
     secret.fill(0);
+    recoverySecret?.fill(0);
   }
   try {
     return await run(session);
   } finally {
     session.close();
   }
+}
+
+/**
+ * A server repository with `--recovery-code` on a recovered device (docs/backup-format.md "Recovery
+ * key files"): the key file of this device's account key opens it once it exists; until then the
+ * recovery key file opens it, and a key file for the account key is added, so that later commands
+ * need no code.
+ */
+async function openAddingAccountKey(
+  io: CliIo,
+  repo: Repository,
+  accountSecret: Uint8Array,
+  recoverySecret: Uint8Array,
+): Promise<Session> {
+  try {
+    return await openRepository(repo, deps(), accountSecret);
+  } catch (error) {
+    if (!(error instanceof SealpostError && error.code === 'KEYSTORE_PASSPHRASE_WRONG')) throw error;
+  }
+  await addKeyWithRecovery(repo, deps(), recoverySecret, accountSecret, ACCOUNT_KEY_FILE_PARAMS);
+  io.stderr.write(
+    "note: added a key file for this device's account key: later commands need no --recovery-code\n",
+  );
+  return openRepository(repo, deps(), accountSecret);
 }
 
 /** Total bytes of regular files under `dir` (for the ETA); unreadable entries count as 0. */
