@@ -6,6 +6,11 @@
  *                                              key directory (its recovery key committed, the recovery
  *                                              code printed once) and confirmed there; the key
  *                                              store keeps the backup recovery public key
+ *   account recover <username> --server <url>  every device lost: the recovery code (SEALPOST_RECOVERY_CODE
+ *                                              or a hidden prompt) takes the account back on this
+ *                                              machine: new account key and device key, the old
+ *                                              devices unlinked, the next list (rotation signed by
+ *                                              the recovery key) published, key store written
  *   account show [--json]                      what the key store holds (public parts only)
  *   account devices [--json]                   the account's devices as the server lists them
  *   account devices remove <deviceId>          as `devices remove`: out of every conversation, out
@@ -32,6 +37,7 @@ import {
   keyFingerprint,
   openKeystore,
   parseServerUrl,
+  recoveryDeviceList,
   sealKeystore,
 } from '@sealpost/client';
 import type { KeystoreContents } from '@sealpost/client';
@@ -48,6 +54,7 @@ import { remove as removeEverywhere } from './devices.ts';
 import type { CliIo } from '../io.ts';
 import { assertNoKeystore, readKeystoreFile, stageKeystoreFile } from '../keystore-file.ts';
 import { readPassphrase } from '../passphrase.ts';
+import { readRecoveryCode } from '../recovery-code.ts';
 
 const SEED_BYTES = 32;
 const MS_PER_DAY = 86_400_000;
@@ -73,6 +80,19 @@ export function accountCommand(program: Command, io: CliIo): void {
     )
     .action((username: string, _options: Options, cmd: Command) =>
       create(io, username, cmd.optsWithGlobals()),
+    );
+
+  account
+    .command('recover')
+    .description('take the account back with its recovery code after every device was lost')
+    .argument('<username>', 'the account to recover')
+    .requiredOption('--server <url>', "the account's server, http(s)://host[:port]")
+    .option(
+      '--directory-key <key>',
+      "the key directory's head signing key, base64url (else pinned from the server on first use)",
+    )
+    .action((username: string, _options: Options, cmd: Command) =>
+      recover(io, username, cmd.optsWithGlobals()),
     );
 
   account
@@ -198,6 +218,101 @@ async function publishFirstList(
     await messaging.directory.save();
   }
   io.stdout.write(`published  device list version ${version} in the key directory\n`);
+}
+
+/**
+ * Takes the account back with the recovery code alone, on a machine with no key store
+ * (docs/identity.md "Recovery"): a new account key and device key; the next device list, with
+ * this device only and an account-key rotation signed by the recovery key, built on the newest
+ * list the key directory proves; the server replaces the account key with it and unlinks every
+ * other device; a key store with the new seeds and the backup recovery public key, staged before
+ * the request and put in place after it. A run that failed part way is run again: it builds on
+ * the newest list the directory proves (a list the server queued but did not publish yet is
+ * newest after the next epoch; until then the chain check refuses the new one, typed).
+ */
+async function recover(io: CliIo, usernameArg: string, options: Options): Promise<void> {
+  const username = parseUsername(usernameArg);
+  const serverUrl = parseServerUrl(options.server);
+  const home = resolveHome(options.home, io.env);
+  await assertNoKeystore(home);
+  const api = new ServerApi(serverUrl, crypto);
+  const secret = await readRecoveryCode(io);
+  const recovery = recoverySigningKey(crypto, secret);
+  const accountSeed = crypto.randomBytes(SEED_BYTES);
+  const deviceSeed = crypto.randomBytes(SEED_BYTES);
+  let passphrase: Uint8Array | undefined;
+  try {
+    const dir = await openAccountDirectory(io, home, serverUrl, {
+      directoryKey: options.directoryKey,
+      pinIfUnset: true,
+    });
+    const current = await dir.lookup(username);
+    const deviceKey = crypto.ed25519.publicKey(deviceSeed);
+    // Refuses a code of another account before anything is asked or sent.
+    const deviceList = recoveryDeviceList(crypto, current, {
+      recoverySeed: recovery.seed,
+      accountSeed,
+      deviceKey,
+      day: dayOf(Date.now()),
+    });
+    passphrase = await readPassphrase(io, true);
+    const backupRecovery = recoveryBoxKey(crypto, secret);
+    backupRecovery.privateKey.fill(0);
+    const sealed = await sealKeystore(
+      crypto,
+      { username, serverUrl, accountSeed, deviceSeed, backupRecoveryKey: backupRecovery.publicKey },
+      passphrase,
+    );
+    const staged = await stageKeystoreFile(home, sealed);
+    let result: Awaited<ReturnType<ServerApi['recoverAccount']>>;
+    let keep = false;
+    try {
+      result = await api.recoverAccount({ username, accountSeed, deviceSeed, deviceList });
+      keep = true;
+      await staged.commit();
+    } catch (error) {
+      // Unreachable server: the recovery may have happened. Keep the keys rather than lose them.
+      if (error instanceof SealpostError && error.kind === 'unavailable') keep = true;
+      if (keep) io.stderr.write(`note: the new key store was kept at ${staged.tempPath}\n`);
+      throw error;
+    } finally {
+      if (!keep) await staged.discard();
+    }
+    const accountKey = crypto.ed25519.publicKey(accountSeed);
+    io.stdout.write(
+      `Recovered account ${username} on ${serverUrl}\n` +
+        `device id    ${toBase64url(result.deviceId)}\n` +
+        `keystore     ${staged.finalPath}\n` +
+        `account key  ${keyFingerprint(crypto, accountKey)} (new)\n` +
+        `unlinked     ${result.removedDevices} old device(s): they can no longer sign in or back up\n` +
+        `             your contacts will see a new safety code for ${username}: compare it with them again\n` +
+        `             conversations of the old devices are not carried over; backups are\n` +
+        `             (sealpost backup ... --repo ${serverUrl} --recovery-code, once)\n`,
+    );
+    await waitForList(dir, username, (f) => f.version >= result.version, { accountKey });
+    await dir.save();
+    const { messaging, session, store } = await startMessaging(io, home, {
+      username,
+      serverUrl,
+      deviceSeed,
+      accountKey,
+    });
+    try {
+      messaging.recordOwn(result.version);
+      await messaging.save();
+    } finally {
+      await session.close();
+      store.close();
+      await messaging.directory.save();
+    }
+    io.stdout.write(`published    device list version ${result.version} in the key directory\n`);
+  } finally {
+    secret.fill(0);
+    recovery.seed.fill(0);
+    accountSeed.fill(0);
+    deviceSeed.fill(0);
+    passphrase?.fill(0);
+  }
 }
 
 async function show(io: CliIo, options: Options): Promise<void> {
