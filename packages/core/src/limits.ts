@@ -36,8 +36,16 @@ export const LIMITS = {
 
   // --- delivery
   messageIdBytes: 16,
-  /** Largest payload of one message (the ciphertext the client sends). */
+  /** Largest payload of one application message (a SEND's ciphertext). */
   messageMaxBytes: 256 * 1024,
+  /**
+   * A COMMIT frame's commit and Welcome payloads together (RFC 9420 §12.4, §12.4.3.1); also the
+   * largest DELIVER payload, since a delivered message can be a commit or a Welcome. Measured at
+   * 1,000 members (docs/BENCHMARKS.md, MLS): a Welcome with the ratchet tree is 299 KB with X25519
+   * and 2.7 MB with X-Wing, a batch-add commit with X-Wing 1.2 MB; `messageMaxBytes` would stop
+   * such a group from adding anyone.
+   */
+  handshakeMaxBytes: 4 * 1024 * 1024,
   recipientsPerSend: 1_000,
   /** Unacknowledged messages pushed to one connection at once (DESIGN.md "Delivery"). */
   inFlightPerDevice: 256,
@@ -66,12 +74,19 @@ export const LIMITS = {
   mlsGroupIdMaxBytes: 255,
 
   // --- frames and bodies
-  /** One WebSocket frame: a full message plus recipients and framing. */
-  wsFrameMaxBytes: 256 * 1024 + 64 * 1024,
+  /**
+   * One WebSocket frame: the largest is a commit with its Welcome (`handshakeMaxBytes`) plus
+   * recipients (1,000 addresses of at most 41 bytes) and framing. Each frame type bounds its own
+   * fields tighter: a SEND's payload stays within `messageMaxBytes`.
+   */
+  wsFrameMaxBytes: 4 * 1024 * 1024 + 64 * 1024,
   /** One HTTP request body (account and device operations are small). */
   httpBodyMaxBytes: 64 * 1024,
-  /** Upper bound for any length-prefixed field a decoder accepts without a tighter limit. */
-  codecFieldMaxBytes: 1024 * 1024,
+  /**
+   * Upper bound for any length-prefixed field a decoder accepts without a tighter limit; at least
+   * `handshakeMaxBytes`, since a COMMIT frame's Welcome is one field.
+   */
+  codecFieldMaxBytes: 4 * 1024 * 1024,
   codecVectorMaxItems: 10_000,
 
   // --- rates (token buckets: capacity, refill per second)
