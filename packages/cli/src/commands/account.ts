@@ -289,7 +289,13 @@ async function recover(io: CliIo, usernameArg: string, options: Options): Promis
         `             conversations of the old devices are not carried over; backups are\n` +
         `             (sealpost backup ... --repo ${serverUrl} --recovery-code, once)\n`,
     );
-    await waitForList(dir, username, (f) => f.version >= result.version, { accountKey });
+    // Without the account key first: until the next epoch the directory proves the old key's list.
+    await waitForList(
+      dir,
+      username,
+      (f) => f.version >= result.version && equalPublicBytes(f.list.accountKey, accountKey),
+    );
+    await dir.lookup(username, { accountKey }); // records the version as this account's own
     await dir.save();
     const { messaging, session, store } = await startMessaging(io, home, {
       username,

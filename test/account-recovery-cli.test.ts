@@ -1,0 +1,151 @@
+/**
+ * Every device lost, the recovery code kept, backups on the server: `sealpost` as a child process.
+ * An account backs up three snapshots into its server repository; its home is deleted; on a new
+ * machine `sealpost account recover` with only the code takes the account back (the old device is
+ * unlinked), and `backup ... --repo <server> --recovery-code` restores every snapshot byte for
+ * byte, adding a key file for the new account key so that later commands need no code.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { generateRecoverySecret, recoveryCodeOf } from '@sealpost/core/identity/recovery-key';
+import { storeFactories } from '../packages/server/src/store/test-databases.ts';
+import { assertSameTree, makeTree } from './support/backup-trees.ts';
+import { crypto, startInstance, type Instance } from './support/harness.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const PASSPHRASE = 'the key store passphrase';
+
+let instance: Instance;
+let cleanup: () => Promise<void>;
+let work: string;
+
+before(async () => {
+  const opened = await storeFactories[0]!.open();
+  cleanup = opened.cleanup;
+  instance = await startInstance(opened.store);
+  work = await fs.mkdtemp(join(tmpdir(), 'sealpost-account-recovery-cli-'));
+});
+after(async () => {
+  await instance.close();
+  await cleanup();
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `sealpost --home <home> ...args` with only the SEALPOST_ variables given in `env`. */
+function sealpost(home: string, args: readonly string[], env: Record<string, string>): Promise<Run> {
+  const base: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('SEALPOST_') && v !== undefined) base[k] = v;
+  const child = spawn(
+    join(root, 'node_modules/.bin/node'),
+    [join(root, 'packages/cli/src/main.ts'), '--home', home, ...args],
+    { cwd: root, env: { ...base, HOME: work, ...env }, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  child.stdin.end();
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((done) => child.once('close', (status) => done({ status, stdout, stderr })));
+}
+
+async function ok(home: string, args: string[], env: Record<string, string>): Promise<Run> {
+  const run = await sealpost(home, args, env);
+  assert.equal(run.status, 0, `${args.join(' ')}: ${run.stderr}`);
+  return run;
+}
+
+test('recover with the code only, then restore every snapshot of the server repository byte for byte', async () => {
+  const oldHome = join(work, 'old-home');
+  const device = { SEALPOST_PASSPHRASE: PASSPHRASE };
+  const created = await ok(oldHome, ['account', 'create', 'lazarus', '--server', instance.url], device);
+  const code = /recovery code\s+([0-9A-Z-]+)/.exec(created.stdout)?.[1];
+  assert.ok(code !== undefined, 'account create prints the recovery code');
+  const repo = ['--repo', instance.url];
+  const init = JSON.parse((await ok(oldHome, ['backup', 'init', ...repo, '--json'], device)).stdout) as {
+    recoveryKeyFile: boolean;
+  };
+  assert.equal(init.recoveryKeyFile, true);
+
+  const source = join(work, 'source');
+  await makeTree(source, 2);
+  const states: { id: string; copy: string }[] = [];
+  for (let i = 0; i < 3; i++) {
+    if (i === 1) await fs.writeFile(join(source, 'docs', 'later.txt'), 'written after the first snapshot\n');
+    if (i === 2) await fs.rm(join(source, 'docs', 'note-4.txt'));
+    const { snapshotId } = JSON.parse(
+      (await ok(oldHome, ['backup', 'create', source, ...repo, '--json'], device)).stdout,
+    ) as { snapshotId: string };
+    const copy = join(work, `state-${i}`);
+    await fs.cp(source, copy, { recursive: true, verbatimSymlinks: true });
+    states.push({ id: snapshotId, copy });
+  }
+  // Kept aside to show that the lost device's credentials stop working.
+  const lostHome = join(work, 'lost-home');
+  await fs.cp(oldHome, lostHome, { recursive: true });
+
+  // Every device lost. Before recovery, the code alone cannot reach a server repository.
+  await fs.rm(oldHome, { recursive: true });
+  const newHome = join(work, 'new-home');
+  const recovery = { SEALPOST_RECOVERY_CODE: code.toLowerCase().replaceAll('-', ' '), ...device };
+  const early = await sealpost(newHome, ['backup', 'snapshots', ...repo, '--recovery-code'], recovery);
+  assert.notEqual(early.status, 0);
+  assert.match(early.stderr, /sealpost account recover/);
+
+  // Another account's code is refused before anything changes.
+  const otherCode = recoveryCodeOf(crypto, generateRecoverySecret(crypto));
+  const wrong = await sealpost(
+    join(work, 'wrong-home'),
+    ['account', 'recover', 'lazarus', '--server', instance.url],
+    { ...device, SEALPOST_RECOVERY_CODE: otherCode },
+  );
+  assert.notEqual(wrong.status, 0);
+  assert.match(wrong.stderr, /IDENTITY_RECOVERY_CODE_INVALID/);
+  assert.ok(!wrong.stderr.includes(otherCode) && !wrong.stdout.includes(otherCode), 'never printed');
+
+  const recovered = await ok(newHome, ['account', 'recover', 'lazarus', '--server', instance.url], recovery);
+  assert.match(recovered.stdout, /Recovered account lazarus/);
+  assert.match(recovered.stdout, /unlinked\s+1 old device/);
+  assert.match(recovered.stdout, /new safety code/);
+  assert.match(recovered.stdout, /published\s+device list version 1/);
+  assert.ok(
+    !recovered.stdout.includes(code) && !recovered.stderr.includes(code),
+    'the code is never printed',
+  );
+
+  // The lost device is out of the account: its key store no longer opens the server repository.
+  const lost = await sealpost(lostHome, ['backup', 'snapshots', ...repo], device);
+  assert.notEqual(lost.status, 0);
+  assert.match(lost.stderr, /AUTH_/);
+
+  const fromCode = [...repo, '--recovery-code'];
+  const listedRun = await ok(newHome, ['backup', 'snapshots', ...fromCode, '--json'], recovery);
+  assert.match(listedRun.stderr, /added a key file/);
+  const listed = JSON.parse(listedRun.stdout) as { id: string }[];
+  assert.deepEqual(
+    listed.map((s) => s.id),
+    states.map((s) => s.id),
+  );
+  // From now on the new device's account key opens the repository: no code needed.
+  for (const [i, state] of states.entries()) {
+    const target = join(work, `restored-${i}`);
+    await ok(newHome, ['backup', 'restore', state.id, target, ...repo], device);
+    await assertSameTree(state.copy, target);
+  }
+  const again = await ok(newHome, ['backup', 'snapshots', ...fromCode, '--json'], recovery);
+  assert.doesNotMatch(again.stderr, /added a key file/);
+  assert.match(
+    (await ok(newHome, ['backup', 'check', '--read-data', ...repo], device)).stdout,
+    /no problems found/,
+  );
+});
