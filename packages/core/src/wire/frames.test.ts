@@ -259,8 +259,12 @@ describe('frame limits', () => {
     assert.equal(f.type === 'send' && f.payload.length, LIMITS.messageMaxBytes);
   });
 
-  test('a SEND payload one byte over LIMITS.messageMaxBytes is rejected with CODEC_LENGTH_LIMIT', () =>
-    assertCodecError(() => decodeClientFrame(rawSend(LIMITS.messageMaxBytes + 1)), 'CODEC_LENGTH_LIMIT'));
+  test('a SEND payload one byte over LIMITS.messageMaxBytes is rejected with CODEC_LENGTH_LIMIT', () => {
+    const over = rawSend(LIMITS.messageMaxBytes + 1);
+    // The frame fits a WebSocket frame (room for a handshake): the SEND's own bound refuses it.
+    assert.ok(over.length < LIMITS.wsFrameMaxBytes);
+    assertCodecError(() => decodeClientFrame(over), 'CODEC_LENGTH_LIMIT');
+  });
 
   test('an oversized payload length is rejected before the payload is read (header alone suffices)', () =>
     assertCodecError(
@@ -268,11 +272,23 @@ describe('frame limits', () => {
       'CODEC_LENGTH_LIMIT',
     ));
 
-  test('a DELIVER payload over the limit is rejected with CODEC_LENGTH_LIMIT', () => {
-    const n = LIMITS.messageMaxBytes + 1;
+  test('a DELIVER payload over LIMITS.handshakeMaxBytes is rejected with CODEC_LENGTH_LIMIT', () => {
+    const n = LIMITS.handshakeMaxBytes + 1;
     const head = [FRAME.deliver, 0, 0, 0, 0, 0, 0, 0, 1, ...new Array(16).fill(1)];
     const b = new Uint8Array([...head, 0x80 | (n >>> 24), (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
     assertCodecError(() => decodeServerFrame(b), 'CODEC_LENGTH_LIMIT');
+  });
+
+  test('a DELIVER of a handshake message larger than LIMITS.messageMaxBytes round-trips', () => {
+    const deliver = {
+      type: 'deliver' as const,
+      seq: 9,
+      messageId: new Uint8Array(LIMITS.messageIdBytes).fill(5),
+      payload: new Uint8Array(LIMITS.handshakeMaxBytes).fill(6),
+    };
+    const f = decodeServerFrame(encodeServerFrame(deliver));
+    assert.equal(f.type === 'deliver' && f.payload.length, LIMITS.handshakeMaxBytes);
+    assert.deepEqual(plain(f), plain(deliver));
   });
 
   test('a frame over LIMITS.wsFrameMaxBytes is rejected with CODEC_LENGTH_LIMIT', () => {
@@ -336,13 +352,13 @@ describe('frame limits', () => {
       () => encodeClientFrame({ type: 'ack', seqs: new Array(LIMITS.acksPerFrame + 1).fill(1) }),
     ],
     [
-      'a DELIVER payload over LIMITS.messageMaxBytes',
+      'a DELIVER payload over LIMITS.handshakeMaxBytes',
       () =>
         encodeServerFrame({
           type: 'deliver',
           seq: 1,
           messageId,
-          payload: new Uint8Array(LIMITS.messageMaxBytes + 1),
+          payload: new Uint8Array(LIMITS.handshakeMaxBytes + 1),
         }),
     ],
   ];
@@ -541,25 +557,63 @@ describe('COMMIT with its Welcome (0x08) and claims of named devices (0x09)', ()
     assertCodecError(() => decodeClientFrame(raw), 'CODEC_LENGTH_LIMIT');
   });
 
-  test('a commit and a Welcome that together pass LIMITS.wsFrameMaxBytes are refused by the encoder', () => {
-    const big = new Uint8Array(LIMITS.messageMaxBytes);
-    assertCodecError(
-      () => encodeClientFrame({ ...commit, payload: big, welcome: { ...welcome, payload: big } }),
-      'CODEC_LENGTH_LIMIT',
-    );
-    const half = new Uint8Array(LIMITS.wsFrameMaxBytes / 2 - 256);
-    const f = decodeClientFrame(
-      encodeClientFrame({ ...commit, payload: half, welcome: { ...welcome, payload: half } }),
-    );
-    assert.equal(f.type === 'commit' && f.welcome?.payload.length, half.length);
+  test('a 3 MiB commit with its Welcome (a large X-Wing group adding members) round-trips', () => {
+    const big = {
+      ...commit,
+      payload: new Uint8Array(1024 * 1024).fill(7),
+      welcome: { ...welcome, recipients: joiners(3), payload: new Uint8Array(2 * 1024 * 1024).fill(8) },
+    };
+    const f = decodeClientFrame(encodeClientFrame(big));
+    assert.equal(f.type === 'commit' && f.payload.length + (f.welcome?.payload.length ?? 0), 3 * 1024 * 1024);
+    assert.deepEqual(plain(f), plain(big));
   });
 
-  test('a Welcome over LIMITS.messageMaxBytes or with a short message id is refused by the encoder', () => {
+  test('the largest COMMIT frame (all limits at their maximum) fits LIMITS.wsFrameMaxBytes', () => {
+    const longName = (i: number) => `${i}`.padStart(LIMITS.usernameMaxLength, 'u');
+    const address = (i: number) => ({ username: longName(i), deviceId });
+    const half = LIMITS.recipientsPerSend / 2;
+    const frame = encodeClientFrame({
+      ...commit,
+      groupId: new Uint8Array(LIMITS.mlsGroupIdMaxBytes),
+      recipients: Array.from({ length: half }, (_, i) => address(i)),
+      payload: new Uint8Array(LIMITS.handshakeMaxBytes / 2),
+      welcome: {
+        ...welcome,
+        recipients: Array.from({ length: half }, (_, i) => address(half + i)),
+        payload: new Uint8Array(LIMITS.handshakeMaxBytes / 2),
+      },
+    });
+    assert.ok(frame.length <= LIMITS.wsFrameMaxBytes, `${frame.length} > ${LIMITS.wsFrameMaxBytes}`);
+    assert.equal(decodeClientFrame(frame).type, 'commit');
+  });
+
+  test('a commit and a Welcome that together pass LIMITS.handshakeMaxBytes are refused on both sides', () => {
+    const half = new Uint8Array(LIMITS.handshakeMaxBytes / 2);
+    const atLimit = encodeClientFrame({ ...commit, payload: half, welcome: { ...welcome, payload: half } });
+    const f = decodeClientFrame(atLimit);
+    assert.equal(f.type === 'commit' && f.welcome?.payload.length, half.length);
     assertCodecError(
       () =>
         encodeClientFrame({
           ...commit,
-          welcome: { ...welcome, payload: new Uint8Array(LIMITS.messageMaxBytes + 1) },
+          payload: half,
+          welcome: { ...welcome, payload: new Uint8Array(half.length + 1) },
+        }),
+      'CODEC_LENGTH_LIMIT',
+    );
+    // The same frame by hand: the Welcome's 4-byte length prefix one more, and one more byte.
+    const over = new Uint8Array(atLimit.length + 1);
+    over.set(atLimit);
+    new DataView(over.buffer).setUint32(atLimit.length - half.length - 4, 0x80000000 | (half.length + 1));
+    assertCodecError(() => decodeClientFrame(over), 'CODEC_LENGTH_LIMIT');
+  });
+
+  test('a Welcome over LIMITS.handshakeMaxBytes or with a short message id is refused by the encoder', () => {
+    assertCodecError(
+      () =>
+        encodeClientFrame({
+          ...commit,
+          welcome: { ...welcome, payload: new Uint8Array(LIMITS.handshakeMaxBytes + 1) },
         }),
       'CODEC_LENGTH_LIMIT',
     );

@@ -21,6 +21,8 @@
  * 0x08 and 0x09 are the forms of COMMIT and KEY_PACKAGES_CLAIM with their optional part present
  * (a Welcome; device ids): the type byte says which, so the older forms keep their bytes and a
  * truncated frame never reads as the shorter form.
+ * Payload bounds: a SEND's is LIMITS.messageMaxBytes; a COMMIT's commit and Welcome together, and
+ * so a DELIVER's, LIMITS.handshakeMaxBytes (large groups' handshakes pass the former).
  * Decoders are total: any input gives a frame or a CodecError. docs/protocol.md has the details.
  */
 import { Reader } from '../codec/reader.ts';
@@ -126,8 +128,9 @@ export interface CommitFrame {
   readonly epoch: number;
   /** May be empty (a group of one). */
   readonly recipients: readonly DeviceAddress[];
+  /** At most LIMITS.handshakeMaxBytes, not messageMaxBytes: large groups' commits pass that. */
   readonly payload: Uint8Array;
-  /** Absent: nobody joins (0x07). Present: the whole frame is at most LIMITS.wsFrameMaxBytes (0x08). */
+  /** Absent: nobody joins (0x07). Present (0x08): with `payload` at most LIMITS.handshakeMaxBytes. */
   readonly welcome?: CommitWelcome;
 }
 export interface ChallengeFrame {
@@ -143,6 +146,7 @@ export interface DeliverFrame {
   readonly type: 'deliver';
   readonly seq: number;
   readonly messageId: Uint8Array;
+  /** At most LIMITS.handshakeMaxBytes: a delivered message can be a commit or a Welcome. */
   readonly payload: Uint8Array;
 }
 export interface SentFrame {
@@ -310,7 +314,7 @@ export function encodeClientFrame(f: ClientFrame): Uint8Array {
       checkLength(f.messageId, LIMITS.messageIdBytes, 'message id');
       checkMax(f.groupId.length, LIMITS.mlsGroupIdMaxBytes, 'group id');
       checkRecipients(f.recipients);
-      checkMax(f.payload.length, LIMITS.messageMaxBytes, 'payload');
+      checkMax(f.payload.length, LIMITS.handshakeMaxBytes, 'payload');
       w.u8(f.welcome === undefined ? FRAME.commit : FRAME.commitWithWelcome)
         .u32(f.requestId)
         .fixed(f.messageId)
@@ -323,14 +327,16 @@ export function encodeClientFrame(f: ClientFrame): Uint8Array {
       const welcome = f.welcome;
       checkLength(welcome.messageId, LIMITS.messageIdBytes, 'welcome message id');
       checkRecipients(welcome.recipients, LIMITS.recipientsPerSend - f.recipients.length);
-      checkMax(welcome.payload.length, LIMITS.messageMaxBytes, 'welcome');
-      const bytes = w
+      checkMax(
+        f.payload.length + welcome.payload.length,
+        LIMITS.handshakeMaxBytes,
+        'commit with its welcome',
+      );
+      return w
         .fixed(welcome.messageId)
         .vector(welcome.recipients, writeAddress)
         .opaque(welcome.payload)
         .finish();
-      checkMax(bytes.length, LIMITS.wsFrameMaxBytes, 'commit with its welcome');
-      return bytes;
     }
   }
 }
@@ -345,16 +351,16 @@ function readCommit(r: Reader): Omit<CommitFrame, 'welcome'> {
     groupId: r.opaque(LIMITS.mlsGroupIdMaxBytes, 'group id'),
     epoch: r.u53('epoch'),
     recipients: r.vector(LIMITS.recipientsPerSend, readAddress, 'recipients'),
-    payload: r.opaqueView(LIMITS.messageMaxBytes, 'payload'),
+    payload: r.opaqueView(LIMITS.handshakeMaxBytes, 'payload'),
   };
 }
 
-/** A Welcome after its commit, whose recipients leave room for `recipientsLeft` more. */
-function readWelcome(r: Reader, recipientsLeft: number): CommitWelcome {
+/** A Welcome after its commit, which leaves room for `recipientsLeft` recipients and `bytesLeft` bytes. */
+function readWelcome(r: Reader, recipientsLeft: number, bytesLeft: number): CommitWelcome {
   return {
     messageId: r.fixed(LIMITS.messageIdBytes, 'welcome message id'),
     recipients: r.vector(recipientsLeft, readAddress, 'welcome recipients'),
-    payload: r.opaqueView(LIMITS.messageMaxBytes, 'welcome'),
+    payload: r.opaqueView(bytesLeft, 'welcome'),
   };
 }
 
@@ -424,7 +430,14 @@ export function decodeClientFrame(bytes: Uint8Array): ClientFrame {
       break;
     case FRAME.commitWithWelcome: {
       const commit = readCommit(r);
-      frame = { ...commit, welcome: readWelcome(r, LIMITS.recipientsPerSend - commit.recipients.length) };
+      frame = {
+        ...commit,
+        welcome: readWelcome(
+          r,
+          LIMITS.recipientsPerSend - commit.recipients.length,
+          LIMITS.handshakeMaxBytes - commit.payload.length,
+        ),
+      };
       break;
     }
     default:
@@ -450,7 +463,7 @@ export function encodeServerFrame(f: ServerFrame): Uint8Array {
       return w.u8(FRAME.ready).u32(f.inFlightMax).u32(f.messageMaxBytes).finish();
     case 'deliver':
       checkLength(f.messageId, LIMITS.messageIdBytes, 'message id');
-      checkMax(f.payload.length, LIMITS.messageMaxBytes, 'payload');
+      checkMax(f.payload.length, LIMITS.handshakeMaxBytes, 'payload');
       return w.u8(FRAME.deliver).u53(f.seq).fixed(f.messageId).opaque(f.payload).finish();
     case 'sent':
       return w.u8(FRAME.sent).u32(f.requestId).bool(f.duplicate).finish();
@@ -499,7 +512,7 @@ export function decodeServerFrame(bytes: Uint8Array): ServerFrame {
         type: 'deliver',
         seq: r.u53('seq'),
         messageId: r.fixed(LIMITS.messageIdBytes, 'message id'),
-        payload: r.opaqueView(LIMITS.messageMaxBytes, 'payload'),
+        payload: r.opaqueView(LIMITS.handshakeMaxBytes, 'payload'),
       };
       break;
     case FRAME.sent:
