@@ -91,7 +91,7 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     version: 2,
     description: 'mailboxes and idempotency records',
-    // No WITHOUT ROWID for mailbox: its rows carry payloads of up to LIMITS.messageMaxBytes,
+    // No WITHOUT ROWID for mailbox: its rows carry payloads of up to LIMITS.handshakeMaxBytes,
     // and SQLite advises rowid tables for large rows.
     sqlite: `
       CREATE TABLE mailbox (
