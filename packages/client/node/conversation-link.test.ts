@@ -68,6 +68,35 @@ describe('device linking: codes and boxes', () => {
     await assert.rejects(openLinkBox(crypto, cs, stranger, code.deviceKey, sealed), malformed);
   });
 
+  it('an account-seed box carries the backup recovery public key; one without it (older senders) still opens', async () => {
+    const { code, sender, boxPrivate } = await setup();
+    const accountSeed = crypto.randomBytes(32);
+    const backupRecoveryKey = crypto.randomBytes(32);
+    const withKey = { kind: 'account-seed', accountSeed, backupRecoveryKey } as const;
+    const opened = await openLinkBox(
+      crypto,
+      cs,
+      boxPrivate,
+      code.deviceKey,
+      await sealLinkBox(sender, code, withKey),
+    );
+    assert.deepEqual(opened.content, withKey);
+    const seedOnly = { kind: 'account-seed', accountSeed } as const;
+    const old = await openLinkBox(
+      crypto,
+      cs,
+      boxPrivate,
+      code.deviceKey,
+      await sealLinkBox(sender, code, seedOnly),
+    );
+    assert.deepEqual(old.content, seedOnly);
+    assert.equal('backupRecoveryKey' in old.content, false);
+    await assert.rejects(
+      sealLinkBox(sender, code, { ...withKey, backupRecoveryKey: backupRecoveryKey.subarray(1) }),
+      malformed,
+    );
+  });
+
   it('every flipped bit of a box, and random bytes, fail typed', async () => {
     const { code, sender, boxPrivate } = await setup();
     const sealed = await sealLinkBox(sender, code, { kind: 'done' });

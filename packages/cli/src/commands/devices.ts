@@ -192,7 +192,14 @@ async function link(io: CliIo, usernameArg: string, options: Options): Promise<v
         }
         const sealed = await sealKeystore(
           crypto,
-          { username, serverUrl, accountSeed: c.accountSeed, deviceSeed },
+          {
+            username,
+            serverUrl,
+            accountSeed: c.accountSeed,
+            deviceSeed,
+            // Sent by the approving device: this device's backup init writes a recovery key file.
+            ...(c.backupRecoveryKey === undefined ? {} : { backupRecoveryKey: c.backupRecoveryKey }),
+          },
           passphrase,
         );
         c.accountSeed.fill(0);
@@ -261,7 +268,13 @@ async function approve(io: CliIo, codeArg: string, options: Options): Promise<vo
     const to = [addressOf(device)];
     const send = async (payload: Uint8Array) =>
       void (await m.session.connection.send({ recipients: to, payload }));
-    await send(await sealLinkBox(sender, code, { kind: 'account-seed', accountSeed: contents.accountSeed }));
+    await send(
+      await sealLinkBox(sender, code, {
+        kind: 'account-seed',
+        accountSeed: contents.accountSeed,
+        backupRecoveryKey: contents.backupRecoveryKey,
+      }),
+    );
     // Issue 4: a new device joins conversations only once the verified directory shows it.
     await confirmPublished(m, contents, version);
 

@@ -19,7 +19,11 @@
  *   signature = Ed25519 by the sender device over
  *               string("sealpost/v1/link-box") | opaque recipient device key | u8 kind | opaque body
  *
- *   kind 1  account seed   body = 32 bytes: the account key, which the account's devices hold
+ *   kind 1  account seed   body = 32 bytes: the account key, which the account's devices hold,
+ *                          then optionally 32 bytes: the backup recovery public key (X25519,
+ *                          docs/backup-format.md "Recovery key files"), so that a linked device's
+ *                          backup init writes a recovery key file too. A 32-byte body (a sender
+ *                          from before the key was sent) still decodes, without the key.
  *   kind 2  history        body = opaque group id | opaque title (may be empty) | u32 n |
  *                                 n x (opaque username | opaque text), oldest first, at most
  *                                 `CONVERSATION_LIMITS.historyMessages`
@@ -47,6 +51,9 @@ const MAGIC = te.encode('SPLB');
 const INFO = te.encode('sealpost/v1/link-box');
 const LABEL = 'sealpost/v1/link-box';
 const SIGNATURE_BYTES = 64;
+const SEED_BYTES = 32;
+/** X25519 public key (RFC 7748), as `recoveryBoxKey` makes it. */
+const RECOVERY_KEY_BYTES = 32;
 /** Bound on a link code's box key (an HPKE public key: 32 for X25519, 1216 for X-Wing). */
 const BOX_KEY_MAX_BYTES = 2048;
 /** Bound on one link box (history of one conversation at most). */
@@ -60,7 +67,12 @@ export interface LinkCode {
 }
 
 export type LinkBoxContent =
-  | { readonly kind: 'account-seed'; readonly accountSeed: Uint8Array }
+  | {
+      readonly kind: 'account-seed';
+      readonly accountSeed: Uint8Array;
+      /** The backup recovery public key, when the sender's key store has one. */
+      readonly backupRecoveryKey?: Uint8Array | undefined;
+    }
   | {
       readonly kind: 'history';
       readonly groupId: Uint8Array;
@@ -112,7 +124,16 @@ export function decodeLinkCode(text: string): LinkCode {
 }
 
 function encodeBody(c: LinkBoxContent): Uint8Array {
-  if (c.kind === 'account-seed') return c.accountSeed;
+  if (c.kind === 'account-seed') {
+    if (
+      c.accountSeed.byteLength !== SEED_BYTES ||
+      (c.backupRecoveryKey !== undefined && c.backupRecoveryKey.byteLength !== RECOVERY_KEY_BYTES)
+    ) {
+      throw malformed('account seed');
+    }
+    const w = new Writer().fixed(c.accountSeed);
+    return (c.backupRecoveryKey === undefined ? w : w.fixed(c.backupRecoveryKey)).finish();
+  }
   if (c.kind === 'done') return new Uint8Array(0);
   const w = new Writer().opaque(c.groupId).opaque(te.encode(c.title)).u32(c.messages.length);
   for (const m of c.messages) w.opaque(te.encode(m.from)).opaque(te.encode(m.text));
@@ -121,8 +142,13 @@ function encodeBody(c: LinkBoxContent): Uint8Array {
 
 function decodeBody(kind: number, body: Uint8Array): LinkBoxContent {
   if (kind === KIND['account-seed']) {
-    if (body.byteLength !== 32) throw malformed('account seed');
-    return { kind: 'account-seed', accountSeed: body };
+    if (body.byteLength === SEED_BYTES) return { kind: 'account-seed', accountSeed: body };
+    if (body.byteLength !== SEED_BYTES + RECOVERY_KEY_BYTES) throw malformed('account seed');
+    return {
+      kind: 'account-seed',
+      accountSeed: body.slice(0, SEED_BYTES),
+      backupRecoveryKey: body.slice(SEED_BYTES),
+    };
   }
   if (kind === KIND.done) {
     if (body.byteLength !== 0) throw malformed('done');
