@@ -61,6 +61,17 @@ test('a linked device gets the account key, every conversation and its history, 
   assert.match(linked.stdout, /^linked: 2 conversations, 3 messages of history/m);
   assert.ok(existsSync(join(phone, 'keystore.spks')));
   const phoneId = /^approved: this device is (\S+)$/m.exec(linked.stdout)![1]!;
+  // The link box carried the backup recovery public key: the linked device's repositories open
+  // with the recovery code too.
+  const init = await ok(phone, [
+    'backup',
+    'init',
+    '--repo',
+    join(scratch, 'phone-repo'),
+    '--account',
+    '--json',
+  ]);
+  assert.equal((JSON.parse(init) as { recoveryKeyFile: boolean }).recoveryKeyFile, true);
 
   const history = await ok(phone, ['read']);
   assert.match(history, /^alice: one \(history\)$/m);
