@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
 import {
   SealpostError,
   accountRecoverStatement,
@@ -210,6 +211,24 @@ for (const factory of storeFactories) {
       const after = await snapshot(server, a.username);
       assert.equal(after.accountKey, toBase64url(crypto.ed25519.publicKey(seeds.accountSeed)));
       assert.deepEqual(after.devices, [toBase64url(result.deviceId)]);
+    });
+
+    test('random bytes as the device list are refused typed and change nothing', async () => {
+      const a = await accountWithList(server);
+      const seeds = newDeviceSeeds();
+      const before = await snapshot(server, a.username);
+      await fc.assert(
+        fc.asyncProperty(fc.uint8Array({ maxLength: 400 }), async (bytes) => {
+          const r = await post(
+            `${server.url}/v1/accounts/${a.username}/recovery`,
+            await recoveryBody(server, a.username, bytes, seeds),
+          );
+          assert.equal(r.status, 400, JSON.stringify(r.body));
+          assert.match(String(r.body['code']), /^(CODEC_|IDENTITY_|VALIDATION_FAILED)/);
+        }),
+        { numRuns: 30 },
+      );
+      assert.deepEqual(await snapshot(server, a.username), before);
     });
 
     test('refuses typed, and changes nothing: wrong signer, stale chain, replay, another account, no list', async () => {
