@@ -115,7 +115,9 @@ export interface CommitOptions {
   /**
    * The Welcome for the devices this commit adds: stored by the server in the commit's
    * transaction, so the joiners get it if and only if the commit is accepted. With the commit it
-   * must fit one frame (LIMITS.wsFrameMaxBytes), else `commit()` rejects with CODEC_LENGTH_LIMIT.
+   * must fit one frame: the two payloads together at most LIMITS.handshakeMaxBytes (4 MiB, far over
+   * messageMaxBytes: a large group's Welcome carries its whole ratchet tree), else `commit()`
+   * rejects with CODEC_LENGTH_LIMIT.
    */
   readonly welcome?: {
     /** At least one; with `recipients`, at most LIMITS.recipientsPerSend. */

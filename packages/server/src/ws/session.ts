@@ -39,6 +39,11 @@ import { RecipientCache } from './recipient-cache.ts';
 
 /** Frames waiting to be handled before the connection is closed as flooding. */
 const FRAMES_QUEUED_MAX = LIMITS.inFlightPerDevice * 2;
+/**
+ * Their bytes: as many SENDs at their largest, or 32 commits with Welcomes at theirs. Frames may
+ * be LIMITS.wsFrameMaxBytes (a handshake), so a count alone would let one connection queue GiBs.
+ */
+const FRAME_BYTES_QUEUED_MAX = FRAMES_QUEUED_MAX * LIMITS.messageMaxBytes;
 /** Bytes of a SEND or COMMIT frame before what its digest covers: type (u8) and request id (u32). */
 const SEND_DIGEST_OFFSET = 5;
 /** Sends issued to an in-order store and not yet committed, per connection (pipelining depth). */
@@ -56,6 +61,7 @@ export class DeviceSession implements HubSession {
   readonly #challenge: Uint8Array;
   #queue: Promise<void> = Promise.resolve();
   #queued = 0;
+  #queuedBytes = 0;
   readonly #inFlight = new Set<number>();
   /** Highest seq pushed on this connection. */
   #cursor = 0;
@@ -145,13 +151,15 @@ export class DeviceSession implements HubSession {
       this.#fail(new ValidationError('UNEXPECTED_FRAME', 'frames must be binary'), 0);
       return;
     }
-    if (++this.#queued > FRAMES_QUEUED_MAX) {
+    this.#queuedBytes += data.byteLength;
+    if (++this.#queued > FRAMES_QUEUED_MAX || this.#queuedBytes > FRAME_BYTES_QUEUED_MAX) {
       this.#fail(new RateLimitedError('too many frames waiting; wait for answers', 1), 0);
       return;
     }
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     this.#queue = this.#queue.then(async () => {
       this.#queued--;
+      this.#queuedBytes -= bytes.length;
       if (this.#state === 'closed') return;
       let frame: ClientFrame;
       try {
