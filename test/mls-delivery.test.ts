@@ -117,6 +117,13 @@ function commitWithWelcome(
   };
 }
 
+/** `n` random bytes (the crypto provider gives at most 64 KiB a call). */
+function randomOf(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i += 65_536) out.set(crypto.randomBytes(Math.min(65_536, n - i)), i);
+  return out;
+}
+
 /** A u32 written big-endian. */
 const be32 = (n: number) => [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
 
@@ -250,6 +257,33 @@ for (const factory of storeFactories) {
         [hex(c.welcome.payload)],
       );
       sj.close();
+    });
+
+    test(`${factory.name}: a commit and its ~1 MiB Welcome, both over LIMITS.messageMaxBytes, are accepted and delivered`, async () => {
+      // A 1,000-member group's Welcome with the tree is ~300 KB (X25519) to 2.7 MB (X-Wing):
+      // docs/BENCHMARKS.md, MLS. Random bytes, so nothing on the way can shrink them.
+      const devices = await Promise.all(
+        ['ann', 'ben', 'joy'].map((n) => createDevice(node.url, uniqueName(n))),
+      );
+      const [, b, joiner] = devices as [TestDevice, TestDevice, TestDevice];
+      const [sa, sb, sj] = (await Promise.all(devices.map((d) => session(node, d)))) as Session[];
+      const welcome = randomOf(1024 * 1024 - 1);
+      const c = {
+        ...commitWithWelcome(crypto.randomBytes(32), 0, [b], [joiner], welcome),
+        payload: randomOf(LIMITS.messageMaxBytes + 1024),
+      };
+      const answer = await sa!.request(c);
+      assert.equal(answer.type === 'committed' && answer.epoch, 1);
+      await eventually(() => sj!.deliveries().length >= 1 && sb!.deliveries().length >= 1, 10_000, 'both');
+      assert.deepEqual(
+        sj!.deliveries().map((d) => [hex(d.messageId), hex(d.payload)]),
+        [[hex(c.welcome.messageId), hex(welcome)]],
+      );
+      assert.deepEqual(
+        sb!.deliveries().map((d) => [hex(d.messageId), hex(d.payload)]),
+        [[hex(c.messageId), hex(c.payload)]],
+      );
+      for (const s of [sa, sb, sj]) s!.close();
     });
 
     test(`${factory.name}: a committer that disconnects right after sending COMMIT: the Welcome is delivered if and only if the commit was`, async () => {
