@@ -351,7 +351,7 @@ export async function backup(
     for (const name of stale) await repo.delete('index', name);
     const reader = await BlobReader.load(session);
     const adopted = await adoptUnlistedPacks(session, reader);
-    const sink = new PackSink(session, reader);
+    const sink = new PackSink(session, reader, options.signal);
     const run = new Run(session, sink, reader, options);
     let tree: BlobId;
     let packs: IndexedPack[];

@@ -21,6 +21,13 @@ export const BACKUP_ENGINE_LIMITS = {
    */
   reclaimEveryBlobs: 16,
   /**
+   * Plaintext bytes a backup adds between calls to `deps.reclaim` when workers seal: this thread
+   * then makes no zstd context, and what dies here is its read copies and the sealed blobs it has
+   * copied into packs: a GC per MiB holds RSS where one per 16 blobs did, and over small files
+   * costs less (one per 16 blobs took ~5% of a run; none at all added ~40 MiB of RSS).
+   */
+  reclaimEveryBytes: 1024 * 1024,
+  /**
    * Bytes from the end of an unlisted pack that resuming reads to find its header (resume.ts): the
    * same for every pack, so the range shows nothing; the header holds 45 bytes a blob plus the
    * pack's Padmé padding (under 512 KiB at 16 MiB, backup-format.md §Padding): a full pack's fits.
@@ -48,6 +55,12 @@ export const BACKUP_ENGINE_LIMITS = {
    * (1 MiB on average, 8 MiB at most) until it is added to a pack, so this bounds that memory.
    */
   sealQueueBlobs: 8,
+  /**
+   * Full packs a backup stores at once while it fills the next (pack-sink.ts): an upload or fsync
+   * awaited in line stopped reading, chunking and sealing meanwhile. Each holds its pack's buffer
+   * (16 MiB, LIMITS.backupPackTargetBytes, plus its last blob).
+   */
+  packsStoringMax: 1,
   /**
    * How long a pack stays condemned before a prune may delete it (grace.ts). It must exceed, by far,
    * the clock difference between devices plus the seconds a backup takes from its final check to

@@ -1,7 +1,10 @@
 /**
  * Writing blobs: seals each new blob (blob.ts: zstd when it saves space, then AES-256-GCM) and
  * appends it to an open pack (pack.ts). A pack is closed and stored once its blobs reach
- * LIMITS.backupPackTargetBytes, so memory holds at most one pack's blobs (16 MiB, plus one blob).
+ * LIMITS.backupPackTargetBytes. Each sealed blob is copied into its pack's buffer when it is added
+ * (pack-buffers.ts: a few buffers reused from pack to pack), and a full pack is stored while the
+ * next fills: at most BACKUP_ENGINE_LIMITS.packsStoringMax packs are being stored at once, so memory
+ * holds at most that many packs plus one open pack per type.
  * Blobs already in a live pack of the index, or already added in this run, are skipped: that is
  * deduplication. The packs deduplicated against are recorded in `dependsOn`, so that the run can
  * check they still exist before it writes its snapshot (backup.ts).
@@ -12,13 +15,17 @@
  * computes the id and decides on deduplication at once, queues the sealing, and appends finished
  * blobs to their pack in the order they were added. At most BACKUP_ENGINE_LIMITS.sealQueueBlobs are
  * in flight; `add` waits for the oldest beyond that.
+ *
+ * A pack's blobs enter the index (and leave `#pending`) only once the pack is stored, and `finish`
+ * returns only when every pack is: the run's index file never names a pack that is not durable.
  */
-import { toHex } from '@sealpost/core';
+import { LIMITS, toHex } from '@sealpost/core';
 import { blobId, type BlobId, type BlobType, type SealedBlob } from '@sealpost/core/backup/blob';
 import type { IndexedPack } from '@sealpost/core/backup/index-file';
 import { PackWriter } from '@sealpost/core/backup/pack';
 import type { BlobReader } from './blob-reader.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
+import { PackBufferPool, type PackBuffer } from './pack-buffers.ts';
 import type { ObjectName } from './repository.ts';
 import { inlineSealer, type BlobSealer } from './sealer.ts';
 import type { Session } from './session.ts';
@@ -37,14 +44,25 @@ export class PackSink {
   readonly #session: Session;
   readonly #reader: BlobReader;
   readonly #sealer: BlobSealer;
+  readonly #inline: boolean;
   /** Blobs being sealed, oldest first. */
   readonly #queue: { type: BlobType; sealed: Promise<SealedBlob> }[] = [];
-  readonly #writers: Record<BlobType, { writer: PackWriter; parts: Uint8Array[] } | undefined> = {
+  readonly #writers: Record<BlobType, { writer: PackWriter; buffer: PackBuffer } | undefined> = {
     data: undefined,
     tree: undefined,
   };
-  /** Blobs given to `add`, for `deps.reclaim`. */
+  /** Room for a typical pack (a buffer grows for a large last blob, and stays grown). */
+  readonly #buffers = new PackBufferPool(LIMITS.backupPackTargetBytes + (1 << 20));
+  /** The last append asked for (#appendNext). */
+  #appending: Promise<void> = Promise.resolve();
+  /** Packs being stored, oldest first; each settles once its pack is stored and indexed. */
+  readonly #storing: Promise<void>[] = [];
+  /**
+   * Blobs given to `add`, for `deps.reclaim`: only when sealing on this thread (which makes the
+   * zstd contexts); a forced GC here costs time and frees nothing when workers seal.
+   */
   #added = 0;
+  #addedBytes = 0;
   /** Ids added in this run but not yet in the index (hex). */
   readonly #pending = new Set<string>();
   /** The packs this sink stored (hex ids). */
@@ -54,10 +72,17 @@ export class PackSink {
   readonly dependsOn = new Set<string>();
   readonly stats: SinkStats = { blobsNew: 0, blobsDeduplicated: 0, bytesNew: 0, bytesStored: 0, packs: 0 };
 
-  /** `reader`: what the repository holds already (its index gains the packs this sink stores). */
-  constructor(session: Session, reader: BlobReader) {
+  readonly #signal: AbortSignal | undefined;
+
+  /**
+   * `reader`: what the repository holds already (its index gains the packs this sink stores);
+   * `signal`: once aborted, no further pack is stored.
+   */
+  constructor(session: Session, reader: BlobReader, signal?: AbortSignal) {
     this.#session = session;
     this.#reader = reader;
+    this.#signal = signal;
+    this.#inline = session.deps.sealers === undefined;
     this.#sealer = session.deps.sealers?.(session.keys) ?? inlineSealer(session.deps, session.keys);
   }
 
@@ -65,7 +90,7 @@ export class PackSink {
   async add(type: BlobType, plaintext: Uint8Array): Promise<BlobId> {
     const { deps, keys } = this.#session;
     const id = blobId(deps.crypto, keys, type, plaintext);
-    if (++this.#added % BACKUP_ENGINE_LIMITS.reclaimEveryBlobs === 0) deps.reclaim?.();
+    this.#reclaimIfDue(plaintext.length);
     const hex = toHex(id);
     if (this.#pending.has(hex)) {
       this.stats.blobsDeduplicated++;
@@ -84,27 +109,49 @@ export class PackSink {
     this.#pending.add(hex);
     this.stats.blobsNew++;
     this.stats.bytesNew += plaintext.length;
-    while (this.#queue.length >= BACKUP_ENGINE_LIMITS.sealQueueBlobs) await this.#append();
+    while (this.#queue.length >= BACKUP_ENGINE_LIMITS.sealQueueBlobs) await this.#appendNext();
     return id;
   }
 
-  /** Appends the oldest blob in flight to its pack, storing the pack once it is full. */
+  #reclaimIfDue(bytes: number): void {
+    this.#added++;
+    this.#addedBytes += bytes;
+    const due = this.#inline
+      ? this.#added % BACKUP_ENGINE_LIMITS.reclaimEveryBlobs === 0
+      : this.#addedBytes >= BACKUP_ENGINE_LIMITS.reclaimEveryBytes;
+    if (!due) return;
+    this.#addedBytes = 0;
+    this.#session.deps.reclaim?.();
+  }
+
+  /**
+   * Appends the oldest blob in flight to its pack, after the appends already asked for: one at a
+   * time, so blobs enter packs in the order they were added, and a pack waiting for its turn to be
+   * stored holds every append back (which bounds the packs in memory).
+   */
+  #appendNext(): Promise<void> {
+    const next = this.#appending.then(() => this.#append());
+    this.#appending = next.catch(() => undefined);
+    return next;
+  }
+
   async #append(): Promise<void> {
-    const { type, sealed } = this.#queue.shift()!;
+    const oldest = this.#queue.shift();
+    if (oldest === undefined) return;
+    const { type, sealed } = oldest;
     const blob = await sealed;
     const { deps, keys } = this.#session;
-    // Another #append may open (and fill) a new pack of this type while one is being stored.
     for (;;) {
       let open = this.#writers[type];
       if (open === undefined) {
-        open = { writer: new PackWriter(deps.crypto, keys), parts: [] };
+        open = { writer: new PackWriter(deps.crypto, keys), buffer: this.#buffers.acquire() };
         this.#writers[type] = open;
       }
       if (open.writer.count > 0 && !open.writer.canAdd(blob.sealed.length)) {
         await this.#flush(type);
         continue;
       }
-      open.parts.push(open.writer.add(blob));
+      open.buffer.append(open.writer.add(blob));
       if (open.writer.full) await this.#flush(type);
       return;
     }
@@ -112,33 +159,62 @@ export class PackSink {
 
   /** Stores the open packs. Call once at the end of a run, before writing the index. */
   async finish(): Promise<IndexedPack[]> {
-    while (this.#queue.length > 0) await this.#append();
+    while (this.#queue.length > 0) await this.#appendNext();
     await this.#flush('data');
     await this.#flush('tree');
+    while (this.#storing.length > 0) await this.#storing.shift();
     return this.packs;
   }
 
-  /** Ends the sealer (worker threads); call once, after `finish` or after a failure. */
-  close(): Promise<void> {
+  /**
+   * Ends the sealer (worker threads); call once, after `finish` or after a failure. After a failure
+   * it waits for the packs still being stored (their errors are the failure's, or later ones).
+   */
+  async close(): Promise<void> {
     this.#queue.length = 0;
-    return this.#sealer.close();
+    await Promise.allSettled(this.#storing.splice(0));
+    await this.#sealer.close();
   }
 
+  /**
+   * Closes the open pack of `type` and starts storing it; waits first while
+   * BACKUP_ENGINE_LIMITS.packsStoringMax packs are being stored (a failure to store one surfaces here).
+   */
   async #flush(type: BlobType): Promise<void> {
     const open = this.#writers[type];
     this.#writers[type] = undefined;
-    if (open === undefined || open.writer.count === 0) return;
-    const { tail, entries, length } = open.writer.finish();
-    const pack = new Uint8Array(length);
-    let at = 0;
-    for (const part of open.parts) {
-      pack.set(part, at);
-      at += part.length;
+    if (open === undefined) return;
+    if (open.writer.count === 0) {
+      this.#buffers.release(open.buffer);
+      return;
     }
-    pack.set(tail, at);
-    open.parts.length = 0;
+    while (this.#storing.length >= BACKUP_ENGINE_LIMITS.packsStoringMax) await this.#storing.shift();
+    if (this.#signal?.aborted === true) {
+      this.#buffers.release(open.buffer);
+      this.#signal.throwIfAborted();
+    }
+    const { tail, entries, length } = open.writer.finish();
+    open.buffer.append(tail);
+    const pack = open.buffer.view();
     const packId = this.#session.deps.crypto.sha256(pack);
-    await this.#session.repo.put('packs', toHex(packId) as ObjectName, pack);
+    this.packs.push({ packId, entries });
+    const stored = this.#store(packId, entries, length, open.buffer);
+    // Awaited in order by #flush, finish or close; a failure surfaces there, not as an unhandled rejection.
+    stored.catch(() => undefined);
+    this.#storing.push(stored);
+  }
+
+  async #store(
+    packId: Uint8Array,
+    entries: IndexedPack['entries'],
+    length: number,
+    buffer: PackBuffer,
+  ): Promise<void> {
+    try {
+      await this.#session.repo.put('packs', toHex(packId) as ObjectName, buffer.view());
+    } finally {
+      this.#buffers.release(buffer);
+    }
     this.#own.add(toHex(packId));
     const packNumber = this.#reader.index.addPack(packId);
     for (const e of entries) {
@@ -146,7 +222,6 @@ export class PackSink {
       // in `#pending` so that this run does not store it yet again.
       if (this.#reader.index.add(packNumber, e)) this.#pending.delete(toHex(e.id));
     }
-    this.packs.push({ packId, entries });
     this.stats.packs++;
     this.stats.bytesStored += length;
   }

@@ -37,6 +37,8 @@ export interface Repository {
   /**
    * Stores `bytes` as `kind/name`. Requires `name` = SHA-256(bytes) (checked: BACKUP_OBJECT_NAME_INVALID).
    * Idempotent: storing an object that is already there, intact, writes nothing. Durable on return.
+   * `bytes` belongs to the caller again once the returned promise settles (packs come from reused
+   * buffers: pack-buffers.ts); until then the caller leaves it unchanged.
    */
   put(kind: ObjectKind, name: ObjectName, bytes: Uint8Array): Promise<void>;
   /**
