@@ -51,8 +51,14 @@ export class PackSink {
     data: undefined,
     tree: undefined,
   };
-  /** Room for a typical pack (a buffer grows for a large last blob, and stays grown). */
-  readonly #buffers = new PackBufferPool(LIMITS.backupPackTargetBytes + (1 << 20));
+  /**
+   * Buffers by type, so that a small tree pack does not keep a data pack's pages: room for a
+   * typical data pack, and for a small run's trees (a buffer grows when needed, and stays grown).
+   */
+  readonly #buffers: Record<BlobType, PackBufferPool> = {
+    data: new PackBufferPool(LIMITS.backupPackTargetBytes + (1 << 20)),
+    tree: new PackBufferPool(1 << 20),
+  };
   /** The last append asked for (#appendNext). */
   #appending: Promise<void> = Promise.resolve();
   /** Packs being stored, oldest first; each settles once its pack is stored and indexed. */
@@ -144,7 +150,7 @@ export class PackSink {
     for (;;) {
       let open = this.#writers[type];
       if (open === undefined) {
-        open = { writer: new PackWriter(deps.crypto, keys), buffer: this.#buffers.acquire() };
+        open = { writer: new PackWriter(deps.crypto, keys), buffer: this.#buffers[type].acquire() };
         this.#writers[type] = open;
       }
       if (open.writer.count > 0 && !open.writer.canAdd(blob.sealed.length)) {
@@ -185,12 +191,12 @@ export class PackSink {
     this.#writers[type] = undefined;
     if (open === undefined) return;
     if (open.writer.count === 0) {
-      this.#buffers.release(open.buffer);
+      this.#buffers[type].release(open.buffer);
       return;
     }
     while (this.#storing.length >= BACKUP_ENGINE_LIMITS.packsStoringMax) await this.#storing.shift();
     if (this.#signal?.aborted === true) {
-      this.#buffers.release(open.buffer);
+      this.#buffers[type].release(open.buffer);
       this.#signal.throwIfAborted();
     }
     const { tail, entries, length } = open.writer.finish();
@@ -198,7 +204,7 @@ export class PackSink {
     const pack = open.buffer.view();
     const packId = this.#session.deps.crypto.sha256(pack);
     this.packs.push({ packId, entries });
-    const stored = this.#store(packId, entries, length, open.buffer);
+    const stored = this.#store(packId, entries, length, this.#buffers[type], open.buffer);
     // Awaited in order by #flush, finish or close; a failure surfaces there, not as an unhandled rejection.
     stored.catch(() => undefined);
     this.#storing.push(stored);
@@ -208,12 +214,13 @@ export class PackSink {
     packId: Uint8Array,
     entries: IndexedPack['entries'],
     length: number,
+    pool: PackBufferPool,
     buffer: PackBuffer,
   ): Promise<void> {
     try {
       await this.#session.repo.put('packs', toHex(packId) as ObjectName, buffer.view());
     } finally {
-      this.#buffers.release(buffer);
+      pool.release(buffer);
     }
     this.#own.add(toHex(packId));
     const packNumber = this.#reader.index.addPack(packId);
