@@ -105,3 +105,26 @@ export function interactive(scratch: string, home: string, args: readonly string
     },
   };
 }
+
+/**
+ * Links a new device to `username` as a user does: `devices link` on `newHome` prints a link
+ * code, `devices approve <code>` on `existingHome` approves it (the fingerprints must match);
+ * resolves to the new device's id once both commands ended well.
+ */
+export async function linkDevice(
+  scratch: string,
+  existingHome: string,
+  newHome: string,
+  username: string,
+  serverUrl: string,
+): Promise<string> {
+  const linking = interactive(scratch, newHome, ['devices', 'link', username, '--server', serverUrl]);
+  await linking.waitFor(/^device fingerprint .+$/m);
+  const code = /^link code +(\S+)$/m.exec(linking.stdout())![1]!;
+  const fingerprint = /^device fingerprint +(.+)$/m.exec(linking.stdout())![1]!;
+  const approved = await ok(scratch, existingHome, ['devices', 'approve', code]);
+  assert.ok(approved.includes(`fingerprint ${fingerprint}`), approved);
+  const linked = await linking.end();
+  assert.equal(linked.status, 0, linked.stderr);
+  return /^approved: this device is (\S+)$/m.exec(linked.stdout)![1]!;
+}
