@@ -18,6 +18,7 @@
 import {
   type CryptoProvider,
   LIMITS,
+  type SealpostError,
   UnavailableError,
   deviceIdOf,
   parseUsername,
@@ -123,9 +124,15 @@ export class DeviceSession {
       username: parseUsername(o.username),
       deviceId: toBase64url(deviceIdOf(o.crypto, publicKey)),
     };
-    const opened: { session?: DeviceSession } = {};
+    const opened: { session?: DeviceSession; refused?: (e: SealpostError) => void } = {};
     const connection = new Connection({
       ...o.connection,
+      // `start()` resolves only once ready: a connection the server closes for good (this device
+      // removed from its account, replaced) would leave `open` waiting forever.
+      onStateChange: (state, reason) => {
+        o.connection?.onStateChange?.(state, reason);
+        if (state === 'closed' && reason !== undefined) opened.refused?.(reason);
+      },
       serverUrl: o.serverUrl,
       username: self.username,
       deviceSeed: seed,
@@ -148,7 +155,10 @@ export class DeviceSession {
     await o.restore?.(conversations);
     const session = new DeviceSession(o, self, conversations, connection, directory);
     opened.session = session;
-    await connection.start();
+    await new Promise<void>((resolve, reject) => {
+      opened.refused = reject;
+      connection.start().then(resolve, reject);
+    }).finally(() => (opened.refused = undefined));
     await session.replenishKeyPackages();
     session.#stockTimer = setInterval(
       () => void session.replenishKeyPackages().catch(() => undefined),
