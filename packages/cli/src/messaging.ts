@@ -299,6 +299,12 @@ export class Messaging {
       );
     }
     if (titled.length === 1) return { conversation: titled[0], user: undefined };
+    // A group this device was removed from keeps its title: say so, rather than take the title
+    // for a username ("team has no device ready") or refuse it as one.
+    const left = this.session.conversations.list().some((c) => !c.active && this.titleOf(c) === target);
+    if (left && this.oneToOne(target) === undefined) {
+      throw new ValidationError('VALIDATION_FAILED', `you are no longer in ${target}`);
+    }
     const user = parseUsername(target);
     return { conversation: this.oneToOne(user), user };
   }
