@@ -1,26 +1,33 @@
 /**
- * `workerSealers(count)`: the engine's BlobSealer (../src/backup/sealer.ts) on node:worker_threads.
- * Each worker holds a copy of the repository keys (wiped on close) and seals with node:crypto and
- * node:zlib zstd; jobs go to the worker with the fewest in flight. The chunk is copied once (the
- * engine reuses its buffer) and the copy, then the sealed bytes, are transferred, not cloned.
- * Ordering and the bound on blobs in flight are the caller's (pack-sink.ts).
+ * The engine's slow stages on node:worker_threads: `workerSealers(count)`, its BlobSealer
+ * (../src/backup/sealer.ts), and `workerPackVerifiers(count)`, its PackVerifier for `check
+ * --read-data` (../src/backup/pack-verifier.ts). Each worker holds a copy of the repository keys
+ * (wiped on close) and works with node:crypto and node:zlib zstd; jobs go to the worker with the
+ * fewest in flight. A chunk is copied once (the engine reuses its buffer) and the copy, the sealed
+ * bytes and a pack are transferred, not cloned. Ordering and the bound on jobs in flight are the
+ * caller's (pack-sink.ts, check.ts).
  *
- * When every worker already has `BUSY_BEFORE_INLINE` jobs, the calling thread seals the blob itself:
+ * When every worker already has `BUSY_BEFORE_INLINE` jobs, the calling thread does the job itself:
  * on 2 cores one worker beside the engine's thread left whichever waited on the other idle (the
- * engine's share of the work, reading, chunking and ids, is about a third of sealing's), so the
- * engine thread takes sealing work whenever it would otherwise wait.
+ * engine's share of a backup, reading, chunking and ids, is about a third of sealing's), so the
+ * engine thread takes work whenever it would otherwise wait.
  *
  * This file is also the workers' entry point (`workerData.sealpostSealer`).
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { constants, zstdCompressSync } from 'node:zlib';
-import type { Compress } from '@sealpost/core/backup/blob';
 import { nodeCryptoProvider } from '@sealpost/core/node';
-import { sealBlob, type BlobId, type BlobType, type SealedBlob } from '@sealpost/core/backup/blob';
+import { sealBlob, type BlobId, type BlobType } from '@sealpost/core/backup/blob';
 import { wipeRepositoryKeys, type RepositoryKeys } from '@sealpost/core/backup/keys';
 import { BACKUP_ENGINE_LIMITS } from '../src/backup/limits.ts';
+import {
+  verifyPack,
+  type PackVerdict,
+  type PackVerifier,
+  type PackVerifierFactory,
+} from '../src/backup/pack-verifier.ts';
 import type { BlobSealer, SealerFactory } from '../src/backup/sealer.ts';
 import { reclaimNativeMemory } from './backup-reclaim.ts';
+import { zstdCompressor, zstdDecompress } from './backup-zstd.ts';
 
 /**
  * A worker collects its dead zstd contexts after this many blobs, or this many bytes of chunks,
@@ -29,18 +36,25 @@ import { reclaimNativeMemory } from './backup-reclaim.ts';
  */
 const RECLAIM_EVERY_JOBS = 16;
 const RECLAIM_EVERY_BYTES = 4 * 1024 * 1024;
-/** Jobs every worker has in flight (one being sealed, one queued) before the caller seals inline. */
-const BUSY_BEFORE_INLINE = 2;
+/** Jobs a worker has in flight (one being done, one queued) before the caller does one itself. */
+const BUSY_BEFORE_INLINE = { seal: 2, verify: 1 } as const;
 
-interface Job {
-  readonly job: number;
+interface SealJob {
+  readonly kind: 'seal';
   readonly type: BlobType;
   readonly plaintext: Uint8Array;
   /** Computed by the engine thread (it deduplicates on it), not again here. */
   readonly id: Uint8Array;
 }
+interface VerifyJob {
+  readonly kind: 'verify';
+  readonly pack: Uint8Array;
+}
+type JobBody = SealJob | VerifyJob;
+type Job = JobBody & { readonly job: number };
 type Reply =
   | { readonly job: number; readonly id: Uint8Array; readonly rawLength: number; readonly sealed: Uint8Array }
+  | { readonly job: number; readonly verdict: PackVerdict }
   | { readonly job: number; readonly error: string };
 
 interface Setup {
@@ -49,87 +63,130 @@ interface Setup {
   readonly zstdLevel: number;
 }
 
+interface Pool {
+  /** Jobs in flight on the least busy worker. */
+  leastBusy(): number;
+  /** Sends `body` to the least busy worker; its reply (an error reply rejects). */
+  run(body: JobBody, transfer: ArrayBuffer[]): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+function workerPool(count: number, setup: Setup): Pool {
+  const pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  const workers = Array.from({ length: Math.max(1, count) }, () => {
+    const worker = new Worker(new URL(import.meta.url), { workerData: setup });
+    const slot = { worker, busy: 0 };
+    worker.on('message', (reply: Reply) => {
+      const waiting = pending.get(reply.job);
+      if (waiting === undefined) return;
+      pending.delete(reply.job);
+      slot.busy--;
+      if ('error' in reply) waiting.reject(new Error(`a backup worker failed: ${reply.error}`));
+      else waiting.resolve(reply);
+    });
+    worker.on('error', (error) => {
+      for (const w of pending.values()) w.reject(error);
+      pending.clear();
+    });
+    return slot;
+  });
+  const idlest = () => workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+  let next = 0;
+  return {
+    leastBusy: () => idlest().busy,
+    run(body, transfer) {
+      const slot = idlest();
+      const job: Job = { ...body, job: next++ };
+      slot.busy++;
+      return new Promise((resolve, reject) => {
+        pending.set(job.job, { resolve, reject });
+        slot.worker.postMessage(job, transfer);
+      });
+    },
+    async close() {
+      await Promise.all(
+        workers.map(({ worker }) => {
+          const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+          worker.postMessage('close');
+          return exited;
+        }),
+      );
+    },
+  };
+}
+
 /** Seal blobs on `count` worker threads (at least 1). */
 export function workerSealers(count: number, options: { zstdLevel?: number } = {}): SealerFactory {
   const zstdLevel = options.zstdLevel ?? BACKUP_ENGINE_LIMITS.zstdLevel;
   return (keys) => {
-    const setup: Setup = { sealpostSealer: true, keys, zstdLevel };
+    const pool = workerPool(count, { sealpostSealer: true, keys, zstdLevel });
     const compress = zstdCompressor(zstdLevel);
-    const pending = new Map<
-      number,
-      { resolve: (b: SealedBlob) => void; reject: (e: Error) => void; type: BlobType }
-    >();
-    const workers = Array.from({ length: Math.max(1, count) }, () => {
-      const worker = new Worker(new URL(import.meta.url), { workerData: setup });
-      const slot = { worker, busy: 0 };
-      worker.on('message', (reply: Reply) => {
-        const waiting = pending.get(reply.job);
-        if (waiting === undefined) return;
-        pending.delete(reply.job);
-        slot.busy--;
-        if ('error' in reply) waiting.reject(new Error(`sealing failed in a worker: ${reply.error}`));
-        else
-          waiting.resolve({
-            id: reply.id as BlobId,
-            type: waiting.type,
-            rawLength: reply.rawLength,
-            sealed: reply.sealed,
-          });
-      });
-      worker.on('error', (error) => {
-        for (const w of pending.values()) w.reject(error);
-        pending.clear();
-      });
-      return slot;
-    });
-    let next = 0;
     const sealer: BlobSealer = {
-      seal(type, plaintext, id) {
-        const slot = workers.reduce((a, b) => (b.busy < a.busy ? b : a));
-        if (slot.busy >= BUSY_BEFORE_INLINE) {
-          try {
-            return Promise.resolve(sealBlob(nodeCryptoProvider, keys, type, plaintext, compress, id));
-          } catch (error) {
-            return Promise.reject(error as Error);
-          }
-        }
-        const job = next++;
-        slot.busy++;
+      async seal(type, plaintext, id) {
+        if (pool.leastBusy() >= BUSY_BEFORE_INLINE.seal)
+          return sealBlob(nodeCryptoProvider, keys, type, plaintext, compress, id);
         const copy = plaintext.slice();
-        return new Promise((resolve, reject) => {
-          pending.set(job, { resolve, reject, type });
-          slot.worker.postMessage({ job, type, plaintext: copy, id } satisfies Job, [copy.buffer]);
-        });
+        const reply = await pool.run({ kind: 'seal', type, plaintext: copy, id }, [copy.buffer]);
+        if (!('sealed' in reply)) throw new Error('a backup worker answered a seal with something else');
+        return { id: reply.id as BlobId, type, rawLength: reply.rawLength, sealed: reply.sealed };
       },
-      async close() {
-        await Promise.all(
-          workers.map(({ worker }) => {
-            const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-            worker.postMessage('close');
-            return exited;
-          }),
-        );
-      },
+      close: () => pool.close(),
     };
     return sealer;
   };
 }
 
-function zstdCompressor(level: number): Compress {
-  return (data) => zstdCompressSync(data, { params: { [constants.ZSTD_c_compressionLevel]: level } });
+/** Open packs' blobs for `check --read-data` on `count` worker threads (at least 1). */
+export function workerPackVerifiers(count: number): PackVerifierFactory {
+  return (keys) => {
+    const pool = workerPool(count, {
+      sealpostSealer: true,
+      keys,
+      zstdLevel: BACKUP_ENGINE_LIMITS.zstdLevel,
+    });
+    const inline = { crypto: nodeCryptoProvider, decompress: zstdDecompress, reclaim: reclaimNativeMemory };
+    const verifier: PackVerifier = {
+      async verify(pack) {
+        if (pool.leastBusy() >= BUSY_BEFORE_INLINE.verify) return verifyPack(inline, keys, pack);
+        // A view into a larger buffer (a pool's) is copied: transferring would take the rest too.
+        const own = pack.byteOffset === 0 && pack.byteLength === pack.buffer.byteLength ? pack : pack.slice();
+        const reply = await pool.run({ kind: 'verify', pack: own }, [own.buffer as ArrayBuffer]);
+        if (!('verdict' in reply)) throw new Error('a backup worker answered a check with something else');
+        return reply.verdict;
+      },
+      close: () => pool.close(),
+    };
+    return verifier;
+  };
 }
 
-/** The worker: seals each job and sends the result back; wipes its keys on "close". */
+/** The worker: does each job and sends the result back; wipes its keys on "close". */
 function serve(setup: Setup): void {
   const port = parentPort!;
-  const { keys, zstdLevel } = setup;
-  const compress = zstdCompressor(zstdLevel);
+  const { keys } = setup;
+  const compress = zstdCompressor(setup.zstdLevel);
+  const verifyDeps = { crypto: nodeCryptoProvider, decompress: zstdDecompress, reclaim: reclaimNativeMemory };
   let jobs = 0;
   let bytes = 0;
   port.on('message', (message: Job | 'close') => {
     if (message === 'close') {
       wipeRepositoryKeys(keys);
       port.close();
+      return;
+    }
+    if (message.kind === 'verify') {
+      try {
+        // verifyPack reclaims every few blobs itself.
+        port.postMessage({
+          job: message.job,
+          verdict: verifyPack(verifyDeps, keys, message.pack),
+        } satisfies Reply);
+      } catch (error) {
+        port.postMessage({
+          job: message.job,
+          error: error instanceof Error ? error.message : 'unknown',
+        } satisfies Reply);
+      }
       return;
     }
     const { job, type, plaintext, id } = message;

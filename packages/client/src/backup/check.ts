@@ -7,19 +7,22 @@
  *
  * `readData`: also fetches every stored pack, checks it against its name, opens its trailer and
  * header (pack.ts), compares them with the index, and opens every blob in it (tag, length, keyed
- * id). That reads the whole repository, one pack at a time.
+ * id). That reads the whole repository, BACKUP_ENGINE_LIMITS.checkPacksInFlight packs at a time:
+ * this thread reads and hashes packs while a PackVerifier (pack-verifier.ts; worker threads under
+ * Node) opens their blobs.
  *
  * Problems are collected, not thrown: the report lists every damaged object it found.
  */
-import { SealpostError, toHex } from '@sealpost/core';
-import { openBlob, type BlobId } from '@sealpost/core/backup/blob';
+import { toHex } from '@sealpost/core';
+import type { BlobId } from '@sealpost/core/backup/blob';
 import { BlobIndex } from '@sealpost/core/backup/blob-index';
 import { decodeIndexFile, type IndexedPack } from '@sealpost/core/backup/index-file';
 import { decodeAnyKeyFile } from '@sealpost/core/backup/recovery-key-file';
-import { readPack, type PackEntry } from '@sealpost/core/backup/pack';
+import type { PackEntry } from '@sealpost/core/backup/pack';
 import { BlobReader } from './blob-reader.ts';
+import { Lanes } from './lanes.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
-import { BackupError } from './errors.ts';
+import { inlinePackVerifier, problemText } from './pack-verifier.ts';
 import type { ObjectName } from './repository.ts';
 import { fetchVerified, type Session } from './session.ts';
 import { joinPath } from './fs.ts';
@@ -55,16 +58,10 @@ export interface CheckReport {
   readonly packsRead: number;
 }
 
-function message(error: unknown): string {
-  if (error instanceof SealpostError || error instanceof BackupError)
-    return `${error.code}: ${error.message}`;
-  throw error;
-}
-
 export async function check(session: Session, options: CheckOptions = {}): Promise<CheckReport> {
   const { repo, deps, keys } = session;
   const problems: CheckProblem[] = [];
-  const problem = (object: string, error: unknown) => problems.push({ object, message: message(error) });
+  const problem = (object: string, error: unknown) => problems.push({ object, message: problemText(error) });
 
   for (const { name } of await repo.list('keys')) {
     try {
@@ -140,27 +137,31 @@ export async function check(session: Session, options: CheckOptions = {}): Promi
   let bytesRead = 0;
   const totalBytes = [...stored.values()].reduce((t, n) => t + n, 0);
   if (options.readData === true) {
-    let opened = 0;
-    for (const name of stored.keys()) {
+    const verifier = deps.packVerifiers?.(keys) ?? inlinePackVerifier(deps, keys);
+    const lanes = new Lanes(BACKUP_ENGINE_LIMITS.checkPacksInFlight);
+    const checkPack = async (name: string): Promise<void> => {
       const object = `packs/${name}`;
       try {
-        const pack = await fetchVerified(repo, deps, 'packs', name as ObjectName);
-        const entries = readPack(deps.crypto, keys, pack);
-        const expected = indexed.get(name);
-        if (expected !== undefined && !sameEntries(expected, entries)) {
-          problems.push({ object, message: 'pack header and index disagree' });
+        const verdict = await verifier.verify(await fetchVerified(repo, deps, 'packs', name as ObjectName));
+        if ('problem' in verdict) problems.push({ object, message: verdict.problem });
+        else {
+          const expected = indexed.get(name);
+          if (expected !== undefined && !sameEntries(expected, verdict.entries)) {
+            problems.push({ object, message: 'pack header and index disagree' });
+          }
+          packsRead++;
         }
-        for (const e of entries) {
-          const sealed = pack.subarray(e.offset, e.offset + e.length);
-          openBlob(deps.crypto, keys, e.type, e.id, sealed, deps.decompress, e.rawLength).fill(0);
-          if (++opened % BACKUP_ENGINE_LIMITS.reclaimEveryBlobs === 0) deps.reclaim?.();
-        }
-        packsRead++;
       } catch (error) {
         problem(object, error);
       }
       bytesRead += stored.get(name) ?? 0;
       options.onProgress?.({ packs: packsRead, bytes: bytesRead, totalPacks: stored.size, totalBytes });
+    };
+    try {
+      for (const name of stored.keys()) await lanes.start(() => checkPack(name));
+      await lanes.drain();
+    } finally {
+      await verifier.close();
     }
   }
 

@@ -6,6 +6,7 @@ import type { CryptoProvider } from '@sealpost/core';
 import type { Compress, Decompress } from '@sealpost/core/backup/blob';
 import type { Argon2id } from '@sealpost/core/backup/key-file';
 import type { BackupFs } from './fs.ts';
+import type { PackVerifierFactory } from './pack-verifier.ts';
 import type { SealerFactory } from './sealer.ts';
 
 export interface BackupDeps {
@@ -23,4 +24,6 @@ export interface BackupDeps {
   readonly reclaim?: () => void;
   /** Where new blobs are sealed (e.g. worker threads); on the engine's thread when absent. */
   readonly sealers?: SealerFactory;
+  /** Where `check --read-data` opens packs' blobs (e.g. worker threads); on the engine's thread when absent. */
+  readonly packVerifiers?: PackVerifierFactory;
 }

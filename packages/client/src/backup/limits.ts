@@ -33,6 +33,12 @@ export const BACKUP_ENGINE_LIMITS = {
    * pack's Padmé padding (under 512 KiB at 16 MiB, backup-format.md §Padding): a full pack's fits.
    */
   resumeTailBytes: 4 * 1024 * 1024,
+  /**
+   * Packs `check --read-data` has in flight (check.ts): being read and hashed here, or verified
+   * (pack-verifier.ts, on workers); each holds its pack (16 MiB, LIMITS.backupPackMaxBytes at most).
+   * One at a time left the second core idle (check ran at half restic's speed).
+   */
+  checkPacksInFlight: 3,
   /** Whole packs a reader keeps for trees and lookups (each at most LIMITS.backupPackMaxBytes). */
   packCacheCount: 2,
   /**

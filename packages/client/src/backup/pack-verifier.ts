@@ -1,0 +1,75 @@
+/**
+ * Verifying whole packs for `check --read-data` (check.ts) behind an interface, as sealing is
+ * (sealer.ts): opening every blob (AES-GCM, zstd, the keyed id) is most of a check's work, and
+ * packages/client/node/backup-workers.ts runs it on worker threads while this thread reads and
+ * hashes the next packs.
+ *
+ * A damaged pack is a result, not a failure: `verify` resolves with the problem's text (the
+ * error's stable code and message, as check reports it), so a worker can hand it back as is.
+ * Anything else thrown (a bug) rejects.
+ */
+import { SealpostError } from '@sealpost/core';
+import { openBlob } from '@sealpost/core/backup/blob';
+import type { RepositoryKeys } from '@sealpost/core/backup/keys';
+import { readPack, type PackEntry } from '@sealpost/core/backup/pack';
+import type { BackupDeps } from './deps.ts';
+import { BackupError } from './errors.ts';
+import { BACKUP_ENGINE_LIMITS } from './limits.ts';
+
+export type PackVerdict = { readonly entries: PackEntry[] } | { readonly problem: string };
+
+export interface PackVerifier {
+  /**
+   * Opens `pack`'s trailer, header and every blob. `pack` is the verifier's from the call on (a
+   * worker takes it without a copy); its name was checked by the caller.
+   */
+  verify(pack: Uint8Array): Promise<PackVerdict>;
+  /** Ends the verifier and wipes its copy of the keys. */
+  close(): Promise<void>;
+}
+
+export type PackVerifierFactory = (keys: RepositoryKeys) => PackVerifier;
+
+/** The text check reports for a typed error; rethrows anything else. */
+export function problemText(error: unknown): string {
+  if (error instanceof SealpostError || error instanceof BackupError)
+    return `${error.code}: ${error.message}`;
+  throw error;
+}
+
+/**
+ * Opens every blob of `pack` and returns its entries. `reclaim` runs every
+ * BACKUP_ENGINE_LIMITS.reclaimEveryBlobs blobs (each decompression makes a zstd context).
+ */
+export function verifyPack(
+  deps: Pick<BackupDeps, 'crypto' | 'decompress' | 'reclaim'>,
+  keys: RepositoryKeys,
+  pack: Uint8Array,
+): PackVerdict {
+  try {
+    const entries = readPack(deps.crypto, keys, pack);
+    let opened = 0;
+    for (const e of entries) {
+      const sealed = pack.subarray(e.offset, e.offset + e.length);
+      openBlob(deps.crypto, keys, e.type, e.id, sealed, deps.decompress, e.rawLength).fill(0);
+      if (++opened % BACKUP_ENGINE_LIMITS.reclaimEveryBlobs === 0) deps.reclaim?.();
+    }
+    return { entries };
+  } catch (error) {
+    return { problem: problemText(error) };
+  }
+}
+
+/** Verifies on the calling thread (the default). */
+export function inlinePackVerifier(deps: BackupDeps, keys: RepositoryKeys): PackVerifier {
+  return {
+    verify: (pack) => {
+      try {
+        return Promise.resolve(verifyPack(deps, keys, pack));
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
+    },
+    close: () => Promise.resolve(),
+  };
+}
