@@ -125,7 +125,7 @@ export function workerSealers(count: number, options: { zstdLevel?: number } = {
       async seal(type, plaintext, id) {
         if (pool.leastBusy() >= BUSY_BEFORE_INLINE.seal)
           return sealBlob(nodeCryptoProvider, keys, type, plaintext, compress, id);
-        const copy = plaintext.slice();
+        const copy = new Uint8Array(plaintext); // a copy even of a Buffer (whose slice is a view)
         const reply = await pool.run({ kind: 'seal', type, plaintext: copy, id }, [copy.buffer]);
         if (!('sealed' in reply)) throw new Error('a backup worker answered a seal with something else');
         return { id: reply.id as BlobId, type, rawLength: reply.rawLength, sealed: reply.sealed };
@@ -149,7 +149,8 @@ export function workerPackVerifiers(count: number): PackVerifierFactory {
       async verify(pack) {
         if (pool.leastBusy() >= BUSY_BEFORE_INLINE.verify) return verifyPack(inline, keys, pack);
         // A view into a larger buffer (a pool's) is copied: transferring would take the rest too.
-        const own = pack.byteOffset === 0 && pack.byteLength === pack.buffer.byteLength ? pack : pack.slice();
+        const own =
+          pack.byteOffset === 0 && pack.byteLength === pack.buffer.byteLength ? pack : new Uint8Array(pack);
         const reply = await pool.run({ kind: 'verify', pack: own }, [own.buffer as ArrayBuffer]);
         if (!('verdict' in reply)) throw new Error('a backup worker answered a check with something else');
         return reply.verdict;
