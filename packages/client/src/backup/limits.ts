@@ -36,9 +36,10 @@ export const BACKUP_ENGINE_LIMITS = {
   /**
    * Packs `check --read-data` has in flight (check.ts): being read and hashed here, or verified
    * (pack-verifier.ts, on workers); each holds its pack (16 MiB, LIMITS.backupPackMaxBytes at most).
-   * One at a time left the second core idle (check ran at half restic's speed).
+   * One at a time left the second core idle (check ran at half restic's speed); two keep one on a
+   * worker and one here (the worker's runtime and a third pack cost ~70 MiB more RSS than one).
    */
-  checkPacksInFlight: 3,
+  checkPacksInFlight: 2,
   /** Whole packs a reader keeps for trees and lookups (each at most LIMITS.backupPackMaxBytes). */
   packCacheCount: 2,
   /**
