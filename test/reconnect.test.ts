@@ -11,6 +11,7 @@ import { SqliteStore } from '../packages/server/src/store/sqlite.ts';
 import { nodeCryptoProvider as crypto } from '@sealpost/core/node';
 import { createServer } from '@sealpost/server';
 import { MemoryBus } from '../packages/server/src/bus/memory.ts';
+import { SealpostError, parseUsername } from '@sealpost/core';
 import { connect, createDevice, eventually, inbox, text, untext } from './support/harness.ts';
 import { freePort } from './support/nats-process.ts';
 
@@ -62,4 +63,56 @@ test('a connection reconnects after its server restarts and sends made meanwhile
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('start() rejects with the server’s reason when the connection is closed for good before it is ready', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sealpost-reconnect-'));
+  const store = SqliteStore.open(join(dir, 'db.sqlite'));
+  await store.migrate();
+  const server = await instanceOn(store, await freePort());
+  try {
+    const alice = await createDevice(server.url, 'alice');
+    // Same account, a device key the server never registered: authentication fails for good.
+    const stranger = { ...alice, deviceSeed: crypto.randomBytes(32) };
+    const c = connect(server.url, stranger);
+    const outcome = await Promise.race([
+      c.start().then(
+        () => 'ready',
+        (e: unknown) => e,
+      ),
+      new Promise((r) => setTimeout(() => r('still waiting after 5 s'), 5000)),
+    ]);
+    assert.ok(outcome instanceof SealpostError, `start() settled with: ${String(outcome)}`);
+    assert.equal(c.state, 'closed');
+    await c.close();
+  } finally {
+    await server.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('ready() rejects with SHUTTING_DOWN when close() is called before the connection was ever ready', async () => {
+  // Nothing listens on this port: the connection backs off and retries until it is closed.
+  const port = await freePort();
+  const device = {
+    username: parseUsername('alice'),
+    accountSeed: crypto.randomBytes(32),
+    deviceSeed: crypto.randomBytes(32),
+    deviceId: new Uint8Array(8),
+    address: { username: parseUsername('alice'), deviceId: new Uint8Array(8) },
+  };
+  const c = connect(`http://127.0.0.1:${port}`, device);
+  const started = c.start().then(
+    () => 'ready',
+    (e: unknown) => e,
+  );
+  await eventually(() => c.state === 'backoff', 5000, 'first attempt to fail');
+  await c.close();
+  const outcome = await Promise.race([
+    started,
+    new Promise((r) => setTimeout(() => r('still waiting after 5 s'), 5000)),
+  ]);
+  assert.ok(outcome instanceof SealpostError, `start() settled with: ${String(outcome)}`);
+  assert.equal(outcome.code, 'SHUTTING_DOWN');
 });

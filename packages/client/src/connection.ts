@@ -183,7 +183,7 @@ export class Connection {
   #incoming: Promise<void> = Promise.resolve();
   #acks: number[] = [];
   #ackScheduled = false;
-  #readyWaiters: Array<() => void> = [];
+  #readyWaiters: Array<{ resolve: () => void; reject: (e: SealpostError) => void }> = [];
 
   constructor(options: ConnectionOptions) {
     this.#o = options;
@@ -204,7 +204,10 @@ export class Connection {
     return this.#deviceId.slice();
   }
 
-  /** Opens the connection (and keeps it open until `close()`). Resolves when first ready. */
+  /**
+   * Opens the connection (and keeps it open until `close()`). Resolves when first ready; rejects
+   * if the connection ends for good first (a final close code, e.g. an unknown device, or `close()`).
+   */
   start(): Promise<void> {
     this.#stopped = false;
     const ready = this.ready();
@@ -212,10 +215,13 @@ export class Connection {
     return ready;
   }
 
-  /** Resolves the next time the connection is authenticated (at once if it is). */
+  /**
+   * Resolves the next time the connection is authenticated (at once if it is); rejects when it
+   * ends for good before that, with the reason it ended.
+   */
   ready(): Promise<void> {
     if (this.#state === 'ready') return Promise.resolve();
-    return new Promise((resolve) => this.#readyWaiters.push(resolve));
+    return new Promise((resolve, reject) => this.#readyWaiters.push({ resolve, reject }));
   }
 
   send(options: SendOptions): Promise<{ duplicate: boolean; messageId: Uint8Array }> {
@@ -376,7 +382,11 @@ export class Connection {
   #setState(state: ConnectionState, reason?: SealpostError): void {
     this.#state = state;
     this.#o.onStateChange?.(state, reason);
-    if (state === 'ready') for (const w of this.#readyWaiters.splice(0)) w();
+    if (state === 'ready') for (const w of this.#readyWaiters.splice(0)) w.resolve();
+    if (state === 'closed' && this.#stopped) {
+      const err = reason ?? new UnavailableError('SHUTTING_DOWN', 'connection closed');
+      for (const w of this.#readyWaiters.splice(0)) w.reject(err);
+    }
   }
 
   #open(): void {
