@@ -10,13 +10,11 @@
  */
 import { CryptoVerificationError, SealpostError } from '@sealpost/core';
 import { createKeyFile, type Argon2idParams } from '@sealpost/core/backup/key-file';
-import { deriveGearTable } from '@sealpost/core/backup/chunker';
-import { deriveRepositoryKeys, wipeRepositoryKeys } from '@sealpost/core/backup/keys';
 import { openRecoveryKeyFile, recoveryBoxKey } from '@sealpost/core/backup/recovery-key-file';
 import type { BackupDeps } from './deps.ts';
 import { BackupError } from './errors.ts';
 import type { ObjectName, Repository } from './repository.ts';
-import { fetchVerified, nameOf, type Session } from './session.ts';
+import { fetchVerified, nameOf, sessionOf, type Session } from './session.ts';
 
 /**
  * The master key (the caller's to wipe) and repository id, from the first recovery key file the
@@ -68,19 +66,7 @@ export async function openRepositoryWithRecovery(
   recoverySecret: Uint8Array,
 ): Promise<Session> {
   const { masterKey, repositoryId } = await unlockWithRecovery(repo, deps, recoverySecret);
-  const keys = deriveRepositoryKeys(deps.crypto, masterKey, repositoryId);
-  masterKey.fill(0);
-  const gear = deriveGearTable(deps.crypto, keys.chunker);
-  return {
-    repo,
-    deps,
-    keys,
-    gear,
-    close: () => {
-      wipeRepositoryKeys(keys);
-      gear.fill(0);
-    },
-  };
+  return sessionOf(repo, deps, masterKey, repositoryId);
 }
 
 /**

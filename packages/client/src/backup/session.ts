@@ -88,6 +88,31 @@ function secretOf(passphrase: string | Uint8Array): Uint8Array {
   return typeof passphrase === 'string' ? utf8.encode(passphrase) : passphrase.slice();
 }
 
+/**
+ * The session on `repo` for an unlocked master key: derives the subkeys and the gear table, then
+ * wipes `masterKey`; the session's `close()` wipes the rest.
+ */
+export function sessionOf(
+  repo: Repository,
+  deps: BackupDeps,
+  masterKey: Uint8Array,
+  repositoryId: Uint8Array,
+): Session {
+  const keys = deriveRepositoryKeys(deps.crypto, masterKey, repositoryId);
+  masterKey.fill(0);
+  const gear = deriveGearTable(deps.crypto, keys.chunker);
+  return {
+    repo,
+    deps,
+    keys,
+    gear,
+    close: () => {
+      wipeRepositoryKeys(keys);
+      gear.fill(0);
+    },
+  };
+}
+
 /** Creates a repository in an empty target. BACKUP_REPOSITORY_EXISTS if it holds a key file. */
 export async function initRepository(
   repo: Repository,
@@ -131,19 +156,7 @@ export async function openRepository(
       try {
         const bytes = await fetchVerified(repo, deps, 'keys', name);
         const { masterKey, repositoryId } = await openKeyFile(deps.crypto, deps.argon2id, bytes, secret);
-        const keys = deriveRepositoryKeys(deps.crypto, masterKey, repositoryId);
-        masterKey.fill(0);
-        const gear = deriveGearTable(deps.crypto, keys.chunker);
-        return {
-          repo,
-          deps,
-          keys,
-          gear,
-          close: () => {
-            wipeRepositoryKeys(keys);
-            gear.fill(0);
-          },
-        };
+        return sessionOf(repo, deps, masterKey, repositoryId);
       } catch (error) {
         // Try the next key file; report a wrong passphrase in preference to a damaged file.
         if (!(error instanceof SealpostError || error instanceof BackupError)) throw error;
