@@ -53,7 +53,7 @@ interface Scenario<M> {
   fullTreeGroup(size: number): Promise<{ alice: M; bob: M; builtMs?: number }>;
   commitUpdate(m: M): Promise<Uint8Array>;
   processCommit(m: M, commit: Uint8Array): Promise<void>;
-  /** Returns what `joinFromWelcome` needs: a new member-to-be. */
+  /** `m` adds a new member `name` (tree in the Welcome); `join` has that member process the Welcome. */
   commitAdd(
     m: M,
     name: string,
