@@ -6,18 +6,15 @@
  * byte, adding a key file for the new account key so that later commands need no code.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { generateRecoverySecret, recoveryCodeOf } from '@sealpost/core/identity/recovery-key';
 import { storeFactories } from '../packages/server/src/store/test-databases.ts';
 import { assertSameTree, makeTree } from './support/backup-trees.ts';
 import { crypto, startInstance, type Instance } from './support/harness.ts';
-
-const root = resolve(import.meta.dirname, '..');
-const PASSPHRASE = 'the key store passphrase';
+import { PASSPHRASE, ok as okIn, sealpost as run } from './support/sealpost-cli.ts';
 
 let instance: Instance;
 let cleanup: () => Promise<void>;
@@ -35,44 +32,19 @@ after(async () => {
   await fs.rm(work, { recursive: true, force: true });
 });
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** `sealpost --home <home> ...args` with only the SEALPOST_ variables given in `env`. */
-function sealpost(home: string, args: readonly string[], env: Record<string, string>): Promise<Run> {
-  const base: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (!k.startsWith('SEALPOST_') && v !== undefined) base[k] = v;
-  const child = spawn(
-    join(root, 'node_modules/.bin/node'),
-    [join(root, 'packages/cli/src/main.ts'), '--home', home, ...args],
-    { cwd: root, env: { ...base, HOME: work, ...env }, stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  child.stdin.end();
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((done) => child.once('close', (status) => done({ status, stdout, stderr })));
-}
-
-async function ok(home: string, args: string[], env: Record<string, string>): Promise<Run> {
-  const run = await sealpost(home, args, env);
-  assert.equal(run.status, 0, `${args.join(' ')}: ${run.stderr}`);
-  return run;
-}
+const sealpost = (home: string, args: readonly string[], env: Record<string, string>) =>
+  run(work, home, args, { env });
+const ok = (home: string, args: readonly string[], env: Record<string, string>) =>
+  okIn(work, home, args, { env });
 
 test('recover with the code only, then restore every snapshot of the server repository byte for byte', async () => {
   const oldHome = join(work, 'old-home');
   const device = { SEALPOST_PASSPHRASE: PASSPHRASE };
   const created = await ok(oldHome, ['account', 'create', 'lazarus', '--server', instance.url], device);
-  const code = /recovery code\s+([0-9A-Z-]+)/.exec(created.stdout)?.[1];
+  const code = /recovery code\s+([0-9A-Z-]+)/.exec(created)?.[1];
   assert.ok(code !== undefined, 'account create prints the recovery code');
   const repo = ['--repo', instance.url];
-  const init = JSON.parse((await ok(oldHome, ['backup', 'init', ...repo, '--json'], device)).stdout) as {
+  const init = JSON.parse(await ok(oldHome, ['backup', 'init', ...repo, '--json'], device)) as {
     recoveryKeyFile: boolean;
   };
   assert.equal(init.recoveryKeyFile, true);
@@ -84,7 +56,7 @@ test('recover with the code only, then restore every snapshot of the server repo
     if (i === 1) await fs.writeFile(join(source, 'docs', 'later.txt'), 'written after the first snapshot\n');
     if (i === 2) await fs.rm(join(source, 'docs', 'note-4.txt'));
     const { snapshotId } = JSON.parse(
-      (await ok(oldHome, ['backup', 'create', source, ...repo, '--json'], device)).stdout,
+      await ok(oldHome, ['backup', 'create', source, ...repo, '--json'], device),
     ) as { snapshotId: string };
     const copy = join(work, `state-${i}`);
     await fs.cp(source, copy, { recursive: true, verbatimSymlinks: true });
@@ -113,7 +85,12 @@ test('recover with the code only, then restore every snapshot of the server repo
   assert.match(wrong.stderr, /IDENTITY_RECOVERY_CODE_INVALID/);
   assert.ok(!wrong.stderr.includes(otherCode) && !wrong.stdout.includes(otherCode), 'never printed');
 
-  const recovered = await ok(newHome, ['account', 'recover', 'lazarus', '--server', instance.url], recovery);
+  const recovered = await sealpost(
+    newHome,
+    ['account', 'recover', 'lazarus', '--server', instance.url],
+    recovery,
+  );
+  assert.equal(recovered.status, 0, recovered.stderr);
   assert.match(recovered.stdout, /Recovered account lazarus/);
   assert.match(recovered.stdout, /unlinked\s+1 old device/);
   assert.match(recovered.stdout, /new safety code/);
@@ -129,7 +106,8 @@ test('recover with the code only, then restore every snapshot of the server repo
   assert.match(lost.stderr, /AUTH_/);
 
   const fromCode = [...repo, '--recovery-code'];
-  const listedRun = await ok(newHome, ['backup', 'snapshots', ...fromCode, '--json'], recovery);
+  const listedRun = await sealpost(newHome, ['backup', 'snapshots', ...fromCode, '--json'], recovery);
+  assert.equal(listedRun.status, 0, listedRun.stderr);
   assert.match(listedRun.stderr, /added a key file/);
   const listed = JSON.parse(listedRun.stdout) as { id: string }[];
   assert.deepEqual(
@@ -142,10 +120,8 @@ test('recover with the code only, then restore every snapshot of the server repo
     await ok(newHome, ['backup', 'restore', state.id, target, ...repo], device);
     await assertSameTree(state.copy, target);
   }
-  const again = await ok(newHome, ['backup', 'snapshots', ...fromCode, '--json'], recovery);
+  const again = await sealpost(newHome, ['backup', 'snapshots', ...fromCode, '--json'], recovery);
+  assert.equal(again.status, 0, again.stderr);
   assert.doesNotMatch(again.stderr, /added a key file/);
-  assert.match(
-    (await ok(newHome, ['backup', 'check', '--read-data', ...repo], device)).stdout,
-    /no problems found/,
-  );
+  assert.match(await ok(newHome, ['backup', 'check', '--read-data', ...repo], device), /no problems found/);
 });

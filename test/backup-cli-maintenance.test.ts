@@ -4,44 +4,17 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-
-const root = resolve(import.meta.dirname, '..');
-const PASSPHRASE = 'a backup passphrase for tests';
+import { join } from 'node:path';
+import { sealpost as cli } from './support/sealpost-cli.ts';
 
 let work: string;
 let repo: string;
 let source: string;
 
-interface Run {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function sealpost(args: readonly string[]): Promise<Run> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (!k.startsWith('SEALPOST_') && v !== undefined) env[k] = v;
-  const child = spawn(
-    join(root, 'node_modules/.bin/node'),
-    [join(root, 'packages/cli/src/main.ts'), 'backup', ...args, '--repo', repo],
-    {
-      cwd: root,
-      env: { ...env, HOME: work, SEALPOST_PASSPHRASE: PASSPHRASE },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    },
-  );
-  child.stdin.end();
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((res) => child.once('close', (status) => res({ status, stdout, stderr })));
-}
+/** Runs `sealpost backup <args> --repo <repo>`, HOME the test's directory and no `--home`. */
+const sealpost = (args: readonly string[]) => cli(work, undefined, ['backup', ...args, '--repo', repo]);
 
 /** Runs with --json, requires status 0, and parses stdout. */
 async function json<T>(args: readonly string[]): Promise<T> {

@@ -4,41 +4,14 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { PASSPHRASE, sealpost as cli } from './support/sealpost-cli.ts';
 
-const root = resolve(import.meta.dirname, '..');
-const PASSPHRASE = 'a backup passphrase for tests';
-
-interface Run {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `sealpost backup <args> --repo <repo>` with only SEALPOST_PASSPHRASE of the SEALPOST_* variables. */
-function sealpost(args: readonly string[], passphrase = PASSPHRASE): Promise<Run> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (!k.startsWith('SEALPOST_') && v !== undefined) env[k] = v;
-  const child = spawn(
-    join(root, 'node_modules/.bin/node'),
-    [join(root, 'packages/cli/src/main.ts'), 'backup', ...args, '--repo', repo],
-    {
-      cwd: root,
-      env: { ...env, HOME: work, SEALPOST_PASSPHRASE: passphrase },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    },
-  );
-  child.stdin.end();
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((res) => child.once('close', (status) => res({ status, stdout, stderr })));
-}
+/** Runs `sealpost backup <args> --repo <repo>`, HOME the test's directory and no `--home`. */
+const sealpost = (args: readonly string[], passphrase = PASSPHRASE) =>
+  cli(work, undefined, ['backup', ...args, '--repo', repo], { env: { SEALPOST_PASSPHRASE: passphrase } });
 
 let work: string;
 let source: string;

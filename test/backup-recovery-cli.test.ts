@@ -5,18 +5,15 @@
  * and nothing but the recovery code lists, reads and restores every snapshot byte for byte.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { generateRecoverySecret, recoveryCodeOf } from '@sealpost/core/identity/recovery-key';
 import { storeFactories } from '../packages/server/src/store/test-databases.ts';
 import { assertSameTree, makeTree } from './support/backup-trees.ts';
 import { crypto, startInstance, type Instance } from './support/harness.ts';
-
-const root = resolve(import.meta.dirname, '..');
-const PASSPHRASE = 'the key store passphrase';
+import { PASSPHRASE, ok as okIn, sealpost as run } from './support/sealpost-cli.ts';
 
 let instance: Instance;
 let cleanup: () => Promise<void>;
@@ -34,35 +31,10 @@ after(async () => {
   await fs.rm(work, { recursive: true, force: true });
 });
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** `sealpost --home <home> ...args` with only the SEALPOST_ variables given in `env`. */
-function sealpost(home: string, args: readonly string[], env: Record<string, string>): Promise<Run> {
-  const base: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (!k.startsWith('SEALPOST_') && v !== undefined) base[k] = v;
-  const child = spawn(
-    join(root, 'node_modules/.bin/node'),
-    [join(root, 'packages/cli/src/main.ts'), '--home', home, ...args],
-    { cwd: root, env: { ...base, HOME: work, ...env }, stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  child.stdin.end();
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((done) => child.once('close', (status) => done({ status, stdout, stderr })));
-}
-
-async function ok(home: string, args: string[], env: Record<string, string>): Promise<string> {
-  const run = await sealpost(home, args, env);
-  assert.equal(run.status, 0, `${args.join(' ')}: ${run.stderr}`);
-  return run.stdout;
-}
+const sealpost = (home: string, args: readonly string[], env: Record<string, string>) =>
+  run(work, home, args, { env });
+const ok = (home: string, args: readonly string[], env: Record<string, string>) =>
+  okIn(work, home, args, { env });
 
 test('a new machine with only the recovery code restores every snapshot after every device is lost', async () => {
   const oldHome = join(work, 'old-home');

@@ -4,17 +4,14 @@
  * and check --read-data work on the server's blob store.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { storeFactories } from '../packages/server/src/store/test-databases.ts';
 import { assertSameTree, makeTree } from './support/backup-trees.ts';
 import { startInstance, type Instance } from './support/harness.ts';
-
-const root = resolve(import.meta.dirname, '..');
-const PASSPHRASE = 'the key store passphrase';
+import { ok as okIn, sealpost as run } from './support/sealpost-cli.ts';
 
 let instance: Instance;
 let cleanup: () => Promise<void>;
@@ -32,35 +29,10 @@ after(async () => {
   await fs.rm(work, { recursive: true, force: true });
 });
 
-function sealpost(
-  args: readonly string[],
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (!k.startsWith('SEALPOST_') && v !== undefined) env[k] = v;
-  const child = spawn(
-    join(root, 'node_modules/.bin/node'),
-    [join(root, 'packages/cli/src/main.ts'), '--home', join(work, 'home'), ...args],
-    {
-      cwd: root,
-      env: { ...env, HOME: work, SEALPOST_PASSPHRASE: PASSPHRASE },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    },
-  );
-  child.stdin.end();
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((done) => child.once('close', (status) => done({ status, stdout, stderr })));
-}
+const sealpost = (args: readonly string[]) => run(work, join(work, 'home'), args);
 
 test('backs up into the server with the account key, restores byte for byte, checks the data', async () => {
-  const ok = async (args: string[]) => {
-    const run = await sealpost(args);
-    assert.equal(run.status, 0, `${args.join(' ')}: ${run.stderr}`);
-    return run.stdout;
-  };
+  const ok = (args: readonly string[]) => okIn(work, join(work, 'home'), args);
   await ok(['account', 'create', 'clibacker', '--server', instance.url]);
   const source = join(work, 'source');
   await makeTree(source, 1);

@@ -1,7 +1,8 @@
 /**
  * `sealpost` as a user runs it, for scenario tests: a child process of the repository's Node 24
- * with its own home, a clean SEALPOST_* environment and SEALPOST_PASSPHRASE; `run` for one command
- * with stdin closed, `interactive` for `chat` (lines written to stdin, output read as it comes).
+ * with `scratch` as HOME, its own `--home`, and of the SEALPOST_* variables only those given
+ * (SEALPOST_PASSPHRASE unless told otherwise); `sealpost` for one command with stdin closed,
+ * `interactive` for `chat` (lines written to stdin, output read as it comes).
  */
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
@@ -16,23 +17,38 @@ export interface Run {
   readonly stderr: string;
 }
 
-function start(home: string, args: readonly string[], scratch: string): ChildProcessWithoutNullStreams {
-  const env: Record<string, string> = {};
+/**
+ * `home` undefined: no `--home`, so the command uses its default home below `scratch`. `env`: the
+ * SEALPOST_* variables the command sees, instead of SEALPOST_PASSPHRASE = PASSPHRASE; every other
+ * SEALPOST_* variable of this process is left out.
+ */
+interface Options {
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+function start(
+  scratch: string,
+  home: string | undefined,
+  args: readonly string[],
+  { env = { SEALPOST_PASSPHRASE: PASSPHRASE } }: Options,
+): ChildProcessWithoutNullStreams {
+  const inherited: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env))
-    if (!k.startsWith('SEALPOST_') && v !== undefined) env[k] = v;
+    if (!k.startsWith('SEALPOST_') && v !== undefined) inherited[k] = v;
   return spawn(
     join(root, 'node_modules/.bin/node'),
-    [join(root, 'packages/cli/src/main.ts'), '--home', home, ...args],
-    {
-      cwd: root,
-      env: { ...env, HOME: scratch, SEALPOST_PASSPHRASE: PASSPHRASE },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    },
+    [join(root, 'packages/cli/src/main.ts'), ...(home === undefined ? [] : ['--home', home]), ...args],
+    { cwd: root, env: { ...inherited, HOME: scratch, ...env }, stdio: ['pipe', 'pipe', 'pipe'] },
   );
 }
 
-export function sealpost(scratch: string, home: string, args: readonly string[]): Promise<Run> {
-  const child = start(home, args, scratch);
+export function sealpost(
+  scratch: string,
+  home: string | undefined,
+  args: readonly string[],
+  options: Options = {},
+): Promise<Run> {
+  const child = start(scratch, home, args, options);
   child.stdin.end();
   let stdout = '';
   let stderr = '';
@@ -42,8 +58,13 @@ export function sealpost(scratch: string, home: string, args: readonly string[])
 }
 
 /** Runs `sealpost <args>` and answers its stdout; fails the test on a non-zero status. */
-export async function ok(scratch: string, home: string, args: readonly string[]): Promise<string> {
-  const run = await sealpost(scratch, home, args);
+export async function ok(
+  scratch: string,
+  home: string | undefined,
+  args: readonly string[],
+  options: Options = {},
+): Promise<string> {
+  const run = await sealpost(scratch, home, args, options);
   assert.equal(run.status, 0, `sealpost ${args.join(' ')}: ${run.stderr}`);
   return run.stdout;
 }
@@ -60,7 +81,7 @@ export interface Interactive {
 }
 
 export function interactive(scratch: string, home: string, args: readonly string[]): Interactive {
-  const child = start(home, args, scratch);
+  const child = start(scratch, home, args, {});
   let stdout = '';
   let stderr = '';
   const waiters: Array<() => void> = [];
