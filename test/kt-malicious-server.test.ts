@@ -10,85 +10,23 @@
  */
 import assert from 'node:assert/strict';
 import { DatabaseSync } from 'node:sqlite';
-import { after, describe, test } from 'node:test';
-import { SealpostError, toBase64url, type Username } from '@sealpost/core';
+import { describe, test } from 'node:test';
+import { toBase64url, type Username } from '@sealpost/core';
 import { decodeConfiguration } from '@sealpost/core/kt/configuration';
 import { deviceListHash, signDeviceList } from '@sealpost/core/identity/device-list';
-import { HttpWitness, WitnessHaltedError, WitnessRefusedError } from '@sealpost/witness';
+import { type HttpWitness, WitnessHaltedError, WitnessRefusedError } from '@sealpost/witness';
 import { DirectoryClient } from '../packages/client/src/directory/directory-client.ts';
 import {
   DirectoryTrustError,
   UnexpectedVersionAlert,
 } from '../packages/client/src/directory/directory-errors.ts';
-import { storeFactories, type FreshDatabase } from '../packages/server/src/store/test-databases.ts';
-import {
-  createDevice,
-  crypto,
-  post,
-  startInstance,
-  type Instance,
-  type TestDevice,
-} from './support/harness.ts';
+import { createDevice, crypto, uniqueName, type Instance, type TestDevice } from './support/harness.ts';
 import { chainOf, deviceOf } from './support/device-lists.ts';
+import { directoryKeys, ktServers, publish, refusal } from './support/kt-servers.ts';
 
-const factory = storeFactories[0]!;
-let counter = 0;
-const uniqueName = (prefix: string) => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`;
 const MAX_LAG_SECS = 60;
-/** The three witnesses' keys, made first so that every server's operator can configure them. */
-const WITNESS_SEEDS = [0, 1, 2].map(() => crypto.randomBytes(32));
-const WITNESS_KEYS = WITNESS_SEEDS.map((s) => crypto.ed25519.publicKey(s));
-
-const dbs: FreshDatabase[] = [];
-const instances: Instance[] = [];
-const witnesses: HttpWitness[] = [];
-after(async () => {
-  for (const w of witnesses) w.close();
-  for (const i of instances) await i.close();
-  for (const db of dbs) await db.cleanup();
-});
-
-type Keys = { signingSeed: Uint8Array; vrfSecret: Uint8Array };
-
-/** A server on a fresh database; with `keys`, the same directory keys as another (a fork of it). */
-async function serverOn(keys?: Keys): Promise<{ server: Instance; db: FreshDatabase }> {
-  const db = await factory.fresh();
-  dbs.push(db);
-  const store = await db.open();
-  await store.migrate();
-  if (keys !== undefined) await store.ktKeys(keys);
-  const server = await startInstance(store, undefined, { witnessKeys: WITNESS_KEYS });
-  instances.push(server);
-  return { server, db };
-}
-
-async function directoryKeys(server: Instance): Promise<Keys> {
-  // Stored keys win over the ones offered: this reads the directory's own pair, as its operator can.
-  return server.server.context.store.ktKeys({
-    signingSeed: new Uint8Array(32),
-    vrfSecret: new Uint8Array(32),
-  });
-}
-
-async function publish(server: Instance, list: Uint8Array): Promise<void> {
-  const r = await post(`${server.url}/v1/kt/updates`, { deviceList: toBase64url(list) });
-  assert.equal(r.status, 202, JSON.stringify(r.body));
-  assert.notEqual(await server.server.context.directory.publishNow(), undefined);
-}
-
-/** Witness `i` following `target()` (a function, so a test can move it between servers). */
-async function witnessOf(i: number, target: () => string): Promise<HttpWitness> {
-  const first = target();
-  const w = await HttpWitness.open({
-    crypto,
-    serverUrl: first,
-    stateDir: undefined,
-    seed: WITNESS_SEEDS[i],
-    fetch: (input, init) => fetch(target() + input.slice(first.length), init),
-  });
-  witnesses.push(w);
-  return w;
-}
+/** Three witnesses, whose keys every server's operator configures. */
+const { serverOn, start, witnessOf } = ktServers({ witnesses: 3 });
 
 function clientOf(
   server: Instance,
@@ -108,16 +46,6 @@ function clientOf(
 async function headKey(server: Instance): Promise<Uint8Array> {
   const head = await server.server.context.directory.head();
   return decodeConfiguration(head.configuration).signaturePublicKey;
-}
-
-async function refusal(p: Promise<unknown>): Promise<SealpostError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof SealpostError, `untyped: ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected a refusal');
 }
 
 /**
@@ -279,8 +207,7 @@ describe('a malicious server is caught', () => {
               DELETE FROM kt_updates WHERE epoch >= 1; DELETE FROM kt_epochs WHERE epoch >= 1;
               DELETE FROM kt_cosignatures;`);
     raw.close();
-    const restarted = await startInstance(await db.open(), undefined, { witnessKeys: WITNESS_KEYS });
-    instances.push(restarted);
+    const restarted = await start(db); // migrating is a no-op on a migrated database
     target.url = restarted.url; // the witnesses follow the same directory at its new address
 
     // ws[0] polls now: the log shrank (dropped epochs).

@@ -10,71 +10,19 @@
  * tampering transport.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
-import { SealpostError, fromBase64url, parseUsername, toBase64url } from '@sealpost/core';
+import { describe, test } from 'node:test';
+import { fromBase64url, parseUsername, toBase64url } from '@sealpost/core';
 import { decodeConfiguration } from '@sealpost/core/kt/configuration';
 import { decodeOwnerMonitorProof, encodeOwnerMonitorProof } from '@sealpost/core/kt/response-codec';
 import { DirectoryClient, type DirectoryMemory } from '../packages/client/src/directory/directory-client.ts';
 import { DirectoryTrustError } from '../packages/client/src/directory/directory-errors.ts';
 import { recordsKeyOf } from '../packages/client/src/directory/own-version-records.ts';
-import { storeFactories, type FreshDatabase } from '../packages/server/src/store/test-databases.ts';
-import {
-  createDevice,
-  crypto,
-  post,
-  startInstance,
-  type Instance,
-  type TestDevice,
-} from './support/harness.ts';
+import { createDevice, crypto, uniqueName, type Instance, type TestDevice } from './support/harness.ts';
 import { chainOf } from './support/device-lists.ts';
+import { directoryKeys, ktServers, publish, refusal, type DirectoryKeys } from './support/kt-servers.ts';
 
-const factory = storeFactories[0]!;
-let counter = 0;
-const uniqueName = (prefix: string) => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`;
-
-const dbs: FreshDatabase[] = [];
-const instances: Instance[] = [];
-after(async () => {
-  for (const i of instances) await i.close();
-  for (const db of dbs) await db.cleanup();
-});
-
-type Keys = { signingSeed: Uint8Array; vrfSecret: Uint8Array };
-
-async function serverOn(keys?: Keys): Promise<Instance> {
-  const db = await factory.fresh();
-  dbs.push(db);
-  const store = await db.open();
-  await store.migrate();
-  if (keys !== undefined) await store.ktKeys(keys);
-  const server = await startInstance(store);
-  instances.push(server);
-  return server;
-}
-
-async function directoryKeys(server: Instance): Promise<Keys> {
-  // Stored keys win over the ones offered: this reads the directory's own pair, as its operator can.
-  return server.server.context.store.ktKeys({
-    signingSeed: new Uint8Array(32),
-    vrfSecret: new Uint8Array(32),
-  });
-}
-
-async function publish(server: Instance, list: Uint8Array): Promise<void> {
-  const r = await post(`${server.url}/v1/kt/updates`, { deviceList: toBase64url(list) });
-  assert.equal(r.status, 202, JSON.stringify(r.body));
-  assert.notEqual(await server.server.context.directory.publishNow(), undefined);
-}
-
-async function refusal(p: Promise<unknown>): Promise<SealpostError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof SealpostError, `untyped: ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected a refusal');
-}
+const servers = ktServers();
+const serverOn = async (keys?: DirectoryKeys): Promise<Instance> => (await servers.serverOn(keys)).server;
 
 /** A fetch that rewrites the monitoring answer's proof. */
 function rewritingMonitor(edit: (proof: Uint8Array) => Uint8Array) {

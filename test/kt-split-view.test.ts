@@ -13,76 +13,30 @@
  */
 import assert from 'node:assert/strict';
 import { DatabaseSync } from 'node:sqlite';
-import { after, describe, test } from 'node:test';
-import { SealpostError, toBase64url } from '@sealpost/core';
+import { describe, test } from 'node:test';
 import { decodeConfiguration } from '@sealpost/core/kt/configuration';
 import { verifyTreeHead } from '@sealpost/core/kt/tree-head';
-import { HttpWitness, WitnessRefusedError, type Evidence } from '@sealpost/witness';
+import { type HttpWitness, WitnessRefusedError, type Evidence } from '@sealpost/witness';
 import { DirectoryClient } from '../packages/client/src/directory/directory-client.ts';
 import { DirectoryTrustError } from '../packages/client/src/directory/directory-errors.ts';
-import { storeFactories, type FreshDatabase } from '../packages/server/src/store/test-databases.ts';
-import { createDevice, crypto, post, startInstance, type Instance } from './support/harness.ts';
+import { createDevice, crypto, uniqueName, type Instance } from './support/harness.ts';
 import { chainOf } from './support/device-lists.ts';
+import { ktServers, publish, refusal } from './support/kt-servers.ts';
 
-const factory = storeFactories[0]!; // SQLite: the copy is one file
-let counter = 0;
-const uniqueName = (prefix: string) => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`;
 const MAX_LAG_SECS = 60;
-const WITNESS_SEEDS = [0, 1, 2].map(() => crypto.randomBytes(32));
-const WITNESS_KEYS = WITNESS_SEEDS.map((s) => crypto.ed25519.publicKey(s));
-
-const dbs: FreshDatabase[] = [];
-const instances: Instance[] = [];
-const witnesses: HttpWitness[] = [];
-after(async () => {
-  for (const w of witnesses) w.close();
-  for (const i of instances) await i.close();
-  for (const db of dbs) await db.cleanup();
-});
-
-async function start(db: FreshDatabase): Promise<Instance> {
-  const store = await db.open();
-  await store.migrate();
-  const server = await startInstance(store, undefined, { witnessKeys: WITNESS_KEYS });
-  instances.push(server);
-  return server;
-}
+// SQLite (ktServers' databases): the copy is one file.
+const { database, start, witnessOf } = ktServers({ witnesses: 3 });
 
 async function publishNewUser(server: Instance, prefix: string): Promise<string> {
   const d = await createDevice(server.url, uniqueName(prefix));
-  const r = await post(`${server.url}/v1/kt/updates`, { deviceList: toBase64url(chainOf(d).next()) });
-  assert.equal(r.status, 202, JSON.stringify(r.body));
-  assert.notEqual(await server.server.context.directory.publishNow(), undefined);
+  await publish(server, chainOf(d).next());
   return d.username;
-}
-
-async function witnessOf(i: number, target: () => string): Promise<HttpWitness> {
-  const first = target();
-  const w = await HttpWitness.open({
-    crypto,
-    serverUrl: first,
-    stateDir: undefined,
-    seed: WITNESS_SEEDS[i],
-    fetch: (input, init) => fetch(target() + input.slice(first.length), init),
-  });
-  witnesses.push(w);
-  return w;
 }
 
 /** The size and root of the server's newest signed head. */
 async function headOf(server: Instance): Promise<{ treeSize: number; root: Uint8Array }> {
   const h = await server.server.context.directory.head();
   return { treeSize: h.treeHead.treeSize, root: h.root };
-}
-
-async function refusal(p: Promise<unknown>): Promise<SealpostError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof SealpostError, `untyped: ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected a refusal');
 }
 
 /** A client that talks to `url()` while remembering heads under `home`'s address. */
@@ -106,8 +60,7 @@ function clientOf(
 describe('split view within the lag window', () => {
   test('two servers share a history up to a cosigned head, then diverge: clients refuse the other fork, witnesses shown both halt with evidence', async () => {
     // One directory, two users, three witnesses cosigning its head of size 2.
-    const dbA = await factory.fresh();
-    dbs.push(dbA);
+    const dbA = await database();
     const a = await start(dbA);
     const alice = await publishNewUser(a, 'alice');
     await publishNewUser(a, 'bob');
@@ -121,8 +74,7 @@ describe('split view within the lag window', () => {
 
     // The operator copies the database at that epoch (with the witnesses' cosignatures) and runs a
     // second server on the copy: the same keys, the same history up to size 2.
-    const dbB = await factory.fresh();
-    dbs.push(dbB);
+    const dbB = await database();
     const raw = new DatabaseSync(dbA.location);
     raw.exec(`VACUUM INTO '${dbB.location.replaceAll("'", "''")}'`);
     raw.close();

@@ -109,6 +109,11 @@ export async function accountBody(
   };
 }
 
+let uniqueCounter = 0;
+/** A username no other test of this run uses, even on a shared database: `prefix` + time + count. */
+export const uniqueName = (prefix: string): string =>
+  `${prefix}${Date.now().toString(36)}${(uniqueCounter++).toString(36)}`;
+
 export async function createDevice(url: string, username: string): Promise<TestDevice> {
   const { seeds, body } = await accountBody(url, username);
   const res = await post(`${url}/v1/accounts`, body);
