@@ -7,7 +7,7 @@
  * request and a list for another account are refused typed and change nothing.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
   SealpostError,
@@ -23,7 +23,7 @@ import { deviceListHash, signDeviceList, verifyDeviceList } from '@sealpost/core
 import { generateRecoverySecret, recoverySigningKey } from '@sealpost/core/identity/recovery-key';
 import { ServerApi, firstDeviceList, recoveryDeviceList } from '@sealpost/client';
 import { BLOB_AUTH_HEADERS } from '../packages/server/src/http/blobs.ts';
-import { storeFactories, type FreshDatabase } from '../packages/server/src/store/test-databases.ts';
+import { storeFactories } from '../packages/server/src/store/test-databases.ts';
 import {
   challenge,
   connect,
@@ -31,13 +31,11 @@ import {
   crypto,
   eventually,
   post,
-  startInstance,
+  uniqueName,
   type Instance,
   type TestDevice,
 } from './support/harness.ts';
-
-let counter = 0;
-const uniqueName = (prefix: string) => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`;
+import { freshServer } from './support/fresh-server.ts';
 
 /** An account with a published first list (version 0) and a second registered device. */
 async function accountWithList(server: Instance) {
@@ -125,23 +123,11 @@ const codeOf = (e: unknown) => (e instanceof SealpostError ? e.code : String(e))
 
 for (const factory of storeFactories) {
   describe(`account recovery (${factory.name})`, () => {
-    let db: FreshDatabase;
-    let server: Instance;
-
-    before(async () => {
-      db = await factory.fresh();
-      const store = await db.open();
-      await store.migrate();
-      server = await startInstance(store);
-    });
-    after(async () => {
-      await server.close();
-      await db.cleanup();
-    });
+    const fixture = freshServer(factory);
 
     test('a rotation signed by the recovery key replaces the account key, unlinks the old devices and reaches the directory', async () => {
-      const a = await accountWithList(server);
-      const live = connect(server.url, a.first);
+      const a = await accountWithList(fixture.server);
+      const live = connect(fixture.server.url, a.first);
       void live.start().catch(() => undefined);
       await live.ready();
       const seeds = newDeviceSeeds();
@@ -170,7 +156,7 @@ for (const factory of storeFactories) {
         deviceSeed: crypto.randomBytes(32),
       });
       await assert.rejects(oldAdd, (e) => codeOf(e) === 'AUTH_SIGNATURE_INVALID');
-      assert.equal(await blobListing(server, a.first), 401);
+      assert.equal(await blobListing(fixture.server, a.first), 401);
       const recovered: TestDevice = {
         username: a.username,
         accountSeed: seeds.accountSeed,
@@ -178,23 +164,23 @@ for (const factory of storeFactories) {
         deviceId: result.deviceId,
         address: { username: a.username, deviceId: result.deviceId },
       };
-      assert.equal(await blobListing(server, recovered), 200);
+      assert.equal(await blobListing(fixture.server, recovered), 200);
 
       // The directory publishes the recovery list as version 1.
-      await server.server.context.directory.publishNow();
-      const account = (await server.server.context.store.getAccount(a.username))!;
-      const latest = await server.server.context.store.ktLatest(account.id);
+      await fixture.server.server.context.directory.publishNow();
+      const account = (await fixture.server.server.context.store.getAccount(a.username))!;
+      const latest = await fixture.server.server.context.store.ktLatest(account.id);
       assert.equal(latest?.version, 1);
       assert.deepEqual(latest?.deviceList, list);
 
       // Asked again (a client that lost the answer): the same outcome, nothing more removed or queued.
       const again = await a.api.recoverAccount({ username: a.username, ...seeds, deviceList: list });
       assert.deepEqual([again.version, again.removedDevices], [1, 0]);
-      assert.equal((await server.server.context.store.ktLatest(account.id))?.version, 1);
+      assert.equal((await fixture.server.server.context.store.ktLatest(account.id))?.version, 1);
     });
 
     test('a recovery whose list the directory already took is completed by a retry', async () => {
-      const a = await accountWithList(server);
+      const a = await accountWithList(fixture.server);
       const seeds = newDeviceSeeds();
       const list = recoveryDeviceList(crypto, a.current, {
         recoverySeed: a.recovery.seed,
@@ -208,33 +194,33 @@ for (const factory of storeFactories) {
       });
       const result = await a.api.recoverAccount({ username: a.username, ...seeds, deviceList: list });
       assert.deepEqual([result.version, result.removedDevices], [1, 2]);
-      const after = await snapshot(server, a.username);
+      const after = await snapshot(fixture.server, a.username);
       assert.equal(after.accountKey, toBase64url(crypto.ed25519.publicKey(seeds.accountSeed)));
       assert.deepEqual(after.devices, [toBase64url(result.deviceId)]);
     });
 
     test('random bytes as the device list are refused typed and change nothing', async () => {
-      const a = await accountWithList(server);
+      const a = await accountWithList(fixture.server);
       const seeds = newDeviceSeeds();
-      const before = await snapshot(server, a.username);
+      const before = await snapshot(fixture.server, a.username);
       await fc.assert(
         fc.asyncProperty(fc.uint8Array({ maxLength: 400 }), async (bytes) => {
           const r = await post(
-            `${server.url}/v1/accounts/${a.username}/recovery`,
-            await recoveryBody(server, a.username, bytes, seeds),
+            `${fixture.server.url}/v1/accounts/${a.username}/recovery`,
+            await recoveryBody(fixture.server, a.username, bytes, seeds),
           );
           assert.equal(r.status, 400, JSON.stringify(r.body));
           assert.match(String(r.body['code']), /^(CODEC_|IDENTITY_|VALIDATION_FAILED)/);
         }),
         { numRuns: 30 },
       );
-      assert.deepEqual(await snapshot(server, a.username), before);
+      assert.deepEqual(await snapshot(fixture.server, a.username), before);
     });
 
     test('refuses typed, and changes nothing: wrong signer, stale chain, replay, another account, no list', async () => {
-      const a = await accountWithList(server);
+      const a = await accountWithList(fixture.server);
       const seeds = newDeviceSeeds();
-      const before = await snapshot(server, a.username);
+      const before = await snapshot(fixture.server, a.username);
       const previousHash = deviceListHash(crypto, a.list0);
       const newAccountKey = crypto.ed25519.publicKey(seeds.accountSeed);
       const device = {
@@ -270,12 +256,12 @@ for (const factory of storeFactories) {
         );
       const refused = async (list: Uint8Array, status: number, code: string, body?: object) => {
         const r = await post(
-          `${server.url}/v1/accounts/${a.username}/recovery`,
-          body ?? (await recoveryBody(server, a.username, list, seeds)),
+          `${fixture.server.url}/v1/accounts/${a.username}/recovery`,
+          body ?? (await recoveryBody(fixture.server, a.username, list, seeds)),
         );
         assert.deepEqual([r.status, r.body['code']], [status, code], JSON.stringify(r.body));
-        await server.server.context.directory.publishNow();
-        assert.deepEqual(await snapshot(server, a.username), before);
+        await fixture.server.server.context.directory.publishNow();
+        assert.deepEqual(await snapshot(fixture.server, a.username), before);
       };
 
       // Signed by a key that is not the recovery key (labelled as the recovery key).
@@ -292,7 +278,7 @@ for (const factory of storeFactories) {
       );
       // A correct recovery list whose request signature is by another key.
       const good = listWith({ signer: ROTATION_SIGNER.recoveryKey, signerSeed: a.recovery.seed });
-      const forged = await recoveryBody(server, a.username, good, {
+      const forged = await recoveryBody(fixture.server, a.username, good, {
         ...seeds,
         accountSeed: crypto.randomBytes(32),
       });
@@ -310,7 +296,7 @@ for (const factory of storeFactories) {
         a.first.accountSeed,
       );
       await a.api.publishDeviceList({ username: a.username, deviceList: list1 });
-      const afterList1 = await snapshot(server, a.username);
+      const afterList1 = await snapshot(fixture.server, a.username);
       Object.assign(before, afterList1);
       await refused(
         listWith({ signer: ROTATION_SIGNER.recoveryKey, signerSeed: a.recovery.seed, version: 2 }),
@@ -327,28 +313,28 @@ for (const factory of storeFactories) {
         deviceKey: seeds.deviceKey,
         day: 20_001,
       });
-      const captured = await recoveryBody(server, a.username, fresh, seeds);
-      const ok = await post(`${server.url}/v1/accounts/${a.username}/recovery`, captured);
+      const captured = await recoveryBody(fixture.server, a.username, fresh, seeds);
+      const ok = await post(`${fixture.server.url}/v1/accounts/${a.username}/recovery`, captured);
       assert.equal(ok.status, 200, JSON.stringify(ok.body));
-      const recovered = await snapshot(server, a.username);
-      const replay = await post(`${server.url}/v1/accounts/${a.username}/recovery`, captured);
+      const recovered = await snapshot(fixture.server, a.username);
+      const replay = await post(`${fixture.server.url}/v1/accounts/${a.username}/recovery`, captured);
       assert.deepEqual([replay.status, replay.body['code']], [401, 'AUTH_CHALLENGE_UNKNOWN']);
-      assert.deepEqual(await snapshot(server, a.username), recovered);
+      assert.deepEqual(await snapshot(fixture.server, a.username), recovered);
 
       // A recovery list of one account posted for another.
-      const b = await accountWithList(server);
-      const beforeB = await snapshot(server, b.username);
+      const b = await accountWithList(fixture.server);
+      const beforeB = await snapshot(fixture.server, b.username);
       const r = await post(
-        `${server.url}/v1/accounts/${b.username}/recovery`,
-        await recoveryBody(server, b.username, fresh, seeds),
+        `${fixture.server.url}/v1/accounts/${b.username}/recovery`,
+        await recoveryBody(fixture.server, b.username, fresh, seeds),
       );
       assert.deepEqual([r.status, r.body['code']], [400, 'VALIDATION_FAILED']);
-      assert.deepEqual(await snapshot(server, b.username), beforeB);
+      assert.deepEqual(await snapshot(fixture.server, b.username), beforeB);
 
       // An account that never published a list has no chain to recover on.
-      const c = await createDevice(server.url, uniqueName('nolist'));
+      const c = await createDevice(fixture.server.url, uniqueName('nolist'));
       const cUser = c.username as Username;
-      const beforeC = await snapshot(server, cUser);
+      const beforeC = await snapshot(fixture.server, cUser);
       const cRecovery = recoverySigningKey(crypto, generateRecoverySecret(crypto));
       const cList0 = verifyDeviceList(
         crypto,
@@ -366,11 +352,11 @@ for (const factory of storeFactories) {
         { recoverySeed: cRecovery.seed, accountSeed: seeds.accountSeed, deviceKey: seeds.deviceKey, day: 1 },
       );
       const rc = await post(
-        `${server.url}/v1/accounts/${cUser}/recovery`,
-        await recoveryBody(server, cUser, orphan, seeds),
+        `${fixture.server.url}/v1/accounts/${cUser}/recovery`,
+        await recoveryBody(fixture.server, cUser, orphan, seeds),
       );
       assert.deepEqual([rc.status, rc.body['code']], [400, 'IDENTITY_SIGNATURE_INVALID']);
-      assert.deepEqual(await snapshot(server, cUser), beforeC);
+      assert.deepEqual(await snapshot(fixture.server, cUser), beforeC);
     });
   });
 }
