@@ -7,49 +7,38 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { generateRecoverySecret, recoveryCodeOf } from '@sealpost/core/identity/recovery-key';
-import { storeFactories } from '../packages/server/src/store/test-databases.ts';
 import { assertSameTree, makeTree } from './support/backup-trees.ts';
-import { crypto, startInstance, type Instance } from './support/harness.ts';
+import { crypto } from './support/harness.ts';
+import { serverFixture } from './support/server-fixture.ts';
 import { PASSPHRASE, ok as okIn, sealpost as run } from './support/sealpost-cli.ts';
 
-let instance: Instance;
-let cleanup: () => Promise<void>;
-let work: string;
-
-before(async () => {
-  const opened = await storeFactories[0]!.open();
-  cleanup = opened.cleanup;
-  instance = await startInstance(opened.store);
-  work = await fs.mkdtemp(join(tmpdir(), 'sealpost-account-recovery-cli-'));
-});
-after(async () => {
-  await instance.close();
-  await cleanup();
-  await fs.rm(work, { recursive: true, force: true });
-});
+const fixture = serverFixture('sealpost-account-recovery-cli-');
 
 const sealpost = (home: string, args: readonly string[], env: Record<string, string>) =>
-  run(work, home, args, { env });
+  run(fixture.work, home, args, { env });
 const ok = (home: string, args: readonly string[], env: Record<string, string>) =>
-  okIn(work, home, args, { env });
+  okIn(fixture.work, home, args, { env });
 
 test('recover with the code only, then restore every snapshot of the server repository byte for byte', async () => {
-  const oldHome = join(work, 'old-home');
+  const oldHome = join(fixture.work, 'old-home');
   const device = { SEALPOST_PASSPHRASE: PASSPHRASE };
-  const created = await ok(oldHome, ['account', 'create', 'lazarus', '--server', instance.url], device);
+  const created = await ok(
+    oldHome,
+    ['account', 'create', 'lazarus', '--server', fixture.instance.url],
+    device,
+  );
   const code = /recovery code\s+([0-9A-Z-]+)/.exec(created)?.[1];
   assert.ok(code !== undefined, 'account create prints the recovery code');
-  const repo = ['--repo', instance.url];
+  const repo = ['--repo', fixture.instance.url];
   const init = JSON.parse(await ok(oldHome, ['backup', 'init', ...repo, '--json'], device)) as {
     recoveryKeyFile: boolean;
   };
   assert.equal(init.recoveryKeyFile, true);
 
-  const source = join(work, 'source');
+  const source = join(fixture.work, 'source');
   await makeTree(source, 2);
   const states: { id: string; copy: string }[] = [];
   for (let i = 0; i < 3; i++) {
@@ -58,17 +47,17 @@ test('recover with the code only, then restore every snapshot of the server repo
     const { snapshotId } = JSON.parse(
       await ok(oldHome, ['backup', 'create', source, ...repo, '--json'], device),
     ) as { snapshotId: string };
-    const copy = join(work, `state-${i}`);
+    const copy = join(fixture.work, `state-${i}`);
     await fs.cp(source, copy, { recursive: true, verbatimSymlinks: true });
     states.push({ id: snapshotId, copy });
   }
   // Kept aside to show that the lost device's credentials stop working.
-  const lostHome = join(work, 'lost-home');
+  const lostHome = join(fixture.work, 'lost-home');
   await fs.cp(oldHome, lostHome, { recursive: true });
 
   // Every device lost. Before recovery, the code alone cannot reach a server repository.
   await fs.rm(oldHome, { recursive: true });
-  const newHome = join(work, 'new-home');
+  const newHome = join(fixture.work, 'new-home');
   const recovery = { SEALPOST_RECOVERY_CODE: code.toLowerCase().replaceAll('-', ' '), ...device };
   const early = await sealpost(newHome, ['backup', 'snapshots', ...repo, '--recovery-code'], recovery);
   assert.notEqual(early.status, 0);
@@ -77,8 +66,8 @@ test('recover with the code only, then restore every snapshot of the server repo
   // Another account's code is refused before anything changes.
   const otherCode = recoveryCodeOf(crypto, generateRecoverySecret(crypto));
   const wrong = await sealpost(
-    join(work, 'wrong-home'),
-    ['account', 'recover', 'lazarus', '--server', instance.url],
+    join(fixture.work, 'wrong-home'),
+    ['account', 'recover', 'lazarus', '--server', fixture.instance.url],
     { ...device, SEALPOST_RECOVERY_CODE: otherCode },
   );
   assert.notEqual(wrong.status, 0);
@@ -87,7 +76,7 @@ test('recover with the code only, then restore every snapshot of the server repo
 
   const recovered = await sealpost(
     newHome,
-    ['account', 'recover', 'lazarus', '--server', instance.url],
+    ['account', 'recover', 'lazarus', '--server', fixture.instance.url],
     recovery,
   );
   assert.equal(recovered.status, 0, recovered.stderr);
@@ -116,7 +105,7 @@ test('recover with the code only, then restore every snapshot of the server repo
   );
   // From now on the new device's account key opens the repository: no code needed.
   for (const [i, state] of states.entries()) {
-    const target = join(work, `restored-${i}`);
+    const target = join(fixture.work, `restored-${i}`);
     await ok(newHome, ['backup', 'restore', state.id, target, ...repo], device);
     await assertSameTree(state.copy, target);
   }

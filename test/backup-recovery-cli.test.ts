@@ -6,44 +6,33 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { generateRecoverySecret, recoveryCodeOf } from '@sealpost/core/identity/recovery-key';
-import { storeFactories } from '../packages/server/src/store/test-databases.ts';
 import { assertSameTree, makeTree } from './support/backup-trees.ts';
-import { crypto, startInstance, type Instance } from './support/harness.ts';
+import { crypto } from './support/harness.ts';
+import { serverFixture } from './support/server-fixture.ts';
 import { PASSPHRASE, ok as okIn, sealpost as run } from './support/sealpost-cli.ts';
 
-let instance: Instance;
-let cleanup: () => Promise<void>;
-let work: string;
-
-before(async () => {
-  const opened = await storeFactories[0]!.open();
-  cleanup = opened.cleanup;
-  instance = await startInstance(opened.store);
-  work = await fs.mkdtemp(join(tmpdir(), 'sealpost-recovery-cli-'));
-});
-after(async () => {
-  await instance.close();
-  await cleanup();
-  await fs.rm(work, { recursive: true, force: true });
-});
+const fixture = serverFixture('sealpost-recovery-cli-');
 
 const sealpost = (home: string, args: readonly string[], env: Record<string, string>) =>
-  run(work, home, args, { env });
+  run(fixture.work, home, args, { env });
 const ok = (home: string, args: readonly string[], env: Record<string, string>) =>
-  okIn(work, home, args, { env });
+  okIn(fixture.work, home, args, { env });
 
 test('a new machine with only the recovery code restores every snapshot after every device is lost', async () => {
-  const oldHome = join(work, 'old-home');
+  const oldHome = join(fixture.work, 'old-home');
   const device = { SEALPOST_PASSPHRASE: PASSPHRASE };
-  const created = await ok(oldHome, ['account', 'create', 'phoenix', '--server', instance.url], device);
+  const created = await ok(
+    oldHome,
+    ['account', 'create', 'phoenix', '--server', fixture.instance.url],
+    device,
+  );
   const code = /recovery code\s+([0-9A-Z-]+)/.exec(created)?.[1];
   assert.ok(code !== undefined, 'account create prints the recovery code');
 
-  const repoDir = join(work, 'repo');
+  const repoDir = join(fixture.work, 'repo');
   const dirRepo = ['--repo', repoDir, '--account'];
   const init = JSON.parse(await ok(oldHome, ['backup', 'init', ...dirRepo, '--json'], device)) as {
     recoveryKeyFile: boolean;
@@ -51,12 +40,12 @@ test('a new machine with only the recovery code restores every snapshot after ev
   assert.equal(init.recoveryKeyFile, true);
   assert.equal((await fs.readdir(join(repoDir, 'keys'))).length, 2, 'account and recovery key files');
   const serverInit = JSON.parse(
-    await ok(oldHome, ['backup', 'init', '--repo', instance.url, '--json'], device),
+    await ok(oldHome, ['backup', 'init', '--repo', fixture.instance.url, '--json'], device),
   ) as { recoveryKeyFile: boolean };
   assert.equal(serverInit.recoveryKeyFile, true);
 
   // Three snapshots of a changing tree; each state is kept aside to compare its restore with.
-  const source = join(work, 'source');
+  const source = join(fixture.work, 'source');
   await makeTree(source, 2);
   const states: { id: string; copy: string }[] = [];
   for (let i = 0; i < 3; i++) {
@@ -65,14 +54,14 @@ test('a new machine with only the recovery code restores every snapshot after ev
     const { snapshotId } = JSON.parse(
       await ok(oldHome, ['backup', 'create', source, ...dirRepo, '--json'], device),
     ) as { snapshotId: string };
-    const copy = join(work, `state-${i}`);
+    const copy = join(fixture.work, `state-${i}`);
     await fs.cp(source, copy, { recursive: true, verbatimSymlinks: true });
     states.push({ id: snapshotId, copy });
   }
 
   // Every device lost: the home, its key store and the account's keys are gone.
   await fs.rm(oldHome, { recursive: true });
-  const newHome = join(work, 'new-home');
+  const newHome = join(fixture.work, 'new-home');
   const recovery = { SEALPOST_RECOVERY_CODE: code.toLowerCase().replaceAll('-', ' ') };
   const fromCode = ['--repo', repoDir, '--recovery-code'];
 
@@ -88,7 +77,7 @@ test('a new machine with only the recovery code restores every snapshot after ev
   ) as { path: string }[];
   assert.ok(entries.some((e) => e.path === 'docs/later.txt'));
   for (const [i, state] of states.entries()) {
-    const target = join(work, `restored-${i}`);
+    const target = join(fixture.work, `restored-${i}`);
     await ok(newHome, ['backup', 'restore', state.id, target, ...fromCode], recovery);
     await assertSameTree(state.copy, target);
   }
@@ -100,29 +89,29 @@ test('a new machine with only the recovery code restores every snapshot after ev
 });
 
 test('another account’s code and a mistyped code open nothing; a server repository is refused with a reason', async () => {
-  const home = join(work, 'other-home');
+  const home = join(fixture.work, 'other-home');
   const device = { SEALPOST_PASSPHRASE: PASSPHRASE };
-  await ok(home, ['account', 'create', 'otherone', '--server', instance.url], device);
-  const repoDir = join(work, 'other-repo');
+  await ok(home, ['account', 'create', 'otherone', '--server', fixture.instance.url], device);
+  const repoDir = join(fixture.work, 'other-repo');
   await ok(home, ['backup', 'init', '--repo', repoDir, '--account'], device);
 
   const fromCode = ['backup', 'snapshots', '--repo', repoDir, '--recovery-code'];
   const otherCode = recoveryCodeOf(crypto, generateRecoverySecret(crypto));
-  const wrong = await sealpost(join(work, 'blank'), fromCode, { SEALPOST_RECOVERY_CODE: otherCode });
+  const wrong = await sealpost(join(fixture.work, 'blank'), fromCode, { SEALPOST_RECOVERY_CODE: otherCode });
   assert.notEqual(wrong.status, 0);
   assert.match(wrong.stderr, /KEYSTORE_PASSPHRASE_WRONG/);
   assert.ok(!wrong.stderr.includes(otherCode), 'the code is never printed');
 
   const typo = (otherCode[0] === 'A' ? 'B' : 'A') + otherCode.slice(1);
-  const mistyped = await sealpost(join(work, 'blank'), fromCode, { SEALPOST_RECOVERY_CODE: typo });
+  const mistyped = await sealpost(join(fixture.work, 'blank'), fromCode, { SEALPOST_RECOVERY_CODE: typo });
   assert.match(mistyped.stderr, /IDENTITY_RECOVERY_CODE_INVALID/);
 
-  const none = await sealpost(join(work, 'blank'), fromCode, {});
+  const none = await sealpost(join(fixture.work, 'blank'), fromCode, {});
   assert.match(none.stderr, /SEALPOST_RECOVERY_CODE/);
 
   const server = await sealpost(
-    join(work, 'blank'),
-    ['backup', 'snapshots', '--repo', instance.url, '--recovery-code'],
+    join(fixture.work, 'blank'),
+    ['backup', 'snapshots', '--repo', fixture.instance.url, '--recovery-code'],
     {
       SEALPOST_RECOVERY_CODE: otherCode,
     },
@@ -131,10 +120,10 @@ test('another account’s code and a mistyped code open nothing; a server reposi
   assert.match(server.stderr, /needs a device of the account/);
 
   // A passphrase repository has no recovery key file: the code is told so.
-  const plain = join(work, 'plain-repo');
+  const plain = join(fixture.work, 'plain-repo');
   await ok(home, ['backup', 'init', '--repo', plain], device);
   const noRecovery = await sealpost(
-    join(work, 'blank'),
+    join(fixture.work, 'blank'),
     ['backup', 'snapshots', '--repo', plain, '--recovery-code'],
     {
       SEALPOST_RECOVERY_CODE: otherCode,

@@ -4,39 +4,22 @@
  * and check --read-data work on the server's blob store.
  */
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { storeFactories } from '../packages/server/src/store/test-databases.ts';
+import { test } from 'node:test';
 import { assertSameTree, makeTree } from './support/backup-trees.ts';
-import { startInstance, type Instance } from './support/harness.ts';
+import { serverFixture } from './support/server-fixture.ts';
 import { ok as okIn, sealpost as run } from './support/sealpost-cli.ts';
 
-let instance: Instance;
-let cleanup: () => Promise<void>;
-let work: string;
+const fixture = serverFixture('sealpost-remote-cli-');
 
-before(async () => {
-  const opened = await storeFactories[0]!.open();
-  cleanup = opened.cleanup;
-  instance = await startInstance(opened.store);
-  work = await fs.mkdtemp(join(tmpdir(), 'sealpost-remote-cli-'));
-});
-after(async () => {
-  await instance.close();
-  await cleanup();
-  await fs.rm(work, { recursive: true, force: true });
-});
-
-const sealpost = (args: readonly string[]) => run(work, join(work, 'home'), args);
+const sealpost = (args: readonly string[]) => run(fixture.work, join(fixture.work, 'home'), args);
 
 test('backs up into the server with the account key, restores byte for byte, checks the data', async () => {
-  const ok = (args: readonly string[]) => okIn(work, join(work, 'home'), args);
-  await ok(['account', 'create', 'clibacker', '--server', instance.url]);
-  const source = join(work, 'source');
+  const ok = (args: readonly string[]) => okIn(fixture.work, join(fixture.work, 'home'), args);
+  await ok(['account', 'create', 'clibacker', '--server', fixture.instance.url]);
+  const source = join(fixture.work, 'source');
   await makeTree(source, 1);
-  const repo = ['--repo', instance.url];
+  const repo = ['--repo', fixture.instance.url];
   await ok(['backup', 'init', ...repo]);
   const again = await sealpost(['backup', 'init', ...repo]);
   assert.notEqual(again.status, 0);
@@ -50,7 +33,7 @@ test('backs up into the server with the account key, restores byte for byte, che
     snapshots.map((s) => s.id),
     [created.snapshotId],
   );
-  await ok(['backup', 'restore', 'latest', join(work, 'restored'), ...repo]);
-  await assertSameTree(source, join(work, 'restored'));
+  await ok(['backup', 'restore', 'latest', join(fixture.work, 'restored'), ...repo]);
+  await assertSameTree(source, join(fixture.work, 'restored'));
   assert.match(await ok(['backup', 'check', '--read-data', ...repo]), /no problems found/);
 });

@@ -6,9 +6,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { SealpostError } from '@sealpost/core';
 import {
   generateRecoverySecret,
@@ -31,34 +30,19 @@ import type { ObjectKind } from '../packages/client/src/backup/repository.ts';
 import { restore } from '../packages/client/src/backup/restore.ts';
 import { initRepository, openRepository } from '../packages/client/src/backup/session.ts';
 import { listSnapshots } from '../packages/client/src/backup/snapshots.ts';
-import type { Store } from '../packages/server/src/store/store.ts';
-import { storeFactories } from '../packages/server/src/store/test-databases.ts';
 import { assertSameTree, makeTree } from './support/backup-trees.ts';
-import { createDevice, crypto, startInstance, type Instance, type TestDevice } from './support/harness.ts';
+import { createDevice, crypto, type TestDevice } from './support/harness.ts';
+import { serverFixture } from './support/server-fixture.ts';
 
 const TEST_ARGON2 = { memoryKiB: 1024, iterations: 1, parallelism: 1 };
 const deps = nodeBackupDeps();
 const isError = (code: string) => (e: unknown) => e instanceof SealpostError && e.code === code;
 
-let store: Store;
-let cleanup: () => Promise<void>;
-let instance: Instance;
-let work: string;
-
-before(async () => {
-  ({ store, cleanup } = await storeFactories[0]!.open());
-  instance = await startInstance(store);
-  work = await fs.mkdtemp(join(tmpdir(), 'sealpost-keys-'));
-});
-after(async () => {
-  await instance.close();
-  await cleanup();
-  await fs.rm(work, { recursive: true, force: true });
-});
+const fixture = serverFixture('sealpost-keys-');
 
 function repoOf(device: { username: string; deviceSeed: Uint8Array }) {
   return new HttpRepository({
-    serverUrl: instance.url,
+    serverUrl: fixture.instance.url,
     username: device.username,
     deviceSeed: device.deviceSeed,
     crypto,
@@ -70,7 +54,7 @@ async function names(repo: HttpRepository, kind: ObjectKind): Promise<string[]> 
 }
 
 test('a new machine with only the recovery code restores every snapshot of the account', async () => {
-  const device: TestDevice = await createDevice(instance.url, 'recovered');
+  const device: TestDevice = await createDevice(fixture.instance.url, 'recovered');
   const recoverySecret = generateRecoverySecret(crypto);
   const code = recoveryCodeOf(crypto, recoverySecret);
   const repo = repoOf(device);
@@ -80,7 +64,7 @@ test('a new machine with only the recovery code restores every snapshot of the a
   await initAccountRepository(repo, deps, { accountSeed: device.accountSeed, recoveryPublicKey });
   assert.equal((await repo.list('keys')).length, 2);
 
-  const source = join(work, 'src-recovery');
+  const source = join(fixture.work, 'src-recovery');
   await makeTree(source, 2);
   const secret = accountKeySecret(crypto, device.accountSeed);
   const session = await openRepository(repo, deps, secret);
@@ -92,7 +76,7 @@ test('a new machine with only the recovery code restores every snapshot of the a
   // The new machine: a fresh device key on the account (enrolment is the account's business, not
   // the repository's), and nothing of the old machine but the printed recovery code.
   const newDeviceSeed = new Uint8Array(randomBytes(32));
-  await new ServerApi(instance.url, crypto).addDevice({
+  await new ServerApi(fixture.instance.url, crypto).addDevice({
     username: device.username,
     accountSeed: device.accountSeed,
     deviceSeed: newDeviceSeed,
@@ -107,7 +91,7 @@ test('a new machine with only the recovery code restores every snapshot of the a
       snapshots.map((s) => s.id),
       [first.snapshotId, second.snapshotId],
     );
-    const target = join(work, 'recovered');
+    const target = join(fixture.work, 'recovered');
     await restore(recovered, second.snapshotId, target);
     await assertSameTree(source, target);
   } finally {
@@ -133,10 +117,10 @@ test('a new machine with only the recovery code restores every snapshot of the a
 });
 
 test('changing the passphrase replaces one key file and re-encrypts no data', async () => {
-  const device = await createDevice(instance.url, 'rekeyed');
+  const device = await createDevice(fixture.instance.url, 'rekeyed');
   const repo = repoOf(device);
   await initRepository(repo, deps, 'first passphrase', TEST_ARGON2);
-  const source = join(work, 'src-rekey');
+  const source = join(fixture.work, 'src-rekey');
   await makeTree(source, 1);
   const session = await openRepository(repo, deps, 'first passphrase');
   const { snapshotId } = await backup(session, source, { hostname: 'h' });
@@ -162,7 +146,7 @@ test('changing the passphrase replaces one key file and re-encrypts no data', as
   );
   const reopened = await openRepository(repo, deps, 'second passphrase');
   try {
-    const target = join(work, 'rekeyed');
+    const target = join(fixture.work, 'rekeyed');
     await restore(reopened, snapshotId, target);
     await assertSameTree(source, target);
   } finally {

@@ -7,10 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import * as fs from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { SealpostError, parseUsername } from '@sealpost/core';
 import { HttpRepository, BLOB_KINDS } from '../packages/client/node/backup-http-repo.ts';
 import { nodeBackupDeps } from '../packages/client/node/backup-node.ts';
@@ -22,10 +20,9 @@ import type { ObjectName } from '../packages/client/src/backup/repository.ts';
 import { restore } from '../packages/client/src/backup/restore.ts';
 import { initRepository, openRepository } from '../packages/client/src/backup/session.ts';
 import { listSnapshots } from '../packages/client/src/backup/snapshots.ts';
-import type { Store } from '../packages/server/src/store/store.ts';
-import { storeFactories } from '../packages/server/src/store/test-databases.ts';
 import { assertSameTree, makeTree } from './support/backup-trees.ts';
-import { createDevice, crypto, startInstance, type Instance, type TestDevice } from './support/harness.ts';
+import { createDevice, crypto, type TestDevice } from './support/harness.ts';
+import { serverFixture } from './support/server-fixture.ts';
 
 const PASSPHRASE = 'correct horse battery staple';
 const TEST_ARGON2 = { memoryKiB: 1024, iterations: 1, parallelism: 1 };
@@ -35,25 +32,11 @@ const nameOf = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest(
 const isBackupError = (code: string) => (e: unknown) => e instanceof BackupError && e.code === code;
 const isError = (code: string) => (e: unknown) => e instanceof SealpostError && e.code === code;
 
-let store: Store;
-let cleanup: () => Promise<void>;
-let instance: Instance;
-let work: string;
-
-before(async () => {
-  ({ store, cleanup } = await storeFactories[0]!.open());
-  instance = await startInstance(store);
-  work = await fs.mkdtemp(join(tmpdir(), 'sealpost-remote-'));
-});
-after(async () => {
-  await instance.close();
-  await cleanup();
-  await fs.rm(work, { recursive: true, force: true });
-});
+const fixture = serverFixture('sealpost-remote-');
 
 function repoOf(device: TestDevice, options: { fetch?: FetchLike; attempts?: number } = {}) {
   return new HttpRepository({
-    serverUrl: instance.url,
+    serverUrl: fixture.instance.url,
     username: device.username,
     deviceSeed: device.deviceSeed,
     crypto,
@@ -64,7 +47,7 @@ function repoOf(device: TestDevice, options: { fetch?: FetchLike; attempts?: num
 
 describe('HttpRepository', () => {
   test('stores each kind apart, reads whole and ranged, lists, probes and deletes', async () => {
-    const repo = repoOf(await createDevice(instance.url, 'kinds'));
+    const repo = repoOf(await createDevice(fixture.instance.url, 'kinds'));
     const objects = Object.keys(BLOB_KINDS).map((kind) => {
       const bytes = new Uint8Array(randomBytes(kind === 'keys' ? 123 : 5000));
       return { kind: kind as keyof typeof BLOB_KINDS, bytes, name: nameOf(bytes) };
@@ -98,7 +81,7 @@ describe('HttpRepository', () => {
   });
 
   test('refuses bytes that do not hash to the name before sending them', async () => {
-    const repo = repoOf(await createDevice(instance.url, 'namecheck'));
+    const repo = repoOf(await createDevice(fixture.instance.url, 'namecheck'));
     const bytes = new Uint8Array(randomBytes(100));
     const wrong = nameOf(new Uint8Array(randomBytes(100)));
     await assert.rejects(repo.put('packs', wrong, bytes), isBackupError('BACKUP_OBJECT_NAME_INVALID'));
@@ -107,8 +90,8 @@ describe('HttpRepository', () => {
   });
 
   test("another account's repository sees none of this account's objects", async () => {
-    const alice = repoOf(await createDevice(instance.url, 'owner'));
-    const mallory = repoOf(await createDevice(instance.url, 'stranger'));
+    const alice = repoOf(await createDevice(fixture.instance.url, 'owner'));
+    const mallory = repoOf(await createDevice(fixture.instance.url, 'stranger'));
     const bytes = new Uint8Array(randomBytes(300));
     await alice.put('index', nameOf(bytes), bytes);
     assert.deepEqual(await mallory.list('index'), []);
@@ -118,7 +101,7 @@ describe('HttpRepository', () => {
   });
 
   test('retries a request that got no answer or a 503, and gives up with NOT_READY', async () => {
-    const device = await createDevice(instance.url, 'flaky');
+    const device = await createDevice(fixture.instance.url, 'flaky');
     let failures = 2;
     const seen: string[] = [];
     const flaky: FetchLike = async (url, init) => {
@@ -132,7 +115,7 @@ describe('HttpRepository', () => {
     };
     const waits: number[] = [];
     const repo = new HttpRepository({
-      serverUrl: instance.url,
+      serverUrl: fixture.instance.url,
       username: device.username,
       deviceSeed: device.deviceSeed,
       crypto,
@@ -156,10 +139,10 @@ describe('HttpRepository', () => {
   });
 
   test('does not retry a refusal: a device the server does not know is AUTH_SIGNATURE_INVALID', async () => {
-    const device = await createDevice(instance.url, 'known');
+    const device = await createDevice(fixture.instance.url, 'known');
     let requests = 0;
     const repo = new HttpRepository({
-      serverUrl: instance.url,
+      serverUrl: fixture.instance.url,
       username: device.username,
       deviceSeed: new Uint8Array(randomBytes(32)),
       crypto,
@@ -175,8 +158,8 @@ describe('HttpRepository', () => {
 
 describe('backup into the server', () => {
   test('init, backup twice, snapshots, restore byte for byte, check --read-data', async () => {
-    const device = await createDevice(instance.url, 'backer');
-    const source = join(work, 'source');
+    const device = await createDevice(fixture.instance.url, 'backer');
+    const source = join(fixture.work, 'source');
     const canary = `canary-${randomBytes(8).toString('hex')}`;
     await makeTree(source, 3, canary);
     const repo = repoOf(device);
@@ -198,7 +181,7 @@ describe('backup into the server', () => {
         [first.snapshotId, second.snapshotId],
       );
 
-      const target = join(work, 'restored');
+      const target = join(fixture.work, 'restored');
       await restore(session, first.snapshotId, target);
       await assertSameTree(source, target);
 
@@ -210,7 +193,7 @@ describe('backup into the server', () => {
     }
 
     // What the server holds: the four kinds, and neither a file name nor file contents.
-    const account = (await store.disclose(parseUsername(device.username)))!;
+    const account = (await fixture.store.disclose(parseUsername(device.username)))!;
     const rows = account['blobs']!;
     assert.deepEqual(new Set(rows.map((r) => r['kind'])), new Set([1, 2, 3, 4]));
     const haystack = Buffer.concat(rows.map((r) => Buffer.from(r['bytes'] as Uint8Array)));
