@@ -12,38 +12,16 @@
  * test/conversations-e2e.test.ts.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { SqliteStore } from '../packages/server/src/store/sqlite.ts';
-import { startInstance, type Instance } from './support/harness.ts';
-import {
-  type Interactive,
-  interactive,
-  linkDevice,
-  ok as okIn,
-  sealpost as run,
-} from './support/sealpost-cli.ts';
+import { test } from 'node:test';
+import { type Interactive, interactive, linkDevice, sealpost as run } from './support/sealpost-cli.ts';
+import { cliScenario } from './support/cli-scenario.ts';
 
-let scratch = '';
-let node: Instance;
-let store: SqliteStore;
-const ok = (home: string, args: readonly string[]) => okIn(scratch, home, args);
+const scenario = cliScenario('sealpost-group-');
+const { ok } = scenario;
 const read = (home: string) => ok(home, ['read']);
 const lines = (...l: string[]) => l.map((x) => `${x}\n`).join('');
-
-before(async () => {
-  scratch = mkdtempSync(join(tmpdir(), 'sealpost-group-'));
-  store = SqliteStore.open(':memory:');
-  await store.migrate();
-  node = await startInstance(store);
-});
-after(async () => {
-  await node.close();
-  await store.close();
-  rmSync(scratch, { recursive: true, force: true });
-});
 
 interface User {
   readonly name: string;
@@ -53,12 +31,12 @@ interface User {
 
 /** An account made on its first device, and a second device linked to it from the first. */
 async function user(name: string, devices: 1 | 2): Promise<User> {
-  const first = mkdtempSync(join(scratch, `${name}1-`));
-  const createdOut = await ok(first, ['account', 'create', name, '--server', node.url]);
+  const first = mkdtempSync(join(scenario.scratch, `${name}1-`));
+  const createdOut = await ok(first, ['account', 'create', name, '--server', scenario.node.url]);
   const u: User = { name, homes: [first], ids: [/^device id +(\S+)$/m.exec(createdOut)![1]!] };
   if (devices === 2) {
-    const second = join(mkdtempSync(join(scratch, `${name}2-`)), 'home');
-    u.ids.push(await linkDevice(scratch, first, second, name, node.url));
+    const second = join(mkdtempSync(join(scenario.scratch, `${name}2-`)), 'home');
+    u.ids.push(await linkDevice(scenario.scratch, first, second, name, scenario.node.url));
     u.homes.push(second);
   }
   return u;
@@ -130,9 +108,9 @@ test('three users with two devices each talk in a group that changes under them,
   // 30 messages from three devices, live: each is seen by another member before the next is sent,
   // so the server orders them as written.
   const chats = new Map<string, Interactive>([
-    ['alice', interactive(scratch, alice1, ['chat', 'team'])],
-    ['bob', interactive(scratch, bob1, ['chat', 'team'])],
-    ['dave', interactive(scratch, dave1, ['chat', 'team'])],
+    ['alice', interactive(scenario.scratch, alice1, ['chat', 'team'])],
+    ['bob', interactive(scenario.scratch, bob1, ['chat', 'team'])],
+    ['dave', interactive(scenario.scratch, dave1, ['chat', 'team'])],
   ]);
   const order = ['alice', 'bob', 'dave'];
   const burst: string[] = [];
@@ -193,12 +171,12 @@ test('three users with two devices each talk in a group that changes under them,
     groups[0]!.members.every((u) => u.devices.every((d) => d.listed)),
     listed,
   );
-  const refused = await run(scratch, carol1, ['send', 'team', 'still here?']);
+  const refused = await run(scenario.scratch, carol1, ['send', 'team', 'still here?']);
   assert.notEqual(refused.status, 0);
   assert.match(refused.stderr, /^error VALIDATION_FAILED: you are no longer in team$/m);
   // The removed device's mailbox went with it, and the server no longer lets it in: its `read`
   // fails with the server's reason (it used to wait on a connection closed for good).
-  const gone = await run(scratch, bob2, ['read']);
+  const gone = await run(scenario.scratch, bob2, ['read']);
   assert.equal(gone.status, 2, gone.stderr); // exit-status.ts: authentication failed
   assert.equal(gone.stdout, '');
   assert.match(gone.stderr, /^error AUTH_SIGNATURE_INVALID: unknown device or bad signature$/m);

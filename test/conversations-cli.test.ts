@@ -6,35 +6,19 @@
  * event; two users chatting interactively over their live connections.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { SqliteStore } from '../packages/server/src/store/sqlite.ts';
-import { startInstance, type Instance } from './support/harness.ts';
-import { interactive, ok as okIn, sealpost as run } from './support/sealpost-cli.ts';
+import { test } from 'node:test';
+import { interactive, sealpost as run } from './support/sealpost-cli.ts';
+import { cliScenario } from './support/cli-scenario.ts';
 
-let scratch = '';
-let node: Instance;
-let store: SqliteStore;
-const ok = (home: string, args: readonly string[]) => okIn(scratch, home, args);
-
-before(async () => {
-  scratch = mkdtempSync(join(tmpdir(), 'sealpost-chat-'));
-  store = SqliteStore.open(':memory:');
-  await store.migrate();
-  node = await startInstance(store);
-});
-after(async () => {
-  await node.close();
-  await store.close();
-  rmSync(scratch, { recursive: true, force: true });
-});
+const scenario = cliScenario('sealpost-chat-');
+const { ok } = scenario;
 
 /** A new account in its own home; its first `read` puts its KeyPackages on the server. */
 async function account(name: string): Promise<string> {
-  const home = mkdtempSync(join(scratch, `${name}-`));
-  await ok(home, ['account', 'create', name, '--server', node.url]);
+  const home = mkdtempSync(join(scenario.scratch, `${name}-`));
+  await ok(home, ['account', 'create', name, '--server', scenario.node.url]);
   assert.equal(await ok(home, ['read']), '');
   return home;
 }
@@ -61,9 +45,9 @@ test('send creates a 1:1 conversation; read prints what arrived, across runs', a
 });
 
 test('send to a user without devices ready is a typed error', async () => {
-  const carol = mkdtempSync(join(scratch, 'carol-'));
-  await ok(carol, ['account', 'create', 'carol', '--server', node.url]);
-  const r = await run(scratch, carol, ['send', 'nobody', 'hi']);
+  const carol = mkdtempSync(join(scenario.scratch, 'carol-'));
+  await ok(carol, ['account', 'create', 'carol', '--server', scenario.node.url]);
+  const r = await run(scenario.scratch, carol, ['send', 'nobody', 'hi']);
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /^error VALIDATION_FAILED: nobody has no device ready/m);
 });
@@ -112,7 +96,7 @@ test('a group is created, grown and shrunk; every member sees each change as an 
     '[team] gina was added by dan\n[team] frank was removed by dan\n[team] dan: after the changes\n',
   );
   // Frank can no longer send; the others' list shows the roster, each device checked.
-  const refused = await run(scratch, frank, ['send', 'team', 'still here?']);
+  const refused = await run(scenario.scratch, frank, ['send', 'team', 'still here?']);
   assert.notEqual(refused.status, 0);
   const listed = await ok(erin, ['group', 'list']);
   assert.match(listed, /^\[team\] #[0-9a-f]{8} epoch 3\n/);
@@ -127,8 +111,8 @@ test('two users chat interactively: lines sent, arrivals printed live, EOF saves
   const ivan = await account('ivan');
   await ok(hana, ['send', 'ivan', 'before the chat']);
 
-  const h = interactive(scratch, hana, ['chat', 'ivan']);
-  const i = interactive(scratch, ivan, ['chat', 'hana']);
+  const h = interactive(scenario.scratch, hana, ['chat', 'ivan']);
+  const i = interactive(scenario.scratch, ivan, ['chat', 'hana']);
   // Ivan's unread message is printed first.
   await i.waitFor('hana: before the chat');
   i.line('hello hana');

@@ -6,34 +6,18 @@
  * device arrive as an event. `devices remove` takes it out of the account and every conversation.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { SqliteStore } from '../packages/server/src/store/sqlite.ts';
-import { startInstance, type Instance } from './support/harness.ts';
-import { interactive, ok as okIn } from './support/sealpost-cli.ts';
+import { test } from 'node:test';
+import { interactive } from './support/sealpost-cli.ts';
+import { cliScenario } from './support/cli-scenario.ts';
 
-let scratch = '';
-let node: Instance;
-let store: SqliteStore;
-const ok = (home: string, args: readonly string[]) => okIn(scratch, home, args);
-
-before(async () => {
-  scratch = mkdtempSync(join(tmpdir(), 'sealpost-devices-'));
-  store = SqliteStore.open(':memory:');
-  await store.migrate();
-  node = await startInstance(store);
-});
-after(async () => {
-  await node.close();
-  await store.close();
-  rmSync(scratch, { recursive: true, force: true });
-});
+const scenario = cliScenario('sealpost-devices-');
+const { ok } = scenario;
 
 async function account(name: string): Promise<string> {
-  const home = mkdtempSync(join(scratch, `${name}-`));
-  await ok(home, ['account', 'create', name, '--server', node.url]);
+  const home = mkdtempSync(join(scenario.scratch, `${name}-`));
+  await ok(home, ['account', 'create', name, '--server', scenario.node.url]);
   await ok(home, ['read']);
   return home;
 }
@@ -47,8 +31,14 @@ test('a linked device gets the account key, every conversation and its history, 
   await ok(alice, ['send', 'team', 'three']);
   await ok(alice, ['read']);
 
-  const phone = join(mkdtempSync(join(scratch, 'phone-')), 'home');
-  const linking = interactive(scratch, phone, ['devices', 'link', 'alice', '--server', node.url]);
+  const phone = join(mkdtempSync(join(scenario.scratch, 'phone-')), 'home');
+  const linking = interactive(scenario.scratch, phone, [
+    'devices',
+    'link',
+    'alice',
+    '--server',
+    scenario.node.url,
+  ]);
   await linking.waitFor(/^device fingerprint .+$/m);
   const code = /^link code +(\S+)$/m.exec(linking.stdout())![1]!;
   const fingerprint = /^device fingerprint +(.+)$/m.exec(linking.stdout())![1]!;
@@ -67,7 +57,7 @@ test('a linked device gets the account key, every conversation and its history, 
     'backup',
     'init',
     '--repo',
-    join(scratch, 'phone-repo'),
+    join(scenario.scratch, 'phone-repo'),
     '--account',
     '--json',
   ]);

@@ -8,41 +8,26 @@
  *     owner's next `sealpost read` (ALERT, non-zero exit), and only reminded after that.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { type Username } from '@sealpost/core';
 import { ServerApi, openKeystore } from '@sealpost/client';
 import { ConversationStateFile } from '@sealpost/client/node/conversation-store';
 import { DeviceSession, mlsCiphersuite, nodeMlsCryptoProvider } from '@sealpost/client/node/conversation-cli';
 import { FIRST_LIST_PREVIOUS_HASH, signDeviceList } from '@sealpost/core/identity/device-list';
-import { SqliteStore } from '../packages/server/src/store/sqlite.ts';
-import { crypto, startInstance, type Instance } from './support/harness.ts';
+import { crypto } from './support/harness.ts';
 import { unverifiedDirectory } from './support/unverified-directory.ts';
 import { deviceOf } from './support/device-lists.ts';
-import { PASSPHRASE, ok as okIn, sealpost as run } from './support/sealpost-cli.ts';
+import { PASSPHRASE, sealpost as run } from './support/sealpost-cli.ts';
+import { cliScenario } from './support/cli-scenario.ts';
 
-let scratch = '';
-let node: Instance;
-let store: SqliteStore;
-const ok = (home: string, args: readonly string[]) => okIn(scratch, home, args);
-
-before(async () => {
-  scratch = mkdtempSync(join(tmpdir(), 'sealpost-kt-chat-'));
-  store = SqliteStore.open(':memory:');
-  await store.migrate();
-  node = await startInstance(store);
-});
-after(async () => {
-  await node.close();
-  await store.close();
-  rmSync(scratch, { recursive: true, force: true });
-});
+const scenario = cliScenario('sealpost-kt-chat-');
+const { ok } = scenario;
 
 async function account(name: string): Promise<string> {
-  const home = mkdtempSync(join(scratch, `${name}-`));
-  const out = await ok(home, ['account', 'create', name, '--server', node.url]);
+  const home = mkdtempSync(join(scenario.scratch, `${name}-`));
+  const out = await ok(home, ['account', 'create', name, '--server', scenario.node.url]);
   assert.match(out, /published {2}device list version 0 in the key directory/);
   assert.match(out, /recovery code {2}([0-9A-Z]{4}-){13}[0-9A-Z]{4}\n/);
   return home;
@@ -67,24 +52,24 @@ test('a ghost device on the server account endpoint, absent from the verified di
   // The server's account endpoint lists a device that no list signed by Alice's account key holds.
   const keys = await keysOf(alice);
   const ghostSeed = crypto.randomBytes(32);
-  const { deviceId: ghostId } = await new ServerApi(node.url, crypto).addDevice({
+  const { deviceId: ghostId } = await new ServerApi(scenario.node.url, crypto).addDevice({
     username: 'ghosta',
     accountSeed: keys.accountSeed,
     deviceSeed: ghostSeed,
   });
   const ghost = await DeviceSession.open({
-    serverUrl: node.url,
+    serverUrl: scenario.node.url,
     username: 'ghosta',
     deviceSeed: ghostSeed,
     crypto,
     cs: await cs(),
-    directory: unverifiedDirectory(node.url, crypto),
+    directory: unverifiedDirectory(scenario.node.url, crypto),
   });
   await ghost.close(); // its KeyPackages are on the server now
   const ghostText = Buffer.from(ghostId).toString('base64url');
 
   // Bob adds "Alice's devices the group lacks": the verified list holds none.
-  const add = await run(scratch, bob, ['group', 'add', 'team', 'ghosta']);
+  const add = await run(scenario.scratch, bob, ['group', 'add', 'team', 'ghosta']);
   assert.notEqual(add.status, 0);
   assert.match(add.stderr, /ghosta has no device to add/);
   const listed = JSON.parse(await ok(bob, ['group', 'list', '--json'])) as Array<{
@@ -97,13 +82,13 @@ test('a ghost device on the server account endpoint, absent from the verified di
   // UnverifiedServerDirectory) commits the ghost's addition; the server orders it.
   const file = new ConversationStateFile(alice, crypto, keys.deviceSeed);
   const trusting = await DeviceSession.open({
-    serverUrl: node.url,
+    serverUrl: scenario.node.url,
     username: 'ghosta',
     deviceSeed: keys.deviceSeed,
     crypto,
     cs: await cs(),
     restore: async (c) => void (await file.restore(c)),
-    directory: unverifiedDirectory(node.url, crypto),
+    directory: unverifiedDirectory(scenario.node.url, crypto),
   });
   try {
     const c = trusting.conversations.list()[0]!;
@@ -131,10 +116,10 @@ test('a ghost device on the server account endpoint, absent from the verified di
 
 test("a device list version inserted behind the owner's back is reported by the owner's next read", async () => {
   const carol = await account('monc');
-  assert.equal((await run(scratch, carol, ['read'])).status, 0, 'no alert for its own version');
+  assert.equal((await run(scenario.scratch, carol, ['read'])).status, 0, 'no alert for its own version');
 
   // The server logs a list under Carol's name that her account key never signed (a ghost device).
-  const account_ = await node.server.context.store.getAccount('monc' as Username);
+  const account_ = await scenario.node.server.context.store.getAccount('monc' as Username);
   const serverSeed = crypto.randomBytes(32);
   const forged = signDeviceList(
     crypto,
@@ -148,10 +133,14 @@ test("a device list version inserted behind the owner's back is reported by the 
     },
     serverSeed,
   );
-  await node.server.context.directory.queueUncheckedForTest(account_!.id, 'monc' as Username, forged);
-  await node.server.context.directory.publishNow();
+  await scenario.node.server.context.directory.queueUncheckedForTest(
+    account_!.id,
+    'monc' as Username,
+    forged,
+  );
+  await scenario.node.server.context.directory.publishNow();
 
-  const alerted = await run(scratch, carol, ['read']);
+  const alerted = await run(scenario.scratch, carol, ['read']);
   assert.equal(alerted.status, 2, alerted.stderr);
   assert.match(
     alerted.stderr,
@@ -160,7 +149,7 @@ test("a device list version inserted behind the owner's back is reported by the 
   assert.match(alerted.stderr, /error KT_VERSION_MISMATCH/);
 
   // Reported once: later runs remind, and work.
-  const later = await run(scratch, carol, ['read']);
+  const later = await run(scenario.scratch, carol, ['read']);
   assert.equal(later.status, 0, later.stderr);
   assert.match(later.stderr, /warning: versions 1 of monc's device list were not made by this account/);
 });
