@@ -13,7 +13,7 @@ import { generateRecoverySecret, recoveryCodeOf } from '@sealpost/core/identity/
 import { assertSameTree, makeTree } from './support/backup-trees.ts';
 import { crypto } from './support/harness.ts';
 import { serverFixture } from './support/server-fixture.ts';
-import { PASSPHRASE, ok as okIn, sealpost as run } from './support/sealpost-cli.ts';
+import { PASSPHRASE, createAccount, ok as okIn, sealpost as run } from './support/sealpost-cli.ts';
 
 const fixture = serverFixture('sealpost-account-recovery-cli-');
 
@@ -25,13 +25,7 @@ const ok = (home: string, args: readonly string[], env: Record<string, string>) 
 test('recover with the code only, then restore every snapshot of the server repository byte for byte', async () => {
   const oldHome = join(fixture.work, 'old-home');
   const device = { SEALPOST_PASSPHRASE: PASSPHRASE };
-  const created = await ok(
-    oldHome,
-    ['account', 'create', 'lazarus', '--server', fixture.instance.url],
-    device,
-  );
-  const code = /recovery code\s+([0-9A-Z-]+)/.exec(created)?.[1];
-  assert.ok(code !== undefined, 'account create prints the recovery code');
+  const code = await createAccount(fixture.work, oldHome, 'lazarus', fixture.instance.url);
   const repo = ['--repo', fixture.instance.url];
   const init = JSON.parse(await ok(oldHome, ['backup', 'init', ...repo, '--json'], device)) as {
     recoveryKeyFile: boolean;

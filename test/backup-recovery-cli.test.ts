@@ -12,7 +12,7 @@ import { generateRecoverySecret, recoveryCodeOf } from '@sealpost/core/identity/
 import { assertSameTree, makeTree } from './support/backup-trees.ts';
 import { crypto } from './support/harness.ts';
 import { serverFixture } from './support/server-fixture.ts';
-import { PASSPHRASE, ok as okIn, sealpost as run } from './support/sealpost-cli.ts';
+import { PASSPHRASE, createAccount, ok as okIn, sealpost as run } from './support/sealpost-cli.ts';
 
 const fixture = serverFixture('sealpost-recovery-cli-');
 
@@ -24,13 +24,7 @@ const ok = (home: string, args: readonly string[], env: Record<string, string>) 
 test('a new machine with only the recovery code restores every snapshot after every device is lost', async () => {
   const oldHome = join(fixture.work, 'old-home');
   const device = { SEALPOST_PASSPHRASE: PASSPHRASE };
-  const created = await ok(
-    oldHome,
-    ['account', 'create', 'phoenix', '--server', fixture.instance.url],
-    device,
-  );
-  const code = /recovery code\s+([0-9A-Z-]+)/.exec(created)?.[1];
-  assert.ok(code !== undefined, 'account create prints the recovery code');
+  const code = await createAccount(fixture.work, oldHome, 'phoenix', fixture.instance.url);
 
   const repoDir = join(fixture.work, 'repo');
   const dirRepo = ['--repo', repoDir, '--account'];

@@ -69,6 +69,22 @@ export async function ok(
   return run.stdout;
 }
 
+/**
+ * `sealpost account create <username> --server <serverUrl>` on `home`; answers the recovery code
+ * it prints (once: no later command shows it again).
+ */
+export async function createAccount(
+  scratch: string,
+  home: string,
+  username: string,
+  serverUrl: string,
+): Promise<string> {
+  const created = await ok(scratch, home, ['account', 'create', username, '--server', serverUrl]);
+  const code = /recovery code\s+([0-9A-Z-]+)/.exec(created)?.[1];
+  assert.ok(code !== undefined, 'account create prints the recovery code');
+  return code;
+}
+
 export interface Interactive {
   /** Writes one line to the command's stdin. */
   line(text: string): void;
