@@ -6,7 +6,7 @@
  * each label version once, at ingestion, outside an epoch's critical path.
  *
  * Per label it keeps, for each version, the log entry that added it and its commitment (§10.6):
- *   labels: hex(label) -> { positions: [entry of v0, entry of v1, ...], commitments: [c0, c1, ...] }
+ *   labels: labelId(label) -> { positions: [entry of v0, entry of v1, ...], commitments: [c0, c1, ...] }
  * so "the greatest version of a label in entry i" is a binary search over `positions`.
  */
 import type { CryptoProvider } from '../crypto/provider.ts';
@@ -51,6 +51,13 @@ interface LabelState {
   readonly commitments: Uint8Array[];
 }
 
+/**
+ * The key of a label in the directory's map: one character per byte. A flat string, so a lookup among
+ * a million labels hashes it at once (a hex string built by concatenation is flattened first).
+ * Requires `label.length <= LIMITS.ktLabelMaxBytes`.
+ */
+const labelId = (label: Uint8Array): string => String.fromCharCode(...label);
+
 export class Directory {
   readonly #opts: DirectoryOptions;
   readonly #tree: CombinedTree;
@@ -86,11 +93,15 @@ export class Directory {
 
   /** The greatest version of `label` in the newest entry; -1 if the label has none. */
   greatestVersion(label: Uint8Array): number {
-    return (this.#labels.get(toHex(label))?.positions.length ?? 0) - 1;
+    return (this.#label(label)?.positions.length ?? 0) - 1;
+  }
+
+  #label(label: Uint8Array): LabelState | undefined {
+    return label.length > LIMITS.ktLabelMaxBytes ? undefined : this.#labels.get(labelId(label));
   }
 
   #greatestAt(label: Uint8Array, index: number): number {
-    const positions = this.#labels.get(toHex(label))?.positions ?? [];
+    const positions = this.#label(label)?.positions ?? [];
     let lo = 0;
     let hi = positions.length; // count of positions <= index
     while (lo < hi) {
@@ -114,18 +125,22 @@ export class Directory {
       if (u.label.length > LIMITS.ktLabelMaxBytes) {
         throw new ValidationError('VALIDATION_FAILED', `label of ${u.label.length} bytes is too long`);
       }
-      const id = toHex(u.label);
-      const current = pending.get(id) ?? this.#labels.get(id) ?? { positions: [], commitments: [] };
-      const version = current.positions.length;
+      const id = labelId(u.label);
+      // The label's state is copied once per entry and only stored once the entry is appended.
+      let next = pending.get(id);
+      if (next === undefined) {
+        const current = this.#labels.get(id);
+        next = { positions: [...(current?.positions ?? [])], commitments: [...(current?.commitments ?? [])] };
+        pending.set(id, next);
+      }
+      const version = next.positions.length;
       const commitment = computeCommitment(
         crypto,
         { opening: u.opening, label: u.label, version, update: u.update },
         config.mode,
       );
-      pending.set(id, {
-        positions: [...current.positions, index],
-        commitments: [...current.commitments, commitment],
-      });
+      next.positions.push(index);
+      next.commitments.push(commitment);
       return { version, leaf: { vrfOutput: this.#opts.searchKey(u.label, version), commitment } };
     });
     this.#tree.append(timestamp, { add: add.map((a) => a.leaf) });
@@ -139,7 +154,7 @@ export class Directory {
     if (prove === undefined) {
       throw new ValidationError('VALIDATION_FAILED', 'this directory was built without a VRF prover');
     }
-    const s = this.#labels.get(toHex(label));
+    const s = this.#label(label);
     const versions = [...(builder.lookedUp.get(toHex(label)) ?? [])].sort((a, b) => a - b);
     return versions.map((version) => ({
       version,

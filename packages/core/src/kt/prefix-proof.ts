@@ -69,24 +69,29 @@ export function keyBit(key: Uint8Array, i: number): 0 | 1 {
   return ((key[i >> 3]! >> (7 - (i & 7))) & 1) as 0 | 1;
 }
 
+/**
+ * The inputs of the two node hashes are built in these buffers, reused: a publish hashes about ten
+ * nodes per update, and a fresh 65-byte array each time would be an allocation outside V8's heap
+ * (typed arrays over 64 bytes get their own backing store), several times the cost of the hash.
+ * `crypto.sha256` reads its input before it returns, and the values are public.
+ */
+const LEAF_INPUT = new Uint8Array(1 + KT_SUITE.vrfOutputBytes + KT_SUITE.hashBytes);
+const PARENT_INPUT = new Uint8Array(1 + 2 * KT_SUITE.hashBytes);
+
 /** §10.9: `leaf.value = Hash(0x01 || vrf_output || commitment)`. */
 export function prefixLeafValue(crypto: CryptoProvider, leaf: PrefixLeaf): Uint8Array {
-  const n = KT_SUITE.hashBytes;
-  const buf = new Uint8Array(1 + KT_SUITE.vrfOutputBytes + n);
-  buf[0] = 0x01;
-  buf.set(leaf.vrfOutput, 1);
-  buf.set(leaf.commitment, 1 + KT_SUITE.vrfOutputBytes);
-  return crypto.sha256(buf);
+  LEAF_INPUT[0] = 0x01;
+  LEAF_INPUT.set(leaf.vrfOutput, 1);
+  LEAF_INPUT.set(leaf.commitment, 1 + KT_SUITE.vrfOutputBytes);
+  return crypto.sha256(LEAF_INPUT);
 }
 
 /** §10.9: `parent.value = Hash(0x02 || left.value || right.value)`, zeros for a missing child. */
 export function prefixParentValue(crypto: CryptoProvider, left: Uint8Array, right: Uint8Array): Uint8Array {
-  const n = KT_SUITE.hashBytes;
-  const buf = new Uint8Array(1 + 2 * n);
-  buf[0] = 0x02;
-  buf.set(left, 1);
-  buf.set(right, 1 + n);
-  return crypto.sha256(buf);
+  PARENT_INPUT[0] = 0x02;
+  PARENT_INPUT.set(left, 1);
+  PARENT_INPUT.set(right, 1 + KT_SUITE.hashBytes);
+  return crypto.sha256(PARENT_INPUT);
 }
 
 /** Checks caller-supplied search keys: VRF.Nh bytes each, no key twice. Throws VALIDATION_FAILED. */

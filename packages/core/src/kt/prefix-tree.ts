@@ -45,12 +45,27 @@ function compareKeys(a: Uint8Array, b: Uint8Array): number {
   return 0;
 }
 
-/** Index of the first key (in a list sorted by key, sharing bits < depth) whose bit `depth` is 1. */
-function split<T>(items: readonly T[], key: (t: T) => Uint8Array, depth: number): number {
-  let i = 0;
-  while (i < items.length && keyBit(key(items[i]!), depth) === 0) i++;
-  return i;
+/**
+ * Index of the first key in `items[lo..hi)` (sorted by key, sharing bits < depth) whose bit `depth` is 1;
+ * `hi` if none. Binary search: the keys with bit 0 come first.
+ */
+function split<T>(
+  items: readonly T[],
+  key: (t: T) => Uint8Array,
+  depth: number,
+  lo = 0,
+  hi = items.length,
+): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (keyBit(key(items[mid]!), depth) === 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
+
+const leafKey = (l: PrefixLeaf): Uint8Array => l.vrfOutput;
+const sameKey = (k: Uint8Array): Uint8Array => k;
 
 export interface PrefixTreeChanges {
   /** Leaves to insert; their keys must not be in the tree. */
@@ -131,7 +146,7 @@ export class PrefixTree {
     }
     add.sort((a, b) => compareKeys(a.vrfOutput, b.vrfOutput));
     remove.sort(compareKeys);
-    const root = this.#apply(this.#root, add, remove, 0);
+    const root = this.#apply(this.#root, add, 0, add.length, remove, 0, remove.length, 0);
     return new PrefixTree(this.#crypto, root, this.size + add.length - remove.length);
   }
 
@@ -139,47 +154,66 @@ export class PrefixTree {
     return { kind: 'leaf', leaf, hash: prefixLeafValue(this.#crypto, leaf) };
   }
 
+  /**
+   * `node` at `depth` with `add[aLo..aHi)` inserted and `remove[rLo..rHi)` removed. The batches are
+   * passed as index ranges of the two sorted arrays, so a batch of k changes costs no copy per level.
+   */
   #apply(
     node: PrefixNode,
     add: readonly PrefixLeaf[],
+    aLo: number,
+    aHi: number,
     remove: readonly Uint8Array[],
+    rLo: number,
+    rHi: number,
     depth: number,
   ): PrefixNode {
-    if (add.length === 0 && remove.length === 0) return node;
-    if (node.kind === 'parent') return this.#applyParent(node.left, node.right, add, remove, depth, node);
+    if (aLo === aHi && rLo === rHi) return node;
+    if (node.kind === 'parent') {
+      return this.#applyParent(node.left, node.right, add, aLo, aHi, remove, rLo, rHi, depth, node);
+    }
     if (node.kind === 'empty') {
-      if (remove.length > 0)
+      if (rLo < rHi)
         throw new NotFoundError('KT_PREFIX_KEY_MISSING', 'removed key is not in the prefix tree');
-      return add.length === 1 ? this.#leaf(add[0]!) : this.#applyParent(EMPTY, EMPTY, add, [], depth);
+      return aHi - aLo === 1
+        ? this.#leaf(add[aLo]!)
+        : this.#applyParent(EMPTY, EMPTY, add, aLo, aHi, remove, rHi, rHi, depth);
     }
     const own = node.leaf.vrfOutput;
-    if (add.some((l) => equalPublicBytes(l.vrfOutput, own))) {
-      throw new ConflictError('KT_PREFIX_KEY_EXISTS', 'added key is already in the prefix tree');
+    for (let i = aLo; i < aHi; i++) {
+      if (equalPublicBytes(add[i]!.vrfOutput, own)) {
+        throw new ConflictError('KT_PREFIX_KEY_EXISTS', 'added key is already in the prefix tree');
+      }
     }
-    const removesOwn = remove.some((k) => equalPublicBytes(k, own));
-    if (remove.length > (removesOwn ? 1 : 0)) {
+    let removesOwn = false;
+    for (let i = rLo; i < rHi; i++) if (equalPublicBytes(remove[i]!, own)) removesOwn = true;
+    if (rHi - rLo > (removesOwn ? 1 : 0)) {
       throw new NotFoundError('KT_PREFIX_KEY_MISSING', 'removed key is not in the prefix tree');
     }
-    if (removesOwn) return this.#apply(EMPTY, add, [], depth);
+    if (removesOwn) return this.#apply(EMPTY, add, aLo, aHi, remove, rHi, rHi, depth);
     // §3.3: "one or more intermediate nodes are added until the new leaf and the existing leaf would no
     // longer reside in the same place": push the existing leaf one level down and continue.
     return keyBit(own, depth) === 1
-      ? this.#applyParent(EMPTY, node, add, [], depth)
-      : this.#applyParent(node, EMPTY, add, [], depth);
+      ? this.#applyParent(EMPTY, node, add, aLo, aHi, remove, rHi, rHi, depth)
+      : this.#applyParent(node, EMPTY, add, aLo, aHi, remove, rHi, rHi, depth);
   }
 
   #applyParent(
     left: PrefixNode,
     right: PrefixNode,
     add: readonly PrefixLeaf[],
+    aLo: number,
+    aHi: number,
     remove: readonly Uint8Array[],
+    rLo: number,
+    rHi: number,
     depth: number,
     unchanged?: PrefixNode,
   ): PrefixNode {
-    const a = split(add, (l) => l.vrfOutput, depth);
-    const r = split(remove, (k) => k, depth);
-    const l2 = this.#apply(left, add.slice(0, a), remove.slice(0, r), depth + 1);
-    const r2 = this.#apply(right, add.slice(a), remove.slice(r), depth + 1);
+    const a = split(add, leafKey, depth, aLo, aHi);
+    const r = split(remove, sameKey, depth, rLo, rHi);
+    const l2 = this.#apply(left, add, aLo, a, remove, rLo, r, depth + 1);
+    const r2 = this.#apply(right, add, a, aHi, remove, r, rHi, depth + 1);
     if (unchanged !== undefined && l2 === left && r2 === right) return unchanged;
     // Keep the canonical shape: a lone leaf under a parent moves up; a parent of nothing disappears.
     if (l2.kind === 'empty' && r2.kind !== 'parent') return r2;
