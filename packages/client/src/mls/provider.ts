@@ -25,8 +25,40 @@ import {
  */
 export const DEFAULT_MLS_SUITE: CiphersuiteName = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
 
-/** The provider used when none is injected: ts-mls's own, browser-safe. */
-export const browserMlsCryptoProvider: CryptoProvider = defaultCryptoProvider;
+/** A P-521 private scalar in its fixed-length big-endian form (SEC 1 §2.3.7: ceil(521 / 8) bytes). */
+const P521_SCALAR_BYTES = 66;
+
+/**
+ * `provider`, but a P-521 signing key shorter than 66 bytes (a big-endian scalar whose leading zero
+ * bytes were dropped, as in RFC 9420's message-protection vectors) is left-padded before signing:
+ * ts-mls's default provider hands the key to @noble/curves, which takes only the fixed length. The
+ * scalar is the same number, so the signature is too. Every other suite is passed through untouched.
+ */
+function acceptingShortP521Keys(provider: CryptoProvider): CryptoProvider {
+  return {
+    async getCiphersuiteImpl(cs) {
+      const impl = await provider.getCiphersuiteImpl(cs);
+      if (cs.signature !== 'P521') return impl;
+      const signature = impl.signature;
+      return {
+        ...impl,
+        signature: {
+          keygen: () => signature.keygen(),
+          verify: (publicKey, message, sig) => signature.verify(publicKey, message, sig),
+          sign: (signKey, message) => {
+            if (signKey.length >= P521_SCALAR_BYTES) return signature.sign(signKey, message);
+            const padded = new Uint8Array(P521_SCALAR_BYTES);
+            padded.set(signKey, P521_SCALAR_BYTES - signKey.length);
+            return signature.sign(padded, message).finally(() => padded.fill(0));
+          },
+        },
+      };
+    },
+  };
+}
+
+/** The provider used when none is injected: ts-mls's own, browser-safe (short P-521 keys padded). */
+export const browserMlsCryptoProvider: CryptoProvider = acceptingShortP521Keys(defaultCryptoProvider);
 
 export interface MlsCryptoOptions {
   /** Injected by the runtime's adapter, e.g. `nodeMlsCryptoProvider` in Node. */
