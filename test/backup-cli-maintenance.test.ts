@@ -101,3 +101,20 @@ test('forget refuses a policy that keeps nothing, and a count that is not one', 
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /not a count: seven/);
 });
+
+test('prune --grace 0 deletes at the next prune what the previous one condemned; a bad --grace is refused', async () => {
+  // Runs after the first test: its forget --prune left condemned packs waiting out the 24 h default.
+  const waiting = await json<{ packsPending: number; packsDeleted: number }>(['prune', '--dry-run']);
+  assert.ok(waiting.packsPending >= 1, 'the first test left condemned packs');
+  assert.equal(waiting.packsDeleted, 0);
+  const pruned = await json<{ packsDeleted: number; packsPending: number }>(['prune', '--grace', '0']);
+  assert.equal(pruned.packsDeleted, waiting.packsPending);
+  assert.equal(pruned.packsPending, 0);
+  assert.equal((await json<{ ok: boolean }>(['check', '--read-data'])).ok, true);
+
+  for (const bad of ['-1', '1w', '91d', 'soon']) {
+    const run = await sealpost(['prune', '--grace', bad]);
+    assert.notEqual(run.status, 0, bad);
+    assert.match(run.stderr, /--grace is a duration such as 0, 30m, 12h or 7d, at most 90d/, bad);
+  }
+});

@@ -82,6 +82,7 @@ interface Options {
   readonly keepYearly?: number;
   readonly account?: boolean;
   readonly recoveryCode?: boolean;
+  readonly grace?: number;
 }
 
 /** A whole number of snapshots to keep (commander option parser). */
@@ -89,6 +90,27 @@ function count(value: string): number {
   if (!/^\d{1,9}$/.test(value)) throw new ValidationError('VALIDATION_FAILED', `not a count: ${value}`);
   return Number(value);
 }
+
+/** Longest `--grace` accepted: a condemned pack waits at most this long before a prune deletes it. */
+const GRACE_MAX_MS = 90 * 24 * 60 * 60 * 1000;
+const GRACE_UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** A grace period such as `0`, `30m`, `12h` or `7d` (commander option parser), in ms. */
+function graceArg(value: string): number {
+  const m = /^(\d{1,6})([smhd])?$/.exec(value);
+  const ms = m === null ? NaN : Number(m[1]) * GRACE_UNIT_MS[(m[2] ?? 's') as keyof typeof GRACE_UNIT_MS];
+  if (!(ms <= GRACE_MAX_MS)) {
+    throw new ValidationError(
+      'VALIDATION_FAILED',
+      `--grace is a duration such as 0, 30m, 12h or 7d, at most 90d`,
+    );
+  }
+  return ms;
+}
+
+const GRACE_HELP =
+  'how long a pack stays condemned before a prune deletes it (default 24h); shorter only when no other ' +
+  'device backs up into this repository meanwhile (docs/backup-engine.md)';
 
 const isTty = (io: CliIo) => (io.stderr as { isTTY?: boolean }).isTTY === true;
 
@@ -495,7 +517,8 @@ export function backupCommand(program: Command, io: CliIo): void {
 
   const forgetCommand = sub('forget', 'remove the snapshots a keep policy does not keep')
     .option('--dry-run', 'only say what would be removed')
-    .option('--prune', 'then prune the data no snapshot uses');
+    .option('--prune', 'then prune the data no snapshot uses')
+    .option('--grace <duration>', GRACE_HELP, graceArg);
   for (const rule of FORGET_RULES) {
     forgetCommand.option(
       `--keep-${rule} <n>`,
@@ -518,7 +541,8 @@ export function backupCommand(program: Command, io: CliIo): void {
       await withSession(io, options, home(), async (session) => {
         const dryRun = options.dryRun === true;
         const result = await forget(session, policy, { dryRun });
-        const pruned = options.prune === true ? await prune(session, { dryRun }) : undefined;
+        const pruned =
+          options.prune === true ? await prune(session, { dryRun, graceMs: options.grace }) : undefined;
         const line = (id: string, timeMs: number) => `${id.slice(0, 12)}  ${new Date(timeMs).toISOString()}`;
         print(
           options,
@@ -555,10 +579,11 @@ export function backupCommand(program: Command, io: CliIo): void {
 
   sub('prune', 'remove the data no snapshot uses (condemned first, deleted after a grace period)')
     .option('--dry-run', 'only say what would be done')
+    .option('--grace <duration>', GRACE_HELP, graceArg)
     .action(
       action(async (options: Options) => {
         await withSession(io, options, home(), async (session) => {
-          const result = await prune(session, { dryRun: options.dryRun === true });
+          const result = await prune(session, { dryRun: options.dryRun === true, graceMs: options.grace });
           print(options, result, pruneLines(result));
         });
       }),
