@@ -369,11 +369,7 @@ export async function backup(
     const risk = await packsAtRisk(session, reader, needed, graceMs);
     if (risk.size > 0) {
       if (attempt < BACKUP_ENGINE_LIMITS.backupAttempts) continue;
-      throw new BackupError(
-        'BACKUP_CONCURRENT_PRUNE',
-        `prunes removed packs this backup needed in each of ${attempt} attempts`,
-        { attempts: attempt, packs: risk.size },
-      );
+      throw concurrentPrune(attempt, risk.size);
     }
     const snapshot = encodeSnapshot(deps.crypto, keys, {
       timeMs: deps.now(),
@@ -385,6 +381,17 @@ export async function backup(
     });
     const snapshotId = nameOf(deps, snapshot);
     await repo.put('snapshots', snapshotId, snapshot);
+    // Stored: a prune that lists the snapshots from now on keeps every pack this one uses. A prune
+    // that listed them before the put may still delete a pack it condemned long enough ago, if this
+    // backup was slow between the check above and the put. Checking again now leaves that only to a
+    // prune that itself runs longer than G/2 (grace.ts); if a pack went or is at risk, this snapshot
+    // is withdrawn and the walk made again.
+    const late = await packsAtRisk(session, reader, needed, graceMs);
+    if (late.size > 0) {
+      await repo.delete('snapshots', snapshotId);
+      if (attempt < BACKUP_ENGINE_LIMITS.backupAttempts) continue;
+      throw concurrentPrune(attempt, late.size);
+    }
     return {
       ...sink.stats,
       snapshotId,
@@ -400,4 +407,13 @@ export async function backup(
       attempts: attempt,
     };
   }
+}
+
+/** Every attempt of a backup found packs it needed gone or condemned by concurrent prunes. */
+function concurrentPrune(attempts: number, packs: number): BackupError {
+  return new BackupError(
+    'BACKUP_CONCURRENT_PRUNE',
+    `prunes removed packs this backup needed in each of ${attempts} attempts`,
+    { attempts, packs },
+  );
 }

@@ -12,13 +12,17 @@
  * anyone: no lock to go stale, only packs that a later prune removes.
  *
  * Preconditions (stated in the docs): clocks of the devices differ by much less than G/2, and a
- * backup writes its snapshot within G/2 of its check (seconds, against G of hours).
+ * prune runs for much less than G/2 (minutes, against G of hours). A backup checks again right after
+ * its snapshot is stored (backup.ts): a prune that listed the snapshots before that could still
+ * delete a pack the snapshot uses only if it deleted more than G/2 after the second check.
  */
 import { toHex } from '@sealpost/core';
 import { decodeIndexFile } from '@sealpost/core/backup/index-file';
 import type { BlobReader } from './blob-reader.ts';
 import { corrupt } from './blob-reader.ts';
-import { fetchVerified, type Session } from './session.ts';
+import { BackupError } from './errors.ts';
+import { BACKUP_ENGINE_LIMITS } from './limits.ts';
+import { fetchUnlessGone, type Session } from './session.ts';
 
 /** A prune at `nowMs` may delete an unused pack condemned at `condemnedMs`. */
 export function deletable(condemnedMs: number, nowMs: number, graceMs: number): boolean {
@@ -43,18 +47,33 @@ export async function packsAtRisk(
 ): Promise<Set<string>> {
   const { repo, deps, keys } = session;
   const condemned = new Map(reader.condemned);
-  const seen = new Set<string>(reader.indexFiles);
-  for (const { name } of await repo.list('index')) {
-    if (seen.has(name)) continue;
-    try {
-      const file = decodeIndexFile(deps.crypto, keys, await fetchVerified(repo, deps, 'index', name));
-      for (const p of file) {
-        if (p.condemnedMs === undefined) continue;
-        const hex = toHex(p.packId);
-        condemned.set(hex, Math.min(p.condemnedMs, condemned.get(hex) ?? Infinity));
+  const read = new Set<string>(reader.indexFiles);
+  for (let attempt = 1; ; attempt++) {
+    let vanished = false;
+    for (const { name } of await repo.list('index')) {
+      if (read.has(name)) continue;
+      let bytes: Uint8Array | undefined;
+      try {
+        bytes = await fetchUnlessGone(repo, deps, 'index', name);
+        for (const p of bytes === undefined ? [] : decodeIndexFile(deps.crypto, keys, bytes)) {
+          if (p.condemnedMs === undefined) continue;
+          const hex = toHex(p.packId);
+          condemned.set(hex, Math.min(p.condemnedMs, condemned.get(hex) ?? Infinity));
+        }
+      } catch (error) {
+        throw corrupt(error, `index/${name}`);
       }
-    } catch (error) {
-      throw corrupt(error, `index/${name}`);
+      if (bytes === undefined) vanished = true;
+      else read.add(name);
+    }
+    // A prune stores an index file's replacement before it deletes the file: list again to read it.
+    if (!vanished) break;
+    if (attempt >= BACKUP_ENGINE_LIMITS.indexReadAttempts) {
+      throw new BackupError(
+        'BACKUP_CONCURRENT_PRUNE',
+        `index files kept changing while they were read (${attempt} times)`,
+        { attempts: attempt },
+      );
     }
   }
   const stored = new Set<string>((await repo.list('packs')).map((p) => p.name));
