@@ -85,9 +85,9 @@ function generatedFs(size: number): BackupFs {
   };
 }
 
-test('should back up a 256 MiB file holding under half of it in buffers', async (t) => {
+test('should back up a 512 MiB file holding under half of it in buffers', async (t) => {
   const repo = new NamesOnlyRepository();
-  const deps: BackupDeps = { ...nodeBackupDeps(), fs: generatedFs(256 * MiB) };
+  const deps: BackupDeps = { ...nodeBackupDeps(), fs: generatedFs(512 * MiB) };
   await initRepository(repo, deps, 'pass', TEST_ARGON2);
   const session = await openRepository(repo, deps, 'pass');
   let peak = 0;
@@ -99,16 +99,18 @@ test('should back up a 256 MiB file holding under half of it in buffers', async 
   const base = process.memoryUsage().arrayBuffers;
   try {
     const result = await backup(session, '/src', { hostname: 'h' });
-    assert.equal(result.bytesRead, 256 * MiB);
-    assert.ok(result.packs >= 15, `${result.packs} packs`);
+    assert.equal(result.bytesRead, 512 * MiB);
+    assert.ok(result.packs >= 30, `${result.packs} packs`);
   } finally {
     session.close();
   }
   const held = (peak - base) / MiB;
   t.diagnostic(`peak buffers during backup: ${held.toFixed(1)} MiB above the start`);
-  // ~40 MiB are live (open pack and its assembled copy, chunk and read buffers); V8 frees array
-  // buffers on a background thread, so a sample may still count some of the previous pack.
-  assert.ok(held < 128, `${held.toFixed(1)} MiB`);
+  // ~70 MiB are live (the pack being filled and the one being stored, from reused pools; chunk and
+  // read buffers); V8 frees array buffers on a background thread, so a sample may still count some
+  // of earlier packs: 136 MiB was seen on a loaded machine. Buffers growing with the file would pass
+  // half of it.
+  assert.ok(held < 256, `${held.toFixed(1)} MiB`);
 });
 
 test('should back up and restore a 20 MiB file (rates reported)', async (t) => {
