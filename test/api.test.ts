@@ -36,10 +36,8 @@ import {
   text,
   untext,
   type Instance,
+  uniqueName,
 } from './support/harness.ts';
-
-let counter = 0;
-const uniqueName = (prefix: string) => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`;
 
 for (const factory of storeFactories) {
   describe(`${factory.name}`, () => {

@@ -16,12 +16,18 @@ import { DeviceSession } from '../packages/client/src/conversations/device-sessi
 import { mlsCiphersuite } from '../packages/client/src/mls/provider.ts';
 import { nodeMlsCryptoProvider } from '../packages/client/node/mls-crypto.ts';
 import { storeFactories } from '../packages/server/src/store/test-databases.ts';
-import { createDevice, crypto, startInstance, text, untext, type Instance } from './support/harness.ts';
+import {
+  createDevice,
+  crypto,
+  startInstance,
+  text,
+  untext,
+  type Instance,
+  uniqueName,
+} from './support/harness.ts';
 import { unverifiedDirectory } from './support/unverified-directory.ts';
 
 const cs = await mlsCiphersuite({ provider: nodeMlsCryptoProvider });
-let counter = 0;
-const uniqueName = (prefix: string) => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`;
 
 /** Every device of one user: the first from account creation, the others added over HTTP. */
 async function user(node: Instance, prefix: string, devices: number) {

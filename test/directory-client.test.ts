@@ -18,11 +18,8 @@ import {
   UnexpectedVersionAlert,
 } from '../packages/client/src/directory/directory-errors.ts';
 import { storeFactories, type FreshDatabase } from '../packages/server/src/store/test-databases.ts';
-import { createDevice, crypto, post, startInstance, type Instance } from './support/harness.ts';
+import { createDevice, crypto, post, startInstance, type Instance, uniqueName } from './support/harness.ts';
 import { chainOf } from './support/device-lists.ts';
-
-let counter = 0;
-const uniqueName = (prefix: string) => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`;
 
 /** A fetch that lets a test rewrite the JSON answers of chosen paths. */
 function interposed(rewrite: (path: string, body: Record<string, unknown>) => Record<string, unknown>) {

@@ -23,11 +23,9 @@ import { MemoryBus } from '../packages/server/src/bus/memory.ts';
 import { PostgresStore } from '../packages/server/src/store/postgres.ts';
 import { SqliteStore } from '../packages/server/src/store/sqlite.ts';
 import { createTestPostgres, storeFactories } from '../packages/server/src/store/test-databases.ts';
-import { createDevice, crypto, eventually, post, type Instance } from './support/harness.ts';
+import { createDevice, crypto, eventually, post, type Instance, uniqueName } from './support/harness.ts';
 import { chainOf } from './support/device-lists.ts';
 
-let counter = 0;
-const uniqueName = (prefix: string) => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`;
 const root = resolve(import.meta.dirname, '..');
 const witnessSeed = crypto.randomBytes(32);
 const witnessKey = crypto.ed25519.publicKey(witnessSeed);

@@ -12,12 +12,10 @@ import { after, before, describe, test } from 'node:test';
 import { fromBase64urlExact, toBase64url } from '@sealpost/core';
 import { HttpFeed } from '@sealpost/witness';
 import { storeFactories, type FreshDatabase } from '../packages/server/src/store/test-databases.ts';
-import { createDevice, post, startInstance, type Instance } from './support/harness.ts';
+import { createDevice, post, startInstance, type Instance, uniqueName } from './support/harness.ts';
 import { chainOf } from './support/device-lists.ts';
 
 const root = join(import.meta.dirname, '..');
-let counter = 0;
-const uniqueName = (prefix: string) => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`;
 
 function sealpost(
   args: readonly string[],

@@ -26,11 +26,8 @@ import {
 import { storeFactories, type FreshDatabase } from '../packages/server/src/store/test-databases.ts';
 import { DIRECTORY_LIMITS } from '../packages/server/src/directory/directory-service.ts';
 import { decodeHeadAnswer } from '../packages/client/src/directory/head-answer.ts';
-import { createDevice, crypto, post, startInstance, type Instance } from './support/harness.ts';
+import { createDevice, crypto, post, startInstance, type Instance, uniqueName } from './support/harness.ts';
 import { chainOf } from './support/device-lists.ts';
-
-let counter = 0;
-const uniqueName = (prefix: string) => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`;
 
 const cosignatureBody = (treeSize: number, c: Cosignature) => ({
   treeSize,

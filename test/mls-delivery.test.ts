@@ -28,10 +28,9 @@ import {
   text,
   type Instance,
   type TestDevice,
+  uniqueName,
 } from './support/harness.ts';
 
-let counter = 0;
-const uniqueName = (prefix: string) => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`;
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 /** An authenticated raw session: requests answered by request id, deliveries collected. */
