@@ -15,11 +15,13 @@
  * fails, the run says so in one line and measures Sealpost alone.
  *
  *   node bench/backup.ts [--quick] [--data <dir>] [--tools sealpost,restic,borg] [--seed 1] [--cpu-prof]
- *                        [--at <commit>]
+ *                        [--at <commit>] [--work <dir>]
  *
  * --quick: a seeded ~200 MB subset of the data; --data: another tree (copied, never changed);
  * --cpu-prof: Sealpost's children write V8 CPU profiles, summarised at the end (slows them down);
  * --at: Sealpost as of that commit instead of the working tree (bench/backup/checkout.ts).
+ * --work: the scratch directory (default bench/.cache/backup/work), wiped at the start: runs at the
+ *   same time need one each.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -43,12 +45,14 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     'cpu-prof': { type: 'boolean', default: false },
     at: { type: 'string' },
+    work: { type: 'string' },
   },
 });
 const QUICK_BYTES = 200e6;
 const ROOT = resolve(import.meta.dirname, '..');
 const CACHE = join(ROOT, 'bench/.cache/backup');
-const WORK = join(CACHE, 'work');
+// Each run wipes its work directory first: runs at the same time need their own (`--work DIR`).
+const WORK = values.work === undefined ? join(CACHE, 'work') : resolve(values.work);
 const SOURCE = join(WORK, 'src');
 const SEED = Number(values.seed);
 const MB = 1e6;
