@@ -20,8 +20,8 @@
  * --quick: a seeded ~200 MB subset of the data; --data: another tree (copied, never changed);
  * --cpu-prof: Sealpost's children write V8 CPU profiles, summarised at the end (slows them down);
  * --at: Sealpost as of that commit instead of the working tree (bench/backup/checkout.ts).
- * --work: the scratch directory (default bench/.cache/backup/work), wiped at the start: runs at the
- *   same time need one each.
+ * --work: the scratch directory (default bench/.cache/backup/work-<pid>), wiped at the start and
+ *   at the end (but for --cpu-prof's profiles).
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -51,8 +51,9 @@ const { values } = parseArgs({
 const QUICK_BYTES = 200e6;
 const ROOT = resolve(import.meta.dirname, '..');
 const CACHE = join(ROOT, 'bench/.cache/backup');
-// Each run wipes its work directory first: runs at the same time need their own (`--work DIR`).
-const WORK = values.work === undefined ? join(CACHE, 'work') : resolve(values.work);
+// A scratch directory per run (runs at the same time must not wipe each other's), removed at the
+// end but for the CPU profiles; scratch directories of runs that died are removed at the start.
+const WORK = values.work === undefined ? join(CACHE, `work-${process.pid}`) : resolve(values.work);
 const SOURCE = join(WORK, 'src');
 const SEED = Number(values.seed);
 const MB = 1e6;
@@ -76,6 +77,11 @@ if (others.some((t) => !onPath(t)) || !onPath(GNU_TIME)) {
 }
 if (!onPath(GNU_TIME)) throw new Error(`${GNU_TIME} is missing (Debian package "time")`);
 await fs.rm(WORK, { recursive: true, force: true });
+for (const name of await fs.readdir(CACHE).catch(() => [])) {
+  const pid = /^work-(\d+)$/.exec(name)?.[1];
+  if (pid !== undefined && !alive(Number(pid)))
+    await fs.rm(join(CACHE, name), { recursive: true, force: true });
+}
 const profDir = values['cpu-prof'] ? join(WORK, 'prof') : undefined;
 const sealpostRoot = values.at === undefined ? ROOT : await checkout(ROOT, CACHE, values.at);
 const makers: Record<ToolName, () => Tool> = {
@@ -233,4 +239,18 @@ if (profDir !== undefined) {
     }
   }
   console.log(`\nprofiles kept in ${profDir}`);
+}
+
+for (const name of await fs.readdir(WORK)) {
+  if (join(WORK, name) !== profDir) await fs.rm(join(WORK, name), { recursive: true, force: true });
+}
+if (profDir === undefined) await fs.rm(WORK, { recursive: true, force: true });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
