@@ -35,6 +35,10 @@ function isCode(error: unknown, ...codes: string[]): boolean {
 
 const NAME = /^[0-9a-f]{64}$/;
 
+function missing(kind: ObjectKind, name: ObjectName): BackupError {
+  return new BackupError('BACKUP_DATA_CORRUPT', `${kind}/${name} is missing`, { object: `${kind}/${name}` });
+}
+
 export class LocalRepository implements Repository {
   readonly root: string;
 
@@ -87,40 +91,62 @@ export class LocalRepository implements Repository {
   }
 
   async get(kind: ObjectKind, name: ObjectName, range?: ByteRange): Promise<Uint8Array> {
-    const path = this.#path(kind, name);
-    const missing = () =>
-      new BackupError('BACKUP_DATA_CORRUPT', `${kind}/${name} is missing`, { object: `${kind}/${name}` });
+    if (range !== undefined) return this.#read(kind, name, range, undefined);
     try {
-      if (range === undefined) {
-        const b = await fs.readFile(path);
-        return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-      }
+      const b = await fs.readFile(this.#path(kind, name));
+      return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    } catch (error) {
+      if (isCode(error, 'ENOENT')) throw missing(kind, name);
+      throw error;
+    }
+  }
+
+  /** Reads into `target` when the object (or range) fits in it (repository.ts). */
+  getInto(kind: ObjectKind, name: ObjectName, target: Uint8Array, range?: ByteRange): Promise<Uint8Array> {
+    return this.#read(kind, name, range, target);
+  }
+
+  async #read(
+    kind: ObjectKind,
+    name: ObjectName,
+    range: ByteRange | undefined,
+    target: Uint8Array | undefined,
+  ): Promise<Uint8Array> {
+    const path = this.#path(kind, name);
+    if (range !== undefined) {
       const { offset, length } = range;
       if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
         throw new BackupError('BACKUP_DATA_CORRUPT', `${kind}/${name}: invalid range`, {
           object: `${kind}/${name}`,
         });
       }
-      const handle = await fs.open(path, 'r');
-      try {
-        const out = new Uint8Array(length);
-        let done = 0;
-        while (done < length) {
-          const { bytesRead } = await handle.read(out, done, length - done, offset + done);
-          if (bytesRead === 0) {
-            throw new BackupError('BACKUP_DATA_CORRUPT', `${kind}/${name}: range runs past the end`, {
-              object: `${kind}/${name}`,
-            });
-          }
-          done += bytesRead;
-        }
-        return out;
-      } finally {
-        await handle.close();
-      }
+    }
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(path, 'r');
     } catch (error) {
-      if (isCode(error, 'ENOENT')) throw missing();
+      if (isCode(error, 'ENOENT')) throw missing(kind, name);
       throw error;
+    }
+    try {
+      const offset = range?.offset ?? 0;
+      const length = range?.length ?? (await handle.stat()).size;
+      const out =
+        target !== undefined && length <= target.length ? target.subarray(0, length) : new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await handle.read(out, done, length - done, offset + done);
+        if (bytesRead === 0) {
+          const what = range === undefined ? 'ended while being read' : 'range runs past the end';
+          throw new BackupError('BACKUP_DATA_CORRUPT', `${kind}/${name}: ${what}`, {
+            object: `${kind}/${name}`,
+          });
+        }
+        done += bytesRead;
+      }
+      return out;
+    } finally {
+      await handle.close();
     }
   }
 

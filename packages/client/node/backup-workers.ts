@@ -148,10 +148,17 @@ export function workerPackVerifiers(count: number): PackVerifierFactory {
     const verifier: PackVerifier = {
       async verify(pack) {
         if (pool.leastBusy() >= BUSY_BEFORE_INLINE.verify) return verifyPack(inline, keys, pack);
-        // A view into a larger buffer (a pool's) is copied: transferring would take the rest too.
+        // Shared memory (check's reused pack buffers, pack-reads.ts) is read in place, lent until the
+        // verdict. Any other view into a larger buffer is copied: transferring would take the rest too.
+        const shared = pack.buffer instanceof SharedArrayBuffer;
         const own =
-          pack.byteOffset === 0 && pack.byteLength === pack.buffer.byteLength ? pack : new Uint8Array(pack);
-        const reply = await pool.run({ kind: 'verify', pack: own }, [own.buffer as ArrayBuffer]);
+          shared || (pack.byteOffset === 0 && pack.byteLength === pack.buffer.byteLength)
+            ? pack
+            : new Uint8Array(pack);
+        const reply = await pool.run(
+          { kind: 'verify', pack: own },
+          shared ? [] : [own.buffer as ArrayBuffer],
+        );
         if (!('verdict' in reply)) throw new Error('a backup worker answered a check with something else');
         return reply.verdict;
       },

@@ -8,8 +8,8 @@
  * `readData`: also fetches every stored pack, checks it against its name, opens its trailer and
  * header (pack.ts), compares them with the index, and opens every blob in it (tag, length, keyed
  * id). That reads the whole repository, BACKUP_ENGINE_LIMITS.checkPacksInFlight packs at a time:
- * this thread reads and hashes packs while a PackVerifier (pack-verifier.ts; worker threads under
- * Node) opens their blobs.
+ * this thread reads (into reused buffers, pack-reads.ts) and hashes packs while a PackVerifier
+ * (pack-verifier.ts; worker threads under Node, reading the buffers in place) opens their blobs.
  *
  * Problems are collected, not thrown: the report lists every damaged object it found.
  */
@@ -22,6 +22,7 @@ import type { PackEntry } from '@sealpost/core/backup/pack';
 import { BlobReader } from './blob-reader.ts';
 import { Lanes } from './lanes.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
+import { PackReadPool } from './pack-reads.ts';
 import { inlinePackVerifier, problemText } from './pack-verifier.ts';
 import type { ObjectName } from './repository.ts';
 import { fetchVerified, type Session } from './session.ts';
@@ -139,17 +140,24 @@ export async function check(session: Session, options: CheckOptions = {}): Promi
   if (options.readData === true) {
     const verifier = deps.packVerifiers?.(keys) ?? inlinePackVerifier(deps, keys);
     const lanes = new Lanes(BACKUP_ENGINE_LIMITS.checkPacksInFlight);
+    // One buffer per lane, reused once the pack's verdict is in (pack-reads.ts).
+    const pool = new PackReadPool(repo, deps);
     const checkPack = async (name: string): Promise<void> => {
       const object = `packs/${name}`;
       try {
-        const verdict = await verifier.verify(await fetchVerified(repo, deps, 'packs', name as ObjectName));
-        if ('problem' in verdict) problems.push({ object, message: verdict.problem });
-        else {
-          const expected = indexed.get(name);
-          if (expected !== undefined && !sameEntries(expected, verdict.entries)) {
-            problems.push({ object, message: 'pack header and index disagree' });
+        const loan = await pool.fetch(name as ObjectName);
+        try {
+          const verdict = await verifier.verify(loan.bytes);
+          if ('problem' in verdict) problems.push({ object, message: verdict.problem });
+          else {
+            const expected = indexed.get(name);
+            if (expected !== undefined && !sameEntries(expected, verdict.entries)) {
+              problems.push({ object, message: 'pack header and index disagree' });
+            }
+            packsRead++;
           }
-          packsRead++;
+        } finally {
+          loan.release();
         }
       } catch (error) {
         problem(object, error);

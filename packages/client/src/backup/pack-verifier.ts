@@ -20,8 +20,10 @@ export type PackVerdict = { readonly entries: PackEntry[] } | { readonly problem
 
 export interface PackVerifier {
   /**
-   * Opens `pack`'s trailer, header and every blob. `pack` is the verifier's from the call on (a
-   * worker takes it without a copy); its name was checked by the caller.
+   * Opens `pack`'s trailer, header and every blob; its name was checked by the caller. `pack` is lent
+   * until the returned promise settles: the caller then reuses its memory for another pack
+   * (pack-reads.ts), so nothing may read it after. A worker reads a pack in shared memory
+   * (SharedArrayBuffer) in place; any other it may take (transfer) without a copy.
    */
   verify(pack: Uint8Array): Promise<PackVerdict>;
   /** Ends the verifier and wipes its copy of the keys. */

@@ -46,6 +46,13 @@ export interface Repository {
    * runs past its end). The caller checks the hash of whole objects.
    */
   get(kind: ObjectKind, name: ObjectName, range?: ByteRange): Promise<Uint8Array>;
+  /**
+   * Optional: like `get`, but reads into the start of `target` (the caller's, reused from object to
+   * object: pack-reads.ts) and returns the view of it that holds the bytes. When the object (or
+   * range) is longer than `target`, returns a new array holding it instead, as `get` would. The
+   * caller reads the returned view, never past it. A repository without it is read with `get`.
+   */
+  getInto?(kind: ObjectKind, name: ObjectName, target: Uint8Array, range?: ByteRange): Promise<Uint8Array>;
   /** Every stored object of `kind`, with its length, in no particular order. */
   list(kind: ObjectKind): Promise<{ name: ObjectName; length: number }[]>;
   exists(kind: ObjectKind, name: ObjectName): Promise<boolean>;

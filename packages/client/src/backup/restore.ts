@@ -3,9 +3,10 @@
  *
  * Planned by pack (restore-plan.ts, restic's restorer): the trees are walked first, directories and
  * symlinks made, and every file's chunks grouped under the pack that holds them. Then each pack is
- * fetched once (the next one is fetched while this one is written: `restorePacksAhead`), checked
- * against its name once, and each blob it holds for the snapshot is opened (tag, length, keyed id:
- * blob.ts) and written to every file and place that needs it, several files at once
+ * fetched once, into one of a few reused buffers (pack-reads.ts; the next one is fetched while this
+ * one is written: `restorePacksAhead`), checked against its name once, and each blob it holds for
+ * the snapshot is opened (tag, length, keyed id: blob.ts) and written to every file and place that
+ * needs it, several files at once
  * (`restoreWritesInFlight`), with at most `restoreOpenFilesMax` open (the rest are closed and
  * reopened when their next chunk comes).
  *
@@ -33,8 +34,9 @@ import type { FsWriter } from './fs.ts';
 import { joinPath } from './fs.ts';
 import { Lanes } from './lanes.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
+import { PackReadPool, type PackLoan } from './pack-reads.ts';
 import { Planner, type FileJob, type PackPlan, type RestorePlan } from './restore-plan.ts';
-import { fetchVerified, type Session } from './session.ts';
+import type { Session } from './session.ts';
 import { findSnapshot, lookupPath, nodeName, type DamagedObject } from './snapshots.ts';
 
 export { PARTIAL_SUFFIX } from './restore-plan.ts';
@@ -125,12 +127,15 @@ class Writing {
   }
 
   async #packs(packs: readonly PackPlan[]): Promise<void> {
-    const { repo, deps, keys } = this.#session;
-    const fetches: Promise<Uint8Array>[] = [];
+    const { deps, keys } = this.#session;
+    // restorePacksAhead + 1 buffers, each reused once its pack's blobs are all opened (each blob's
+    // plaintext is a copy, so the writes still in flight do not read the pack).
+    const pool = new PackReadPool(this.#session.repo, deps);
+    const fetches: Promise<PackLoan>[] = [];
     const fetch = (i: number) => {
       const pack = packs[i]!;
       const firstPath = pack.blobs.values().next().value!.targets[0]!.file.path;
-      const fetching = fetchVerified(repo, deps, 'packs', pack.name).catch((error: unknown) => {
+      const fetching = pool.fetch(pack.name).catch((error: unknown) => {
         throw corrupt(error, `packs/${pack.name}`, { path: firstPath });
       });
       fetching.catch(() => undefined); // awaited below, in order
@@ -140,28 +145,33 @@ class Writing {
     for (let i = 0; i < packs.length; i++) {
       for (let j = i; j <= i + BACKUP_ENGINE_LIMITS.restorePacksAhead && j < packs.length; j++)
         if (fetches[j] === undefined) fetch(j);
-      const bytes = await fetches[i]!;
+      const loan = await fetches[i]!;
       delete fetches[i];
-      const object = `packs/${packs[i]!.name}`;
-      for (const blob of packs[i]!.blobs.values()) {
-        const path = blob.targets[0]!.file.path;
-        if (blob.offset + blob.length > bytes.length) {
-          throw new BackupError('BACKUP_DATA_CORRUPT', `${object}: blob runs past the end of the pack`, {
-            object,
-            path,
-          });
+      try {
+        const bytes = loan.bytes;
+        const object = `packs/${packs[i]!.name}`;
+        for (const blob of packs[i]!.blobs.values()) {
+          const path = blob.targets[0]!.file.path;
+          if (blob.offset + blob.length > bytes.length) {
+            throw new BackupError('BACKUP_DATA_CORRUPT', `${object}: blob runs past the end of the pack`, {
+              object,
+              path,
+            });
+          }
+          let plain: Uint8Array;
+          try {
+            const sealed = bytes.subarray(blob.offset, blob.offset + blob.length);
+            plain = openBlob(deps.crypto, keys, 'data', blob.id, sealed, deps.decompress, blob.rawLength);
+          } catch (error) {
+            throw corrupt(error, object, { path });
+          }
+          if (++opened % BACKUP_ENGINE_LIMITS.reclaimEveryBlobs === 0) deps.reclaim?.();
+          for (const { file, position } of blob.targets) {
+            await this.#lanes.start(() => this.#onFile(file, position, plain));
+          }
         }
-        let plain: Uint8Array;
-        try {
-          const sealed = bytes.subarray(blob.offset, blob.offset + blob.length);
-          plain = openBlob(deps.crypto, keys, 'data', blob.id, sealed, deps.decompress, blob.rawLength);
-        } catch (error) {
-          throw corrupt(error, object, { path });
-        }
-        if (++opened % BACKUP_ENGINE_LIMITS.reclaimEveryBlobs === 0) deps.reclaim?.();
-        for (const { file, position } of blob.targets) {
-          await this.#lanes.start(() => this.#onFile(file, position, plain));
-        }
+      } finally {
+        loan.release();
       }
     }
   }
