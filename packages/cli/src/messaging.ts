@@ -14,7 +14,9 @@
  *             this device makes there
  *
  * Devices are checked against the verified key directory (`VerifiedDirectory` over
- * account-directory.ts), never the server's account endpoint. On every connection the device
+ * account-directory.ts), never the server's account endpoint; once the mailbox is drained, every
+ * conversation's roster is reconciled with it (`Messaging.reconcile`: the one place `read`,
+ * `send`, `chat`, `group` and `devices` all pass). On every connection the device
  * monitors its own label: a version its account did not make prints an ALERT on stderr and, once
  * the command has done its work, fails it (exit status 2); later runs print a reminder only.
  *
@@ -238,6 +240,27 @@ export class Messaging {
     }
   }
 
+  /**
+   * Roster reconciliation (docs/conversations.md): each conversation due for a check gets the
+   * devices the verified key directory lists for its users, and loses those it no longer lists,
+   * by one commit; the changes are lines like any roster event. A group that gained a device is
+   * told its title again (the new device has no history to learn it from). A conversation that
+   * could not be checked is a warning; the command goes on.
+   */
+  async reconcile(): Promise<void> {
+    for (const r of await this.session.reconcile()) {
+      if (r.error !== undefined) {
+        this.io.stderr.write(
+          `warning: could not check ${this.labelOf(r.conversation)} against the key directory: ${r.error.code}\n`,
+        );
+        continue;
+      }
+      this.record(r.conversation, r.events);
+      await this.save();
+      if (r.events.some((e) => e.kind === 'device-added')) await this.sendTitle(r.conversation);
+    }
+  }
+
   get session(): DeviceSession {
     if (this.#session === undefined) throw new ValidationError('VALIDATION_FAILED', 'no session');
     return this.#session;
@@ -382,18 +405,34 @@ export class Messaging {
         return [`${label} ${e.username} was added by ${this.who(e.by)}`];
       case 'user-removed':
         if (e.username === this.self.username && all.some((x) => x.kind === 'removed')) return [];
+        if (e.reason === 'directory') {
+          return [
+            `${label} ${e.username} left: no device of ${e.username} is in the key directory any more (removed by ${this.who(e.by)})`,
+          ];
+        }
         return [`${label} ${e.username} was removed by ${this.who(e.by)}`];
       case 'device-added':
         // A user's first device is told as the user (user-added); only later devices are named.
-        return all.some((x) => x.kind === 'user-added' && x.username === e.device.username)
-          ? []
-          : [
-              `${label} ${e.device.username} has a new device ${e.device.deviceId}, added by ${this.who(e.by)}`,
-            ];
+        if (all.some((x) => x.kind === 'user-added' && x.username === e.device.username)) return [];
+        if (e.reason === 'directory') {
+          // Roster reconciliation (docs/conversations.md): no history travels with it.
+          return [
+            `${label} ${e.device.username}'s device ${e.device.deviceId} joined: listed in ${e.device.username}'s key directory entry (added by ${this.who(e.by)}; earlier messages are not shared with it)`,
+          ];
+        }
+        return [
+          `${label} ${e.device.username} has a new device ${e.device.deviceId}, added by ${this.who(e.by)}`,
+        ];
       case 'device-removed':
-        return all.some((x) => x.kind === 'user-removed' && x.username === e.device.username)
-          ? []
-          : [`${label} ${e.device.username}'s device ${e.device.deviceId} was removed by ${this.who(e.by)}`];
+        if (all.some((x) => x.kind === 'user-removed' && x.username === e.device.username)) return [];
+        if (e.reason === 'directory') {
+          return [
+            `${label} ${e.device.username}'s device ${e.device.deviceId} left: no longer in ${e.device.username}'s key directory entry (removed by ${this.who(e.by)})`,
+          ];
+        }
+        return [
+          `${label} ${e.device.username}'s device ${e.device.deviceId} was removed by ${this.who(e.by)}`,
+        ];
       case 'removed':
         return [`${label} you were removed by ${this.who(e.by)}`];
       case 'proposal-ignored':
@@ -453,8 +492,8 @@ export interface OpenedMessaging {
 /**
  * Connects a device (`DeviceSession`) with its saved state, its devices checked against the verified
  * key directory, and waits until its mailbox has been idle for `IDLE_MS`; then, when the account
- * key is known, monitors this account's own label (`checkOwnLabel`) and carries out the leave
- * requests that arrived. The caller saves, closes the session and the store, and saves
+ * key is known, monitors this account's own label (`checkOwnLabel`), carries out the leave
+ * requests that arrived and reconciles the rosters with the verified directory (`reconcile`). The caller saves, closes the session and the store, and saves
  * `messaging.directory`.
  */
 export async function startMessaging(
@@ -516,6 +555,7 @@ export async function startMessaging(
   if (own !== undefined) {
     await messaging.checkOwnLabel(own);
     await messaging.carryOutLeaves();
+    await messaging.reconcile();
   }
   return { messaging, session: s, store };
 }

@@ -74,6 +74,7 @@ async function chat(io: CliIo, to: string, options: MessagingOptions): Promise<v
           io.stderr.write('you are no longer in this conversation\n');
           break;
         }
+        await m.reconcile(); // rate-limited: a no-op unless the interval has passed
         await m.sendText(c, line);
       }
     } finally {

@@ -42,6 +42,7 @@ import {
   senderOf,
   UNKNOWN_DEVICE as UNKNOWN,
 } from './incoming.ts';
+import { rosterDrift, withDirectoryReasons } from './reconcile.ts';
 import { rosterEvents, rosterOf } from './roster.ts';
 import { SeenMessages } from './seen-messages.ts';
 
@@ -69,7 +70,11 @@ export interface OutgoingCommit {
   readonly commit: Uint8Array;
   /** For the devices this commit adds (RFC 9420 §12.4.3.1), carrying the ratchet tree. */
   readonly welcome: Uint8Array | undefined;
-  /** Every current member device but this one, including those the commit removes. */
+  /**
+   * Every current member device but this one, including those the commit removes, except those
+   * a reconciliation removes because the directory no longer lists them (the server may have
+   * unlinked them, and refuses a recipient it does not know).
+   */
   readonly recipients: readonly DeviceRef[];
   readonly joiners: readonly DeviceRef[];
   /** The member devices after the commit. */
@@ -253,6 +258,45 @@ export class Conversation {
     return this.#serial(() => this.#remove((d) => d.username === username, username));
   }
 
+  /**
+   * Roster reconciliation (reconcile.ts): one commit that removes the devices of the group's users
+   * that the directory no longer lists and adds those it lists that are not in, each with a
+   * KeyPackage claimed through `addableDevicesOf` (a listed device without one waits for the next
+   * check). Refused with CONVERSATION_NO_SUCH_MEMBER when there is nothing to do, e.g. after
+   * another member reconciled first.
+   */
+  reconcile(): Promise<OutgoingCommit> {
+    return this.#serial(async () => {
+      this.#requireActive();
+      const drift = await rosterDrift(this.members(), this.#ctx.self, this.#ctx.directory);
+      const proposals: Proposal[] = [];
+      const stale = new Set(drift.stale.map(deviceKey));
+      for (const [leaf, d] of rosterOf(this.#state.ratchetTree)) {
+        if (stale.has(deviceKey(d))) proposals.push({ proposalType: 'remove', remove: { removed: leaf } });
+      }
+      const joiners: DeviceRef[] = [];
+      for (const username of new Set(drift.missing.map((d) => d.username))) {
+        const ids = drift.missing.filter((d) => d.username === username).map((d) => d.deviceId);
+        let addable: Awaited<ReturnType<DeviceDirectory['addableDevicesOf']>>;
+        try {
+          addable = await this.#ctx.directory.addableDevicesOf(username, ids);
+        } catch {
+          continue; // no KeyPackage to be had now: the next check tries again
+        }
+        for (const d of addable) {
+          const device = { username, deviceId: d.deviceId };
+          if (!ids.includes(d.deviceId) || joiners.some((j) => deviceKey(j) === deviceKey(device))) continue;
+          proposals.push({ proposalType: 'add', add: { keyPackage: decodeAddableKeyPackage(d, device) } });
+          joiners.push(device);
+        }
+      }
+      if (proposals.length === 0) {
+        throw new ConversationError('CONVERSATION_NO_SUCH_MEMBER', 'the roster matches the directory');
+      }
+      return this.#commit(proposals, joiners, stale);
+    });
+  }
+
   /** A commit with no proposal: refreshes this device's path keys (post-compromise security, RFC 9420 §12.4). */
   update(): Promise<OutgoingCommit> {
     return this.#serial(() => this.#commit([], []));
@@ -272,7 +316,10 @@ export class Conversation {
       const before = this.#state.ratchetTree;
       this.#state = p.result.newState;
       p.result.consumed.forEach(zeroOutUint8Array);
-      const events = rosterEvents(before, this.#state, this.#ctx.self);
+      const events = await withDirectoryReasons(
+        rosterEvents(before, this.#state, this.#ctx.self),
+        this.#ctx.directory,
+      );
       return [...events, ...(await this.#drainFuture())];
     });
   }
@@ -300,7 +347,12 @@ export class Conversation {
     return this.#commit(proposals, []);
   }
 
-  async #commit(proposals: Proposal[], joiners: DeviceRef[]): Promise<OutgoingCommit> {
+  /** `unreachable`: device keys left out of the recipients (see OutgoingCommit.recipients). */
+  async #commit(
+    proposals: Proposal[],
+    joiners: DeviceRef[],
+    unreachable: ReadonlySet<string> = new Set(),
+  ): Promise<OutgoingCommit> {
     if (this.#pending !== undefined) {
       throw new ConversationError('CONVERSATION_COMMIT_PENDING', 'a commit is already in flight', {
         epoch: String(this.epoch),
@@ -330,7 +382,7 @@ export class Conversation {
       epoch: this.epoch,
       commit,
       welcome,
-      recipients: this.#others(),
+      recipients: this.#others().filter((d) => !unreachable.has(deviceKey(d))),
       joiners,
       members: [...rosterOf(result.newState.ratchetTree).values()],
     };
@@ -470,7 +522,9 @@ export class Conversation {
       events.push({ kind: 'commit-superseded', epoch: this.#pending.outgoing.epoch });
       this.#pending = undefined;
     }
-    events.push(...rosterEvents(before.ratchetTree, this.#state, by));
+    events.push(
+      ...(await withDirectoryReasons(rosterEvents(before.ratchetTree, this.#state, by), this.#ctx.directory)),
+    );
     return events;
   }
 

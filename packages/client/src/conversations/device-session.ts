@@ -10,6 +10,9 @@
  *     failure leaves it unacknowledged, so the server delivers it again;
  *   - `change()` is `commitThrough` with the catch-up of a lost race: wait until the mailbox has
  *     brought the conversation to the epoch EPOCH_CONFLICT named (the winner is in it);
+ *   - `reconcile()` keeps each conversation's roster equal to the verified directory's device
+ *     lists (reconcile.ts), at most once per `reconcileIntervalMs` per conversation; the caller
+ *     runs it once the mailbox is drained (the CLI: every connected command, messaging.ts);
  *   - the device's MLS signature key is its device key (Ed25519): the signed device list holds
  *     it, which is what the directory checks credentials against. MLS signs with its own labels
  *     ("MLS 1.0 " || label, RFC 9420 §5.1.2), distinct from Sealpost's statement labels. The raw
@@ -18,7 +21,7 @@
 import {
   type CryptoProvider,
   LIMITS,
-  type SealpostError,
+  SealpostError,
   UnavailableError,
   deviceIdOf,
   parseUsername,
@@ -35,6 +38,7 @@ import type { DeviceDirectory, DeviceRef } from './identity.ts';
 import { CONVERSATION_LIMITS } from './limits.ts';
 import type { ClaimKeyPackages } from './key-package-claim.ts';
 import { isLinkBox } from './link.ts';
+import { ReconcileSchedule } from './reconcile.ts';
 import { ServerDelivery } from './server-delivery.ts';
 
 export interface DeviceSessionOptions {
@@ -54,6 +58,8 @@ export interface DeviceSessionOptions {
   readonly keyPackageCheckMs?: number;
   /** How long `change()` waits for a lost race's winner (default 15 s). */
   readonly catchUpMs?: number;
+  /** How often one conversation is reconciled at most (default `reconcileIntervalMs`, 60 s). */
+  readonly reconcileIntervalMs?: number;
   /** Restores saved state (conversations, KeyPackages) before the connection opens. */
   readonly restore?: (conversations: Conversations) => Promise<void>;
   /**
@@ -84,6 +90,13 @@ export interface SessionEvent {
   readonly event: ConversationEvent;
 }
 
+/** What `reconcile()` did to one conversation: its events, or why it could not be checked. */
+export interface Reconciled {
+  readonly conversation: Conversation;
+  readonly events: readonly ConversationEvent[];
+  readonly error?: SealpostError | ConversationError;
+}
+
 export class DeviceSession {
   readonly self: DeviceRef;
   readonly conversations: Conversations;
@@ -100,6 +113,7 @@ export class DeviceSession {
   #waiters: Array<() => void> = [];
   #stockTimer: ReturnType<typeof setInterval> | undefined;
   #stocking: Promise<void> | undefined;
+  readonly #reconciled: ReconcileSchedule;
 
   private constructor(
     o: DeviceSessionOptions,
@@ -114,6 +128,7 @@ export class DeviceSession {
     this.connection = connection;
     this.directory = directory;
     this.delivery = new ServerDelivery(connection, o.cs);
+    this.#reconciled = new ReconcileSchedule(o.reconcileIntervalMs);
   }
 
   /** Connects, and stocks the server with this device's KeyPackages. */
@@ -222,6 +237,28 @@ export class DeviceSession {
         );
       },
     );
+  }
+
+  /**
+   * Roster reconciliation (reconcile.ts) of the active conversations not checked within the
+   * interval: one commit each where the roster differs from the verified directory. A lost race
+   * catches up and checks again (then usually finds nothing left). A conversation that could not
+   * be checked (directory or server unavailable, a race lost 3 times) is returned with its error
+   * and checked again after the interval; nothing is thrown for it.
+   */
+  async reconcile(list: readonly Conversation[] = this.conversations.list()): Promise<Reconciled[]> {
+    const out: Reconciled[] = [];
+    for (const conversation of list) {
+      if (!conversation.active || !this.#reconciled.take(conversation.groupId)) continue;
+      try {
+        out.push({ conversation, events: await this.change(conversation, (c) => c.reconcile()) });
+      } catch (e) {
+        if (isConversationError(e, 'CONVERSATION_NO_SUCH_MEMBER')) continue;
+        if (!(e instanceof ConversationError || e instanceof SealpostError)) throw e;
+        out.push({ conversation, events: [], error: e });
+      }
+    }
+    return out;
   }
 
   async send(conversation: Conversation, plaintext: Uint8Array): Promise<void> {

@@ -5,17 +5,42 @@
 import type { ConversationError } from './errors.ts';
 import type { DeviceRef } from './identity.ts';
 
+/**
+ * Why a roster change happened, when this device can tell: `directory` means the verified key
+ * directory explains it (a device removed that the user's entry no longer lists, a device added
+ * by another user's device that the entry lists: roster reconciliation, reconcile.ts).
+ */
+export type RosterReason = 'directory';
+
 export type ConversationEvent =
   /** This device joined the group from a Welcome; `members` is the roster it found. */
   | { readonly kind: 'joined'; readonly members: readonly DeviceRef[] }
   /** An application message, with the device that signed it (RFC 9420 §6.3.2 sender data). */
   | { readonly kind: 'message'; readonly from: DeviceRef; readonly plaintext: Uint8Array }
-  | { readonly kind: 'device-added'; readonly device: DeviceRef; readonly by: DeviceRef }
-  | { readonly kind: 'device-removed'; readonly device: DeviceRef; readonly by: DeviceRef }
+  | {
+      readonly kind: 'device-added';
+      readonly device: DeviceRef;
+      readonly by: DeviceRef;
+      /** Set when another user's device added it because the directory lists it (no history comes with it). */
+      readonly reason?: RosterReason;
+    }
+  | {
+      readonly kind: 'device-removed';
+      readonly device: DeviceRef;
+      readonly by: DeviceRef;
+      /** Set when the user's verified directory entry no longer lists it. */
+      readonly reason?: RosterReason;
+    }
   /** The first device of a user joined: the user is now in the conversation. */
   | { readonly kind: 'user-added'; readonly username: string; readonly by: DeviceRef }
   /** The last device of a user left: the user is no longer in the conversation. */
-  | { readonly kind: 'user-removed'; readonly username: string; readonly by: DeviceRef }
+  | {
+      readonly kind: 'user-removed';
+      readonly username: string;
+      readonly by: DeviceRef;
+      /** Set when the user's verified directory entry lists no device at all (account deleted). */
+      readonly reason?: RosterReason;
+    }
   /** The group moved to a new epoch (after any commit, including one that changes nobody). */
   | { readonly kind: 'epoch'; readonly epoch: bigint; readonly by: DeviceRef }
   /** This device was removed; the conversation is read-only from now on. */

@@ -31,4 +31,9 @@ export const CONVERSATION_LIMITS = {
    * end to end encrypted, link.ts): the newest ones, older ones are not sent.
    */
   historyMessages: 200,
+  /**
+   * A conversation's roster is compared with the verified directory (reconcile.ts) at most once
+   * per this long per session: each check looks up every user of the group.
+   */
+  reconcileIntervalMs: 60_000,
 } as const;
