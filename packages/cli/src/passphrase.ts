@@ -12,6 +12,8 @@ import type { Writable } from 'node:stream';
 import { ValidationError } from '@sealpost/core';
 
 export const PASSPHRASE_ENV = 'SEALPOST_PASSPHRASE';
+/** A new passphrase for what SEALPOST_PASSPHRASE opens (`backup key add|passwd`). */
+export const NEW_PASSPHRASE_ENV = 'SEALPOST_NEW_PASSPHRASE';
 /** A new key store's passphrase is at least this long (its only protection if the file is copied). */
 export const PASSPHRASE_MIN_BYTES = 8;
 export const PASSPHRASE_MAX_BYTES = 1024;
@@ -27,12 +29,24 @@ export interface PassphraseIo {
  * PASSPHRASE_MIN_BYTES.
  */
 export async function readPassphrase(io: PassphraseIo, creating: boolean): Promise<Uint8Array> {
-  const fromEnv = io.env[PASSPHRASE_ENV];
+  return read(io, PASSPHRASE_ENV, creating, creating ? 'New keystore passphrase: ' : 'Keystore passphrase: ');
+}
+
+/**
+ * A second, new passphrase beside the one `readPassphrase` gives (a repository's next passphrase):
+ * from SEALPOST_NEW_PASSPHRASE, else asked twice on the terminal; held to PASSPHRASE_MIN_BYTES.
+ */
+export async function readNewPassphrase(io: PassphraseIo, what: string): Promise<Uint8Array> {
+  return read(io, NEW_PASSPHRASE_ENV, true, `New ${what} passphrase: `);
+}
+
+async function read(io: PassphraseIo, env: string, creating: boolean, prompt: string): Promise<Uint8Array> {
+  const fromEnv = io.env[env];
   let passphrase: Uint8Array;
   if (fromEnv !== undefined && fromEnv !== '') {
     passphrase = new TextEncoder().encode(fromEnv);
   } else if (io.input.isTTY === true && typeof io.input.setRawMode === 'function') {
-    passphrase = await promptHidden(io, creating ? 'New keystore passphrase: ' : 'Keystore passphrase: ');
+    passphrase = await promptHidden(io, prompt);
     if (creating) {
       const again = await promptHidden(io, 'Repeat passphrase: ');
       const same = again.length === passphrase.length && timingSafeEqual(again, passphrase);
@@ -45,7 +59,7 @@ export async function readPassphrase(io: PassphraseIo, creating: boolean): Promi
   } else {
     throw new ValidationError(
       'VALIDATION_FAILED',
-      `no passphrase: set ${PASSPHRASE_ENV} or run the command on a terminal`,
+      `no passphrase: set ${env} or run the command on a terminal`,
     );
   }
   if (creating && passphrase.length < PASSPHRASE_MIN_BYTES) {

@@ -6,11 +6,17 @@
 export { LocalRepository } from './backup-local-repo.ts';
 export { HttpRepository } from './backup-http-repo.ts';
 export type { Repository } from '../src/backup/repository.ts';
+export type { BackupDeps } from '../src/backup/deps.ts';
 export {
   ACCOUNT_KEY_FILE_PARAMS,
   accountKeySecret,
+  addKey,
   addRecoveryKey,
+  changeKey,
   initAccountRepository,
+  listKeys,
+  removeKey,
+  type KeyFileInfo,
 } from '../src/backup/keys.ts';
 export { addKeyWithRecovery, openRepositoryWithRecovery } from '../src/backup/recovery.ts';
 export { nodeBackupDeps } from './backup-node.ts';

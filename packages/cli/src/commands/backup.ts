@@ -63,6 +63,7 @@ import { readKeystoreFile } from '../keystore-file.ts';
 import { readPassphrase } from '../passphrase.ts';
 import { readRecoveryCode } from '../recovery-code.ts';
 import { formatBytes, progressBar } from '../progress.ts';
+import { backupKeyCommand } from './backup-key.ts';
 
 interface Options {
   readonly repo: string;
@@ -588,6 +589,12 @@ export function backupCommand(program: Command, io: CliIo): void {
         });
       }),
     );
+
+  backupKeyCommand(group, io, {
+    target: (options) => target(io, options, home(), false),
+    deps,
+    reported,
+  });
 }
 
 function pruneLines(r: Awaited<ReturnType<typeof prune>>): string[] {

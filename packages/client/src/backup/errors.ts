@@ -24,6 +24,10 @@ export const BACKUP_ERRORS = {
   BACKUP_OBJECT_NAME_INVALID: 'validation',
   /** A forget policy that keeps nothing (refused rather than removing every snapshot). */
   BACKUP_POLICY_EMPTY: 'validation',
+  /** `key remove` of the key file the given secret opened: one that opens must remain. */
+  BACKUP_KEY_IN_USE: 'conflict',
+  /** `key remove` of a name no key file has, or a prefix more than one has. */
+  BACKUP_KEY_NOT_FOUND: 'not-found',
   /** Concurrent prunes condemned packs a backup needed in each of its attempts (grace.ts). */
   BACKUP_CONCURRENT_PRUNE: 'conflict',
 } as const;

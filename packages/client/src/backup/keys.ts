@@ -19,7 +19,7 @@
 import { SealpostError, type CryptoProvider } from '@sealpost/core';
 import { createKeyFile, openKeyFile, type Argon2idParams } from '@sealpost/core/backup/key-file';
 import { DEFAULT_ARGON2ID_PARAMS } from '@sealpost/core/backup/key-file';
-import { createRecoveryKeyFile } from '@sealpost/core/backup/recovery-key-file';
+import { createRecoveryKeyFile, decodeAnyKeyFile } from '@sealpost/core/backup/recovery-key-file';
 import type { BackupDeps } from './deps.ts';
 import { BackupError } from './errors.ts';
 import type { ObjectName, Repository } from './repository.ts';
@@ -166,5 +166,109 @@ export async function initAccountRepository(
     return { ...created, recoveryKeyFile: true };
   } finally {
     account.fill(0);
+  }
+}
+
+/** One key file as `listKeys` reports it: public facts only. */
+export interface KeyFileInfo {
+  readonly name: ObjectName;
+  /**
+   * `passphrase`: Argon2id under a passphrase; `account`: the account key file (Argon2id with
+   * ACCOUNT_KEY_FILE_PARAMS, a secret from the account seed); `recovery`: sealed to the recovery
+   * key; `damaged`: does not parse (check reports it).
+   */
+  readonly kind: 'passphrase' | 'account' | 'recovery' | 'damaged';
+  readonly argon2id?: Argon2idParams;
+  /** The key file `secret` opened. */
+  readonly current: boolean;
+}
+
+const isAccountParams = (p: Argon2idParams): boolean =>
+  p.memoryKiB === ACCOUNT_KEY_FILE_PARAMS.memoryKiB &&
+  p.iterations === ACCOUNT_KEY_FILE_PARAMS.iterations &&
+  p.parallelism === ACCOUNT_KEY_FILE_PARAMS.parallelism;
+
+/**
+ * Every key file of the repository, sorted by name, once `secret` has opened one of them (so only
+ * someone who can open the repository learns what its key files are). The kind `account` is told
+ * by its Argon2id parameters, which the CLI never uses for a passphrase.
+ */
+export async function listKeys(
+  repo: Repository,
+  deps: BackupDeps,
+  secret: string | Uint8Array,
+): Promise<KeyFileInfo[]> {
+  const own = bytesOf(secret);
+  try {
+    const { masterKey, name: current } = await unlock(repo, deps, own);
+    masterKey.fill(0);
+    const infos: KeyFileInfo[] = [];
+    for (const { name } of await repo.list('keys')) {
+      let info: KeyFileInfo;
+      try {
+        const parsed = decodeAnyKeyFile(await fetchVerified(repo, deps, 'keys', name));
+        info =
+          parsed.kind === 'recovery'
+            ? { name, kind: 'recovery', current: name === current }
+            : {
+                name,
+                kind: isAccountParams(parsed.file.params) ? 'account' : 'passphrase',
+                argon2id: parsed.file.params,
+                current: name === current,
+              };
+      } catch (error) {
+        if (!(error instanceof SealpostError || error instanceof BackupError)) throw error;
+        info = { name, kind: 'damaged', current: false };
+      }
+      infos.push(info);
+    }
+    return infos.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  } finally {
+    own.fill(0);
+  }
+}
+
+/**
+ * Removes the key file `name` (a full name, or a unique prefix of at least 8 hex digits) after
+ * `secret` has opened the repository. Refuses to remove the key file `secret` opened
+ * (BACKUP_KEY_IN_USE: there is always one left that opens, as restic refuses), and a name no key
+ * file has, or more than one has (BACKUP_KEY_NOT_FOUND). Returns the removed file's name. No data
+ * changes: the master key stays the same.
+ */
+export async function removeKey(
+  repo: Repository,
+  deps: BackupDeps,
+  secret: string | Uint8Array,
+  name: string,
+): Promise<ObjectName> {
+  const own = bytesOf(secret);
+  try {
+    const { masterKey, name: current } = await unlock(repo, deps, own);
+    masterKey.fill(0);
+    const wanted = name.toLowerCase();
+    const matches = /^[0-9a-f]{8,64}$/.test(wanted)
+      ? (await repo.list('keys')).filter((k) => k.name.startsWith(wanted))
+      : [];
+    if (matches.length !== 1) {
+      throw new BackupError(
+        'BACKUP_KEY_NOT_FOUND',
+        matches.length === 0
+          ? 'no key file has that name (give 8 or more hex digits of it: backup key list)'
+          : 'more than one key file starts with that name: give more of it',
+        { key: name.slice(0, 64) },
+      );
+    }
+    const target = matches[0]!.name;
+    if (target === current) {
+      throw new BackupError(
+        'BACKUP_KEY_IN_USE',
+        'that key file is the one this passphrase opens: remove it with another passphrase',
+        { key: target },
+      );
+    }
+    await repo.delete('keys', target);
+    return target;
+  } finally {
+    own.fill(0);
   }
 }
