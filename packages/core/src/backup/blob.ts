@@ -39,7 +39,11 @@ export function blobTypeFromByte(byte: number): BlobType | undefined {
 /** Compression byte values. */
 export const COMPRESSION = { stored: 0, zstd: 1 } as const;
 
-/** Compresses with zstd (RFC 8878); any level. Injected: node:zlib in Node, a WASM build in browsers. */
+/**
+ * Compresses with zstd (RFC 8878); any level. Injected: node:zlib in Node, a WASM build in browsers.
+ * The result may be a view of a buffer the compressor reuses on its next call: the caller reads it
+ * (and `sealBlob` wipes it) before compressing again.
+ */
 export type Compress = (data: Uint8Array) => Uint8Array;
 /**
  * Decompresses one zstd frame. Must refuse (throw anything) an output longer than `maxOutputBytes`
@@ -139,6 +143,8 @@ export function sealBlob(
     if (packed instanceof Uint8Array && packed.length < plaintext.length) {
       payload = packed;
       method = COMPRESSION.zstd;
+    } else if (packed instanceof Uint8Array) {
+      packed.fill(0);
     }
   }
   const body = new Uint8Array(1 + payload.length);
