@@ -22,6 +22,8 @@ export function disclosureFilter(table: TableSpec): string | undefined {
       return 'account_id = :account';
     case 'device':
       return 'device_pk IN (SELECT pk FROM devices WHERE account_id = :account)';
+    case 'mailbox':
+      return 'id IN (SELECT payload_id FROM mailbox WHERE device_pk IN (SELECT pk FROM devices WHERE account_id = :account))';
     case 'sender-device':
       return 'sender_device_pk IN (SELECT pk FROM devices WHERE account_id = :account)';
     case 'none':

@@ -18,7 +18,8 @@
  *      the same reason as in step 2);
  *   4. decide every call in call order, as if the calls ran one after another (`decide`);
  *   5. in one statement, draw the sequence numbers (next_seq += copies, per device), insert the
- *      idempotency records and insert the mailbox rows; each payload crosses the network once.
+ *      idempotency records, each call's payload once (none for a call without recipients) and the
+ *      mailbox rows naming it; each payload crosses the network once and is stored once.
  * A call that fails writes nothing. If the transaction itself fails (a lost connection), every call
  * of the batch rejects with that typed error (STORE_UNAVAILABLE, ...) and nothing is stored.
  * While calls keep coming, the batcher keeps one pooled connection, so a batch never queues behind
@@ -63,8 +64,11 @@ const COUNT_FILLING = `
 
 /**
  * $1, $2: devices and how many copies each receives; $3..$7: the calls to store (sender,
- * message_id, digest, payload, expires_at_secs); $8..$10: one row per copy (device, its rank among
- * the device's copies in call order, 1-based index of its call). Returns each device's first seq.
+ * message_id, digest, payload or NULL when the call has no recipients, expires_at_secs);
+ * $8..$10: one row per copy (device, its rank among the device's copies in call order, 1-based
+ * index of its call). Returns each device's first seq. Payload ids are drawn with nextval first
+ * (`calls` is materialized: it is read more than once), so the copies can name them in the same
+ * statement; the mailbox rows' foreign key is checked at its end, once the payloads are in.
  */
 const WRITE_BATCH = `
   WITH drawn AS (
@@ -73,14 +77,19 @@ const WRITE_BATCH = `
     WHERE d.pk = n.pk
     RETURNING d.pk, d.next_seq - n.copies AS first_seq
   ), calls AS (
-    SELECT * FROM unnest($3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[], $7::bigint[])
+    SELECT c.*,
+           CASE WHEN c.payload IS NOT NULL THEN nextval(pg_get_serial_sequence('payloads', 'id')) END AS payload_id
+    FROM unnest($3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[], $7::bigint[])
       WITH ORDINALITY AS c (sender, message_id, digest, payload, expires_at_secs, ord)
   ), records AS (
     INSERT INTO sent (sender_device_pk, message_id, digest, expires_at_secs)
     SELECT sender, message_id, digest, expires_at_secs FROM calls
+  ), stored_payloads AS (
+    INSERT INTO payloads (id, payload)
+    SELECT payload_id, payload FROM calls WHERE payload_id IS NOT NULL
   ), copies AS (
-    INSERT INTO mailbox (device_pk, seq, message_id, payload, expires_at_secs)
-    SELECT k.pk, drawn.first_seq + k.rank, calls.message_id, calls.payload, calls.expires_at_secs
+    INSERT INTO mailbox (device_pk, seq, message_id, expires_at_secs, payload_id)
+    SELECT k.pk, drawn.first_seq + k.rank, calls.message_id, calls.expires_at_secs, calls.payload_id
     FROM unnest($8::bigint[], $9::bigint[], $10::bigint[]) AS k (pk, rank, call)
     JOIN drawn ON drawn.pk = k.pk
     JOIN calls ON calls.ord = k.call
@@ -314,7 +323,7 @@ async function storeBatch(
     stored.map((i) => i.sender),
     stored.map((i) => i.messageId),
     stored.map((i) => i.digest),
-    stored.map((i) => i.payload),
+    stored.map((i) => (i.recipients.length > 0 ? i.payload : null)),
     stored.map((i) => i.expiresAtSecs),
     copy.pk,
     copy.rank,

@@ -16,7 +16,11 @@
  *   - KeyPackages are claimed with DELETE ... FOR UPDATE SKIP LOCKED, so concurrent claimers take
  *     distinct one-time packages;
  *   - sweeps delete in batches with SKIP LOCKED, so instances sweeping together share the work and
- *     never wait on each other or on an ack;
+ *     never wait on each other's or an ack's mailbox rows;
+ *   - a send's payload is one `payloads` row its mailbox rows name; the statement trigger of
+ *     migration 9 deletes it with the last of them (ack, sweep, a device's cascade), locking the
+ *     payload rows in id order first, so two transactions deleting its last rows at once cannot
+ *     both keep it (a sweep batch may wait for a concurrent ack's commit there, briefly);
  *   - a key-transparency update is queued under the account's row lock (versions stay gapless and
  *     distinct across instances); one instance publishes epochs, the holder of the session-level
  *     advisory lock KT_PUBLISHER_LOCK on a connection of its own (`ktPublisherLock`).
@@ -499,8 +503,8 @@ export class PostgresStore implements Store {
     if (!(limit > 0)) return [];
     const rows = await this.#query<MailRow>(
       this.#pool,
-      `SELECT seq, message_id, payload FROM mailbox
-       WHERE device_pk = $1 AND seq > $2 AND expires_at_secs > $3 ORDER BY seq LIMIT $4`,
+      `SELECT m.seq, m.message_id, p.payload FROM mailbox AS m JOIN payloads AS p ON p.id = m.payload_id
+       WHERE m.device_pk = $1 AND m.seq > $2 AND m.expires_at_secs > $3 ORDER BY m.seq LIMIT $4`,
       [device, afterSeq, nowSecs, limit],
     );
     return rows.map((r) => ({ seq: r.seq, messageId: bytes(r.message_id), payload: bytes(r.payload) }));

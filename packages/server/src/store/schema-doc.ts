@@ -9,6 +9,7 @@ const LINK_TEXT: Record<(typeof SCHEMA)[number]['linkedBy'], string> = {
   account: 'the account itself',
   'device-owner': "the account's devices",
   device: "the account's devices' mailboxes",
+  mailbox: "the account's devices' mailbox rows",
   'sender-device': "sends by the account's devices",
   none: 'nobody (disclosed for no account)',
 };

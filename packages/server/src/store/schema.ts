@@ -43,9 +43,10 @@ export interface TableSpec {
   readonly reason: string;
   /**
    * How a row is tied to an account, for `sealpost disclose`: 'account' (the account row itself),
-   * 'device' (a row of one of its devices), or 'none' (held about nobody in particular).
+   * 'device' (a row of one of its devices), 'mailbox' (named by a mailbox row of one of its
+   * devices), or 'none' (held about nobody in particular).
    */
-  readonly linkedBy: 'account' | 'device-owner' | 'device' | 'sender-device' | 'none';
+  readonly linkedBy: 'account' | 'device-owner' | 'device' | 'mailbox' | 'sender-device' | 'none';
   /** In declaration order. */
   readonly columns: readonly ColumnSpec[];
 }
@@ -303,8 +304,12 @@ export const SCHEMA: readonly TableSpec[] = [
         type: 'bytes',
         reason: 'sender-chosen id; lets the recipient drop a redelivered copy',
       },
-      { name: 'payload', type: 'bytes', reason: 'the ciphertext to deliver, opaque to the server' },
       { name: 'expires_at_secs', type: 'bigint', reason: 'time to live: the copy is deleted at this time' },
+      {
+        name: 'payload_id',
+        type: 'bigint',
+        reason: 'the ciphertext to deliver (`payloads`), stored once for every recipient of the send',
+      },
     ],
   },
   {
@@ -319,6 +324,16 @@ export const SCHEMA: readonly TableSpec[] = [
         type: 'bigint',
         reason: 'the epoch the next commit must be for; the first commit for it wins and moves it on',
       },
+    ],
+  },
+  {
+    name: 'payloads',
+    linkedBy: 'mailbox',
+    reason:
+      'one row per undelivered send: its ciphertext, named by the mailbox row of each recipient (the same bytes for every member of an MLS group); deleted with the last of those rows, so it holds nothing the mailbox rows do not already link',
+    columns: [
+      { name: 'id', type: 'bigint', reason: 'what the mailbox rows name; never sent to clients' },
+      { name: 'payload', type: 'bytes', reason: 'the ciphertext to deliver, opaque to the server' },
     ],
   },
   {

@@ -6,6 +6,8 @@
  *   - busy timeout: another process holding the write lock makes a call wait, not fail;
  *   - foreign keys on: removing a device cascades to its mailbox and idempotency records;
  *   - secure_delete on: acknowledged ciphertext is overwritten, not left in free pages of the file.
+ * A send's payload is one `payloads` row that its mailbox rows name; the trigger of migration 9
+ * deletes it with the last of them, in the same statement (ack, sweep, or a device's cascade).
  * Every write runs in BEGIN IMMEDIATE, which takes the write lock up front, so a check followed by a
  * write (mailbox full, device limit, idempotency) cannot interleave with another process's.
  * Group commit: writes requested in the same event-loop turn share one transaction (one fsync),
@@ -396,6 +398,8 @@ export class SqliteStore implements Store {
     // entries, so the span next_seq - min(seq) bounds the count: only a mailbox whose span reaches
     // the limit is counted exactly.
     const seqs: number[] = [];
+    // Stored once, named by every copy (migration 9); not at all without recipients.
+    let payloadId: number | undefined;
     for (const recipient of input.recipients) {
       const drawn = this.#get<{ seq: number; span: number }>(
         `UPDATE devices SET next_seq = next_seq + 1 WHERE pk = ?1
@@ -412,13 +416,17 @@ export class SqliteStore implements Store {
         )!;
         if (n >= this.#limits.mailboxMaxMessages) throw mailboxFull(this.#limits.mailboxMaxMessages);
       }
+      payloadId ??= this.#get<{ id: number }>(
+        'INSERT INTO payloads (payload) VALUES (?) RETURNING id',
+        input.payload,
+      )!.id;
       this.#run(
-        'INSERT INTO mailbox (device_pk, seq, message_id, payload, expires_at_secs) VALUES (?, ?, ?, ?, ?)',
+        'INSERT INTO mailbox (device_pk, seq, message_id, expires_at_secs, payload_id) VALUES (?, ?, ?, ?, ?)',
         recipient,
         drawn.seq,
         input.messageId,
-        input.payload,
         input.expiresAtSecs,
+        payloadId,
       );
       seqs.push(drawn.seq);
     }
@@ -531,8 +539,8 @@ export class SqliteStore implements Store {
     if (!(limit > 0)) return []; // SQLite reads a negative LIMIT as "no limit"
     return this.#guard(() =>
       this.#all<MailRow>(
-        `SELECT seq, message_id, payload FROM mailbox
-         WHERE device_pk = ? AND seq > ? AND expires_at_secs > ? ORDER BY seq LIMIT ?`,
+        `SELECT m.seq, m.message_id, p.payload FROM mailbox AS m JOIN payloads AS p ON p.id = m.payload_id
+         WHERE m.device_pk = ? AND m.seq > ? AND m.expires_at_secs > ? ORDER BY m.seq LIMIT ?`,
         device,
         afterSeq,
         nowSecs,

@@ -186,6 +186,7 @@ const CASES: readonly Case[] = [
         'kt_queue',
         'kt_values',
         'mailbox',
+        'payloads',
         'sent',
       ]);
       for (const [table, rows] of Object.entries(d)) {
@@ -203,8 +204,11 @@ const CASES: readonly Case[] = [
       assert.equal(d['kt_queue']!.length, 1);
       assert.equal(d['kt_queue']![0]!['account_id'], alice.account.id);
       // Both copies of the message to alice, none of the copy in bob's mailbox.
+      // Both copies name the one stored payload of that send (the one to bob is not hers).
       assert.equal(d['mailbox']!.length, 2);
-      for (const row of d['mailbox']!) assert.deepEqual(row['payload'], toAlice.payload);
+      assert.equal(d['payloads']!.length, 1);
+      assert.deepEqual(d['payloads']![0]!['payload'], toAlice.payload);
+      for (const row of d['mailbox']!) assert.equal(row['payload_id'], d['payloads']![0]!['id']);
       // Alice's own send is disclosed as her idempotency record (no recipient in it), not bob's.
       assert.equal(d['sent']!.length, 1);
       assert.deepEqual(d['sent']![0]!['message_id'], fromAlice.messageId);

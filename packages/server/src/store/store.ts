@@ -254,8 +254,8 @@ export interface Store {
 
   // --- mailboxes (DESIGN.md "Delivery")
   /**
-   * Stores one copy per recipient, each with the next sequence number of that recipient's mailbox,
-   * all or nothing. If (sender, messageId) was stored before: same digest -> `{duplicate: true}` and
+   * Stores the payload once and one mailbox entry per recipient naming it, each with the next
+   * sequence number of that recipient's mailbox, all or nothing. If (sender, messageId) was stored before: same digest -> `{duplicate: true}` and
    * nothing new is stored; another digest -> ConflictError MESSAGE_ID_REUSED.
    * Throws LimitError MAILBOX_FULL (nothing stored) when a recipient holds LIMITS.mailboxMaxMessages.
    * `seqs[i]` is the sequence number given to `recipients[i]` (empty for a duplicate).
@@ -263,9 +263,14 @@ export interface Store {
   enqueue(input: EnqueueInput): Promise<EnqueueResult>;
   /** Unexpired entries with `seq > afterSeq`, increasing seq, at most `limit`. */
   fetchMail(device: DevicePk, afterSeq: number, limit: number, nowSecs: number): Promise<MailEntry[]>;
-  /** Deletes the listed entries of this device's mailbox (others' are untouched). Returns how many. */
+  /**
+   * Deletes the listed entries of this device's mailbox (others' are untouched), and with the last
+   * entry naming a payload, the payload. Returns how many entries. Every deletion of entries (this,
+   * `sweepExpired`, `removeDevice`, `recoverAccount`) deletes the payloads no entry names any more,
+   * in its transaction.
+   */
   ack(device: DevicePk, seqs: readonly number[]): Promise<number>;
-  /** Deletes expired mailbox entries and idempotency records. Returns how many entries. */
+  /** Deletes expired mailbox entries (and the payloads no entry names any more) and idempotency records. Returns how many entries. */
   sweepExpired(nowSecs: number): Promise<number>;
 
   // --- MLS delivery service: KeyPackages and per-group commit order (DESIGN.md "Conversations")
