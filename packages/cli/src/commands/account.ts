@@ -286,7 +286,8 @@ async function recover(io: CliIo, usernameArg: string, options: Options): Promis
         `account key  ${keyFingerprint(crypto, accountKey)} (new)\n` +
         `unlinked     ${result.removedDevices} old device(s): they can no longer sign in or back up\n` +
         `             your contacts will see a new safety code for ${username}: compare it with them again\n` +
-        `             conversations of the old devices are not carried over; backups are\n` +
+        `             your contacts' devices add this one to the conversations you shared when\n` +
+        `             they next connect (earlier messages are not carried over); backups are\n` +
         `             (sealpost backup ... --repo ${serverUrl} --recovery-code, once)\n`,
     );
     // Without the account key first: until the next epoch the directory proves the old key's list.

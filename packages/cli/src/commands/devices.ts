@@ -298,7 +298,8 @@ async function approve(io: CliIo, codeArg: string, options: Options): Promise<vo
 
 /**
  * Adds this account's devices the group lacks, until `deviceId` is in: it may not have uploaded
- * KeyPackages yet (it does once it sees itself approved).
+ * KeyPackages yet (it does once it sees itself approved). Another member's roster reconciliation
+ * may add it first (it is listed by then): it is then found in, and nothing more is done.
  */
 async function addDevice(m: Messaging, c: Conversation, deviceId: string, deadline: number): Promise<void> {
   const isIn = () => c.members().some((d) => d.username === m.self.username && d.deviceId === deviceId);
@@ -391,7 +392,13 @@ export async function remove(io: CliIo, idArg: string, options: MessagingOptions
     const device = { username: m.self.username, deviceId: id };
     for (const c of m.session.conversations.list().filter((x) => x.active)) {
       if (!c.members().some((d) => d.username === device.username && d.deviceId === id)) continue;
-      m.print(c, await m.session.change(c, (x) => x.removeDevice(device)));
+      try {
+        m.print(c, await m.session.change(c, (x) => x.removeDevice(device)));
+      } catch (e) {
+        // Another member's roster reconciliation removed it first (a rerun after the list
+        // without it was published): nothing left to do here.
+        if (!isConversationError(e, 'CONVERSATION_NO_SUCH_MEMBER')) throw e;
+      }
     }
     await new ServerApi(contents.serverUrl, crypto).removeDevice({
       username: m.self.username,
