@@ -218,7 +218,8 @@ export class PackSink {
     buffer: PackBuffer,
   ): Promise<void> {
     try {
-      await this.#session.repo.put('packs', toHex(packId) as ObjectName, buffer.view());
+      // packId is SHA-256 of these bytes (#flush): the repository need not hash them again.
+      await this.#session.repo.put('packs', toHex(packId) as ObjectName, buffer.view(), { hashed: true });
     } finally {
       pool.release(buffer);
     }

@@ -33,14 +33,22 @@ export interface ByteRange {
   readonly length: number;
 }
 
+export interface PutOptions {
+  /** `name` is SHA-256 of `bytes`, computed by the caller from the same bytes (not taken from elsewhere). */
+  readonly hashed?: boolean;
+}
+
 export interface Repository {
   /**
    * Stores `bytes` as `kind/name`. Requires `name` = SHA-256(bytes) (checked: BACKUP_OBJECT_NAME_INVALID).
    * Idempotent: storing an object that is already there, intact, writes nothing. Durable on return.
    * `bytes` belongs to the caller again once the returned promise settles (packs come from reused
    * buffers: pack-buffers.ts); until then the caller leaves it unchanged.
+   * `options.hashed`: the caller computed `name` from these very bytes itself (pack-sink.ts hashes
+   * each pack for its name), so the repository may skip its own check; a caller that did not
+   * leaves it out, and the check stands.
    */
-  put(kind: ObjectKind, name: ObjectName, bytes: Uint8Array): Promise<void>;
+  put(kind: ObjectKind, name: ObjectName, bytes: Uint8Array, options?: PutOptions): Promise<void>;
   /**
    * The object's bytes, or `range` of them. BACKUP_DATA_CORRUPT if it is missing (or the range
    * runs past its end). The caller checks the hash of whole objects.
