@@ -4,9 +4,17 @@
  * Times: lstat is asked for bigint fields, so mtimes are read to the nanosecond; `utimes` takes a
  * double of seconds, so they are written to the nearest microsecond (`seconds` below).
  */
+import * as callbacks from 'node:fs';
 import { constants, type FileHandle } from 'node:fs/promises';
 import * as fs from 'node:fs/promises';
 import type { BackupFs, FsKind, FsReader, FsStat, FsWriter } from '../src/backup/fs.ts';
+
+/** A node:fs callback call as a promise. */
+function call<T>(start: (done: (error: Error | null, result: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) =>
+    start((error, result) => (error ? reject(error) : resolve(result))),
+  );
+}
 
 function kindOf(mode: bigint): FsKind {
   const type = mode & BigInt(constants.S_IFMT);
@@ -26,10 +34,17 @@ function seconds(ns: bigint): number {
   return Number(us / 1_000_000n) + (Number(us % 1_000_000n) + 0.5) / 1e6;
 }
 
-function reader(handle: FileHandle): FsReader {
+/**
+ * Reading goes through node:fs's callback API on a plain descriptor, not a FileHandle: a backup
+ * opens, reads and closes every changed file (80,000 on the Debian set), and fs/promises costs more
+ * per call (a FileHandle object, a result object per read): reading 8,000 small cached files took
+ * ~1.0-1.2 s of CPU with fs/promises, ~0.75 s with callbacks. The caller closes what it opens.
+ */
+function reader(fd: number): FsReader {
   return {
-    read: async (into, position) => (await handle.read(into, 0, into.length, position)).bytesRead,
-    close: () => handle.close(),
+    read: (into, position) =>
+      call<number>((done) => callbacks.read(fd, into, 0, into.length, position, done)),
+    close: () => call<void>((done) => callbacks.close(fd, (error) => done(error, undefined))),
   };
 }
 
@@ -49,7 +64,7 @@ function writer(handle: FileHandle): FsWriter {
 
 export const nodeBackupFs: BackupFs = {
   async lstat(path): Promise<FsStat> {
-    const st = await fs.lstat(path, { bigint: true });
+    const st = await call<callbacks.BigIntStats>((done) => callbacks.lstat(path, { bigint: true }, done));
     const kind = kindOf(st.mode);
     return {
       kind,
@@ -62,7 +77,7 @@ export const nodeBackupFs: BackupFs = {
   },
   readdir: (path) => fs.readdir(path),
   readlink: (path) => fs.readlink(path),
-  openRead: async (path) => reader(await fs.open(path, 'r')),
+  openRead: async (path) => reader(await call<number>((done) => callbacks.open(path, 'r', done))),
   // O_CREAT | O_EXCL: never follows a symlink planted at the path; O_NOFOLLOW when reopening.
   openWrite: async (path, existing) =>
     writer(await fs.open(path, existing === true ? constants.O_WRONLY | constants.O_NOFOLLOW : 'wx', 0o600)),
