@@ -25,8 +25,23 @@ export { BlobReader } from '../src/backup/blob-reader.ts';
 export { check } from '../src/backup/check.ts';
 export { diff } from '../src/backup/diff.ts';
 export { BackupError } from '../src/backup/errors.ts';
-export { forget, FORGET_RULES, type ForgetPolicy } from '../src/backup/forget.ts';
+export {
+  forget,
+  FORGET_RULES,
+  GROUP_FIELDS,
+  DEFAULT_GROUP_BY,
+  parseKeepWithin,
+  type ForgetPolicy,
+  type GroupField,
+} from '../src/backup/forget.ts';
 export { prune } from '../src/backup/prune.ts';
 export { restore } from '../src/backup/restore.ts';
 export { initRepository, openRepository, type Session } from '../src/backup/session.ts';
-export { findSnapshot, listSnapshots, walkTree, type DamagedObject } from '../src/backup/snapshots.ts';
+export {
+  findSnapshot,
+  listSnapshots,
+  selectSnapshots,
+  walkTree,
+  type DamagedObject,
+  type SnapshotFilter,
+} from '../src/backup/snapshots.ts';

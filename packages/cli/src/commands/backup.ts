@@ -2,10 +2,14 @@
  * `sealpost backup ...`: encrypted backups into a local directory (docs/backup-engine.md).
  *
  *   backup init --repo <dir>                         new repository (key file under the passphrase)
- *   backup create <dir> --repo <dir> [--tag <t>]     new snapshot of <dir> (unchanged files not read)
- *   backup snapshots --repo <dir>                    the snapshots, oldest first
- *   backup ls <snapshot> --repo <dir>                every entry of a snapshot
+ *   backup create <dir> --repo <dir> [--tag <t,..>] [--host <h>]
+ *                                                    new snapshot of <dir> (unchanged files not read)
+ *   backup snapshots --repo <dir> [selection]        the snapshots, oldest first
+ *   backup ls <snapshot> --repo <dir> [selection]    every entry of a snapshot
  *   backup restore <snapshot> <target> --repo <dir>  writes a snapshot (or --path of it) back
+ *   backup diff <from> <to> --repo <dir>             paths added, removed, modified
+ *   backup forget --repo <dir> --keep-... [--group-by host,paths,tags] [selection] [--dry-run]
+ *   backup prune --repo <dir>                        deletes the data no snapshot uses
  *   backup check --repo <dir> [--read-data]          is the repository whole?
  *
  * `--repo` is a directory, or an http(s) URL: that Sealpost server's blob store for this device's
@@ -15,6 +19,12 @@
  * `--recovery-code` (the code from SEALPOST_RECOVERY_CODE or a prompt, recovery-code.ts) opens a
  * directory on a machine with no key store at all, and a server repository on the device that
  * `sealpost account recover` made (which adds a key file for its new account key).
+ *
+ * The selection is restic's: `--host <h>` (repeatable: any of them), `--tag <a,b>` (repeatable: every
+ * tag of any one list; `--tag ""` selects snapshots without tags), `--path <p>` (repeatable: every
+ * one among the snapshot's paths; made absolute as `create` records them; not on `restore`, whose
+ * `--path` is a path inside the snapshot). `forget` considers only the selected snapshots;
+ * `snapshots` lists them; on `ls`, `restore` and `diff`, "latest" is the newest of them.
  *
  * <snapshot> is an id, a unique prefix of one, or "latest". The passphrase comes from
  * SEALPOST_PASSPHRASE or a prompt (passphrase.ts) and is wiped when done. `--json` prints one JSON
@@ -42,9 +52,13 @@ import {
   findSnapshot,
   forget,
   FORGET_RULES,
+  GROUP_FIELDS,
+  DEFAULT_GROUP_BY,
+  parseKeepWithin,
   initRepository,
   listSnapshots,
   LocalRepository,
+  selectSnapshots,
   nodeBackupDeps,
   openRepository,
   prune,
@@ -52,8 +66,10 @@ import {
   walkTree,
   type DamagedObject,
   type ForgetPolicy,
+  type GroupField,
   type Repository,
   type Session,
+  type SnapshotFilter,
 } from '@sealpost/client/node/backup-api';
 import { openKeystore } from '@sealpost/client';
 import { nodeCryptoProvider as crypto } from '@sealpost/core/node';
@@ -68,8 +84,9 @@ import { backupKeyCommand } from './backup-key.ts';
 interface Options {
   readonly repo: string;
   readonly json?: boolean;
+  /** Each `--tag` as given: a tag list "a,b" (create adds every tag; a selection needs them all). */
   readonly tag?: string[];
-  readonly host?: string;
+  readonly host?: string[];
   readonly force?: boolean;
   readonly path?: string;
   readonly readData?: boolean;
@@ -81,15 +98,102 @@ interface Options {
   readonly keepWeekly?: number;
   readonly keepMonthly?: number;
   readonly keepYearly?: number;
+  readonly keepWithin?: KeepWithinArg;
+  readonly keepTag?: string[];
+  readonly groupBy?: GroupField[];
   readonly account?: boolean;
   readonly recoveryCode?: boolean;
   readonly grace?: number;
 }
 
-/** A whole number of snapshots to keep (commander option parser). */
-function count(value: string): number {
-  if (!/^\d{1,9}$/.test(value)) throw new ValidationError('VALIDATION_FAILED', `not a count: ${value}`);
+/** Options of the commands that select snapshots: `--path` there is repeatable. */
+type SelectOptions = Omit<Options, 'path'> & { readonly path?: string[] };
+
+/** A whole number of snapshots to keep (commander option parser for `flag`). */
+const count = (flag: string) => (value: string) => {
+  if (!/^\d{1,9}$/.test(value))
+    throw new ValidationError(
+      'VALIDATION_FAILED',
+      `${flag}: not a count: ${value} (a whole number, 0 or more)`,
+    );
   return Number(value);
+};
+
+/** A repeatable option's values, in order (commander option parser). */
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+type KeepWithinArg = NonNullable<ForgetPolicy['within']>;
+
+/** restic's `--keep-within` duration such as 2y5m7d3h (commander option parser). */
+function keepWithinArg(value: string): KeepWithinArg {
+  const within = parseKeepWithin(value);
+  if (within === undefined) {
+    throw new ValidationError(
+      'VALIDATION_FAILED',
+      `--keep-within is a duration such as 2y5m7d3h (whole years, months, days, hours), not ${JSON.stringify(value)}`,
+    );
+  }
+  return within;
+}
+
+const GROUP_FIELD_NAMES: Readonly<Record<string, GroupField>> = {
+  host: 'host',
+  hosts: 'host',
+  path: 'paths',
+  paths: 'paths',
+  tag: 'tags',
+  tags: 'tags',
+};
+
+/** `--group-by host,paths,tags` (any of them; "" for one group of all), commander option parser. */
+function groupByArg(value: string): GroupField[] {
+  const fields = value === '' ? [] : value.split(',').map((f) => GROUP_FIELD_NAMES[f.trim()]);
+  if (fields.some((f) => f === undefined)) {
+    throw new ValidationError(
+      'VALIDATION_FAILED',
+      `--group-by takes ${GROUP_FIELDS.join(', ')} separated by commas ("" for one group), not ${JSON.stringify(value)}`,
+    );
+  }
+  return GROUP_FIELDS.filter((f) => fields.includes(f));
+}
+
+/** The snapshot fields `forget` prints. */
+interface ForgetSnapshot {
+  readonly timeMs: number;
+  readonly hostname: string;
+  readonly paths: readonly string[];
+  readonly tags: readonly string[];
+}
+
+/** The snapshots a command's `--host`, `--tag` and `--path` select (snapshots.ts). */
+function filterOf(options: Pick<SelectOptions, 'host' | 'tag' | 'path'>): SnapshotFilter {
+  return {
+    hosts: options.host ?? [],
+    tags: (options.tag ?? []).map((list) => list.split(',')),
+    paths: (options.path ?? []).map((p) => resolve(p)),
+  };
+}
+
+const selects = (f: SnapshotFilter) =>
+  [f.hosts, f.tags, f.paths].some((x) => x !== undefined && x.length > 0);
+
+/**
+ * The id of the snapshot "latest" means among those the options select; any other id or prefix, or
+ * "latest" with no selection, as given (the command's own lookup reports damaged snapshots).
+ */
+async function resolveLatest(
+  session: Session,
+  id: string,
+  options: Pick<SelectOptions, 'host' | 'tag' | 'path'>,
+): Promise<string> {
+  const filter = filterOf(options);
+  if (id !== 'latest' || !selects(filter)) return id;
+  return (await findSnapshot(session, id, [], filter)).id;
+}
+
+/** The tags `create --tag a,b --tag c` records: each once, in order, none empty. */
+function tagsOf(options: Options): string[] {
+  return [...new Set((options.tag ?? []).flatMap((list) => list.split(',')).filter((t) => t !== ''))];
 }
 
 /** Longest `--grace` accepted: a condemned pack waits at most this long before a prune deletes it. */
@@ -153,7 +257,7 @@ const deps = () => nodeBackupDeps({ workers: Math.max(1, availableParallelism() 
  */
 async function target(
   io: CliIo,
-  options: Options,
+  options: Omit<Options, 'path'>,
   home: string | undefined,
   confirm: boolean,
 ): Promise<{
@@ -219,7 +323,7 @@ async function target(
 
 async function withSession<T>(
   io: CliIo,
-  options: Options,
+  options: Omit<Options, 'path'>,
   home: string | undefined,
   run: (session: Session) => Promise<T>,
 ): Promise<T> {
@@ -300,7 +404,23 @@ export function backupCommand(program: Command, io: CliIo): void {
         `open the directory with the account's recovery code (from $SEALPOST_RECOVERY_CODE or a prompt)`,
       )
       .option('--json', 'machine-readable output');
-  const print = (options: Options, json: unknown, lines: string[]) =>
+  const selecting = (command: Command, paths = true) => {
+    command
+      .option('--host <host>', 'only snapshots of this host (repeatable: any of them)', collect)
+      .option(
+        '--tag <tag,...>',
+        'only snapshots with every one of these tags (repeatable: any list)',
+        collect,
+      );
+    return paths
+      ? command.option(
+          '--path <path>',
+          'only snapshots that include this path (repeatable: all of them)',
+          collect,
+        )
+      : command;
+  };
+  const print = (options: Omit<Options, 'path'>, json: unknown, lines: string[]) =>
     io.stdout.write(
       options.json === true ? JSON.stringify(json, null, 2) + '\n' : lines.map((l) => l + '\n').join(''),
     );
@@ -345,8 +465,8 @@ export function backupCommand(program: Command, io: CliIo): void {
 
   sub('create', 'back up a directory into a new snapshot')
     .argument('<dir>', 'the directory to back up')
-    .option('--tag <tag...>', 'tags for the snapshot')
-    .option('--host <name>', 'hostname recorded in the snapshot (default: this machine)')
+    .option('--tag <tag,...>', 'tags for the snapshot (repeatable)', collect)
+    .option('--host <name>', 'hostname recorded in the snapshot (default: this machine)', collect)
     .option('--force', 'read every file, even those unchanged since the last snapshot')
     .action(
       action(async (dir: string, options: Options) => {
@@ -354,11 +474,14 @@ export function backupCommand(program: Command, io: CliIo): void {
         const stat = await fs.stat(source).catch(() => undefined);
         if (stat?.isDirectory() !== true)
           throw new ValidationError('VALIDATION_FAILED', `not a directory: ${dir}`);
+        const hosts = options.host ?? [hostname()];
+        if (hosts.length !== 1 || hosts[0] === '')
+          throw new ValidationError('VALIDATION_FAILED', 'create takes one --host, not empty');
         await withSession(io, options, home(), async (session) => {
           const progress = progressBar(io.stderr, isTty(io) ? await treeBytes(source) : 0, 'files');
           const result = await backup(session, source, {
-            hostname: options.host ?? hostname(),
-            tags: options.tag ?? [],
+            hostname: hosts[0]!,
+            tags: tagsOf(options),
             force: options.force === true,
             onProgress: (p) => progress.update(p.bytesDone, p.files),
           }).finally(() => progress.end());
@@ -373,11 +496,12 @@ export function backupCommand(program: Command, io: CliIo): void {
       }),
     );
 
-  sub('snapshots', 'list the snapshots, oldest first').action(
-    action(async (options: Options) => {
+  selecting(sub('snapshots', 'list the snapshots (those selected), oldest first')).action(
+    action(async (options: SelectOptions) => {
       await withSession(io, options, home(), async (session) => {
         const damaged: DamagedObject[] = [];
-        const all = (await listSnapshots(session, damaged)).map(({ id, snapshot: s }) => ({
+        const listed = selectSnapshots(await listSnapshots(session, damaged), filterOf(options));
+        const all = listed.map(({ id, snapshot: s }) => ({
           id,
           time: new Date(s.timeMs).toISOString(),
           hostname: s.hostname,
@@ -397,14 +521,14 @@ export function backupCommand(program: Command, io: CliIo): void {
     }),
   );
 
-  sub('ls', 'list every entry of a snapshot')
-    .argument('<snapshot>', 'id, unique prefix, or "latest"')
+  selecting(sub('ls', 'list every entry of a snapshot'))
+    .argument('<snapshot>', 'id, unique prefix, or "latest" (of the selected)')
     .action(
-      action(async (id: string, options: Options) => {
+      action(async (id: string, options: SelectOptions) => {
         await withSession(io, options, home(), async (session) => {
           const damaged: DamagedObject[] = [];
           const reader = await BlobReader.load(session, damaged);
-          const { snapshot } = await findSnapshot(session, id, damaged);
+          const { snapshot } = await findSnapshot(session, id, damaged, filterOf(options));
           for (const line of skippedLines(damaged)) io.stderr.write(line + '\n');
           const entries: { path: string; kind: string; mode: string; size?: number; target?: string }[] = [];
           for await (const { path, node } of walkTree(reader, snapshot.tree)) {
@@ -428,13 +552,14 @@ export function backupCommand(program: Command, io: CliIo): void {
       }),
     );
 
-  sub('restore', 'write a snapshot (or a path in it) back into a directory')
-    .argument('<snapshot>', 'id, unique prefix, or "latest"')
+  selecting(sub('restore', 'write a snapshot (or a path in it) back into a directory'), false)
+    .argument('<snapshot>', 'id, unique prefix, or "latest" (of the snapshots --host and --tag select)')
     .argument('<target>', 'the directory to restore into')
     .option('--path <path>', 'only this path inside the snapshot')
     .action(
-      action(async (id: string, target: string, options: Options) => {
+      action(async (given: string, target: string, options: Options) => {
         await withSession(io, options, home(), async (session) => {
+          const id = await resolveLatest(session, given, { host: options.host, tag: options.tag });
           let total = 0;
           if (isTty(io)) {
             const { snapshot } = await findSnapshot(session, id);
@@ -491,13 +616,17 @@ export function backupCommand(program: Command, io: CliIo): void {
       }),
     );
 
-  sub('diff', 'paths added, removed and modified between two snapshots')
-    .argument('<from>', 'id, unique prefix, or "latest"')
-    .argument('<to>', 'id, unique prefix, or "latest"')
+  selecting(sub('diff', 'paths added, removed and modified between two snapshots'))
+    .argument('<from>', 'id, unique prefix, or "latest" (of the selected)')
+    .argument('<to>', 'id, unique prefix, or "latest" (of the selected)')
     .action(
-      action(async (from: string, to: string, options: Options) => {
+      action(async (from: string, to: string, options: SelectOptions) => {
         await withSession(io, options, home(), async (session) => {
-          const result = await diff(session, from, to);
+          const result = await diff(
+            session,
+            await resolveLatest(session, from, options),
+            await resolveLatest(session, to, options),
+          );
           const sign = { added: '+', removed: '-', modified: 'M', metadata: 'U' } as const;
           const size = (n: number | undefined) => (n === undefined ? '' : formatBytes(n));
           print(options, result, [
@@ -516,7 +645,9 @@ export function backupCommand(program: Command, io: CliIo): void {
       }),
     );
 
-  const forgetCommand = sub('forget', 'remove the snapshots a keep policy does not keep')
+  const forgetCommand = selecting(
+    sub('forget', 'remove the snapshots a keep policy does not keep (only among those selected)'),
+  )
     .option('--dry-run', 'only say what would be removed')
     .option('--prune', 'then prune the data no snapshot uses')
     .option('--grace <duration>', GRACE_HELP, graceArg);
@@ -526,11 +657,24 @@ export function backupCommand(program: Command, io: CliIo): void {
       rule === 'last'
         ? 'keep the n newest snapshots'
         : `keep the newest snapshot of each of the last n ${rule} periods (UTC)`,
-      count,
+      count(`--keep-${rule}`),
     );
   }
+  forgetCommand
+    .option(
+      '--keep-within <duration>',
+      "keep every snapshot newer than the group's newest less this duration (such as 2y5m7d3h)",
+      keepWithinArg,
+    )
+    .option('--keep-tag <tag,...>', 'keep every snapshot with all these tags (repeatable: any list)', collect)
+    .option(
+      '--group-by <fields>',
+      `apply the policy to each group of snapshots with the same ${GROUP_FIELDS.join(', ')} ` +
+        `(any of them, comma-separated; "" for one group; default ${DEFAULT_GROUP_BY.join(',')})`,
+      groupByArg,
+    );
   forgetCommand.action(
-    action(async (options: Options) => {
+    action(async (options: SelectOptions) => {
       const policy: ForgetPolicy = {
         last: options.keepLast,
         hourly: options.keepHourly,
@@ -538,37 +682,56 @@ export function backupCommand(program: Command, io: CliIo): void {
         weekly: options.keepWeekly,
         monthly: options.keepMonthly,
         yearly: options.keepYearly,
+        ...(options.keepWithin === undefined ? {} : { within: options.keepWithin }),
+        ...(options.keepTag === undefined ? {} : { tags: options.keepTag.map((list) => list.split(',')) }),
       };
+      const groupBy = options.groupBy ?? DEFAULT_GROUP_BY;
       await withSession(io, options, home(), async (session) => {
         const dryRun = options.dryRun === true;
-        const result = await forget(session, policy, { dryRun });
+        const result = await forget(session, policy, { dryRun, groupBy, filter: filterOf(options) });
         const pruned =
           options.prune === true ? await prune(session, { dryRun, graceMs: options.grace }) : undefined;
-        const line = (id: string, timeMs: number) => `${id.slice(0, 12)}  ${new Date(timeMs).toISOString()}`;
+        const entry = ({ id, snapshot: s }: { id: string; snapshot: ForgetSnapshot }) => ({
+          id,
+          time: new Date(s.timeMs).toISOString(),
+          hostname: s.hostname,
+          paths: s.paths,
+          tags: s.tags,
+        });
+        const line = ({ id, snapshot: s }: { id: string; snapshot: ForgetSnapshot }) =>
+          `${id.slice(0, 12)}  ${new Date(s.timeMs).toISOString()}  ${s.hostname}  ${s.tags.join(',')}`;
+        const key = (g: (typeof result.groups)[number]) => ({
+          ...(groupBy.includes('host') ? { hostname: g.hostname } : {}),
+          ...(groupBy.includes('paths') ? { paths: g.paths } : {}),
+          ...(groupBy.includes('tags') ? { tags: g.tags } : {}),
+        });
+        const title = (g: (typeof result.groups)[number]) =>
+          groupBy.length === 0
+            ? 'all snapshots'
+            : Object.entries(key(g))
+                .map(([k, v]) => `${k} ${Array.isArray(v) ? (v.length === 0 ? '(none)' : v.join(',')) : v}`)
+                .join(', ');
         print(
           options,
           {
             dryRun,
             removed: result.removed,
+            groupBy,
             groups: result.groups.map((g) => ({
+              key: key(g),
               hostname: g.hostname,
               paths: g.paths,
-              keep: g.keep.map((k) => ({
-                id: k.snapshot.id,
-                time: new Date(k.snapshot.snapshot.timeMs).toISOString(),
-                reasons: k.reasons,
-              })),
-              remove: g.remove.map((s) => ({ id: s.id, time: new Date(s.snapshot.timeMs).toISOString() })),
+              tags: g.tags,
+              keep: g.keep.map((k) => ({ ...entry(k.snapshot), reasons: k.reasons, matches: k.matches })),
+              remove: g.remove.map(entry),
             })),
             ...(pruned === undefined ? {} : { prune: pruned }),
           },
           [
             ...result.groups.flatMap((g) => [
-              `${g.hostname} ${g.paths.join(' ')}: keep ${g.keep.length}, remove ${g.remove.length}`,
-              ...g.keep.map(
-                (k) => `  keep    ${line(k.snapshot.id, k.snapshot.snapshot.timeMs)}  ${k.reasons.join(',')}`,
-              ),
-              ...g.remove.map((s) => `  remove  ${line(s.id, s.snapshot.timeMs)}`),
+              `${title(g)}: keep ${g.keep.length}, remove ${g.remove.length}`,
+              ...g.keep.map((k) => `  keep    ${line(k.snapshot)}  (${k.matches.join('; ')})`),
+              ...g.remove.map((s) => `  remove  ${line(s)}  (no rule keeps it)`),
             ]),
             dryRun ? 'dry run: nothing removed' : `${result.removed} snapshots removed`,
             ...(pruned === undefined ? [] : pruneLines(pruned)),

@@ -2,31 +2,79 @@
  * `forget`: which snapshots a retention policy keeps, and removing the others' snapshot files
  * (their data stays until `prune`, prune.ts).
  *
- * The policy is restic's (`restic forget --keep-*`). Snapshots are grouped by hostname and paths,
- * and each group is taken newest first. Every rule walks the whole group on its own: `last: n`
- * keeps the n newest snapshots; `daily: n` keeps the newest snapshot of each of the n most recent
- * days that have one, and likewise `hourly`, `weekly` (ISO 8601 weeks), `monthly` and `yearly`. A
- * snapshot is kept when any rule keeps it, and its reasons are listed. Time buckets are in UTC
- * (restic uses local time), so the outcome depends only on the snapshots, never on where or when
- * `forget` runs. A policy that keeps nothing is refused (BACKUP_POLICY_EMPTY) rather than
- * removing everything.
+ * The policy is restic's (`restic forget --keep-* --group-by`). The snapshots chosen (all, or those
+ * a `SnapshotFilter` selects: snapshots.ts) are divided into groups by any of hostname, paths and
+ * tags (`groupBy`, default host and paths, as restic's; none: one group), and each group is taken
+ * newest first, on its own: no rule of one group ever keeps a snapshot of another. In a group:
+ *
+ * - `last: n` keeps the n newest snapshots;
+ * - `hourly`, `daily`, `weekly` (ISO 8601 weeks), `monthly`, `yearly: n` keep the newest snapshot of
+ *   each of the n most recent such periods that have one;
+ * - `within` (restic's `--keep-within 2y5m7d3h`) keeps every snapshot strictly newer than the
+ *   group's newest snapshot less that many years, months, days and hours (calendar arithmetic in
+ *   UTC, as Go's `AddDate`: 2026-03-31 less 1m is 2026-02-31, that is 2026-03-03);
+ * - `tags` (restic's `--keep-tag a,b`, repeatable) keeps every snapshot that has all the tags of any
+ *   one of the lists (a list holding only "" matches the snapshots without tags, as restic's).
+ *
+ * A snapshot is kept when any rule keeps it; its reasons name each rule (`reasons`) and say it as
+ * restic does (`matches`: "daily snapshot", "within 2y5m", "has tags a,b"). Time buckets are in UTC
+ * (restic uses local time) and `within` counts back from the group's newest snapshot, not from now,
+ * so the outcome depends only on the snapshots, never on where or when `forget` runs. A policy
+ * that keeps nothing is refused (BACKUP_POLICY_EMPTY) rather than removing everything; so is a
+ * negative or fractional count or duration. Unlike restic 0.17, a bucket rule short of snapshots
+ * does not also keep the group's oldest one.
  */
 import { BackupError } from './errors.ts';
 import type { Session } from './session.ts';
-import { listSnapshots, type SnapshotInfo } from './snapshots.ts';
+import {
+  hasTags,
+  listSnapshots,
+  selectSnapshots,
+  type SnapshotFilter,
+  type SnapshotInfo,
+} from './snapshots.ts';
 
+/** The counting rules, `--keep-<rule> n`. */
 export const FORGET_RULES = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
 export type ForgetRule = (typeof FORGET_RULES)[number];
+/** Why a snapshot is kept: a counting rule, `within`, or `tag`. */
+export type KeepReason = ForgetRule | 'within' | 'tag';
 
-/** How many of each to keep; a missing or 0 count means the rule keeps nothing. */
-export type ForgetPolicy = Partial<Record<ForgetRule, number>>;
+/** restic's `--keep-within` duration: calendar years and months, days and hours. */
+export interface KeepWithin {
+  readonly years: number;
+  readonly months: number;
+  readonly days: number;
+  readonly hours: number;
+}
+
+/** How many of each to keep (a missing or 0 count keeps nothing), a `within` span, tag lists. */
+export type ForgetPolicy = Partial<Record<ForgetRule, number>> & {
+  readonly within?: KeepWithin;
+  readonly tags?: readonly (readonly string[])[];
+};
+
+/** What snapshots are grouped by (restic's `--group-by host,paths,tags`). */
+export const GROUP_FIELDS = ['host', 'paths', 'tags'] as const;
+export type GroupField = (typeof GROUP_FIELDS)[number];
+export const DEFAULT_GROUP_BY: readonly GroupField[] = ['host', 'paths'];
+
+export interface KeptSnapshot {
+  readonly snapshot: SnapshotInfo;
+  /** The rules that keep it, in policy order (last, hourly, ..., yearly, within, tag). */
+  readonly reasons: readonly KeepReason[];
+  /** The same said as restic says it: "last snapshot", "daily snapshot", "within 7d", "has tags a,b". */
+  readonly matches: readonly string[];
+}
 
 export interface ForgetGroup {
+  /** The group's hostname, paths (sorted) and tags (sorted); "" and [] for a field not grouped by. */
   readonly hostname: string;
   readonly paths: readonly string[];
+  readonly tags: readonly string[];
   /** Kept snapshots, newest first, each with the rules that keep it. */
-  readonly keep: readonly { readonly snapshot: SnapshotInfo; readonly reasons: readonly ForgetRule[] }[];
-  /** Snapshots the policy does not keep, newest first. */
+  readonly keep: readonly KeptSnapshot[];
+  /** Snapshots no rule keeps, newest first. */
   readonly remove: readonly SnapshotInfo[];
 }
 
@@ -34,6 +82,51 @@ export interface ForgetResult {
   readonly groups: readonly ForgetGroup[];
   /** Snapshot files deleted (none on a dry run). */
   readonly removed: number;
+}
+
+const WITHIN_UNITS = { y: 'years', m: 'months', d: 'days', h: 'hours' } as const;
+
+/**
+ * restic's duration ("2y5m7d3h", "30d", "1y"): whole numbers of years, months, days and hours, each
+ * unit at most once, in any order. Undefined for anything else (the caller says why).
+ */
+export function parseKeepWithin(text: string): KeepWithin | undefined {
+  if (!/^(\d{1,6}[ymdh]){1,4}$/.test(text)) return undefined;
+  const within = { years: 0, months: 0, days: 0, hours: 0 };
+  const seen = new Set<string>();
+  for (const [, n, unit] of text.matchAll(/(\d+)([ymdh])/g)) {
+    if (seen.has(unit!)) return undefined;
+    seen.add(unit!);
+    within[WITHIN_UNITS[unit as keyof typeof WITHIN_UNITS]] = Number(n);
+  }
+  return within;
+}
+
+/** "2y5m7d3h", zero parts left out ("0h" for all zero). */
+export function formatKeepWithin(w: KeepWithin): string {
+  const text = `${w.years > 0 ? `${w.years}y` : ''}${w.months > 0 ? `${w.months}m` : ''}${w.days > 0 ? `${w.days}d` : ''}${w.hours > 0 ? `${w.hours}h` : ''}`;
+  return text === '' ? '0h' : text;
+}
+
+const withinIsZero = (w: KeepWithin | undefined) =>
+  w === undefined || w.years + w.months + w.days + w.hours === 0;
+
+/**
+ * The instant `within` before `newestMs`: snapshots strictly newer are kept. Date.UTC normalises an
+ * out-of-range month or day as Go's AddDate does; a span beyond the Date range keeps everything.
+ */
+export function keepWithinCutoff(newestMs: number, w: KeepWithin): number {
+  const d = new Date(newestMs);
+  const cutoff = Date.UTC(
+    d.getUTCFullYear() - w.years,
+    d.getUTCMonth() - w.months,
+    d.getUTCDate() - w.days,
+    d.getUTCHours() - w.hours,
+    d.getUTCMinutes(),
+    d.getUTCSeconds(),
+    d.getUTCMilliseconds(),
+  );
+  return Number.isNaN(cutoff) ? -Infinity : cutoff;
 }
 
 /** ISO 8601 week of a UTC date: the year that owns the week's Thursday, and the week number. */
@@ -64,64 +157,124 @@ function bucket(rule: ForgetRule, s: SnapshotInfo): string {
   }
 }
 
-function checkPolicy(policy: ForgetPolicy): void {
+const isCount = (n: unknown) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+
+function checkPolicy(policy: ForgetPolicy, groupBy: readonly GroupField[]): void {
   let any = false;
   for (const rule of FORGET_RULES) {
     const n = policy[rule];
     if (n === undefined) continue;
-    if (!Number.isSafeInteger(n) || n < 0) {
+    if (!isCount(n)) {
       throw new BackupError('BACKUP_POLICY_EMPTY', `keep-${rule} must be a whole number`, { rule });
     }
     if (n > 0) any = true;
   }
+  const w = policy.within;
+  if (w !== undefined && ![w.years, w.months, w.days, w.hours].every(isCount)) {
+    throw new BackupError('BACKUP_POLICY_EMPTY', 'keep-within must be whole numbers of y, m, d and h', {
+      rule: 'within',
+    });
+  }
+  if (!withinIsZero(w)) any = true;
+  if (policy.tags !== undefined && policy.tags.length > 0) any = true;
   if (!any) {
     throw new BackupError('BACKUP_POLICY_EMPTY', 'the policy keeps no snapshot: give at least one keep rule');
   }
+  for (const field of groupBy) {
+    if (!(GROUP_FIELDS as readonly string[]).includes(field)) {
+      throw new BackupError('BACKUP_POLICY_EMPTY', `cannot group by ${String(field)}`, { groupBy: field });
+    }
+  }
 }
 
-/** Applies `policy` to `snapshots` (any order), group by group. Pure: no I/O, no clock. */
-export function applyPolicy(snapshots: readonly SnapshotInfo[], policy: ForgetPolicy): ForgetGroup[] {
-  checkPolicy(policy);
+/** The rules that keep each snapshot of one group, given newest first. */
+function keepInGroup(newestFirst: readonly SnapshotInfo[], policy: ForgetPolicy): ForgetGroup['keep'] {
+  const left = new Map(FORGET_RULES.map((r) => [r, policy[r] ?? 0]));
+  const lastBucket = new Map<ForgetRule, string>();
+  const within = withinIsZero(policy.within) ? undefined : policy.within!;
+  const cutoff = within === undefined ? Infinity : keepWithinCutoff(newestFirst[0]!.snapshot.timeMs, within);
+  const keep: KeptSnapshot[] = [];
+  for (const s of newestFirst) {
+    const reasons: KeepReason[] = [];
+    const matches: string[] = [];
+    for (const rule of FORGET_RULES) {
+      if (left.get(rule)! <= 0) continue;
+      const b = bucket(rule, s);
+      if (lastBucket.get(rule) === b) continue;
+      lastBucket.set(rule, b);
+      left.set(rule, left.get(rule)! - 1);
+      reasons.push(rule);
+      matches.push(`${rule} snapshot`);
+    }
+    if (s.snapshot.timeMs > cutoff) {
+      reasons.push('within');
+      matches.push(`within ${formatKeepWithin(within!)}`);
+    }
+    const tagged = (policy.tags ?? []).filter((list) => hasTags(s.snapshot.tags, list));
+    if (tagged.length > 0) {
+      reasons.push('tag');
+      for (const list of tagged) matches.push(`has tags ${list.join(',')}`);
+    }
+    if (reasons.length > 0) keep.push({ snapshot: s, reasons, matches });
+  }
+  return keep;
+}
+
+/**
+ * Applies `policy` to `snapshots` (any order), group by group (`groupBy`, default host and paths;
+ * [] for one group of all). Pure: no I/O, no clock.
+ */
+export function applyPolicy(
+  snapshots: readonly SnapshotInfo[],
+  policy: ForgetPolicy,
+  groupBy: readonly GroupField[] = DEFAULT_GROUP_BY,
+): ForgetGroup[] {
+  checkPolicy(policy, groupBy);
+  const by = new Set(groupBy);
   const groups = new Map<string, SnapshotInfo[]>();
   for (const s of snapshots) {
-    const key = JSON.stringify([s.snapshot.hostname, s.snapshot.paths]);
+    const key = JSON.stringify([
+      by.has('host') ? s.snapshot.hostname : '',
+      by.has('paths') ? [...s.snapshot.paths].sort() : [],
+      by.has('tags') ? [...s.snapshot.tags].sort() : [],
+    ]);
     groups.set(key, [...(groups.get(key) ?? []), s]);
   }
   const out: ForgetGroup[] = [];
-  for (const key of [...groups.keys()].sort()) {
+  // Groups in order of hostname, then paths, then tags.
+  const order = (key: string) => {
+    const [h, p, t] = JSON.parse(key) as [string, string[], string[]];
+    return [h, p.join('\u0000'), t.join('\u0000')].join('\u0001');
+  };
+  const byOrder = (a: string, b: string) =>
+    order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : a < b ? -1 : 1;
+  for (const key of [...groups.keys()].sort(byOrder)) {
     const newestFirst = groups
       .get(key)!
       .sort((a, b) => b.snapshot.timeMs - a.snapshot.timeMs || (a.id < b.id ? 1 : -1));
-    const left = new Map(FORGET_RULES.map((r) => [r, policy[r] ?? 0]));
-    const lastBucket = new Map<ForgetRule, string>();
-    const keep: { snapshot: SnapshotInfo; reasons: ForgetRule[] }[] = [];
-    const remove: SnapshotInfo[] = [];
-    for (const s of newestFirst) {
-      const reasons: ForgetRule[] = [];
-      for (const rule of FORGET_RULES) {
-        if (left.get(rule)! <= 0) continue;
-        const b = bucket(rule, s);
-        if (lastBucket.get(rule) === b) continue;
-        lastBucket.set(rule, b);
-        left.set(rule, left.get(rule)! - 1);
-        reasons.push(rule);
-      }
-      if (reasons.length > 0) keep.push({ snapshot: s, reasons });
-      else remove.push(s);
-    }
-    const [hostname, paths] = JSON.parse(key) as [string, string[]];
-    out.push({ hostname, paths, keep, remove });
+    const keep = keepInGroup(newestFirst, policy);
+    const kept = new Set(keep.map((k) => k.snapshot.id));
+    const [hostname, paths, tags] = JSON.parse(key) as [string, string[], string[]];
+    out.push({ hostname, paths, tags, keep, remove: newestFirst.filter((s) => !kept.has(s.id)) });
   }
   return out;
 }
 
-/** Applies `policy` to the repository's snapshots and deletes the files of those not kept. */
+/**
+ * Applies `policy` to the repository's snapshots (those `filter` selects; the others are left
+ * alone) and deletes the files of those not kept.
+ */
 export async function forget(
   session: Session,
   policy: ForgetPolicy,
-  options: { readonly dryRun?: boolean } = {},
+  options: {
+    readonly dryRun?: boolean;
+    readonly groupBy?: readonly GroupField[];
+    readonly filter?: SnapshotFilter;
+  } = {},
 ): Promise<ForgetResult> {
-  const groups = applyPolicy(await listSnapshots(session), policy);
+  const chosen = selectSnapshots(await listSnapshots(session), options.filter ?? {});
+  const groups = applyPolicy(chosen, policy, options.groupBy ?? DEFAULT_GROUP_BY);
   let removed = 0;
   if (options.dryRun !== true) {
     for (const g of groups) {

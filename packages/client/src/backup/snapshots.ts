@@ -1,6 +1,7 @@
 /**
- * Snapshots and their trees: listing snapshots (`snapshots`), finding one by id or unique prefix,
- * and walking a snapshot's trees (`ls`, and the path lookup `restore` uses for a sub-path).
+ * Snapshots and their trees: listing snapshots (`snapshots`), selecting them by host, tags and paths
+ * (restic's `--host`, `--tag`, `--path`), finding one by id or unique prefix, and walking a
+ * snapshot's trees (`ls`, and the path lookup `restore` uses for a sub-path).
  */
 import { decodeSnapshot, type Snapshot } from '@sealpost/core/backup/snapshot';
 import { decodeTree, type TreeNode } from '@sealpost/core/backup/tree';
@@ -41,7 +42,39 @@ export async function listSnapshots(session: Session, damaged?: DamagedObject[])
 }
 
 /**
- * The snapshot whose id is `idOrPrefix` or starts with it ("latest" is the newest that opens).
+ * Which snapshots a command considers (restic's snapshot filter); an absent or empty field selects
+ * every snapshot. A snapshot is selected when its hostname is one of `hosts`, it has every tag of
+ * at least one list of `tags` (a list holding only "" selects the snapshots without tags), and its
+ * paths include every one of `paths`.
+ */
+export interface SnapshotFilter {
+  readonly hosts?: readonly string[];
+  readonly tags?: readonly (readonly string[])[];
+  readonly paths?: readonly string[];
+}
+
+/** restic's `HasTags`: every tag of `list` is in `tags` ("" matches a snapshot without tags). */
+export function hasTags(tags: readonly string[], list: readonly string[]): boolean {
+  return list.every((t) => (t === '' ? tags.length === 0 : tags.includes(t)));
+}
+
+function isSelected(s: Snapshot, filter: SnapshotFilter): boolean {
+  const { hosts = [], tags = [], paths = [] } = filter;
+  return (
+    (hosts.length === 0 || hosts.includes(s.hostname)) &&
+    (tags.length === 0 || tags.some((list) => hasTags(s.tags, list))) &&
+    paths.every((p) => s.paths.includes(p))
+  );
+}
+
+/** The snapshots `filter` selects, in their order. */
+export function selectSnapshots(all: readonly SnapshotInfo[], filter: SnapshotFilter): SnapshotInfo[] {
+  return all.filter((s) => isSelected(s.snapshot, filter));
+}
+
+/**
+ * The snapshot whose id is `idOrPrefix` or starts with it; "latest" is the newest that opens among
+ * those `filter` selects (an id or prefix names its snapshot whatever the filter, as in restic).
  * Snapshot files that do not open are skipped (and added to `damaged`, if given); when nothing
  * matches and some were skipped, BACKUP_DATA_CORRUPT naming the first (the one asked for may be it).
  */
@@ -49,9 +82,13 @@ export async function findSnapshot(
   session: Session,
   idOrPrefix: string,
   damaged: DamagedObject[] = [],
+  filter: SnapshotFilter = {},
 ): Promise<SnapshotInfo> {
   const all = await listSnapshots(session, damaged);
-  if (idOrPrefix === 'latest' && all.length > 0) return all[all.length - 1]!;
+  if (idOrPrefix === 'latest') {
+    const selected = selectSnapshots(all, filter);
+    if (selected.length > 0) return selected[selected.length - 1]!;
+  }
   const matches = all.filter((s) => idOrPrefix.length > 0 && s.id.startsWith(idOrPrefix));
   if (matches.length === 0 && damaged.length > 0) {
     throw new BackupError(
