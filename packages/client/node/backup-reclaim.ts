@@ -13,10 +13,6 @@
  * `gc` is not exposed without `--expose-gc`, which the CLI's users do not pass: V8's flag is set at
  * run time and the function taken from a fresh context (node:v8 `setFlagsFromString`, node:vm). When
  * that is refused, reclaiming does nothing and memory is only higher.
- *
- * A GC is forced only when a context was made since the last one (`nativeContextMade`, called by
- * backup-zstd.ts): compression keeps one context per thread, so a backup's sealing makes none, and
- * its forced GCs (~1,900 on the Debian set, one every MiB added) were pure cost.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -35,16 +31,6 @@ function exposeGc(): Gc | undefined {
 
 const gc = exposeGc();
 
-/** zstd contexts made on this thread since the last collection. */
-let made = 0;
-
-/** Records that a zstd context was made (it is freed only once its handle is collected). */
-export function nativeContextMade(): void {
-  made++;
-}
-
 export function reclaimNativeMemory(): void {
-  if (made === 0) return;
-  made = 0;
   gc?.({ type: 'minor' });
 }

@@ -223,8 +223,8 @@ function serve(setup: Setup): void {
     try {
       const blob = sealBlob(nodeCryptoProvider, keys, type, plaintext, compress, id as BlobId);
       plaintext.fill(0);
-      // The compressor keeps one zstd context; should it fall back to one per call (backup-zstd.ts),
-      // those are freed only when collected, which reclaimNativeMemory then forces.
+      // A minor GC now and then frees the dead chunk copies and sealed blobs (and the zstd
+      // contexts, should backup-zstd.ts fall back to one per call).
       bytes += plaintext.length;
       if (++jobs >= RECLAIM_EVERY_JOBS || bytes >= RECLAIM_EVERY_BYTES) {
         jobs = 0;
