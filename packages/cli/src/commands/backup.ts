@@ -476,7 +476,10 @@ export function backupCommand(program: Command, io: CliIo): void {
           throw new ValidationError('VALIDATION_FAILED', `not a directory: ${dir}`);
         const hosts = options.host ?? [hostname()];
         if (hosts.length !== 1 || hosts[0] === '')
-          throw new ValidationError('VALIDATION_FAILED', 'create takes one --host, not empty');
+          throw new ValidationError(
+            'VALIDATION_FAILED',
+            'create takes at most one --host, and not an empty one',
+          );
         await withSession(io, options, home(), async (session) => {
           const progress = progressBar(io.stderr, isTty(io) ? await treeBytes(source) : 0, 'files');
           const result = await backup(session, source, {
