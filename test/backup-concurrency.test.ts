@@ -102,7 +102,7 @@ describe('a backup racing a prune', () => {
       assert.ok(result.blobsNew >= 3, 'the second walk stores the data again');
       assert.deepEqual(await restoredDigest(client, result.snapshotId, join(work, 'deleted-out')), want);
       assert.equal((await check(admin, { readData: true })).ok, true);
-      assert.ok((await local.list('packs')).length >= 2);
+      assert.ok((await local.list('packs')).length >= 1, 'the second walk stored the data again');
     } finally {
       client.close();
       admin.close();

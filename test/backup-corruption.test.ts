@@ -125,7 +125,8 @@ test(`${MUTATIONS} seeded bit flips and truncations of packs and index files are
   assert.equal((await check(session, { readData: true })).ok, true, 'the undamaged repository checks');
   const packs = (await repo.list('packs')).map((o) => o.name);
   const indexes = (await repo.list('index')).map((o) => o.name);
-  assert.ok(packs.length >= 2 && indexes.length === 1);
+  // A small run: one pack holding its data and tree blobs (docs/backup-format.md §Packs).
+  assert.ok(packs.length >= 1 && indexes.length === 1);
   const next = prng(SEED);
   const seen = { flip: 0, truncate: 0, renamed: 0, restores: 0 };
 

@@ -1,7 +1,7 @@
 /**
  * Writing blobs: seals each new blob (blob.ts: zstd when it saves space, then AES-256-GCM) and
- * appends it to an open pack (pack.ts). A pack is closed and stored once its blobs reach
- * LIMITS.backupPackTargetBytes. Each sealed blob is copied into its pack's buffer when it is added
+ * appends it to an open pack (pack.ts). A pack is closed and stored once the next blob would take
+ * it, header and trailer included, past LIMITS.backupPackTargetBytes. Each sealed blob is copied into its pack's buffer when it is added
  * (pack-buffers.ts: a few buffers reused from pack to pack), and a full pack is stored while the
  * next fills: at most BACKUP_ENGINE_LIMITS.packsStoringMax packs are being stored at once, so memory
  * holds at most that many packs plus one open pack per type.
@@ -9,7 +9,11 @@
  * deduplication. The packs deduplicated against are recorded in `dependsOn`, so that the run can
  * check they still exist before it writes its snapshot (backup.ts).
  *
- * Data and tree blobs go to separate packs, so listing a snapshot reads tree packs only.
+ * Data and tree blobs go to separate packs while a run fills them, so listing a snapshot reads
+ * mostly tree packs. At the end of a run the last open data pack takes the remaining tree blobs when
+ * they all fit (PackWriter.canAddAll: within LIMITS.backupPackTargetBytes and the blob count
+ * limit): every pack is padded to at least LIMITS.backupPackMinBytes (padding.ts), so two small last
+ * packs cost two padded MiB where one mixed pack costs one (docs/backup-format.md §Packs).
  *
  * Sealing is handed to a `BlobSealer` (sealer.ts; worker threads under Node) and pipelined: `add`
  * computes the id and decides on deduplication at once, queues the sealing, and appends finished
@@ -166,10 +170,31 @@ export class PackSink {
   /** Stores the open packs. Call once at the end of a run, before writing the index. */
   async finish(): Promise<IndexedPack[]> {
     while (this.#queue.length > 0) await this.#appendNext();
+    this.#combineLast();
     await this.#flush('data');
     await this.#flush('tree');
     while (this.#storing.length > 0) await this.#storing.shift();
     return this.packs;
+  }
+
+  /**
+   * Moves the open tree pack's blobs into the open data pack when both fit in one pack (see the
+   * header): the run's last pack is then one padded pack, not two. The sealed bytes are copied from
+   * the tree pack's buffer unchanged (a blob's aad binds its type and id, not its pack).
+   */
+  #combineLast(): void {
+    const data = this.#writers.data;
+    const tree = this.#writers.tree;
+    if (data === undefined || tree === undefined || data.writer.count === 0 || tree.writer.count === 0)
+      return;
+    if (!data.writer.canAddAll(tree.writer.count, tree.writer.blobBytes)) return;
+    const bytes = tree.buffer.view();
+    for (const e of tree.writer.entries) {
+      const sealed = bytes.subarray(e.offset, e.offset + e.length);
+      data.buffer.append(data.writer.add({ type: e.type, id: e.id, rawLength: e.rawLength, sealed }));
+    }
+    this.#writers.tree = undefined;
+    this.#buffers.tree.release(tree.buffer);
   }
 
   /**

@@ -24,6 +24,7 @@ import {
   paddedPackLength,
   PackWriter,
   readPack,
+  unpaddedPackLength,
 } from './pack.ts';
 import { padme } from './padding.ts';
 import { CodecError, CryptoVerificationError, ValidationError } from '../errors.ts';
@@ -176,12 +177,49 @@ describe('packs', () => {
     assert.throws(() => new PackWriter(crypto, keys).finish(), ValidationError);
   });
 
-  test('the writer reports full at the target size', () => {
+  test('the writer takes a blob only while the whole pack stays within the target size', () => {
     const w = new PackWriter(crypto, keys);
-    const blob = sealBlob(crypto, keys, 'data', new Uint8Array(LIMITS.backupChunkMaxBytes));
-    while (!w.full) w.add(blob);
-    assert.ok(w.blobBytes >= LIMITS.backupPackTargetBytes);
-    assert.ok(!w.canAdd(1));
+    const big = sealBlob(crypto, keys, 'data', new Uint8Array(LIMITS.backupChunkMaxBytes));
+    const small = sealBlob(crypto, keys, 'data', new Uint8Array(1000));
+    w.add(big);
+    assert.ok(!w.canAdd(big.sealed.length), 'two largest chunks pass the target: the second waits');
+    assert.ok(!w.full);
+    while (w.canAdd(small.sealed.length)) w.add(small);
+    const empty = sealBlob(crypto, keys, 'data', new Uint8Array(0));
+    while (!w.full) w.add(empty);
+    assert.ok(!w.canAdd(empty.sealed.length));
+    const { length } = w.finish();
+    const unpadded = unpaddedPackLength(w.count, w.blobBytes);
+    assert.ok(unpadded <= LIMITS.backupPackTargetBytes);
+    assert.ok(unpadded + empty.sealed.length + PACK_ENTRY_BYTES > LIMITS.backupPackTargetBytes);
+    assert.equal(length, LIMITS.backupPackTargetBytes, 'a full pack pads to the target, no further');
+  });
+
+  test('a blob larger than the target takes an empty pack alone', () => {
+    const w = new PackWriter(crypto, keys);
+    const huge = sealBlob(crypto, keys, 'tree', new Uint8Array(LIMITS.backupPackTargetBytes + 1));
+    assert.ok(w.canAdd(huge.sealed.length));
+    w.add(huge);
+    assert.ok(w.full);
+    assert.ok(w.finish().length <= LIMITS.backupPackMaxBytes);
+  });
+
+  test('canAddAll: several blobs join only if all of them fit', () => {
+    const w = new PackWriter(crypto, keys);
+    w.add(sealBlob(crypto, keys, 'data', new Uint8Array(10)));
+    const room = LIMITS.backupPackTargetBytes - unpaddedPackLength(3, w.blobBytes);
+    assert.ok(w.canAddAll(2, room));
+    assert.ok(!w.canAddAll(2, room + 1));
+    assert.ok(!w.canAddAll(LIMITS.backupBlobsPerPackMax, 29 * LIMITS.backupBlobsPerPackMax));
+  });
+
+  test('unpaddedPackLength is what finish pads', () => {
+    for (const n of [1, 63, 64, 200]) {
+      const w = new PackWriter(crypto, keys, (unpadded) => unpadded);
+      const blob = sealBlob(crypto, keys, 'data', new Uint8Array(5));
+      for (let i = 0; i < n; i++) w.add(blob);
+      assert.equal(w.finish().length, unpaddedPackLength(n, n * blob.sealed.length));
+    }
   });
 
   test('a padding policy that shrinks the pack is refused', () => {

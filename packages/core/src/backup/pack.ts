@@ -66,6 +66,15 @@ export function paddedPackLength(length: number): number {
   return padme(Math.max(length, LIMITS.backupPackMinBytes));
 }
 
+/**
+ * The length of a pack before padding: `count` blobs of `blobBytes` sealed bytes in all, the header
+ * (envelope overhead, version, varint count, entries) and the trailer.
+ */
+export function unpaddedPackLength(count: number, blobBytes: number): number {
+  const varint = count < 64 ? 1 : count < 16_384 ? 2 : 4;
+  return blobBytes + 1 + varint + count * PACK_ENTRY_BYTES + ENVELOPE_OVERHEAD_BYTES + PACK_TRAILER_BYTES;
+}
+
 /** Writes one 45-byte entry. */
 export function writePackEntry(w: Writer, e: PackEntry): void {
   if (e.id.length !== BLOB_ID_BYTES)
@@ -254,18 +263,33 @@ export class PackWriter {
   get blobBytes(): number {
     return this.#length;
   }
-  /** True once the pack should be finished (target size or blob count reached). */
+  /** The entries of the blobs added so far, in order (offsets in this pack). */
+  get entries(): readonly PackEntry[] {
+    return this.#entries;
+  }
+  /** True once no blob fits any more (see `canAddAll`): the pack should be finished. */
   get full(): boolean {
-    return (
-      this.#length >= LIMITS.backupPackTargetBytes || this.#entries.length >= LIMITS.backupBlobsPerPackMax
-    );
+    return !this.canAdd(BLOB_OVERHEAD_BYTES);
   }
 
-  /** Whether a sealed blob of `length` bytes may join this pack (an empty pack takes any blob). */
-  canAdd(length: number): boolean {
+  /**
+   * Whether `count` more sealed blobs of `bytes` bytes in all may join this pack: the pack, header
+   * and trailer included, must stay within `LIMITS.backupPackTargetBytes` unpadded, and within the
+   * blob count limit; an empty pack takes any one blob (a blob larger than the target is a pack
+   * alone). Packs so filled pad to the target at most (padme(16 MiB) = 16 MiB), where a pack closed
+   * only once its blobs had passed the target padded to the next Padmé step (up to 512 KiB more).
+   */
+  canAddAll(count: number, bytes: number): boolean {
     if (this.#finished) return false;
-    if (this.#entries.length === 0) return true;
-    return !this.full && this.#length + length <= PACK_BLOB_REGION_MAX_BYTES;
+    const n = this.#entries.length + count;
+    if (n > LIMITS.backupBlobsPerPackMax) return false;
+    if (this.#entries.length === 0 && count === 1) return true;
+    return unpaddedPackLength(n, this.#length + bytes) <= LIMITS.backupPackTargetBytes;
+  }
+
+  /** Whether a sealed blob of `length` bytes may join this pack (`canAddAll(1, length)`). */
+  canAdd(length: number): boolean {
+    return this.canAddAll(1, length);
   }
 
   /** Adds a blob and returns the bytes to append. Precondition: `canAdd(blob.sealed.length)`. */
@@ -298,7 +322,7 @@ export class PackWriter {
     }
     this.#finished = true;
     const content = encodePackHeaderContent(this.#entries);
-    const unpadded = this.#length + content.length + ENVELOPE_OVERHEAD_BYTES + PACK_TRAILER_BYTES;
+    const unpadded = unpaddedPackLength(this.#entries.length, this.#length);
     const length = this.#padTo(unpadded);
     if (!Number.isInteger(length) || length < unpadded || length > LIMITS.backupPackMaxBytes) {
       throw new ValidationError('VALIDATION_FAILED', `padded pack length ${length} is out of range`);
