@@ -48,7 +48,9 @@ export async function startInstance(
     logLevel: 'silent',
     ...(options.now ? { now: options.now } : {}),
     ...(options.witnessKeys ? { witnessKeys: options.witnessKeys } : {}),
-    ...(options.defaultRates === true ? {} : { rates: { device: unlimited, address: unlimited } }),
+    ...(options.defaultRates === true
+      ? {}
+      : { rates: { device: unlimited, address: unlimited, recovery: unlimited } }),
   });
   const url = await server.listen();
   return { server, url, host: new URL(url).host, close: () => server.close() };

@@ -15,7 +15,11 @@
  * kind needs no download; it tells the server nothing the object sizes and counts do not (key files
  * are 123 bytes, packs at least 1 MiB).
  *
- * Every request is signed by the device over `blobAccessStatement` with a fresh challenge. Requests
+ * Every request is signed by the device over `blobAccessStatement` with a fresh single-use challenge.
+ * Challenges come in batches (`POST /v1/challenges {"count": n}`, n doubling from
+ * `CHALLENGE_BATCH_FIRST` up to LIMITS.challengesPerRequestMax), so a request costs one round trip,
+ * not two; a batch is used for half of LIMITS.challengeTtlMs by this device's clock, then dropped,
+ * and dropped at once when the server says a challenge is gone. Requests
  * that fail transiently (no answer, 5xx other than 507, 429, a challenge that expired on the way) are
  * retried with exponential backoff and full jitter; the operations are idempotent (a put of a stored
  * object is `stored: false`), so a retry after a lost answer is harmless. Other failures are the
@@ -36,6 +40,7 @@ import {
   blobAccessStatement,
   deviceIdOf,
   errorFromWire,
+  fromBase64urlExact,
   fromHex,
   parseUsername,
   toBase64url,
@@ -85,6 +90,7 @@ export interface HttpRepositoryOptions {
   readonly listMaxBytes?: number;
   /** Injected for tests. */
   readonly sleep?: (ms: number) => Promise<void>;
+  readonly now?: () => number;
   readonly random?: () => number;
 }
 
@@ -107,6 +113,12 @@ interface BlobRequest {
   readonly body?: Uint8Array;
 }
 
+/**
+ * The first batch of challenges; each next one is twice as large, up to LIMITS.challengesPerRequestMax.
+ * A command that sends three requests wastes one row or two on the server, a restore one request in 64.
+ */
+export const CHALLENGE_BATCH_FIRST = 4;
+
 const NAME = /^[0-9a-f]{64}$/;
 const NAME_HEX_CHARS = 64;
 
@@ -124,6 +136,13 @@ export class HttpRepository implements Repository {
   readonly #listMaxBytes: number;
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #random: () => number;
+  readonly #now: () => number;
+  /** Unused challenges of the last batch, spent from the end; usable until `#poolUntilMs`. */
+  #pool: Uint8Array[] = [];
+  #poolUntilMs = 0;
+  #batch = CHALLENGE_BATCH_FIRST;
+  /** The batch being fetched: concurrent requests wait for the same one. */
+  #refill: Promise<void> | undefined;
 
   /** Throws ValidationError for a server URL or username that is not one. */
   constructor(options: HttpRepositoryOptions) {
@@ -143,11 +162,13 @@ export class HttpRepository implements Repository {
     this.#listMaxBytes = options.listMaxBytes ?? HTTP_REPOSITORY_DEFAULTS.listMaxBytes;
     this.#sleep = options.sleep ?? ((ms) => new Promise((done) => setTimeout(done, ms)));
     this.#random = options.random ?? Math.random;
+    this.#now = options.now ?? Date.now;
   }
 
   /** Wipes the device key copy; the repository is unusable afterwards. */
   close(): void {
     this.#seed.fill(0);
+    this.#dropChallenges();
   }
 
   async put(kind: ObjectKind, name: ObjectName, bytes: Uint8Array): Promise<void> {
@@ -277,9 +298,70 @@ export class HttpRepository implements Repository {
     });
   }
 
-  /** One signed request: a fresh challenge, then the request itself. */
+  /** A challenge no request of this repository used yet; fetches a batch when none is left. */
+  async #challenge(): Promise<Uint8Array> {
+    for (;;) {
+      if (this.#now() >= this.#poolUntilMs) this.#dropChallenges();
+      const c = this.#pool.pop();
+      if (c !== undefined) return c;
+      this.#refill ??= this.#fetchChallenges().finally(() => (this.#refill = undefined));
+      await this.#refill;
+    }
+  }
+
+  async #fetchChallenges(): Promise<void> {
+    const count = this.#batch;
+    const sentAtMs = this.#now();
+    let res: Response;
+    try {
+      res = await this.#fetch(`${this.api.baseUrl}/v1/challenges`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ count }),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+        redirect: 'error',
+      });
+    } catch (error) {
+      throw new UnavailableError(
+        'NOT_READY',
+        `server ${this.api.baseUrl} did not answer POST /v1/challenges`,
+        {
+          cause: error instanceof Error ? error.name : 'unknown',
+        },
+      );
+    }
+    if (res.status !== 200) throw await failure(res);
+    const body = (await readJsonBody(res, LIMITS.httpBodyMaxBytes)) as Record<string, unknown> | null;
+    // A server before batches answers one `challenge` whatever the count: that is one request's worth.
+    const texts = Array.isArray(body?.['challenges']) ? body['challenges'] : [body?.['challenge']];
+    if (texts.length < 1 || texts.length > count || !texts.every((t) => typeof t === 'string')) {
+      throw new CodecError('CODEC_INVALID_VALUE', `server answer: not 1..${count} challenges`);
+    }
+    const challenges = texts.map((t: string) => {
+      try {
+        return fromBase64urlExact(t, LIMITS.challengeBytes, 'challenge');
+      } catch {
+        throw new CodecError(
+          'CODEC_INVALID_VALUE',
+          'server answer: a challenge is not 32 bytes of base64url',
+        );
+      }
+    });
+    this.#dropChallenges();
+    this.#pool = challenges;
+    // Half the server's lifetime, from before we asked: no clock of the server's is trusted.
+    this.#poolUntilMs = sentAtMs + LIMITS.challengeTtlMs / 2;
+    this.#batch = Math.min(LIMITS.challengesPerRequestMax, count * 2);
+  }
+
+  #dropChallenges(): void {
+    for (const c of this.#pool) c.fill(0);
+    this.#pool = [];
+  }
+
+  /** One signed request, with a challenge of the current batch. */
   async #send(req: BlobRequest): Promise<Response> {
-    const { challenge } = await this.api.challenge();
+    const challenge = await this.#challenge();
     const nameBytes = req.name === undefined ? new Uint8Array(0) : fromHex(req.name, NAME_HEX_CHARS);
     const statement = blobAccessStatement(
       challenge,
@@ -323,6 +405,8 @@ export class HttpRepository implements Repository {
       try {
         return await op();
       } catch (error) {
+        // A challenge gone (expired on a slow upload, or the server restarted): so are its batch's.
+        if (error instanceof AuthError && error.code === 'AUTH_CHALLENGE_UNKNOWN') this.#dropChallenges();
         if (attempt >= this.#attempts || !transient(error)) throw error;
         const cap = Math.min(this.#backoffMaxMs, this.#backoffMs * 2 ** (attempt - 1));
         const wait =

@@ -31,6 +31,11 @@ export const LIMITS = {
   challengeBytes: 32,
   /** A challenge is single-use and expires after this long. */
   challengeTtlMs: 60_000,
+  /**
+   * Challenges one `POST /v1/challenges` may ask for (`{"count": n}`): a blob client takes a batch
+   * and spends one per request, so a blob request costs one round trip (docs/protocol.md).
+   */
+  challengesPerRequestMax: 64,
   /** A WebSocket must authenticate within this long or is closed with CLOSE.authTimeout. */
   authTimeoutMs: 10_000,
 
@@ -94,6 +99,29 @@ export const LIMITS = {
   ratePerDevicePerSec: 100,
   ratePerAddressBurst: 60,
   ratePerAddressPerSec: 20,
+  /**
+   * Challenges issued per address, one token each (a batch of n takes n): every blob request spends
+   * one, so this is at least the blob rate below; it bounds the challenge rows one address creates.
+   */
+  rateChallengesPerAddressBurst: 1_024,
+  rateChallengesPerAddressPerSec: 512,
+  /**
+   * Blob requests (/v1/blobs) are charged here instead of the address bucket above: per address
+   * before authentication (several devices may share one address), then per device once signed.
+   * A backup moves packs of 1-80 MiB, a restore or check may read many objects one request each.
+   */
+  ratePerAddressBlobBurst: 1_024,
+  ratePerAddressBlobPerSec: 512,
+  ratePerDeviceBlobBurst: 512,
+  ratePerDeviceBlobPerSec: 256,
+  /**
+   * Account recoveries (`POST /v1/accounts/:username/recovery`) per username, on top of the address
+   * bucket: a recovery key is 256 bits, so this is not about guessing; it caps the directory
+   * submissions and account rewrites one account can be made to go through. A user recovers once.
+   */
+  rateRecoveryPerAccountBurst: 5,
+  /** One more attempt every 12 minutes once the burst is spent. */
+  rateRecoveryPerAccountPerSec: 1 / 720,
   rateBucketsMax: 100_000,
 
   // --- reconnects (client)

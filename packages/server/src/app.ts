@@ -23,7 +23,7 @@ import type { Bus } from './bus/bus.ts';
 import type { ServerContext } from './context.ts';
 import { toSealpostError } from './http/errors.ts';
 import { registerAccountRoutes } from './http/accounts.ts';
-import { registerBlobRoutes } from './http/blobs.ts';
+import { hasOwnRateLimits, registerBlobRoutes } from './http/blobs.ts';
 import { registerKtRoutes } from './http/kt.ts';
 import { DirectoryService } from './directory/directory-service.ts';
 import { createMetrics } from './metrics.ts';
@@ -50,10 +50,15 @@ export interface ServerOptions {
   readonly epochSeconds?: number;
   /** Witnesses whose cosignatures the key directory keeps (config `witnessKeys`); none when absent. */
   readonly witnessKeys?: readonly Uint8Array[];
-  /** Overrides of the rate limits (benchmarks and load tests); defaults from LIMITS. */
+  /**
+   * Overrides of the rate limits (benchmarks and load tests); defaults from LIMITS. `address` also
+   * replaces the per-address blob and challenge buckets, `device` the per-device blob bucket.
+   */
   readonly rates?: {
     readonly device?: { readonly burst: number; readonly perSec: number };
     readonly address?: { readonly burst: number; readonly perSec: number };
+    /** Account recoveries per username (LIMITS.rateRecoveryPerAccount*). */
+    readonly recovery?: { readonly burst: number; readonly perSec: number };
   };
 }
 
@@ -134,6 +139,35 @@ export function createServer(opts: ServerOptions): SealpostServer {
       now,
       LIMITS.rateBucketsMax,
     ),
+    blobAddressLimiter: new RateLimiter(
+      opts.rates?.address ?? {
+        burst: LIMITS.ratePerAddressBlobBurst,
+        perSec: LIMITS.ratePerAddressBlobPerSec,
+      },
+      now,
+      LIMITS.rateBucketsMax,
+    ),
+    blobDeviceLimiter: new RateLimiter(
+      opts.rates?.device ?? { burst: LIMITS.ratePerDeviceBlobBurst, perSec: LIMITS.ratePerDeviceBlobPerSec },
+      now,
+      LIMITS.rateBucketsMax,
+    ),
+    challengeLimiter: new RateLimiter(
+      opts.rates?.address ?? {
+        burst: LIMITS.rateChallengesPerAddressBurst,
+        perSec: LIMITS.rateChallengesPerAddressPerSec,
+      },
+      now,
+      LIMITS.rateBucketsMax,
+    ),
+    recoveryLimiter: new RateLimiter(
+      opts.rates?.recovery ?? {
+        burst: LIMITS.rateRecoveryPerAccountBurst,
+        perSec: LIMITS.rateRecoveryPerAccountPerSec,
+      },
+      now,
+      LIMITS.rateBucketsMax,
+    ),
     recipients: new RecipientCache(LIMITS.recipientCacheEntries),
     directory: new DirectoryService({
       store: opts.store,
@@ -153,6 +187,7 @@ export function createServer(opts: ServerOptions): SealpostServer {
   const sessions = new Set<DeviceSession>();
 
   app.addHook('onRequest', async (req, reply) => {
+    if (hasOwnRateLimits(req.routeOptions.url)) return;
     const wait = ctx.addressLimiter.take(addressOf(req.raw, trustProxy));
     if (wait > 0) {
       void reply.header('retry-after', String(wait));

@@ -18,6 +18,13 @@ export interface ServerContext {
   readonly now: () => number;
   readonly addressLimiter: RateLimiter;
   readonly deviceLimiter: RateLimiter;
+  /** Blob requests: per address before authentication, then per device (http/blobs.ts). */
+  readonly blobAddressLimiter: RateLimiter;
+  readonly blobDeviceLimiter: RateLimiter;
+  /** Challenges issued per address, one token each, a batch as many (http/accounts.ts). */
+  readonly challengeLimiter: RateLimiter;
+  /** Recovery attempts per username (http/accounts.ts). */
+  readonly recoveryLimiter: RateLimiter;
   /** Address -> device pk for the send path (ws/recipient-cache.ts). */
   readonly recipients: RecipientCache;
   /** The key-transparency directory (docs/key-transparency.md "Server"). */

@@ -28,6 +28,16 @@ describe('RateLimiter', () => {
     assert.equal(r.take('a'), 4);
   });
 
+  test('takes several tokens at once, all or none, and says how long until they are there', () => {
+    let now = 0;
+    const r = new RateLimiter({ burst: 10, perSec: 2 }, () => now, 100);
+    assert.equal(r.take('a', 8), 0);
+    assert.equal(r.take('a', 4), 1, 'two missing at 2 per second');
+    assert.equal(r.take('a', 2), 0, 'the refused take took nothing');
+    now += 2_000;
+    assert.equal(r.take('a', 4), 0);
+  });
+
   test('keys are independent', () => {
     const r = new RateLimiter({ burst: 1, perSec: 1 }, () => 0, 100);
     assert.equal(r.take('a'), 0);

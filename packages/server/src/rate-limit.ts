@@ -26,8 +26,11 @@ export class RateLimiter {
     this.#maxKeys = maxKeys;
   }
 
-  /** Takes one token; returns 0 when allowed, else the seconds to wait (>= 1). */
-  take(key: string | number): number {
+  /**
+   * Takes `tokens` (default 1; requires 1 <= tokens <= burst) all or none; returns 0 when allowed,
+   * else the seconds to wait (>= 1) until they are there.
+   */
+  take(key: string | number, tokens = 1): number {
     const now = this.#now();
     let b = this.#buckets.get(key);
     if (b === undefined) {
@@ -38,11 +41,11 @@ export class RateLimiter {
       b.tokens = Math.min(this.#spec.burst, b.tokens + ((now - b.atMs) / 1000) * this.#spec.perSec);
       b.atMs = now;
     }
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
+    if (b.tokens >= tokens) {
+      b.tokens -= tokens;
       return 0;
     }
-    return Math.max(1, Math.ceil((1 - b.tokens) / this.#spec.perSec));
+    return Math.max(1, Math.ceil((tokens - b.tokens) / this.#spec.perSec));
   }
 
   #evict(now: number): void {

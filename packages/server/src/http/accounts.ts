@@ -15,6 +15,7 @@ import {
   CryptoVerificationError,
   LIMITS,
   NotFoundError,
+  RateLimitedError,
   accountCreateStatement,
   accountRecoverStatement,
   deviceAddStatement,
@@ -73,6 +74,31 @@ function verify(
   }
 }
 
+/** `{"count": n}` with 1 <= n <= LIMITS.challengesPerRequestMax, or undefined for no body or `{}`. */
+function challengeCountOf(body: unknown): number | undefined {
+  if (body === undefined || body === null) return undefined;
+  if (typeof body !== 'object' || Array.isArray(body)) {
+    throw new ValidationError('VALIDATION_FAILED', 'a challenge request body is {"count": n} or nothing');
+  }
+  const keys = Object.keys(body);
+  if (keys.length === 0) return undefined;
+  const count = (body as { count?: unknown }).count;
+  if (
+    keys.length !== 1 ||
+    typeof count !== 'number' ||
+    !Number.isSafeInteger(count) ||
+    count < 1 ||
+    count > LIMITS.challengesPerRequestMax
+  ) {
+    throw new ValidationError(
+      'VALIDATION_FAILED',
+      `count is an integer 1..${LIMITS.challengesPerRequestMax}`,
+      { max: LIMITS.challengesPerRequestMax },
+    );
+  }
+  return count;
+}
+
 async function accountOrThrow(ctx: ServerContext, username: Username) {
   const account = await ctx.store.getAccount(username);
   if (account === undefined) throw new NotFoundError('ACCOUNT_NOT_FOUND', `no account named ${username}`);
@@ -80,11 +106,20 @@ async function accountOrThrow(ctx: ServerContext, username: Username) {
 }
 
 export function registerAccountRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.post('/v1/challenges', async (_req, reply) => {
-    const c = ctx.crypto.randomBytes(LIMITS.challengeBytes);
+  // No body: one challenge, `{challenge, expiresAtMs}`. `{"count": n}`: n of them (a blob client's
+  // batch, http/blobs.ts), `{challenges, expiresAtMs}`. Each is a row of its own, single-use; the
+  // address pays one token of `challengeLimiter` per challenge, on top of the request's own.
+  app.post('/v1/challenges', async (req, reply) => {
+    const count = challengeCountOf(req.body);
+    const wait = ctx.challengeLimiter.take(req.ip, count ?? 1);
+    if (wait > 0) throw new RateLimitedError('too many challenges for this address', wait);
     const expiresAtMs = ctx.now() + LIMITS.challengeTtlMs;
-    await ctx.store.putChallenge(c, expiresAtMs);
-    return reply.code(200).send({ challenge: toBase64url(c), expiresAtMs });
+    const issued = Array.from({ length: count ?? 1 }, () => ctx.crypto.randomBytes(LIMITS.challengeBytes));
+    await Promise.all(issued.map((c) => ctx.store.putChallenge(c, expiresAtMs)));
+    const texts = issued.map((c) => toBase64url(c));
+    return reply
+      .code(200)
+      .send(count === undefined ? { challenge: texts[0], expiresAtMs } : { challenges: texts, expiresAtMs });
   });
 
   app.post<{
@@ -277,6 +312,9 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: ServerContext):
     },
     async (req) => {
       const username = parseUsername(req.params.username);
+      // Per account, before any work, whoever asks (docs/protocol.md "Account recovery").
+      const wait = ctx.recoveryLimiter.take(username);
+      if (wait > 0) throw new RateLimitedError('too many recovery attempts for this account', wait);
       const b = req.body;
       const encoded = fromBase64url(b.deviceList, LIMITS.identityDeviceListMaxBytes, 'deviceList');
       const deviceKey = fromBase64urlExact(b.deviceKey, LIMITS.publicKeyBytes, 'deviceKey');

@@ -12,11 +12,24 @@
  * Every request is authenticated on its own: the headers name the device and carry a fresh
  * challenge (POST /v1/challenges) and the device's signature over `blobAccessStatement`, which
  * binds the method and the blob name. Order: validate, consume the challenge, verify, then store.
+ *
+ * One round trip per request: a client fetches challenges in batches (`{"count": n}`, at most
+ * LIMITS.challengesPerRequestMax) and spends one per request. Each is still single-use, expires
+ * after LIMITS.challengeTtlMs and is consumed before the signature is checked, so the argument is
+ * the one of a single challenge: a signature authorises one method on one blob once, and a
+ * captured request replayed finds its challenge gone (401). A bearer session token would save the
+ * challenge rows but authorise every request while it lives, so a captured one could delete blobs:
+ * it was not taken (docs/protocol.md "Backup blobs").
+ *
+ * Rates: these routes are not charged to the general per-address bucket (a restore reads many
+ * objects one request each) but to their own: per address on arrival (LIMITS.ratePerAddressBlob*),
+ * then per signing device (LIMITS.ratePerDeviceBlob*). 429 RATE_LIMITED with Retry-After.
  */
 import {
   AuthError,
   LIMITS,
   NotFoundError,
+  RateLimitedError,
   ValidationError,
   blobAccessStatement,
   fromBase64urlExact,
@@ -27,6 +40,18 @@ import type { ServerContext } from '../context.ts';
 import { BLOB_KIND_MAX } from '../store/contract.ts';
 import { BLOB_DEFAULTS } from '../store/options.ts';
 import type { BlobRange } from '../store/store.ts';
+
+const BLOB_ROUTES = '/v1/blobs';
+
+/** True for the routes of this file, which charge their own rate buckets instead of the address one. */
+export function hasOwnRateLimits(routeUrl: string | undefined): boolean {
+  return routeUrl === BLOB_ROUTES || (routeUrl?.startsWith(`${BLOB_ROUTES}/`) ?? false);
+}
+
+function charge(limiter: { take(key: string): number }, key: string, who: string): void {
+  const wait = limiter.take(key);
+  if (wait > 0) throw new RateLimitedError(`too many blob requests from this ${who}`, wait);
+}
 
 /** The authentication headers of a blob request. */
 export const BLOB_AUTH_HEADERS = {
@@ -119,6 +144,7 @@ async function authenticate(
   if (device === undefined || !ctx.crypto.ed25519.verify(device.publicKey, statement, signature)) {
     throw new AuthError('AUTH_SIGNATURE_INVALID', 'device signature does not verify');
   }
+  charge(ctx.blobDeviceLimiter, `${device.accountId}:${Buffer.from(deviceId).toString('hex')}`, 'device');
   return device.accountId;
 }
 
@@ -144,9 +170,12 @@ export function registerBlobRoutes(app: FastifyInstance, ctx: ServerContext): vo
       { parseAs: 'buffer', bodyLimit: BLOB_DEFAULTS.blobMaxBytes },
       (_req, body, done) => done(null, body),
     );
+    // Before the body is read. `req.ip` is the address app.ts charges (the first X-Forwarded-For
+    // entry only behind a trusted proxy).
+    scope.addHook('onRequest', async (req) => charge(ctx.blobAddressLimiter, req.ip, 'address'));
 
     scope.put<{ Params: { name: string }; Body: Buffer }>(
-      '/v1/blobs/:name',
+      `${BLOB_ROUTES}/:name`,
       { schema: { params: NAME_PARAM }, bodyLimit: BLOB_DEFAULTS.blobMaxBytes },
       async (req, reply) => {
         const name = nameOf(req.params.name);
@@ -161,7 +190,7 @@ export function registerBlobRoutes(app: FastifyInstance, ctx: ServerContext): vo
     );
 
     scope.get<{ Params: { name: string } }>(
-      '/v1/blobs/:name',
+      `${BLOB_ROUTES}/:name`,
       { schema: { params: NAME_PARAM } },
       async (req, reply: FastifyReply) => {
         const name = nameOf(req.params.name);
@@ -191,7 +220,7 @@ export function registerBlobRoutes(app: FastifyInstance, ctx: ServerContext): vo
     );
 
     scope.delete<{ Params: { name: string } }>(
-      '/v1/blobs/:name',
+      `${BLOB_ROUTES}/:name`,
       { schema: { params: NAME_PARAM } },
       async (req) => {
         const name = nameOf(req.params.name);
@@ -201,7 +230,7 @@ export function registerBlobRoutes(app: FastifyInstance, ctx: ServerContext): vo
     );
 
     scope.get<{ Querystring: { kind?: number } }>(
-      '/v1/blobs',
+      BLOB_ROUTES,
       { schema: { querystring: KIND_QUERY } },
       async (req) => {
         const accountId = await authenticate(ctx, req, 'GET', new Uint8Array(0));
