@@ -155,7 +155,7 @@ test('selects by host, tag and path, forgets per group with restic reasons, and 
   assert.match(text.stdout, /^ {2}remove {2}[0-9a-f]{12} {2}\S+ {2}beta {2}daily {2}\(no rule keeps it\)$/m);
 });
 
-test('refuses a bad --keep-within, a negative count, an unknown --group-by field and two --host on create', async () => {
+test('refuses a bad --keep-within, a negative count, an unknown --group-by field and two --host on create; takes restic\'s "unlimited"', async () => {
   const refused: [args: string[], message: RegExp][] = [
     [['forget', '--keep-within', '5x'], /--keep-within is a duration such as 2y5m7d3h .*not "5x"/],
     [['forget', '--keep-within', '-1d'], /--keep-within is a duration/],
@@ -170,6 +170,15 @@ test('refuses a bad --keep-within, a negative count, an unknown --group-by field
     assert.match(run.stderr, /^error VALIDATION_FAILED: /m, args.join(' '));
     assert.match(run.stderr, message, args.join(' '));
   }
+  const unlimited = await json<Forgot>(['forget', '--keep-last', 'unlimited', '--dry-run']);
+  assert.deepEqual(
+    unlimited.groups.flatMap((g) => [
+      ...g.keep.map((k) => k.matches.join()),
+      ...g.remove.map(() => 'removed'),
+    ]),
+    ['last snapshot', 'last snapshot', 'last snapshot', 'last snapshot'],
+    '--keep-last unlimited keeps all four',
+  );
   const empty = await sealpost(['forget', '--keep-within', '0d']);
   assert.equal(empty.status, 1);
   assert.match(empty.stderr, /^error BACKUP_POLICY_EMPTY: /m);

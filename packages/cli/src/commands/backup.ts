@@ -111,10 +111,12 @@ type SelectOptions = Omit<Options, 'path'> & { readonly path?: string[] };
 
 /** A whole number of snapshots to keep (commander option parser for `flag`). */
 const count = (flag: string) => (value: string) => {
+  // restic's "unlimited": every snapshot the rule applies to (every bucket, for a bucket rule).
+  if (value === 'unlimited') return Number.MAX_SAFE_INTEGER;
   if (!/^\d{1,9}$/.test(value))
     throw new ValidationError(
       'VALIDATION_FAILED',
-      `${flag}: not a count: ${value} (a whole number, 0 or more)`,
+      `${flag}: not a count: ${value} (a whole number, 0 or more, or "unlimited")`,
     );
   return Number(value);
 };
@@ -658,8 +660,8 @@ export function backupCommand(program: Command, io: CliIo): void {
     forgetCommand.option(
       `--keep-${rule} <n>`,
       rule === 'last'
-        ? 'keep the n newest snapshots'
-        : `keep the newest snapshot of each of the last n ${rule} periods (UTC)`,
+        ? 'keep the n newest snapshots ("unlimited": all)'
+        : `keep the newest snapshot of each of the last n ${rule} periods (UTC; "unlimited": of each)`,
       count(`--keep-${rule}`),
     );
   }
