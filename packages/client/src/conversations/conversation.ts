@@ -11,6 +11,8 @@
  *   - a proposal that arrives on its own is never stored nor committed; it becomes an event;
  *   - a commit must come from a member; a commit for an epoch already left is CONVERSATION_STALE_EPOCH;
  *   - a message seen before is dropped; one for a future epoch waits (bounded) for its commit;
+ *   - roster reconciliation (`reconcile`, reconcile.ts) removes only devices the directory no
+ *     longer lists and adds only devices it lists, with KeyPackages claimed for exactly those;
  *   - our own commit is applied only once the delivery service accepted it (`confirmCommit`),
  *     and resubmitted byte for byte, never re-created in the same epoch (a new commit in the same
  *     epoch would reuse the epoch's handshake key generation, RFC 9420 §9.1).
