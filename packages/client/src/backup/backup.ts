@@ -119,8 +119,8 @@ class Run {
   /** Lanes for reading files, and for lstat calls (lanes.ts). */
   readonly #files = new Lanes(BACKUP_ENGINE_LIMITS.backupFilesInFlight);
   readonly #stats = new Lanes(BACKUP_ENGINE_LIMITS.backupStatsInFlight);
-  /** Read and chunk buffers of lanes not reading now (one pair per lane at most). */
-  readonly #buffers: { read: Uint8Array; chunk: Uint8Array }[] = [];
+  /** Chunk buffers of lanes not reading now (one per lane at most). */
+  readonly #buffers: Uint8Array[] = [];
   files = 0;
   dirs = 0;
   symlinks = 0;
@@ -285,37 +285,38 @@ class Run {
    * to its end all the same).
    */
   async file(path: string, expected: number): Promise<{ size: number; content: BlobId[] }> {
-    const buffers = this.#buffers.pop() ?? {
-      read: new Uint8Array(BACKUP_ENGINE_LIMITS.readBufferBytes),
-      chunk: new Uint8Array(LIMITS.backupChunkMaxBytes),
-    };
+    // The current chunk's bytes are chunk[0, fill); each read lands right after them, so a small
+    // file (one chunk) is read where it is hashed and sealed from, never copied; after a cut, the
+    // bytes of the next chunk move to the front. (The chunker cuts at LIMITS.backupChunkMaxBytes,
+    // the buffer's length, so there is always room to read into.)
+    const chunk = this.#buffers.pop() ?? new Uint8Array(LIMITS.backupChunkMaxBytes);
     const chunker = new Chunker(this.session.gear);
-    const { read, chunk } = buffers;
     const content: BlobId[] = [];
     let fill = 0;
+    let used = 0;
     let size = 0;
     try {
       const handle = await fromSource(path, () => this.session.deps.fs.openRead(path));
       try {
         for (;;) {
           this.signal?.throwIfAborted();
-          const n = await fromSource(path, () => handle.read(read, size));
+          const room = Math.min(BACKUP_ENGINE_LIMITS.readBufferBytes, chunk.length - fill);
+          const into = chunk.subarray(fill, fill + room);
+          const n = await fromSource(path, () => handle.read(into, size));
           if (n === 0) break;
-          const data = read.subarray(0, n);
-          let used = 0;
-          for (const length of chunker.push(data)) {
-            const take = length - fill;
-            chunk.set(data.subarray(used, used + take), fill);
-            used += take;
-            content.push(await this.sink.add('data', chunk.subarray(0, length)));
-            fill = 0;
+          const end = fill + n;
+          used = Math.max(used, end);
+          let start = 0;
+          for (const length of chunker.push(chunk.subarray(fill, end))) {
+            content.push(await this.sink.add('data', chunk.subarray(start, start + length)));
+            start += length;
           }
-          chunk.set(data.subarray(used), fill);
-          fill += n - used;
+          if (start > 0) chunk.copyWithin(0, start, end);
+          fill = end - start;
           size += n;
           this.bytesRead += n;
           this.progress();
-          if (n < read.length && size >= expected) break;
+          if (n < room && size >= expected) break;
         }
       } finally {
         await handle.close().catch(() => undefined);
@@ -324,8 +325,8 @@ class Run {
       if (last > 0) content.push(await this.sink.add('data', chunk.subarray(0, last)));
       return { size, content };
     } finally {
-      chunk.fill(0, 0, fill);
-      this.#buffers.push(buffers);
+      chunk.fill(0, 0, used);
+      this.#buffers.push(chunk);
     }
   }
 }
