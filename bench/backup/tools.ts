@@ -1,8 +1,10 @@
 /**
  * The three backup programs the benchmark compares, each as the commands a user would type, with
  * its repository password from the environment:
- *   - sealpost: `node packages/cli/src/main.ts backup ...` (zstd level 1, AES-256-GCM; seals on all
- *     cores but one, the main thread reads, chunks and computes ids), SEALPOST_PASSPHRASE;
+ *   - sealpost: `node <flags> packages/cli/src/main.ts backup ...`, the node flags those of
+ *     package.json's "sealpost" script (what `npm run sealpost` runs: `cliNodeFlags`) (zstd level 1,
+ *     AES-256-GCM; seals on all cores but one, the main thread reads, chunks and computes ids),
+ *     SEALPOST_PASSPHRASE;
  *   - restic: repository format 2, `--compression auto` (zstd at its default speed, about level 3),
  *     GOMAXPROCS = the core count, RESTIC_PASSWORD;
  *   - borg 1.x: `repokey` (AES-256-CTR + HMAC-SHA256), `--compression zstd,3`, one thread (borg 1
@@ -11,6 +13,7 @@
  * the repository size.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Command } from './measure.ts';
@@ -54,6 +57,27 @@ function firstLine(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8' }).trim().split('\n')[0]!;
 }
 
+/** What the "sealpost" script of package.json must look like (its flags are between the two). */
+const CLI_SCRIPT = /^node((?:\s+-\S+)*)\s+packages\/cli\/src\/main\.ts$/;
+
+/**
+ * The node flags of `root`'s package.json "sealpost" script (`node <flags> packages/cli/src/main.ts`),
+ * so that the benchmark runs the CLI as `npm run sealpost` does, memory flags included, and a
+ * checkout of another commit (`--at`) with that commit's flags.
+ */
+export function cliNodeFlags(root: string): string[] {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    scripts?: Record<string, string>;
+  };
+  const script = pkg.scripts?.sealpost ?? '';
+  const flags = CLI_SCRIPT.exec(script.trim())?.[1];
+  if (flags === undefined)
+    throw new Error(
+      `package.json's "sealpost" script is not "node <flags> packages/cli/src/main.ts": ${script}`,
+    );
+  return flags.split(/\s+/).filter((f) => f !== '');
+}
+
 export interface SealpostOptions {
   readonly root: string;
   /** Which Sealpost: "working tree" or "at <commit>". */
@@ -65,10 +89,11 @@ export interface SealpostOptions {
 export function sealpost(options: SealpostOptions): Tool {
   const node = join(options.root, 'node_modules/.bin/node');
   const env = environment({ SEALPOST_PASSPHRASE: PASSWORD });
+  const nodeFlags = cliNodeFlags(options.root);
   const cli = (args: string[], step: string, cwd = options.root): Command => ({
     cmd: node,
     args: [
-      '--disable-warning=ExperimentalWarning',
+      ...nodeFlags,
       ...(options.cpuProfDir === undefined
         ? []
         : ['--cpu-prof', '--cpu-prof-dir', join(options.cpuProfDir, step)]),
@@ -81,7 +106,7 @@ export function sealpost(options: SealpostOptions): Tool {
   });
   return {
     name: 'sealpost',
-    version: `sealpost ${options.label} (node ${firstLine(node, ['--version'])})`,
+    version: `sealpost ${options.label} (node ${firstLine(node, ['--version'])} ${nodeFlags.join(' ')})`,
     init: (repo) => cli(['init', '--repo', repo], 'init'),
     backup: (source, repo, run) => cli(['create', source, '--repo', repo], `backup-${run}`),
     restore: (repo, target) => cli(['restore', 'latest', target, '--repo', repo], 'restore'),
