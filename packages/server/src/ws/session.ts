@@ -238,11 +238,14 @@ export class DeviceSession implements HubSession {
     }
     if (this.#state !== 'awaiting-auth') return;
     clearTimeout(this.#authTimer);
+    // Before the session is ready and registered: nothing is pushed while this waits, so no
+    // delivery can precede the `ready` frame (the pump below reads whatever arrived meanwhile).
+    await this.#ctx.store.touchDevice(device.pk, dayOf(this.#ctx.now()));
+    if (this.#state !== 'awaiting-auth') return; // closed while waiting
     this.#device = device.pk;
     this.#state = 'ready';
     this.#hub.register(this);
     this.#ctx.metrics.wsConnections.inc();
-    await this.#ctx.store.touchDevice(device.pk, dayOf(this.#ctx.now()));
     this.#sendFrame({
       type: 'ready',
       inFlightMax: LIMITS.inFlightPerDevice,
