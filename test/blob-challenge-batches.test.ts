@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { LIMITS, blobAccessStatement, parseUsername, toBase64url } from '@sealpost/core';
 import { BLOB_AUTH_HEADERS } from '../packages/server/src/http/blobs.ts';
@@ -153,6 +154,35 @@ describe('challenge batches', () => {
     assert.equal(refused.body['code'], 'RATE_LIMITED');
     clock += 1_000;
     assert.equal((await batch(LIMITS.challengesPerRequestMax)).length, LIMITS.challengesPerRequestMax);
+  });
+});
+
+describe('authentication before the body', () => {
+  // Fails by the test's timeout if the server waited for the body it was promised.
+  test('a PUT with a bad signature is refused 401 before its body is read', { timeout: 60_000 }, async () => {
+    const device = await createDevice(node.url, uniqueName('early'));
+    const [c] = await batch(1);
+    const name = sha256(new Uint8Array([1]));
+    const signed = headers(device, c!, 'PUT', name);
+    signed[BLOB_AUTH_HEADERS.signature] = toBase64url(new Uint8Array(64));
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${node.url}/v1/blobs/${hex(name)}`, {
+        method: 'PUT',
+        headers: {
+          ...signed,
+          'content-type': 'application/octet-stream',
+          'content-length': String(1024 * 1024),
+        },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+        req.destroy();
+      });
+      req.on('error', reject);
+      req.flushHeaders(); // the headers only: not one byte of the promised MiB follows
+    });
+    assert.equal(status, 401);
   });
 });
 

@@ -11,7 +11,9 @@
  * `:name` is the SHA-256 of the blob as 64 lowercase hex digits (the client's ObjectName).
  * Every request is authenticated on its own: the headers name the device and carry a fresh
  * challenge (POST /v1/challenges) and the device's signature over `blobAccessStatement`, which
- * binds the method and the blob name. Order: validate, consume the challenge, verify, then store.
+ * binds the method and the blob name. Order: charge the address, validate the headers and name,
+ * consume the challenge, verify, charge the device (all before the body is read), then validate
+ * the rest and store.
  *
  * One round trip per request: a client fetches challenges in batches (`{"count": n}`, at most
  * LIMITS.challengesPerRequestMax) and spends one per request. Each is still single-use, expires
@@ -27,6 +29,7 @@
  */
 import {
   AuthError,
+  InternalError,
   LIMITS,
   NotFoundError,
   RateLimitedError,
@@ -162,6 +165,15 @@ function rangeOf(value: string | undefined): BlobRange | undefined {
   return { offset: first, length: last === undefined ? BLOB_DEFAULTS.blobMaxBytes : last - first + 1 };
 }
 
+/** The account of each request the scope's onRequest hook authenticated. */
+const authenticated = new WeakMap<FastifyRequest, number>();
+
+function accountOf(req: FastifyRequest): number {
+  const id = authenticated.get(req);
+  if (id === undefined) throw new InternalError('blob request reached its handler unauthenticated');
+  return id;
+}
+
 export function registerBlobRoutes(app: FastifyInstance, ctx: ServerContext): void {
   // Encapsulated: the raw-body parser and the larger body limit apply to these routes only.
   void app.register(async (scope) => {
@@ -170,9 +182,17 @@ export function registerBlobRoutes(app: FastifyInstance, ctx: ServerContext): vo
       { parseAs: 'buffer', bodyLimit: BLOB_DEFAULTS.blobMaxBytes },
       (_req, body, done) => done(null, body),
     );
-    // Before the body is read. `req.ip` is the address app.ts charges (the first X-Forwarded-For
-    // entry only behind a trusted proxy).
-    scope.addHook('onRequest', async (req) => charge(ctx.blobAddressLimiter, req.ip, 'address'));
+    // Both before the body is read, so that only a device of an account makes the server buffer a
+    // blob, and a slow upload cannot outlive its challenge. `req.ip` is the address app.ts charges
+    // (the first X-Forwarded-For entry only behind a trusted proxy). HEAD is GET without the body.
+    scope.addHook('onRequest', async (req) => {
+      charge(ctx.blobAddressLimiter, req.ip, 'address');
+      const method = req.method === 'HEAD' ? 'GET' : req.method;
+      if (method !== 'GET' && method !== 'PUT' && method !== 'DELETE') return;
+      const hex = (req.params as { name?: unknown }).name;
+      const name = typeof hex === 'string' ? nameOf(hex) : new Uint8Array(0);
+      authenticated.set(req, await authenticate(ctx, req, method, name));
+    });
 
     scope.put<{ Params: { name: string }; Body: Buffer }>(
       `${BLOB_ROUTES}/:name`,
@@ -183,8 +203,7 @@ export function registerBlobRoutes(app: FastifyInstance, ctx: ServerContext): vo
           throw new ValidationError('VALIDATION_FAILED', 'a blob is sent as application/octet-stream');
         }
         const kind = kindOf(req);
-        const accountId = await authenticate(ctx, req, 'PUT', name);
-        const { stored } = await ctx.store.putBlob(accountId, name, new Uint8Array(req.body), kind);
+        const { stored } = await ctx.store.putBlob(accountOf(req), name, new Uint8Array(req.body), kind);
         return reply.code(stored ? 201 : 200).send({ stored });
       },
     );
@@ -194,9 +213,8 @@ export function registerBlobRoutes(app: FastifyInstance, ctx: ServerContext): vo
       { schema: { params: NAME_PARAM } },
       async (req, reply: FastifyReply) => {
         const name = nameOf(req.params.name);
-        const accountId = await authenticate(ctx, req, 'GET', name);
         const range = rangeOf(req.headers.range);
-        const blob = await ctx.store.getBlob(accountId, name, range);
+        const blob = await ctx.store.getBlob(accountOf(req), name, range);
         if (blob === undefined) throw new NotFoundError('ROUTE_NOT_FOUND', 'no such blob');
         void reply.header('accept-ranges', 'bytes');
         if (range === undefined) {
@@ -224,8 +242,7 @@ export function registerBlobRoutes(app: FastifyInstance, ctx: ServerContext): vo
       { schema: { params: NAME_PARAM } },
       async (req) => {
         const name = nameOf(req.params.name);
-        const accountId = await authenticate(ctx, req, 'DELETE', name);
-        return { deleted: await ctx.store.deleteBlob(accountId, name) };
+        return { deleted: await ctx.store.deleteBlob(accountOf(req), name) };
       },
     );
 
@@ -233,8 +250,7 @@ export function registerBlobRoutes(app: FastifyInstance, ctx: ServerContext): vo
       BLOB_ROUTES,
       { schema: { querystring: KIND_QUERY } },
       async (req) => {
-        const accountId = await authenticate(ctx, req, 'GET', new Uint8Array(0));
-        const blobs = await ctx.store.listBlobs(accountId, req.query.kind);
+        const blobs = await ctx.store.listBlobs(accountOf(req), req.query.kind);
         return {
           blobs: blobs.map((b) => ({
             name: Buffer.from(b.name).toString('hex'),
