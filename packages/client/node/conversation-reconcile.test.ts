@@ -49,6 +49,27 @@ class GhostClaims extends FakeDirectory {
   }
 }
 
+/** The honest directory's lists, but every KeyPackage claim answers with `keyPackage` (another device's). */
+class SwappedKeyPackages extends FakeDirectory {
+  readonly #honest: FakeDirectory;
+  readonly #keyPackage: Uint8Array;
+  constructor(honest: FakeDirectory, keyPackage: Uint8Array) {
+    super();
+    this.#honest = honest;
+    this.#keyPackage = keyPackage;
+  }
+  override devicesOf(username: string): Promise<readonly DirectoryDevice[]> {
+    return this.#honest.devicesOf(username);
+  }
+  override async addableDevicesOf(
+    username: string,
+    deviceIds?: readonly string[],
+  ): Promise<readonly DirectoryDevice[]> {
+    const honest = await this.#honest.addableDevicesOf(username, deviceIds);
+    return honest.map((d) => ({ ...d, keyPackage: this.#keyPackage }));
+  }
+}
+
 const ids = (c: Conversation) => c.members().map((d) => `${d.username}/${d.deviceId}`);
 
 /** alice, bob and carol; a 1:1 of alice and bob, and a group of the three. */
@@ -186,6 +207,33 @@ describe('conversations: roster reconciliation', () => {
     assert.ok(!ids(conv(a2, group)).includes('bob/ghost'));
     assert.equal(ghost.mailbox.length, 0);
     void b1;
+  });
+
+  it('keeps a user’s last old device while the listed new one has no usable KeyPackage, then replaces it', async () => {
+    const w = world();
+    const { a1, b1, group } = await threeUsers(w);
+    const foreign = (await w.directory.addableDevicesOf('carol'))[0]!.keyPackage;
+    const swapped = new SwappedKeyPackages(w.directory, foreign);
+    const a2 = await TestDevice.make('alice', 'a2', cs, w.ds, swapped, w.directory);
+    await change(w, a1, group, (c) => c.addUsers([], ['alice']));
+    await a2.drain();
+    await recoverBob(w, b1);
+    // b2's KeyPackage (as the claim answers it) is carol's: b2 cannot be added, so bob is not
+    // dropped from the group either (nobody would add him back).
+    await assert.rejects(conv(a2, group).reconcile(), (e) =>
+      isConversationError(e, 'CONVERSATION_NO_SUCH_MEMBER'),
+    );
+    assert.ok(ids(conv(a2, group)).includes('bob/b1'));
+    // A member with an honest claim replaces the device in one commit.
+    const events = await change(w, a1, group, (c) => c.reconcile());
+    assert.deepEqual(roster(events), [
+      'device-added bob/b2 (directory)',
+      'device-removed bob/b1 (directory)',
+    ]);
+    assert.deepEqual(roster(await a2.drain()), [
+      'device-added bob/b2 (directory)',
+      'device-removed bob/b1 (directory)',
+    ]);
   });
 
   it('does nothing when the directory cannot be asked about a user, or when this device is not listed itself', async () => {

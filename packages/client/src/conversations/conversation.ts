@@ -44,7 +44,7 @@ import {
   senderOf,
   UNKNOWN_DEVICE as UNKNOWN,
 } from './incoming.ts';
-import { rosterDrift, withDirectoryReasons } from './reconcile.ts';
+import { removable, rosterDrift, withDirectoryReasons } from './reconcile.ts';
 import { rosterEvents, rosterOf } from './roster.ts';
 import { SeenMessages } from './seen-messages.ts';
 
@@ -264,18 +264,14 @@ export class Conversation {
    * Roster reconciliation (reconcile.ts): one commit that removes the devices of the group's users
    * that the directory no longer lists and adds those it lists that are not in, each with a
    * KeyPackage claimed through `addableDevicesOf` (a listed device without one waits for the next
-   * check). Refused with CONVERSATION_NO_SUCH_MEMBER when there is nothing to do, e.g. after
-   * another member reconciled first.
+   * check, and so do the last devices of its user). Refused with CONVERSATION_NO_SUCH_MEMBER when
+   * there is nothing to do, e.g. after another member reconciled first.
    */
   reconcile(): Promise<OutgoingCommit> {
     return this.#serial(async () => {
       this.#requireActive();
       const drift = await rosterDrift(this.members(), this.#ctx.self, this.#ctx.directory);
       const proposals: Proposal[] = [];
-      const stale = new Set(drift.stale.map(deviceKey));
-      for (const [leaf, d] of rosterOf(this.#state.ratchetTree)) {
-        if (stale.has(deviceKey(d))) proposals.push({ proposalType: 'remove', remove: { removed: leaf } });
-      }
       const joiners: DeviceRef[] = [];
       for (const username of new Set(drift.missing.map((d) => d.username))) {
         const ids = drift.missing.filter((d) => d.username === username).map((d) => d.deviceId);
@@ -288,9 +284,21 @@ export class Conversation {
         for (const d of addable) {
           const device = { username, deviceId: d.deviceId };
           if (!ids.includes(d.deviceId) || joiners.some((j) => deviceKey(j) === deviceKey(device))) continue;
-          proposals.push({ proposalType: 'add', add: { keyPackage: decodeAddableKeyPackage(d, device) } });
+          let keyPackage: ReturnType<typeof decodeAddableKeyPackage>;
+          try {
+            keyPackage = decodeAddableKeyPackage(d, device);
+          } catch (e) {
+            // A KeyPackage that does not match its directory entry: that device waits, the rest goes on.
+            if (e instanceof ConversationError) continue;
+            throw e;
+          }
+          proposals.push({ proposalType: 'add', add: { keyPackage } });
           joiners.push(device);
         }
+      }
+      const stale = removable(drift, this.members(), joiners);
+      for (const [leaf, d] of rosterOf(this.#state.ratchetTree)) {
+        if (stale.has(deviceKey(d))) proposals.push({ proposalType: 'remove', remove: { removed: leaf } });
       }
       if (proposals.length === 0) {
         throw new ConversationError('CONVERSATION_NO_SUCH_MEMBER', 'the roster matches the directory');

@@ -14,7 +14,8 @@
  *     account endpoint: a device it does not list is never added;
  *   - a user whose lookup fails is left alone (an unreachable directory removes nobody);
  *   - a device that is not itself listed does not reconcile (it is the one being replaced);
- *   - this device is never removed by itself;
+ *   - this device is never removed by itself; a user's last devices go only when the entry lists
+ *     none (account deleted) or a listed one joins in the same commit (`removable`);
  *   - a conversation is checked at most once per `CONVERSATION_LIMITS.reconcileIntervalMs` per
  *     session (`ReconcileSchedule`), not on every message.
  */
@@ -62,6 +63,28 @@ export async function rosterDrift(
     }
   }
   return { stale, missing };
+}
+
+/**
+ * The stale devices to remove now, as `deviceKey`s: a user's last devices in the group go only
+ * when the directory lists none of the user's devices (account deleted) or one of them joins in
+ * the same commit (`joiners`). A user whose new device cannot be added yet (no KeyPackage) is
+ * not dropped from the conversation: nobody would add the user back.
+ */
+export function removable(
+  drift: RosterDrift,
+  members: readonly DeviceRef[],
+  joiners: readonly DeviceRef[],
+): Set<string> {
+  const stale = new Set(drift.stale.map(deviceKey));
+  const out = new Set<string>();
+  for (const d of drift.stale) {
+    const u = d.username;
+    const keepsOne = members.some((m) => m.username === u && !stale.has(deviceKey(m)));
+    const listedElsewhere = drift.missing.some((m) => m.username === u);
+    if (keepsOne || !listedElsewhere || joiners.some((j) => j.username === u)) out.add(deviceKey(d));
+  }
+  return out;
 }
 
 /**
