@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, test } from 'node:test';
-import { toBase64url, type Username } from '@sealpost/core';
+import { LIMITS, toBase64url, type Username } from '@sealpost/core';
 import { decodeConfiguration } from '@sealpost/core/kt/configuration';
 import { deviceListHash, signDeviceList } from '@sealpost/core/identity/device-list';
 import { type HttpWitness, WitnessHaltedError, WitnessRefusedError } from '@sealpost/witness';
@@ -228,6 +228,40 @@ describe('a malicious server is caught', () => {
       assert.ok((await refusal(w.step())) instanceof WitnessHaltedError);
     }
     assert.deepEqual(await restarted.server.context.directory.cosignatures.forHead(4), []);
+  });
+
+  test('it rolls its log back to an older head and keeps serving it: refused as rollback after the retries, asked atLeast each time, nothing remembered', async () => {
+    const { server, db, bob, ws, target, directoryKey } = await world();
+    const extra = await createDevice(server.url, uniqueName('dave'));
+    await publish(server, chainOf(extra).next());
+    for (const w of ws) await w.step();
+    const heads: string[] = [];
+    // The client keeps one address; the operator restarts the directory behind it.
+    const client = clientOf({ url: 'http://directory.test' } as Instance, ws, directoryKey, {
+      fetch: (input, init) => {
+        const u = new URL(input);
+        if (u.pathname === '/v1/kt/head') heads.push(u.search);
+        return fetch(target.url + u.pathname + u.search, init);
+      },
+    });
+    const accepted = await client.lookup(bob.username);
+    assert.equal(accepted.head.treeSize, 3);
+
+    // The operator drops the newest epoch from its database and restarts on it: an honest instance
+    // asked for atLeast=3 replays its store, which no longer holds it, and serves its newest head.
+    await server.close();
+    const raw = new DatabaseSync(db.location);
+    raw.exec(`DELETE FROM kt_values WHERE vrf_output IN (SELECT vrf_output FROM kt_updates WHERE epoch >= 2);
+              DELETE FROM kt_updates WHERE epoch >= 2; DELETE FROM kt_epochs WHERE epoch >= 2;
+              DELETE FROM kt_cosignatures;`);
+    raw.close();
+    target.url = (await start(db)).url;
+    heads.length = 0;
+    const e = await refusal(client.lookup(bob.username));
+    assert.ok(e instanceof DirectoryTrustError && e.reason === 'rollback', String(e));
+    assert.deepEqual(e.details, { treeSize: 2, accepted: 3, reason: 'rollback' });
+    assert.deepEqual(heads, Array(LIMITS.ktHeadAttempts).fill('?atLeast=3'));
+    assert.equal(client.memory.heads.get(client.serverUrl)!.treeSize, 3);
   });
 
   test('it serves a tree head older than the maximum lag: refused', async () => {

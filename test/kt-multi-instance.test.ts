@@ -3,7 +3,9 @@
  * "Server"): one publisher, elected by an advisory lock; the others follow the stored log. Updates
  * posted to any instance are published exactly once in one log, every instance serves the same
  * head, and when the publisher closes another takes over while a witness hopping between instances
- * sees one append-only log. The queue is durable on every store: updates accepted by a server that
+ * sees one append-only log. A follower that has not replayed the newest epoch yet, asked by a client
+ * that the publisher already showed it, replays the store before answering: no false rollback.
+ * The queue is durable on every store: updates accepted by a server that
  * was killed (SIGKILL) before their epoch are published by the next one.
  */
 import assert from 'node:assert/strict';
@@ -13,11 +15,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { fromBase64url, toBase64url } from '@sealpost/core';
+import { LIMITS, fromBase64url, toBase64url } from '@sealpost/core';
 import { decodeConfiguration } from '@sealpost/core/kt/configuration';
 import { decodeSearchProof } from '@sealpost/core/kt/response-codec';
 import { verifySearch } from '@sealpost/core/kt/verify-response';
 import { HttpWitness } from '@sealpost/witness';
+import { DirectoryClient } from '../packages/client/src/directory/directory-client.ts';
 import { createServer, type Store } from '@sealpost/server';
 import { MemoryBus } from '../packages/server/src/bus/memory.ts';
 import { PostgresStore } from '../packages/server/src/store/postgres.ts';
@@ -138,6 +141,96 @@ describe('key directory on two instances sharing PostgreSQL', () => {
       response: decodeSearchProof(fromBase64url(found.body['proof'] as string, 1 << 20)),
     });
     assert.equal(verified.version, 2);
+  });
+
+  test("a client that accepted the publisher's new head is not refused by a follower that has not replayed it yet", async () => {
+    const follower = b.server.context.directory;
+    const publisher = a.server.context.directory;
+    follower.holdFollowingForTest(true);
+    try {
+      // Sizes as replayed (`updates(-1)` catches up to nothing); once this returns, a poll already
+      // queued has run: from here on, the follower stays behind.
+      const sizeOf = async (on: Instance) => (await on.server.context.directory.updates(-1)).treeSize;
+      const behindBy = async () => (await sizeOf(a)) - (await sizeOf(b));
+      await behindBy();
+      // A load balancer: every request goes to the instance `route` picks for its path.
+      let route = (_path: string): Instance => a;
+      const requests: string[] = [];
+      const balanced = (input: string, init: RequestInit) => {
+        const u = new URL(input);
+        const to = route(u.pathname);
+        requests.push(`${to === a ? 'a' : 'b'} ${u.pathname}${u.search}`);
+        return fetch(to.url + u.pathname + u.search, init);
+      };
+      const d = await createDevice(a.url, uniqueName('lag'));
+      const chain = chainOf(d);
+      const publishOnA = async (list = chain.next()) => {
+        assert.equal((await submit(a.url, list)).status, 202);
+        await publisher.publishNow(); // published now, or by the epoch timer just before
+      };
+
+      await publishOnA();
+      const directoryKey = decodeConfiguration((await publisher.head()).configuration).signaturePublicKey;
+      const client = new DirectoryClient({ crypto, serverUrl: a.url, directoryKey, fetch: balanced });
+      const first = await client.lookup(d.username); // from the publisher
+      assert.equal(first.version, 0);
+      assert.ok((await behindBy()) > 0, 'the follower has not replayed the head the client accepted');
+      // Without atLeast: its own, older head (none at all when this test runs alone).
+      const stale = await get(`${b.url}/v1/kt/head`);
+      assert.ok(stale.status === 404 || Number(stale.body['treeSize']) < first.head.treeSize);
+
+      // Everything from the follower: it catches up on atLeast before answering.
+      route = () => b;
+      requests.length = 0;
+      const again = await client.lookup(d.username);
+      assert.equal(again.version, 0);
+      assert.ok(again.head.treeSize >= first.head.treeSize);
+      assert.deepEqual(requests.slice(0, 1), [`b /v1/kt/head?atLeast=${first.head.treeSize}`]);
+      assert.equal(await behindBy(), 0, 'caught up by the request, not by its poll');
+
+      // The head from the publisher, the proof from the follower (behind again): the proof request
+      // names the head's size, which the follower catches up to.
+      await publishOnA();
+      assert.ok((await behindBy()) > 0);
+      route = (path) => (path === '/v1/kt/head' ? a : b);
+      const second = await client.lookup(d.username);
+      assert.equal(second.version, 1);
+      await publishOnA();
+      assert.ok((await behindBy()) > 0);
+      const monitored = await client.monitorOwn(d.username, new Set([0, 1, 2]));
+      assert.ok(monitored.treeSize > second.head.treeSize);
+      assert.equal(await behindBy(), 0);
+
+      // A server that does not know atLeast (dropped here) and answers from the follower: the client
+      // asks again, and the follower has replayed by then (as its poll would have).
+      await publishOnA(chainOf(await createDevice(a.url, uniqueName('lag'))).next());
+      assert.ok((await behindBy()) > 0);
+      let heads = 0;
+      const oldServer = new DirectoryClient({
+        crypto,
+        serverUrl: a.url,
+        directoryKey,
+        memory: client.memory,
+        fetch: async (input, init) => {
+          const u = new URL(input);
+          u.searchParams.delete('atLeast');
+          const res = await fetch(b.url + u.pathname + u.search, init);
+          if (u.pathname === '/v1/kt/head' && heads++ === 0) await follower.publishNow(); // replays
+          return res;
+        },
+      });
+      const third = await oldServer.lookup(d.username);
+      assert.equal(third.version, 2);
+      assert.equal(heads, 2, 'one smaller head, then the replayed one');
+      assert.ok(heads <= LIMITS.ktHeadAttempts);
+
+      // A size no instance published: answered with the newest head, which such a client refuses.
+      const beyond = await get(`${b.url}/v1/kt/head?atLeast=${third.head.treeSize + 1000}`);
+      assert.equal(beyond.status, 200);
+      assert.equal(beyond.body['treeSize'], third.head.treeSize);
+    } finally {
+      follower.holdFollowingForTest(false);
+    }
   });
 
   test('when the publisher closes, the other takes over; a witness hopping between instances sees one append-only log', async () => {

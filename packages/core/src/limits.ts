@@ -164,6 +164,16 @@ export const LIMITS = {
    * cover the witnesses that poll at different moments.
    */
   ktCosignedHeadsMax: 8,
+  /**
+   * A request naming a tree size an instance has not replayed (`atLeast`, `last`, a consistency
+   * proof's `to`, a cosigned head: another instance showed it newer) replays the store once, at once,
+   * before answering; NOT_READY when that takes longer than this (docs/key-transparency.md "Server").
+   */
+  ktCatchUpMaxMs: 2_000,
+  /** Head requests a client makes before it refuses a head smaller than the accepted one as `rollback`. */
+  ktHeadAttempts: 3,
+  /** Pause before a client's second head request, doubled before each next (300 + 600 ms). */
+  ktHeadRetryMs: 300,
 
   // --- local key store
   /** Argon2id parameters (RFC 9106 §4, second recommended option: 64 MiB, t=3, p=4). */

@@ -3,10 +3,15 @@
  * "Key transparency"): looks a user up and monitors this device's own label over `/v1/kt`, and
  * believes nothing the server says that core cannot verify.
  *
- *   lookup(user)      GET /v1/kt/head, then GET /v1/kt/search/:user?last=N. Checked in order: the
+ *   lookup(user)      GET /v1/kt/head?atLeast=A, then GET /v1/kt/search/:user?last=N&atLeast=S (A: the
+ *                     size of the head last accepted from this server; S: the head just served; an
+ *                     instance behind either replays the store before it answers). Checked in order: the
  *                     head's configuration names the configured directory key and its signature
  *                     verifies over the served root; the head is not older than (and, at the same
- *                     size, not different from) the last one accepted from this server; the witness
+ *                     size, not different from) the last one accepted from this server (a smaller
+ *                     head is asked for again, LIMITS.ktHeadAttempts times in all, before it is refused
+ *                     as `rollback`: an instance of the server that did not know `atLeast` may be one
+ *                     poll behind another); the witness
  *                     quorum when witness keys are configured (core `verifyWitnessQuorum`: on this
  *                     head, or on earlier heads served with consistency proofs to it, so that a head
  *                     published since the witnesses' last poll is accepted); the search proof against that head
@@ -177,8 +182,7 @@ export class DirectoryClient {
     for (let attempt = 1; ; attempt++) {
       const head = await this.#head();
       const last = this.#lastHead();
-      const q = last?.view === undefined ? '' : `?last=${last.view.size}`;
-      const body = await this.#get(`/v1/kt/search/${username}${q}`);
+      const body = await this.#get(`/v1/kt/search/${username}?${proofQuery(last, head)}`);
       const response = decodeSearchProof(bytesField(body, 'proof', LIMITS.ktProofMaxBytes));
       if (response.treeHead.treeSize !== head.treeSize) {
         if (attempt < HEAD_RACE_ATTEMPTS) continue; // a new epoch between the two requests
@@ -235,8 +239,7 @@ export class DirectoryClient {
     for (let attempt = 1; ; attempt++) {
       const head = await this.#head();
       const last = this.#lastHead();
-      const q = last?.view === undefined ? '' : `?last=${last.view.size}`;
-      const body = await this.#get(`/v1/kt/monitor/${username}${q}`);
+      const body = await this.#get(`/v1/kt/monitor/${username}?${proofQuery(last, head)}`);
       const response = decodeOwnerMonitorProof(bytesField(body, 'proof', LIMITS.ktProofMaxBytes));
       if (response.treeHead.treeSize !== head.treeSize) {
         if (attempt < HEAD_RACE_ATTEMPTS) continue;
@@ -312,10 +315,30 @@ export class DirectoryClient {
     this.memory.versions.set(key, records);
   }
 
-  /** GET /v1/kt/head: directory key, signature, then no rollback and no fork. */
+  /**
+   * GET /v1/kt/head?atLeast=<accepted size>: directory key, signature, then no rollback and no fork.
+   * A head smaller than the accepted one is asked for again (LIMITS.ktHeadAttempts in all, pausing
+   * LIMITS.ktHeadRetryMs, doubled each time) before it is refused as `rollback`: a server whose
+   * instances do not catch up on `atLeast` may answer from one that has not yet replayed the head
+   * another showed. A server that keeps showing it is refused as before; nothing is remembered.
+   */
   async #head(): Promise<HeadAnswer> {
+    const last = this.#lastHead();
+    const path = last === undefined ? '/v1/kt/head' : `/v1/kt/head?atLeast=${last.treeSize}`;
+    for (let attempt = 1, pause = LIMITS.ktHeadRetryMs; ; attempt++, pause *= 2) {
+      try {
+        return await this.#headOnce(path, last);
+      } catch (e) {
+        const lagging = e instanceof DirectoryTrustError && e.reason === 'rollback';
+        if (!lagging || attempt >= LIMITS.ktHeadAttempts) throw e;
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+
+  async #headOnce(path: string, last: AcceptedHead | undefined): Promise<HeadAnswer> {
     const { crypto, directoryKey } = this.#opts;
-    const head = decodeHeadAnswer(await this.#get('/v1/kt/head'));
+    const head = decodeHeadAnswer(await this.#get(path));
     const { treeSize, root, config } = head;
     if (!equalPublicBytes(config.signaturePublicKey, directoryKey)) {
       throw new DirectoryTrustError(
@@ -324,7 +347,6 @@ export class DirectoryClient {
       );
     }
     verifyTreeHead(crypto, config, { treeSize, signature: head.signature }, root);
-    const last = this.#lastHead();
     if (last !== undefined && treeSize < last.treeSize) {
       throw new DirectoryTrustError(
         'rollback',
@@ -454,6 +476,15 @@ export class DirectoryClient {
     }
     return asObject(body, 'answer');
   }
+}
+
+/**
+ * The query of a search or monitor request: `last`, the size of the view last verified (§12.1), and
+ * `atLeast`, the head just served, which the answering instance catches up to when it is behind.
+ */
+function proofQuery(last: AcceptedHead | undefined, head: HeadAnswer): string {
+  const lastSize = last?.view === undefined ? '' : `last=${last.view.size}&`;
+  return `${lastSize}atLeast=${head.treeSize}`;
 }
 
 function positionsField(body: Record<string, unknown>, treeSize: number): number[] {

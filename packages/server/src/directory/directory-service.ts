@@ -15,6 +15,13 @@
  *                  (each rebuilt head must equal the stored one), so every instance serves the newest
  *                  heads and proofs; each one tries to take the lock every epoch, so when the
  *                  publisher dies (its lock goes with its connection) another takes over;
+ *   catch up       a request naming a tree size this instance has not replayed (a client or witness
+ *                  that another instance showed a newer head: `atLeast`, `last`, `to`, a cosigned
+ *                  head's size) replays the store once, at once, before it is answered; the publisher
+ *                  stores an entry before anyone sees its head, so one replay finds every head shown;
+ *                  a size the store does not have either is answered with the newest head (the
+ *                  client refuses it as a rollback); NOT_READY when the replay takes longer than
+ *                  LIMITS.ktCatchUpMaxMs;
  *   start          keys come from the store (generated on first start); the trees are rebuilt from
  *                  the stored log. The queue needs no reload: it is read from the store each epoch.
  * A crash between accept and publish loses nothing. Two instances that both believe they publish
@@ -115,6 +122,8 @@ export class DirectoryService {
   /** Serialises submits, publishes, replays and reads: each sees the effects of the one before. */
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** Set by `holdFollowingForTest`: the timers do nothing (requests still catch up). */
+  #followHeld = false;
   /** username -> the newest list this instance queued, with its version (spares re-verifying it). */
   readonly #submitted = new Map<string, { version: number; list: AcceptedDeviceList }>();
   /** Witness cosignatures of this directory's heads (cosignatures.ts). */
@@ -147,12 +156,13 @@ export class DirectoryService {
     await this.#tryLock();
     const onError = (e: unknown) => this.#opts.onError?.(e);
     const epoch = setInterval(() => {
+      if (this.#followHeld) return;
       this.#tryLock()
         .then(() => this.publishNow())
         .catch(onError);
     }, this.#opts.epochSeconds * 1000);
     const follow = setInterval(() => {
-      if (this.#lock === undefined) this.#serial(() => this.#follow()).catch(onError);
+      if (this.#lock === undefined && !this.#followHeld) this.#serial(() => this.#follow()).catch(onError);
     }, DIRECTORY_LIMITS.followPollMs);
     this.#timers = [epoch, follow];
     for (const t of this.#timers) t.unref();
@@ -197,6 +207,45 @@ export class DirectoryService {
       throw e;
     }
     return trees;
+  }
+
+  /**
+   * Replays the store once when a request names a tree size beyond this instance's newest head
+   * (`sizes`: the ones it names, undefined when absent), so that a client shown a head by another
+   * instance is not answered with an older one. Resolves once replayed, whether or not the store
+   * held that size (a size no instance published is answered with the newest head). Requires the
+   * trees to be loaded or loadable. Throws UnavailableError NOT_READY after LIMITS.ktCatchUpMaxMs.
+   */
+  async #catchUp(...sizes: (number | undefined)[]): Promise<void> {
+    const wanted = Math.max(
+      0,
+      ...sizes.filter((n): n is number => n !== undefined && Number.isSafeInteger(n)),
+    );
+    const behind = (trees: DirectoryTrees) => wanted > trees.heads.length;
+    if (!behind(await this.#ready())) return;
+    // Queued catch-ups behind one that got there replay nothing: the check is repeated in turn.
+    const replayed = this.#serial(async () => {
+      const trees = await this.#ready();
+      if (behind(trees)) await this.#follow();
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new UnavailableError(
+              'NOT_READY',
+              `the directory could not replay up to tree size ${wanted}; retry`,
+            ),
+          ),
+        LIMITS.ktCatchUpMaxMs,
+      );
+    });
+    try {
+      await Promise.race([replayed, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Forgets trees that no longer match the store; the next call rebuilds them. */
@@ -319,7 +368,7 @@ export class DirectoryService {
     });
   }
 
-  /** The newest signed head. Throws KT_VERSION_NOT_FOUND before the first epoch. */
+  /** The newest signed head (as replayed: no catch-up). Throws KT_VERSION_NOT_FOUND before the first epoch. */
   head(): Promise<SignedHead> {
     return this.#serial(async () => {
       const state = await this.#ready();
@@ -341,9 +390,12 @@ export class DirectoryService {
    * the newest (draft-ietf-keytrans-protocol-04 §10.3: the FullTreeHead's older auditor head, here
    * the witnesses'). A head just published has no cosignatures until the witnesses' next poll; with
    * these, a client accepts it on a quorum over an earlier head it extends (core witness-quorum.ts).
-   * Throws KT_VERSION_NOT_FOUND before the first epoch.
+   * With `atLeast`, a tree size the caller was shown (by another instance), the store is replayed
+   * first when this instance is behind it (`#catchUp`).
+   * Throws KT_VERSION_NOT_FOUND before the first epoch, NOT_READY when the catch-up is too slow.
    */
-  witnessedHead(): Promise<WitnessedHead> {
+  async witnessedHead(atLeast?: number): Promise<WitnessedHead> {
+    await this.#catchUp(atLeast);
     return this.#serial(async () => {
       const state = await this.#ready();
       const last = state.heads.at(-1);
@@ -374,11 +426,16 @@ export class DirectoryService {
     });
   }
 
-  /** Greatest-version search (§12.1) with the value and opening of that version. */
-  search(
+  /**
+   * Greatest-version search (§12.1) with the value and opening of that version, for a client whose
+   * last head had size `last` and whose current one has size `atLeast` (both caught up to).
+   */
+  async search(
     username: Username,
     last?: number,
+    atLeast?: number,
   ): Promise<{ proof: SearchProof; deviceList: Uint8Array; opening: Uint8Array }> {
+    await this.#catchUp(last, atLeast);
     return this.#serial(async () => {
       const state = await this.#ready();
       const label = utf8(username);
@@ -391,11 +448,19 @@ export class DirectoryService {
     });
   }
 
-  /** Owner monitoring (§8.3) for the owner who verified up to the distinguished entry `rightmost`. */
-  monitor(
+  /**
+   * Owner monitoring (§8.3) for the owner who verified up to the distinguished entry `rightmost`;
+   * `last` and `atLeast` as in `search` (every size named is caught up to).
+   */
+  async monitor(
     username: Username,
-    opts: { rightmost?: number | undefined; last?: number | undefined },
+    opts: { rightmost?: number | undefined; last?: number | undefined; atLeast?: number | undefined },
   ): Promise<{ proof: OwnerMonitorProof; positions: number[] }> {
+    await this.#catchUp(
+      opts.rightmost === undefined ? undefined : opts.rightmost + 1,
+      opts.last,
+      opts.atLeast,
+    );
     return this.#serial(async () => {
       const state = await this.#ready();
       const label = utf8(username);
@@ -414,8 +479,12 @@ export class DirectoryService {
     });
   }
 
-  /** The witness feed: entries after `after` (-1 for all), at most `feedEntriesPerRequest`. */
-  updates(after: number): Promise<{ treeSize: number; entries: readonly FeedEntry[] }> {
+  /**
+   * The witness feed: entries after `after` (-1 for all), at most `feedEntriesPerRequest`. A reader
+   * that holds entry `after` was shown a log of `after + 1`: caught up to.
+   */
+  async updates(after: number): Promise<{ treeSize: number; entries: readonly FeedEntry[] }> {
+    await this.#catchUp(after + 1);
     return this.#serial(async () => {
       const state = await this.#ready();
       const from = Math.max(0, after + 1);
@@ -428,9 +497,11 @@ export class DirectoryService {
 
   /**
    * The log-tree consistency proof from the head of `size1` to the head of `size2` (§3.2, §11.1),
-   * for witnesses. Throws KT_TREE_SIZE_INVALID unless 0 < size1 <= size2 <= the newest size.
+   * for witnesses; `size2` is caught up to. Throws KT_TREE_SIZE_INVALID unless
+   * 0 < size1 <= size2 <= the newest size.
    */
-  consistencyProof(size1: number, size2: number): Promise<Uint8Array[]> {
+  async consistencyProof(size1: number, size2: number): Promise<Uint8Array[]> {
+    await this.#catchUp(size2);
     return this.#serial(async () => {
       const state = await this.#ready();
       if (!(size1 > 0 && size1 <= size2 && size2 <= state.entries.length)) {
@@ -445,9 +516,11 @@ export class DirectoryService {
 
   /**
    * The root this directory signed at `treeSize` and its encoded configuration: what a witness's
-   * cosignature of that head must cover. Throws KT_TREE_SIZE_INVALID for a head it never signed.
+   * cosignature of that head must cover (caught up to). Throws KT_TREE_SIZE_INVALID for a head it
+   * never signed.
    */
-  signedRoot(treeSize: number): Promise<{ root: Uint8Array; configuration: Uint8Array }> {
+  async signedRoot(treeSize: number): Promise<{ root: Uint8Array; configuration: Uint8Array }> {
+    await this.#catchUp(treeSize);
     return this.#serial(async () => {
       const state = await this.#ready();
       const head = Number.isSafeInteger(treeSize) ? state.heads[treeSize - 1] : undefined;
@@ -480,6 +553,16 @@ export class DirectoryService {
       state.vrfProofs.set(keyOf(username, version), proof);
       return version;
     });
+  }
+
+  /**
+   * TEST SEAM, reachable from no route and no configuration: while `held`, this instance's timers
+   * do nothing (no poll of the store, no attempt at the lock, no epoch), so a follower stays behind
+   * the publisher as long as a test needs (test/kt-multi-instance.test.ts); requests naming a newer
+   * size still catch up (`#catchUp`), and `publishNow` still replays.
+   */
+  holdFollowingForTest(held: boolean): void {
+    this.#followHeld = held;
   }
 
   /**

@@ -46,24 +46,34 @@ function optionalIndex(text: string | undefined): number | undefined {
 }
 
 export function registerKtRoutes(app: FastifyInstance, directory: DirectoryService): void {
-  app.get('/v1/kt/head', async () => {
-    const h = await directory.witnessedHead();
-    return {
-      treeSize: h.treeHead.treeSize,
-      timestamp: h.timestamp,
-      root: toBase64url(h.root),
-      signature: toBase64url(h.treeHead.signature),
-      configuration: toBase64url(h.configuration),
-      cosignatures: h.cosignatures.map(cosignatureJson),
-      cosignedHeads: h.earlier.map((e) => ({
-        treeSize: e.treeSize,
-        root: toBase64url(e.root),
-        fullSubtrees: e.fullSubtrees.map(toBase64url),
-        consistency: e.consistency.map(toBase64url),
-        cosignatures: e.cosignatures.map(cosignatureJson),
-      })),
-    };
-  });
+  // `atLeast`: the size of the newest head the client accepted (from any instance); an instance
+  // behind it replays the store first (DirectoryService `#catchUp`).
+  app.get<{ Querystring: { atLeast?: string } }>(
+    '/v1/kt/head',
+    {
+      schema: {
+        querystring: { type: 'object', additionalProperties: false, properties: { atLeast: index } },
+      },
+    },
+    async (req) => {
+      const h = await directory.witnessedHead(optionalIndex(req.query.atLeast));
+      return {
+        treeSize: h.treeHead.treeSize,
+        timestamp: h.timestamp,
+        root: toBase64url(h.root),
+        signature: toBase64url(h.treeHead.signature),
+        configuration: toBase64url(h.configuration),
+        cosignatures: h.cosignatures.map(cosignatureJson),
+        cosignedHeads: h.earlier.map((e) => ({
+          treeSize: e.treeSize,
+          root: toBase64url(e.root),
+          fullSubtrees: e.fullSubtrees.map(toBase64url),
+          consistency: e.consistency.map(toBase64url),
+          cosignatures: e.cosignatures.map(cosignatureJson),
+        })),
+      };
+    },
+  );
 
   app.get<{ Querystring: { from: string; to: string } }>(
     '/v1/kt/consistency',
@@ -111,17 +121,25 @@ export function registerKtRoutes(app: FastifyInstance, directory: DirectoryServi
     },
   );
 
-  app.get<{ Params: { username: string }; Querystring: { last?: string } }>(
+  app.get<{ Params: { username: string }; Querystring: { last?: string; atLeast?: string } }>(
     '/v1/kt/search/:username',
     {
       schema: {
         params: usernameParam,
-        querystring: { type: 'object', additionalProperties: false, properties: { last: index } },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { last: index, atLeast: index },
+        },
       },
     },
     async (req) => {
       const username = parseUsername(req.params.username);
-      const r = await directory.search(username, optionalIndex(req.query.last));
+      const r = await directory.search(
+        username,
+        optionalIndex(req.query.last),
+        optionalIndex(req.query.atLeast),
+      );
       return {
         version: r.proof.version,
         proof: toBase64url(encodeSearchProof(r.proof)),
@@ -131,7 +149,10 @@ export function registerKtRoutes(app: FastifyInstance, directory: DirectoryServi
     },
   );
 
-  app.get<{ Params: { username: string }; Querystring: { since?: string; last?: string } }>(
+  app.get<{
+    Params: { username: string };
+    Querystring: { since?: string; last?: string; atLeast?: string };
+  }>(
     '/v1/kt/monitor/:username',
     {
       schema: {
@@ -139,7 +160,7 @@ export function registerKtRoutes(app: FastifyInstance, directory: DirectoryServi
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { since: index, last: index },
+          properties: { since: index, last: index, atLeast: index },
         },
       },
     },
@@ -148,6 +169,7 @@ export function registerKtRoutes(app: FastifyInstance, directory: DirectoryServi
       const r = await directory.monitor(username, {
         rightmost: optionalIndex(req.query.since),
         last: optionalIndex(req.query.last),
+        atLeast: optionalIndex(req.query.atLeast),
       });
       return { proof: toBase64url(encodeOwnerMonitorProof(r.proof)), positions: r.positions };
     },
