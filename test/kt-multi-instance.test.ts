@@ -233,6 +233,31 @@ describe('key directory on two instances sharing PostgreSQL', () => {
     }
   });
 
+  test('a follower whose store does not answer its catch-up in time answers NOT_READY, never its older head', async () => {
+    const follower = b.server.context.directory;
+    follower.holdFollowingForTest(true);
+    const locker = new pg.Client({ connectionString: db.url });
+    await locker.connect();
+    try {
+      await follower.updates(-1); // a poll already queued has run
+      const d = await createDevice(a.url, uniqueName('slow'));
+      assert.equal((await submit(a.url, chainOf(d).next())).status, 202);
+      await a.server.context.directory.publishNow();
+      const newest = Number((await get(`${a.url}/v1/kt/head`)).body['treeSize']);
+      // The follower's read of kt_epochs waits behind this lock until it is released.
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE kt_epochs IN ACCESS EXCLUSIVE MODE');
+      const slow = await get(`${b.url}/v1/kt/head?atLeast=${newest}`);
+      assert.deepEqual([slow.status, slow.body['code']], [503, 'NOT_READY']);
+      await locker.query('ROLLBACK');
+      const caughtUp = await get(`${b.url}/v1/kt/head?atLeast=${newest}`);
+      assert.deepEqual([caughtUp.status, caughtUp.body['treeSize']], [200, newest]);
+    } finally {
+      await locker.end();
+      follower.holdFollowingForTest(false);
+    }
+  });
+
   test('when the publisher closes, the other takes over; a witness hopping between instances sees one append-only log', async () => {
     let target = a.url;
     const witness = await HttpWitness.open({
