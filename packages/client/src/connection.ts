@@ -9,6 +9,9 @@
  *   - incoming messages go to `onMessage` in sequence order and are acknowledged only after the
  *     handler resolved; a message seen before (redelivery after a lost ack) is acknowledged
  *     without calling the handler again;
+ *   - `caughtUp()` resolves once the server said it pushed everything the mailbox held
+ *     (CAUGHT_UP, asked for with the WebSocket subprotocol WS_PROTOCOL_CAUGHT_UP) and every
+ *     message delivered before that frame was handled and acknowledged;
  *   - reconnects with exponential backoff and jitter, except after close codes that mean "stop"
  *     (authentication failed, replaced by a newer connection, device removed);
  *   - MLS delivery (docs/protocol.md "MLS delivery"): `commit()`, with the Welcome for the devices
@@ -27,6 +30,7 @@ import {
   ConflictError,
   LIMITS,
   UnavailableError,
+  WS_PROTOCOL_CAUGHT_UP,
   decodeServerFrame,
   deviceIdOf,
   encodeClientFrame,
@@ -184,6 +188,9 @@ export class Connection {
   #acks: number[] = [];
   #ackScheduled = false;
   #readyWaiters: Array<{ resolve: () => void; reject: (e: SealpostError) => void }> = [];
+  /** This socket's CAUGHT_UP arrived and everything delivered before it was handled. */
+  #caughtUp = false;
+  #caughtUpWaiters: Array<{ resolve: () => void; reject: (e: SealpostError) => void }> = [];
 
   constructor(options: ConnectionOptions) {
     this.#o = options;
@@ -222,6 +229,31 @@ export class Connection {
   ready(): Promise<void> {
     if (this.#state === 'ready') return Promise.resolve();
     return new Promise((resolve, reject) => this.#readyWaiters.push({ resolve, reject }));
+  }
+
+  /**
+   * Resolves once the server has pushed everything this device's mailbox held (CAUGHT_UP, sent
+   * once per connection) and every message delivered before it has been handled by `onMessage`
+   * and acknowledged; at once if that happened on the current connection. A connection that
+   * drops first leaves it waiting for the next one's. Rejects when the connection ends for good,
+   * and with UnavailableError NOT_READY when the server did not take the subprotocol
+   * WS_PROTOCOL_CAUGHT_UP (it will never send CAUGHT_UP: an older server or a proxy in between).
+   * A message stored later may still arrive afterwards: this says "drained", not "nothing more".
+   */
+  caughtUp(): Promise<void> {
+    if (this.#caughtUp) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#caughtUpWaiters.push({ resolve, reject });
+      this.#checkCaughtUpOffered();
+    });
+  }
+
+  /** Rejects the `caughtUp()` waiters when the live socket's server did not select the subprotocol. */
+  #checkCaughtUpOffered(): void {
+    const ws = this.#ws;
+    if (ws === undefined || ws.readyState !== 1 || ws.protocol === WS_PROTOCOL_CAUGHT_UP) return;
+    const err = new UnavailableError('NOT_READY', 'the server does not announce when the mailbox is drained');
+    for (const w of this.#caughtUpWaiters.splice(0)) w.reject(err);
   }
 
   send(options: SendOptions): Promise<{ duplicate: boolean; messageId: Uint8Array }> {
@@ -386,14 +418,20 @@ export class Connection {
     if (state === 'closed' && this.#stopped) {
       const err = reason ?? new UnavailableError('SHUTTING_DOWN', 'connection closed');
       for (const w of this.#readyWaiters.splice(0)) w.reject(err);
+      for (const w of this.#caughtUpWaiters.splice(0)) w.reject(err);
     }
   }
 
   #open(): void {
     const Impl = this.#o.WebSocketImpl ?? globalThis.WebSocket;
-    const ws = new Impl(this.#wsUrl);
+    // Offered, not required: a server that does not select it just never sends CAUGHT_UP.
+    const ws = new Impl(this.#wsUrl, [WS_PROTOCOL_CAUGHT_UP]);
     ws.binaryType = 'arraybuffer';
     this.#ws = ws;
+    this.#caughtUp = false;
+    ws.onopen = () => {
+      if (this.#ws === ws) this.#checkCaughtUpOffered();
+    };
     this.#setState('connecting');
     ws.onmessage = (ev: MessageEvent) => {
       if (this.#ws !== ws) return;
@@ -444,6 +482,15 @@ export class Connection {
         return;
       case 'deliver':
         this.#incoming = this.#incoming.then(() => this.#deliver(f));
+        return;
+      case 'caught-up':
+        // Behind every DELIVER before it: resolves once those were handled and acknowledged.
+        this.#incoming = this.#incoming.then(() => {
+          if (this.#ws !== ws) return; // dropped meanwhile: the next connection says it again
+          this.#flushAcks();
+          this.#caughtUp = true;
+          for (const w of this.#caughtUpWaiters.splice(0)) w.resolve();
+        });
         return;
       case 'sent':
       case 'key-package-stock':
@@ -504,6 +551,7 @@ export class Connection {
   #onDisconnected(code: number): void {
     // Acks not sent are simply lost: the server redelivers and `seen` drops the duplicates.
     this.#acks = [];
+    this.#caughtUp = false;
     for (const [id, p] of this.#pending) {
       if (p.resend || !p.sent) continue;
       this.#pending.delete(id);

@@ -12,7 +12,8 @@
  *     brought the conversation to the epoch EPOCH_CONFLICT named (the winner is in it);
  *   - `reconcile()` keeps each conversation's roster equal to the verified directory's device
  *     lists (reconcile.ts), at most once per `reconcileIntervalMs` per conversation; the caller
- *     runs it once the mailbox is drained (the CLI: every connected command, messaging.ts);
+ *     runs it once the mailbox is drained (`caughtUp()`; the CLI: every connected command,
+ *     messaging.ts);
  *   - the device's MLS signature key is its device key (Ed25519): the signed device list holds
  *     it, which is what the directory checks credentials against. MLS signs with its own labels
  *     ("MLS 1.0 " || label, RFC 9420 §5.1.2), distinct from Sealpost's statement labels. The raw
@@ -107,8 +108,6 @@ export class DeviceSession {
   readonly refusals: ConversationError[] = [];
   /** How many of our commits lost their epoch to another (EPOCH_CONFLICT). */
   conflicts = 0;
-  /** When the last delivered message was handled (Date.now()), to tell when the mailbox is idle. */
-  lastMessageAt = 0;
   readonly #o: DeviceSessionOptions;
   #waiters: Array<() => void> = [];
   #stockTimer: ReturnType<typeof setInterval> | undefined;
@@ -265,6 +264,15 @@ export class DeviceSession {
     await this.delivery.sendMessage(await conversation.send(plaintext));
   }
 
+  /**
+   * Resolves once the mailbox is drained: the server pushed everything it held for this device
+   * (CAUGHT_UP) and each of those messages was received (`onReceived`/`onRefused`), saved
+   * (`persist`) and acknowledged. `Connection.caughtUp()` says when it rejects.
+   */
+  caughtUp(): Promise<void> {
+    return this.connection.caughtUp();
+  }
+
   /** Resolves once `check()` holds, re-checked after every delivered message. */
   waitUntil(check: () => boolean, ms = 15_000, what = 'condition'): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -308,7 +316,6 @@ export class DeviceSession {
       this.refusals.push(e);
       this.#o.onRefused?.(e);
     } finally {
-      this.lastMessageAt = Date.now();
       for (const w of this.#waiters.splice(0)) w();
     }
     await this.#o.persist?.(this.conversations);

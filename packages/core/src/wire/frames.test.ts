@@ -128,6 +128,7 @@ const serverFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
     duplicate: fc.boolean(),
   }),
   fc.record({ type: fc.constant('epoch-conflict' as const), requestId: u32, currentEpoch: fc.maxSafeNat() }),
+  fc.record({ type: fc.constant('caught-up' as const), seq: fc.maxSafeNat() }),
 );
 
 /** fast-check builds records without a prototype; a structured clone gives plain objects to compare. */
@@ -663,4 +664,22 @@ describe('COMMIT with its Welcome (0x08) and claims of named devices (0x09)', ()
     ]);
     assertCodecError(() => decodeClientFrame(raw), 'CODEC_LENGTH_LIMIT');
   });
+});
+
+describe('CAUGHT_UP (0x8a)', () => {
+  test('CAUGHT_UP is the type byte and the seq as u53, and decodes to itself', () => {
+    const enc = encodeServerFrame({ type: 'caught-up', seq: 300 });
+    assert.deepEqual([...enc], [FRAME.caughtUp, 0, 0, 0, 0, 0, 0, 0x01, 0x2c]);
+    assert.deepEqual(decodeServerFrame(enc), { type: 'caught-up', seq: 0x12c });
+    assert.deepEqual(decodeServerFrame(encodeServerFrame({ type: 'caught-up', seq: 0 })), {
+      type: 'caught-up',
+      seq: 0,
+    });
+  });
+
+  test('a CAUGHT_UP sent by a client is rejected as an unknown client frame', () =>
+    assertCodecError(
+      () => decodeClientFrame(encodeServerFrame({ type: 'caught-up', seq: 1 })),
+      'CODEC_INVALID_VALUE',
+    ));
 });

@@ -12,10 +12,14 @@
  *   0x07 COMMIT                           0x87 KEY_PACKAGES
  *                                         0x88 COMMITTED
  *                                         0x89 EPOCH_CONFLICT
+ *                                         0x8a CAUGHT_UP
  *
  * Session: the server sends CHALLENGE on open; the device answers AUTH (signature of
  * `wsAuthStatement`); the server answers READY, then pushes DELIVER frames (at most
  * LIMITS.inFlightPerDevice unacknowledged) and answers each SEND with SENT or ERROR.
+ * CAUGHT_UP{seq} goes once per connection, only to a client that offered the WebSocket
+ * subprotocol WS_PROTOCOL_CAUGHT_UP (a client that does not know the frame never gets it): every
+ * message the mailbox held when the server last read it has been pushed, the last with `seq`.
  * MLS delivery service: KEY_PACKAGES_ADD and _COUNT are answered with KEY_PACKAGE_STOCK, _CLAIM
  * with KEY_PACKAGES, COMMIT with COMMITTED or EPOCH_CONFLICT (or ERROR), all by request id.
  * 0x08 and 0x09 are the forms of COMMIT and KEY_PACKAGES_CLAIM with their optional part present
@@ -49,7 +53,14 @@ export const FRAME = {
   keyPackages: 0x87,
   committed: 0x88,
   epochConflict: 0x89,
+  caughtUp: 0x8a,
 } as const;
+
+/**
+ * The WebSocket subprotocol a client offers to be sent CAUGHT_UP. Offered, not required: a
+ * server that does not select it sends no CAUGHT_UP (docs/protocol.md "WebSocket").
+ */
+export const WS_PROTOCOL_CAUGHT_UP = 'sealpost.caught-up';
 
 export interface DeviceAddress {
   readonly username: string;
@@ -195,6 +206,16 @@ export interface EpochConflictFrame {
   readonly currentEpoch: number;
 }
 
+/**
+ * Sent once per connection, the first time the server reads the mailbox past what it pushed and
+ * finds nothing more: every entry stored before that read has been pushed (DELIVER frames before
+ * this one), `seq` being the greatest pushed (0: none). Entries stored later follow it as usual.
+ */
+export interface CaughtUpFrame {
+  readonly type: 'caught-up';
+  readonly seq: number;
+}
+
 export type ClientFrame =
   | AuthFrame
   | SendFrame
@@ -212,7 +233,8 @@ export type ServerFrame =
   | KeyPackageStockFrame
   | KeyPackagesFrame
   | CommittedFrame
-  | EpochConflictFrame;
+  | EpochConflictFrame
+  | CaughtUpFrame;
 
 const ERROR_MESSAGE_MAX_BYTES = 1024;
 const ERROR_CODE_MAX_BYTES = 64;
@@ -492,6 +514,8 @@ export function encodeServerFrame(f: ServerFrame): Uint8Array {
       return w.u8(FRAME.committed).u32(f.requestId).u53(f.epoch).bool(f.duplicate).finish();
     case 'epoch-conflict':
       return w.u8(FRAME.epochConflict).u32(f.requestId).u53(f.currentEpoch).finish();
+    case 'caught-up':
+      return w.u8(FRAME.caughtUp).u53(f.seq).finish();
   }
 }
 
@@ -563,6 +587,9 @@ export function decodeServerFrame(bytes: Uint8Array): ServerFrame {
       break;
     case FRAME.epochConflict:
       frame = { type: 'epoch-conflict', requestId: r.u32('request id'), currentEpoch: r.u53('epoch') };
+      break;
+    case FRAME.caughtUp:
+      frame = { type: 'caught-up', seq: r.u53('seq') };
       break;
     default:
       throw new CodecError('CODEC_INVALID_VALUE', `unknown server frame type 0x${type.toString(16)}`);

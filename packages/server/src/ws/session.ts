@@ -8,6 +8,9 @@
  * order it sent them. The pump pushes the mailbox in sequence order with at most
  * LIMITS.inFlightPerDevice unacknowledged; a new session starts from the beginning of the mailbox,
  * so everything not acknowledged is delivered again (devices drop duplicates by message id).
+ * The first time a read of the mailbox past the cursor comes back short (the store held nothing
+ * more), a client that offered WS_PROTOCOL_CAUGHT_UP is sent CAUGHT_UP{cursor}, once per
+ * connection: with more waiting than the in-flight bound, that is after the last is pushed.
  */
 import {
   AuthError,
@@ -21,6 +24,7 @@ import {
   encodeServerFrame,
   parseUsername,
   toHex,
+  WS_PROTOCOL_CAUGHT_UP,
   wsAuthStatement,
   type AckFrame,
   type ClientFrame,
@@ -71,6 +75,8 @@ export class DeviceSession implements HubSession {
   #behind = true;
   #pumping = false;
   #pumpAgain = false;
+  /** Sent CAUGHT_UP, or never will: the client did not offer WS_PROTOCOL_CAUGHT_UP. */
+  #caughtUpSent: boolean;
   #authTimer: ReturnType<typeof setTimeout> | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
 
@@ -82,6 +88,9 @@ export class DeviceSession implements HubSession {
     this.connectedAtMs = ctx.now();
     this.connectionId = toHex(ctx.crypto.randomBytes(12));
     this.#challenge = ctx.crypto.randomBytes(LIMITS.challengeBytes);
+    // `ws` selects the first subprotocol the client offered; a client that offered none (an older
+    // one, which would close on a frame type it does not know) is never sent CAUGHT_UP.
+    this.#caughtUpSent = ws.protocol !== WS_PROTOCOL_CAUGHT_UP;
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
     ws.on('close', () => this.#onClosed());
     ws.on('error', () => this.#onClosed());
@@ -500,6 +509,10 @@ export class DeviceSession implements HubSession {
         // A full page may have more behind it; a short page means the store had nothing more.
         this.#behind = entries.length === room;
         if (this.#behind) this.#pumpAgain = true;
+        else if (!this.#caughtUpSent && this.#state === 'ready') {
+          this.#caughtUpSent = true;
+          this.#sendFrame({ type: 'caught-up', seq: this.#cursor });
+        }
       } while (this.#pumpAgain);
     } catch (err) {
       // The store is down or the device was removed: the next wake or poll tries again.
