@@ -25,6 +25,7 @@
  */
 import {
   CryptoVerificationError,
+  SealpostError,
   ValidationError,
   deviceIdOf,
   parseUsername,
@@ -58,8 +59,12 @@ export interface MessagingOptions {
   readonly directoryKey?: string;
 }
 
-/** The mailbox counts as drained after this long without a delivery. */
-export const IDLE_MS = 600;
+/**
+ * How long a command waits for its mailbox to drain (`DeviceSession.caughtUp()`: the server's
+ * CAUGHT_UP, then every message before it handled) before it goes on with what arrived and says
+ * so on stderr. Generous: it bounds a stuck or older server, not a slow link's normal wait.
+ */
+export const CAUGHT_UP_WAIT_MS = 60_000;
 
 export interface HistoryEntry {
   readonly from: string;
@@ -491,7 +496,7 @@ export interface OpenedMessaging {
 
 /**
  * Connects a device (`DeviceSession`) with its saved state, its devices checked against the verified
- * key directory, and waits until its mailbox has been idle for `IDLE_MS`; then, when the account
+ * key directory, and waits until its mailbox is drained (`awaitDrained`); then, when the account
  * key is known, monitors this account's own label (`checkOwnLabel`), carries out the leave
  * requests that arrived and reconciles the rosters with the verified directory (`reconcile`). The caller saves, closes the session and the store, and saves
  * `messaging.directory`.
@@ -548,16 +553,41 @@ export async function startMessaging(
   const s = session;
   messaging.attach(s);
   messaging.save = () => store.save(s.conversations, messaging.state.encode());
-  const opened = Date.now();
-  while (Date.now() - Math.max(opened, s.lastMessageAt) < IDLE_MS) {
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await awaitDrained(io, s);
   if (own !== undefined) {
     await messaging.checkOwnLabel(own);
     await messaging.carryOutLeaves();
     await messaging.reconcile();
   }
   return { messaging, session: s, store };
+}
+
+/**
+ * Waits until the server has pushed everything the mailbox held and each message was handled
+ * (`DeviceSession.caughtUp()`), at most `waitMs`. When the server never says so (older than
+ * CAUGHT_UP, or stuck), goes on with what arrived and says so on stderr, rather than failing:
+ * nothing is lost (what was not handled stays in the mailbox for the next command), and a `send`
+ * or `group` over such a server still does its work. A connection that ended for good is thrown.
+ */
+export async function awaitDrained(io: CliIo, s: DeviceSession, waitMs = CAUGHT_UP_WAIT_MS): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<'timeout'>(
+    (resolve) => (timer = setTimeout(() => resolve('timeout'), waitMs)),
+  );
+  try {
+    const r = await Promise.race([s.caughtUp().then(() => 'drained' as const), timedOut]);
+    if (r === 'timeout') {
+      io.stderr.write(
+        `note: the server did not say the mailbox was drained within ${waitMs / 1000} s; ` +
+          'going on with the messages that arrived (the others stay for the next command)\n',
+      );
+    }
+  } catch (e) {
+    if (!(e instanceof SealpostError && e.code === 'NOT_READY')) throw e;
+    io.stderr.write(`note: ${e.message}; going on with the messages that arrived\n`);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
