@@ -67,7 +67,7 @@ describe(`directory client (${factory.name})`, () => {
     db = await factory.fresh();
     const store = await db.open();
     await store.migrate();
-    server = await startInstance(store);
+    server = await startInstance(store, undefined, { epochSeconds: 3600 });
     // The directory key is configured out of band; the test reads it from the service itself.
     const seed = await createDevice(server.url, uniqueName('seed'));
     await publish(chainOf(seed).next());

@@ -30,7 +30,7 @@ async function get(url: string): Promise<{ status: number; body: Record<string, 
 
 for (const factory of storeFactories) {
   describe(`key directory (${factory.name})`, () => {
-    const fixture = freshServer(factory);
+    const fixture = freshServer(factory, { epochSeconds: 3600 });
 
     test('publishes an epoch; search and owner monitoring verify with core; restart rebuilds the same head', async () => {
       const alice = await createDevice(fixture.server.url, uniqueName('alice'));
@@ -96,7 +96,7 @@ for (const factory of storeFactories) {
       }
 
       // Restart: a new instance on the same database rebuilds the same signed head.
-      const again = await startInstance(await fixture.db.open());
+      const again = await startInstance(await fixture.db.open(), undefined, { epochSeconds: 3600 });
       try {
         const head2 = await get(`${again.url}/v1/kt/head`);
         assert.deepEqual(head2.body, head.body);

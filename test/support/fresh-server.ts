@@ -12,14 +12,17 @@ export interface FreshServer {
   readonly db: FreshDatabase;
 }
 
-export function freshServer(factory: StoreFactory): FreshServer {
+export function freshServer(
+  factory: StoreFactory,
+  options: Parameters<typeof startInstance>[2] = {},
+): FreshServer {
   let db: FreshDatabase | undefined;
   let server: Instance | undefined;
   before(async () => {
     db = await factory.fresh();
     const store = await db.open();
     await store.migrate();
-    server = await startInstance(store);
+    server = await startInstance(store, undefined, options);
   });
   after(async () => {
     await server?.close();

@@ -33,6 +33,11 @@ export async function startInstance(
     adminPort?: number;
     defaultRates?: boolean;
     witnessKeys?: readonly Uint8Array[];
+    /**
+     * Seconds between the directory's own epochs (default 2). Tests that publish with
+     * `publishNow()` and assert its result set it long, so the timer cannot publish first.
+     */
+    epochSeconds?: number;
   } = {},
 ): Promise<Instance> {
   // Scenario tests send from one address faster than a person would: limits are lifted unless
@@ -48,6 +53,7 @@ export async function startInstance(
     logLevel: 'silent',
     ...(options.now ? { now: options.now } : {}),
     ...(options.witnessKeys ? { witnessKeys: options.witnessKeys } : {}),
+    ...(options.epochSeconds === undefined ? {} : { epochSeconds: options.epochSeconds }),
     ...(options.defaultRates === true
       ? {}
       : { rates: { device: unlimited, address: unlimited, recovery: unlimited } }),
