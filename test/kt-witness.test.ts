@@ -64,7 +64,7 @@ for (const factory of storeFactories) {
       db = await factory.fresh();
       const store = await db.open();
       await store.migrate();
-      server = await startInstance(store, undefined, { witnessKeys: configured });
+      server = await startInstance(store, undefined, { witnessKeys: configured, epochSeconds: 3600 });
       stateRoot = await mkdtemp(join(tmpdir(), 'sealpost-witness-'));
     });
     after(async () => {

@@ -31,8 +31,12 @@ export interface EntryUpdate {
 type MaybePromise<T> = T | Promise<T>;
 
 export interface DirectoryFeed {
-  /** The directory's newest signed head. */
-  treeHead(): MaybePromise<DirectoryHead>;
+  /**
+   * The directory's newest signed head. `atLeast`: the size the witness already holds, so that an
+   * instance behind its peers catches up first instead of answering an older head (a hint: the
+   * witness still refuses an older head).
+   */
+  treeHead(atLeast?: number): MaybePromise<DirectoryHead>;
   /** Log entries `from` .. `to - 1`, in order; at most `WITNESS_LIMITS.entriesPerRequest` of them. */
   updates(from: number, to: number): MaybePromise<readonly EntryUpdate[]>;
   /** The log-tree consistency proof from `size1` to `size2` (§3.2, §11.1). Requires 0 < size1 <= size2. */

@@ -2,7 +2,7 @@
  * The `DirectoryFeed` of a Sealpost server, over its public `/v1/kt` endpoints (docs/protocol.md
  * "Key transparency"), and the way back: posting the witness's cosignature of a head it verified.
  *
- *   treeHead()               GET  /v1/kt/head                   the newest signed head and its root
+ *   treeHead(atLeast)        GET  /v1/kt/head?atLeast=          the newest signed head and its root
  *   updates(from, to)        GET  /v1/kt/updates?after=from-1   entries from `from`, cut at `to`
  *   consistencyProof(n1, n2) GET  /v1/kt/consistency?from=&to=  §3.2 / §11.1 batch proof elements
  *   postCosignature(...)     POST /v1/kt/cosignatures
@@ -64,8 +64,9 @@ export class HttpFeed implements DirectoryFeed {
   }
 
   /** The newest head with its configuration and cosignatures (GET /v1/kt/head). */
-  async servedHead(): Promise<ServedHead> {
-    const body = await this.#request('GET', '/v1/kt/head');
+  async servedHead(atLeast?: number): Promise<ServedHead> {
+    const query = atLeast === undefined || atLeast <= 0 ? '' : `?atLeast=${atLeast}`;
+    const body = await this.#request('GET', `/v1/kt/head${query}`);
     const cosignatures = arrayField(body, 'cosignatures', WITNESS_LIMITS.cosignaturesMax).map((c) => {
       const o = asObject(c, 'cosignature');
       return {
@@ -86,8 +87,8 @@ export class HttpFeed implements DirectoryFeed {
     };
   }
 
-  async treeHead(): Promise<DirectoryHead> {
-    const { treeSize, root, signature } = await this.servedHead();
+  async treeHead(atLeast?: number): Promise<DirectoryHead> {
+    const { treeSize, root, signature } = await this.servedHead(atLeast);
     return { treeSize, root, signature };
   }
 

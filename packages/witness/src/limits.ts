@@ -23,6 +23,10 @@ export const WITNESS_LIMITS = {
   configurationMaxBytes: 4_096,
   /** Elements of a consistency proof (core's LIMITS.ktLogProofMaxElements). */
   proofMaxElements: 4_096,
+  /** Requests for a head older than the witness's before it is refused as a rollback (core's LIMITS.ktHeadAttempts). */
+  headAttempts: LIMITS.ktHeadAttempts,
+  /** Pause before the second such request, doubled before each later one (core's LIMITS.ktHeadRetryMs). */
+  headRetryMs: LIMITS.ktHeadRetryMs,
   /** Seconds between polls of `sealpost witness` by default. */
   pollIntervalSecs: 10,
 } as const;

@@ -185,6 +185,32 @@ const cases: readonly Case[] = [
   },
 ];
 
+describe('an instance behind its peers', () => {
+  test('an older head is asked for again with atLeast, and the caught-up head is cosigned without evidence', async () => {
+    const { feed, publish } = honestDirectory(crypto);
+    for (const labels of [['alice'], ['bob'], ['carol']]) publish(labels);
+    const { witness, store } = newWitness();
+    await follow(witness, feed, NOW);
+    const lagging = forgedFeed(crypto, feed.updates(0, 2)); // the same log, one epoch behind
+    publish(['dave']);
+    const asked: Array<number | undefined> = [];
+    let calls = 0;
+    const balanced: DirectoryFeed = {
+      treeHead: (atLeast) => {
+        asked.push(atLeast);
+        return calls++ === 0 ? lagging.treeHead() : feed.treeHead();
+      },
+      updates: (from, to) => feed.updates(from, to),
+      consistencyProof: (n1, n2) => feed.consistencyProof(n1, n2),
+    };
+    const c = await follow(witness, balanced, NOW);
+    assert.deepEqual(asked, [3, 3]);
+    assert.equal(witness.head?.treeSize, 4);
+    assert.ok(verifyCosignature(crypto, cosigned(4, feed.treeHead().root), c));
+    assert.deepEqual(store.evidence(), []);
+  });
+});
+
 describe('a malicious directory', () => {
   for (const c of cases) {
     test(`${c.name}: refused (${c.reason}), evidence kept, signing stopped for good`, async () => {

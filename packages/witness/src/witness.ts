@@ -271,8 +271,14 @@ export class Witness {
  */
 export async function follow(witness: Witness, feed: DirectoryFeed, now: number): Promise<Cosignature> {
   if (witness.evidence !== undefined) throw new WitnessHaltedError(witness.evidence);
-  const head = await feed.treeHead();
   const from = witness.head?.treeSize ?? 0;
+  // An older head than the witness holds may be an instance behind its peers (one address, several
+  // servers): asked again, a few times, before `observe` refuses it as a rollback with evidence.
+  let head = await feed.treeHead(from);
+  for (let attempt = 1; head.treeSize < from && attempt < WITNESS_LIMITS.headAttempts; attempt++) {
+    await new Promise((r) => setTimeout(r, WITNESS_LIMITS.headRetryMs * 2 ** (attempt - 1)));
+    head = await feed.treeHead(from);
+  }
   const entries: EntryUpdate[] = [];
   for (let at = from; at < head.treeSize;) {
     const to = Math.min(at + WITNESS_LIMITS.entriesPerRequest, head.treeSize);
