@@ -2,11 +2,13 @@
  * `nodeBackupDeps`: the backup engine's injected capabilities for Node (../src/backup/deps.ts):
  * node:crypto (core's provider) and its Argon2id (backup-argon2id.ts), zstd from node:zlib, node:fs/promises.
  *
- * zstd at `BACKUP_ENGINE_LIMITS.zstdLevel` (1) by default. `workers`: seal new blobs (zstd and
+ * zstd at `BACKUP_ENGINE_LIMITS.zstdLevel` (1) by default, and `zstdLevelSmall` (3) for runs that
+ * compress for size (runs with a parent snapshot: backup.ts `compression`). `workers`: seal new blobs (zstd and
  * AES-GCM, the slowest stage) and open packs' blobs for `check --read-data` on that many worker
  * threads (backup-workers.ts); 0, the default, does both on the calling thread.
  */
 import { nodeCryptoProvider } from '@sealpost/core/node';
+import type { Compress } from '@sealpost/core/backup/blob';
 import type { BackupDeps } from '../src/backup/deps.ts';
 import { BACKUP_ENGINE_LIMITS } from '../src/backup/limits.ts';
 import { nodeArgon2id } from './backup-argon2id.ts';
@@ -16,17 +18,23 @@ import { workerPackVerifiers, workerSealers } from './backup-workers.ts';
 import { zstdCompressor, zstdDecompress } from './backup-zstd.ts';
 
 export function nodeBackupDeps(
-  options: { zstdLevel?: number; now?: () => number; workers?: number } = {},
+  options: { zstdLevel?: number; zstdLevelSmall?: number; now?: () => number; workers?: number } = {},
 ): BackupDeps {
   const level = options.zstdLevel ?? BACKUP_ENGINE_LIMITS.zstdLevel;
+  const levelSmall = options.zstdLevelSmall ?? BACKUP_ENGINE_LIMITS.zstdLevelSmall;
   const workers = options.workers ?? 0;
+  let small: Compress | undefined; // made on first use: most commands never compress
   return {
     ...(workers > 0
-      ? { sealers: workerSealers(workers, { zstdLevel: level }), packVerifiers: workerPackVerifiers(workers) }
+      ? {
+          sealers: workerSealers(workers, { zstdLevel: level, zstdLevelSmall: levelSmall }),
+          packVerifiers: workerPackVerifiers(workers),
+        }
       : {}),
     crypto: nodeCryptoProvider,
     argon2id: nodeArgon2id,
     compress: zstdCompressor(level),
+    compressSmall: (bytes) => (small ??= zstdCompressor(levelSmall))(bytes),
     decompress: zstdDecompress,
     reclaim: reclaimNativeMemory,
     fs: nodeBackupFs,

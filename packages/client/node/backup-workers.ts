@@ -149,9 +149,16 @@ function workerPool(count: number, setup: Setup): Pool {
 }
 
 /** Seal blobs on `count` worker threads (at least 1). */
-export function workerSealers(count: number, options: { zstdLevel?: number } = {}): SealerFactory {
-  const zstdLevel = options.zstdLevel ?? BACKUP_ENGINE_LIMITS.zstdLevel;
-  return (keys) => {
+export function workerSealers(
+  count: number,
+  options: { zstdLevel?: number; zstdLevelSmall?: number } = {},
+): SealerFactory {
+  const levels = {
+    fast: options.zstdLevel ?? BACKUP_ENGINE_LIMITS.zstdLevel,
+    small: options.zstdLevelSmall ?? BACKUP_ENGINE_LIMITS.zstdLevelSmall,
+  };
+  return (keys, effort = 'fast') => {
+    const zstdLevel = levels[effort];
     const pool = workerPool(count, { sealpostSealer: true, keys, zstdLevel });
     const compress = zstdCompressor(zstdLevel);
     const sealer: BlobSealer = {

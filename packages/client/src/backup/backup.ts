@@ -45,6 +45,7 @@ import { packsAtRisk } from './grace.ts';
 import { writeIndexFiles } from './index-writer.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import { PackSink, type SinkStats } from './pack-sink.ts';
+import type { CompressionEffort } from './sealer.ts';
 import { adoptUnlistedPacks } from './resume.ts';
 import type { ObjectName } from './repository.ts';
 import { nameOf, type Session } from './session.ts';
@@ -61,6 +62,12 @@ export interface BackupOptions {
   readonly signal?: AbortSignal;
   /** Prune's grace period, which must be the one prunes of this repository use (grace.ts). */
   readonly graceMs?: number;
+  /**
+   * `auto` (the default): `fast` for a first backup of these paths from this host, whose bulk is
+   * bound by CPU, `small` once there is a parent snapshot (a run then seals only what changed, so
+   * the extra CPU is small and every byte saved is kept for as long as the snapshots are).
+   */
+  readonly compression?: 'auto' | CompressionEffort;
 }
 
 export interface BackupProgress {
@@ -80,6 +87,8 @@ export interface BackupResult extends SinkStats {
   readonly filesUnchanged: number;
   /** The parent snapshot compared against, if any. */
   readonly parent?: string;
+  /** How new blobs were compressed (BackupOptions.compression). */
+  readonly compression: CompressionEffort;
   /** Paths of entries that are neither files, directories nor symlinks. */
   readonly skipped: readonly string[];
   /** Entries that could not be read (left out of the snapshot), with the file system's message. */
@@ -345,6 +354,12 @@ export async function backup(
     (s) => s.snapshot.hostname === hostname && s.snapshot.paths.join('\0') === paths.join('\0'),
   );
   const parent = previous.at(-1);
+  const compression: CompressionEffort =
+    options.compression === undefined || options.compression === 'auto'
+      ? parent === undefined
+        ? 'fast'
+        : 'small'
+      : options.compression;
   let stale: ObjectName[] = [];
   for (let attempt = 1; ; attempt++) {
     // The index files of a failed attempt name packs that are gone: remove them, so that the packs
@@ -352,7 +367,7 @@ export async function backup(
     for (const name of stale) await repo.delete('index', name);
     const reader = await BlobReader.load(session);
     const adopted = await adoptUnlistedPacks(session, reader);
-    const sink = new PackSink(session, reader, options.signal);
+    const sink = new PackSink(session, reader, options.signal, compression);
     const run = new Run(session, sink, reader, options);
     let tree: BlobId;
     let packs: IndexedPack[];
@@ -402,6 +417,7 @@ export async function backup(
       bytesRead: run.bytesRead,
       filesUnchanged: run.filesUnchanged,
       ...(parent === undefined ? {} : { parent: parent.id }),
+      compression,
       skipped: run.skipped,
       errors: run.errors,
       packsAdopted: adopted.length,

@@ -3,7 +3,8 @@
  *
  * Structure (always): every key, snapshot and index file is intact and opens; every pack an index
  * names is stored; every tree of every snapshot opens and decodes, and every blob it names (data or
- * tree) is in the index. This reads the tree packs, never the data packs.
+ * tree) is in the index. This reads the packs holding tree blobs (tree packs, and a run's last pack
+ * when it mixes both types), never the data-only packs.
  *
  * `readData`: also fetches every stored pack, checks it against its name, opens its trailer and
  * header (pack.ts), compares them with the index, and opens every blob in it (tag, length, keyed

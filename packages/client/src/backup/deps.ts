@@ -12,7 +12,10 @@ import type { SealerFactory } from './sealer.ts';
 export interface BackupDeps {
   readonly crypto: CryptoProvider;
   readonly argon2id: Argon2id;
+  /** zstd for new blobs, fast (a first backup's bulk). */
   readonly compress: Compress;
+  /** zstd that spends more CPU for fewer bytes (runs with a parent: sealer.ts CompressionEffort). */
+  readonly compressSmall?: Compress;
   readonly decompress: Decompress;
   readonly fs: BackupFs;
   /** Milliseconds since 1970 (snapshot times). */

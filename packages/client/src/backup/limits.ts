@@ -8,9 +8,9 @@ export const BACKUP_ENGINE_LIMITS = {
   /** Bytes read from a source file at a time (with the 8 MiB chunk buffer, a run's file memory). */
   readBufferBytes: 1024 * 1024,
   /**
-   * Files a backup reads and chunks at once (backup.ts). Each lane holds a read buffer and a chunk
-   * buffer (readBufferBytes + up to LIMITS.backupChunkMaxBytes, touched only as far as its largest
-   * chunk); one file at a time left both cores idle most of a run over small files.
+   * Files a backup reads and chunks at once (backup.ts). Each lane reads straight into its chunk
+   * buffer (up to LIMITS.backupChunkMaxBytes, touched only as far as its largest chunk, in reads of
+   * readBufferBytes); one file at a time left both cores idle most of a run over small files.
    */
   backupFilesInFlight: 4,
   /** lstat calls a backup has in flight at once (each costs a round trip to the thread pool). */
@@ -57,6 +57,8 @@ export const BACKUP_ENGINE_LIMITS = {
   indexContentBudgetBytes: LIMITS.backupIndexFileMaxBytes / 2,
   /** zstd level for new blobs (level 1 ~360 MB/s, level 3 ~270 MB/s here: DESIGN.md "Backups"). */
   zstdLevel: 1,
+  /** zstd level of runs that compress for size (sealer.ts CompressionEffort `small`: runs with a parent). */
+  zstdLevelSmall: 3,
   /**
    * New blobs being sealed at once (sealer.ts), across all workers. Each holds a copy of its chunk
    * (1 MiB on average, 8 MiB at most) until it is added to a pack, so this bounds that memory.

@@ -31,7 +31,7 @@ import type { BlobReader } from './blob-reader.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import { PackBufferPool, type PackBuffer } from './pack-buffers.ts';
 import type { ObjectName } from './repository.ts';
-import { inlineSealer, type BlobSealer } from './sealer.ts';
+import { inlineSealer, type BlobSealer, type CompressionEffort } from './sealer.ts';
 import type { Session } from './session.ts';
 
 export interface SinkStats {
@@ -88,12 +88,18 @@ export class PackSink {
    * `reader`: what the repository holds already (its index gains the packs this sink stores);
    * `signal`: once aborted, no further pack is stored.
    */
-  constructor(session: Session, reader: BlobReader, signal?: AbortSignal) {
+  constructor(
+    session: Session,
+    reader: BlobReader,
+    signal?: AbortSignal,
+    effort: CompressionEffort = 'fast',
+  ) {
     this.#session = session;
     this.#reader = reader;
     this.#signal = signal;
     this.#inline = session.deps.sealers === undefined;
-    this.#sealer = session.deps.sealers?.(session.keys) ?? inlineSealer(session.deps, session.keys);
+    this.#sealer =
+      session.deps.sealers?.(session.keys, effort) ?? inlineSealer(session.deps, session.keys, effort);
   }
 
   /** Stores `plaintext` as a blob of `type` unless it is there already; returns its id. */
