@@ -13,7 +13,8 @@
  *     (CAUGHT_UP, asked for with the WebSocket subprotocol WS_PROTOCOL_CAUGHT_UP) and every
  *     message delivered before that frame was handled and acknowledged;
  *   - reconnects with exponential backoff and jitter, except after close codes that mean "stop"
- *     (authentication failed, replaced by a newer connection, device removed);
+ *     (authentication failed, replaced by a newer connection, device removed) and after a frame
+ *     it cannot decode (the CodecError is the reason it ended);
  *   - MLS delivery (docs/protocol.md "MLS delivery"): `commit()`, with the Welcome for the devices
  *     it adds in the same frame (resent after a reconnect like `send()`, idempotent by message id;
  *     a lost race rejects with ConflictError MLS_EPOCH_CONFLICT, `details.currentEpoch`, and
@@ -27,6 +28,7 @@
 import type { SealpostError } from '@sealpost/core';
 import {
   CLOSE,
+  CodecError,
   ConflictError,
   LIMITS,
   UnavailableError,
@@ -217,6 +219,7 @@ export class Connection {
    */
   start(): Promise<void> {
     this.#stopped = false;
+    this.#badFrame = false;
     const ready = this.ready();
     if (this.#ws === undefined && this.#retryTimer === undefined) this.#open();
     return ready;
@@ -434,13 +437,17 @@ export class Connection {
     };
     this.#setState('connecting');
     ws.onmessage = (ev: MessageEvent) => {
-      if (this.#ws !== ws) return;
-      if (!(ev.data instanceof ArrayBuffer)) return this.#protocolFailure(ws);
+      if (this.#ws !== ws || this.#badFrame) return;
+      if (!(ev.data instanceof ArrayBuffer)) {
+        return this.#protocolFailure(ws, new CodecError('CODEC_INVALID_VALUE', 'text frame from server'));
+      }
       let frame: ServerFrame;
       try {
         frame = decodeServerFrame(new Uint8Array(ev.data));
-      } catch {
-        return this.#protocolFailure(ws);
+      } catch (e) {
+        const err =
+          e instanceof CodecError ? e : new CodecError('CODEC_INVALID_VALUE', 'bad frame from server');
+        return this.#protocolFailure(ws, err);
       }
       this.#onFrame(ws, frame);
     };
@@ -454,10 +461,18 @@ export class Connection {
     };
   }
 
-  #protocolFailure(ws: WebSocket): void {
-    // A server that sends bytes we cannot decode is not trusted further on this socket.
-    ws.close(CLOSE.protocolError, 'bad frame from server');
+  /**
+   * A server that sends bytes we cannot decode (an unknown frame type: a newer server sending
+   * what this client did not ask for) is not trusted further: the connection ends for good, with
+   * the CodecError as its reason. WHATWG `close()` takes only 1000 or 3000-4999 (1002 throws
+   * InvalidAccessError, which crashed Node), so the socket closes with 1000 and the reason is kept.
+   */
+  #protocolFailure(ws: WebSocket, err: CodecError): void {
+    this.#lastError = err;
+    this.#badFrame = true;
+    ws.close(CLOSE.normal, 'bad frame from server');
   }
+  #badFrame = false;
 
   #onFrame(ws: WebSocket, f: ServerFrame): void {
     switch (f.type) {
@@ -560,7 +575,7 @@ export class Connection {
     const reason = this.#lastError;
     this.#lastError = undefined;
     if (this.#stopped) return this.#setState('closed', reason);
-    if (FINAL_CLOSE_CODES.has(code)) {
+    if (FINAL_CLOSE_CODES.has(code) || this.#badFrame) {
       this.#stopped = true;
       const err = reason ?? new UnavailableError('REPLACED', `connection closed with code ${code}`);
       for (const p of this.#pending.values()) p.reject(err);
