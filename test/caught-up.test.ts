@@ -175,6 +175,20 @@ for (const factory of storeFactories.filter((f) => f.name !== 'sqlite-thread')) 
       await closeRaw(raw);
     });
 
+    test(`${factory.name}: a client offering only subprotocols the server does not speak is not answered with one`, async () => {
+      // ws alone would answer with the first one offered; the server names only its own, so a
+      // WHATWG client (which requires one of its offers back) fails the connection before it opens.
+      const u = new URL(node.url);
+      u.protocol = 'ws:';
+      u.pathname = '/v1/ws';
+      const ws = new WebSocket(u, ['chat.example', 'other.example']);
+      let opened = false;
+      ws.addEventListener('open', () => (opened = true));
+      await new Promise((resolve) => ws.addEventListener('close', resolve));
+      assert.equal(opened, false);
+      assert.equal(ws.protocol, '');
+    });
+
     test(`${factory.name}: caughtUp() resolves once every waiting message was handled and acknowledged`, async () => {
       const bob = await waiting(5);
       const handled: string[] = [];

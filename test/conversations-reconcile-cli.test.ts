@@ -57,8 +57,8 @@ async function groupsOf(home: string): Promise<Map<string, { epoch: number; devi
 
 /**
  * `read` until every one of `wanted` was printed (at most 5 runs): a run prints what its mailbox
- * brought before it was idle for a moment (messaging.ts IDLE_MS), and on a loaded machine a
- * delivery can come after that; it is then printed by the next run.
+ * held when the server said it was caught up (CAUGHT_UP); what another device's reconciliation
+ * commits after that is printed by the next run.
  */
 async function readUntil(home: string, ...wanted: string[]): Promise<string> {
   let out = '';

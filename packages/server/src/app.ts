@@ -18,6 +18,7 @@ import {
   RateLimitedError,
   UnavailableError,
   type CryptoProvider,
+  WS_PROTOCOL_CAUGHT_UP,
 } from '@sealpost/core';
 import type { Bus } from './bus/bus.ts';
 import type { ServerContext } from './context.ts';
@@ -237,7 +238,13 @@ export function createServer(opts: ServerOptions): SealpostServer {
   registerBlobRoutes(app, ctx);
   registerKtRoutes(app, ctx.directory);
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: LIMITS.wsFrameMaxBytes });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: LIMITS.wsFrameMaxBytes,
+    // The one subprotocol we know, chosen only when offered (ws would otherwise take whatever
+    // comes first): a session sends CAUGHT_UP only to a client that asked for it (ws/session.ts).
+    handleProtocols: (offered) => (offered.has(WS_PROTOCOL_CAUGHT_UP) ? WS_PROTOCOL_CAUGHT_UP : false),
+  });
   const refuse = (socket: Duplex, status: number, text: string, extra = '') => {
     socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n${extra}\r\n`);
   };
