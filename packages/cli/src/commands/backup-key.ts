@@ -27,6 +27,7 @@ import {
 import type { BackupDeps } from '@sealpost/client/node/backup-api';
 import type { CliIo } from '../io.ts';
 import { readNewPassphrase } from '../passphrase.ts';
+import { printResult, repositoryOptions } from './backup-common.ts';
 
 interface KeyOptions {
   readonly repo: string;
@@ -44,7 +45,8 @@ export interface KeyCommandContext {
     recovery: boolean;
   }>;
   readonly deps: () => BackupDeps;
-  readonly reported: (error: unknown) => unknown;
+  /** Wraps an action so that the engine's errors are reported as the CLI reports them. */
+  readonly action: <A extends unknown[]>(run: (...args: A) => Promise<void>) => (...args: A) => Promise<void>;
 }
 
 const KIND_TEXT: Record<KeyFileInfo['kind'], string> = {
@@ -69,29 +71,10 @@ export function backupKeyCommand(backupGroup: Command, io: CliIo, ctx: KeyComman
     .command('key')
     .description('passphrases that open a repository (no data is re-encrypted)');
   const sub = (name: string, description: string) =>
-    group
-      .command(name)
-      .description(description)
-      .requiredOption('--repo <dir|url>', "the repository: a local directory, or a Sealpost server's URL")
-      .option('--account', "a directory keyed by this device's account (as a server repository is)")
-      .option(
-        '--recovery-code',
-        `open the directory with the account's recovery code (from $SEALPOST_RECOVERY_CODE or a prompt)`,
-      )
-      .option('--json', 'machine-readable output');
+    repositoryOptions(group.command(name).description(description));
   const print = (options: KeyOptions, json: unknown, lines: string[]) =>
-    io.stdout.write(
-      options.json === true ? JSON.stringify(json, null, 2) + '\n' : lines.map((l) => l + '\n').join(''),
-    );
-  const run =
-    <A extends unknown[]>(body: (...args: A) => Promise<void>) =>
-    async (...args: A) => {
-      try {
-        await body(...args);
-      } catch (error) {
-        throw ctx.reported(error);
-      }
-    };
+    printResult(io, options, json, lines);
+  const run = ctx.action;
   /** Opens the target, runs `body` with its secret, wipes the secret. */
   const withTarget = async <T>(
     options: KeyOptions,

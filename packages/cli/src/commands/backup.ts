@@ -80,6 +80,7 @@ import { readKeystoreFile } from '../keystore-file.ts';
 import { readPassphrase } from '../passphrase.ts';
 import { readRecoveryCode } from '../recovery-code.ts';
 import { formatBytes, progressBar } from '../progress.ts';
+import { printResult, repositoryOptions } from './backup-common.ts';
 import { backupKeyCommand } from './backup-key.ts';
 
 interface Options {
@@ -403,16 +404,7 @@ export function backupCommand(program: Command, io: CliIo): void {
   const home = () => (program.opts() as { home?: string }).home;
   const group = program.command('backup').description('encrypted backups into a repository directory');
   const sub = (name: string, description: string) =>
-    group
-      .command(name)
-      .description(description)
-      .requiredOption('--repo <dir|url>', "the repository: a local directory, or a Sealpost server's URL")
-      .option('--account', "a directory keyed by this device's account (as a server repository is)")
-      .option(
-        '--recovery-code',
-        `open the directory with the account's recovery code (from $SEALPOST_RECOVERY_CODE or a prompt)`,
-      )
-      .option('--json', 'machine-readable output');
+    repositoryOptions(group.command(name).description(description));
   const selecting = (command: Command, paths = true) => {
     command
       .option('--host <host>', 'only snapshots of this host (repeatable: any of them)', collect)
@@ -430,9 +422,7 @@ export function backupCommand(program: Command, io: CliIo): void {
       : command;
   };
   const print = (options: Omit<Options, 'path'>, json: unknown, lines: string[]) =>
-    io.stdout.write(
-      options.json === true ? JSON.stringify(json, null, 2) + '\n' : lines.map((l) => l + '\n').join(''),
-    );
+    printResult(io, options, json, lines);
   const action =
     <A extends unknown[]>(run: (...args: A) => Promise<void>) =>
     async (...args: A) => {
@@ -775,7 +765,7 @@ export function backupCommand(program: Command, io: CliIo): void {
   backupKeyCommand(group, io, {
     target: (options) => target(io, options, home(), false),
     deps,
-    reported,
+    action,
   });
 }
 
