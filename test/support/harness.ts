@@ -118,9 +118,23 @@ export async function accountBody(
 }
 
 let uniqueCounter = 0;
+/**
+ * Characters whose username skeletons (docs/usernames.md) are themselves and never merge with a
+ * neighbour: base-36 digits made look-alikes (`j` and `l` both fold to `l`), so two names of one
+ * millisecond were refused as taken.
+ */
+const UNIQUE_DIGITS = 'abdefghkpstuxyz347';
+const inUniqueDigits = (n: number): string => {
+  let out = '';
+  do {
+    out = UNIQUE_DIGITS[n % UNIQUE_DIGITS.length]! + out;
+    n = Math.floor(n / UNIQUE_DIGITS.length);
+  } while (n > 0);
+  return out;
+};
 /** A username no other test of this run uses, even on a shared database: `prefix` + time + count. */
 export const uniqueName = (prefix: string): string =>
-  `${prefix}${Date.now().toString(36)}${(uniqueCounter++).toString(36)}`;
+  `${prefix}${inUniqueDigits(Date.now())}${inUniqueDigits(uniqueCounter++)}`;
 
 export async function createDevice(url: string, username: string): Promise<TestDevice> {
   const { seeds, body } = await accountBody(url, username);
