@@ -90,6 +90,16 @@ interface Slot {
   bytes: number;
 }
 
+/**
+ * Set by the CLI's bundle (scripts/build-cli.ts) to the bundled worker's file name, beside the
+ * bundle: there `import.meta.url` is the bundle's, which would start the CLI again in each worker.
+ */
+declare const SEALPOST_BACKUP_WORKER: string | undefined;
+const WORKER_URL =
+  typeof SEALPOST_BACKUP_WORKER === 'string'
+    ? new URL(SEALPOST_BACKUP_WORKER, import.meta.url)
+    : new URL(import.meta.url);
+
 function workerPool(count: number, setup: Setup): Pool {
   const pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   const send = (slot: Slot) => {
@@ -100,7 +110,7 @@ function workerPool(count: number, setup: Setup): Pool {
     slot.bytes = 0;
   };
   const workers = Array.from({ length: Math.max(1, count) }, () => {
-    const worker = new Worker(new URL(import.meta.url), { workerData: setup });
+    const worker = new Worker(WORKER_URL, { workerData: setup });
     const slot: Slot = { worker, busy: 0, batch: [], transfer: [], bytes: 0 };
     worker.on('message', (replies: Reply[]) => {
       for (const reply of replies) {
