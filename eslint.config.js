@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', 'data/**', 'bench/.cache/**', 'bench/.vendor/**'] },
+  { ignores: ['**/node_modules/**', 'data/**', 'dist/**', 'bench/.cache/**', 'bench/.vendor/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

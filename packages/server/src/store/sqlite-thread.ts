@@ -37,6 +37,12 @@ import type {
   Store,
 } from './store.ts';
 
+/**
+ * Set by the CLI's bundle (scripts/build-cli.ts) to the bundled worker's file name, beside the
+ * bundle: there `import.meta.url` is the bundle's, and the worker's .ts source is not shipped.
+ */
+declare const SEALPOST_SQLITE_WORKER: string | undefined;
+
 interface Pending {
   resolve(value: unknown): void;
   reject(error: unknown): void;
@@ -73,7 +79,11 @@ export class ThreadedSqliteStore implements Store {
 
   /** Opens (creating if needed) the database at `path` on a new worker thread. Does not migrate. */
   static async open(path: string, options: StoreOptions = {}): Promise<ThreadedSqliteStore> {
-    const worker = new Worker(new URL('./sqlite-thread-worker.ts', import.meta.url), {
+    const entry =
+      typeof SEALPOST_SQLITE_WORKER === 'string'
+        ? new URL(SEALPOST_SQLITE_WORKER, import.meta.url)
+        : new URL('./sqlite-thread-worker.ts', import.meta.url);
+    const worker = new Worker(entry, {
       workerData: { path, options },
     });
     const opened = await new Promise<ThreadAnswer>((resolve, reject) => {
