@@ -1,8 +1,9 @@
 /**
  * `--at <commit>`: run Sealpost as committed rather than as the working tree has it (others may be
- * mid-change there, and two commits can be compared). The commit's packages/ and package.json are
- * unpacked with `git archive` into <cache>/sealpost-<commit>/, beside a node_modules whose entries
- * link to the repository's own, except @sealpost/*, which link to the unpacked packages.
+ * mid-change there, and two commits can be compared). The commit's packages/, scripts/ and
+ * package.json are unpacked with `git archive` into <cache>/sealpost-<commit>/, beside a
+ * node_modules whose entries link to the repository's own, except @sealpost/*, which link to the
+ * unpacked packages.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
@@ -14,6 +15,15 @@ const exists = (path: string) =>
     () => false,
   );
 
+function hasPath(root: string, commit: string, path: string): boolean {
+  try {
+    execFileSync('git', ['cat-file', '-e', `${commit}:${path}`], { cwd: root, stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The root of a runnable copy of `commit`'s packages; made once per commit. */
 export async function checkout(root: string, cache: string, commit: string): Promise<string> {
   const sha = execFileSync('git', ['rev-parse', '--verify', `${commit}^{commit}`], {
@@ -24,7 +34,10 @@ export async function checkout(root: string, cache: string, commit: string): Pro
   if (await exists(join(dir, '.complete'))) return dir;
   await fs.rm(dir, { recursive: true, force: true });
   await fs.mkdir(dir, { recursive: true });
-  const tar = execFileSync('git', ['archive', sha, 'packages', 'package.json'], {
+  // scripts/ holds the CLI's bundler (scripts/build-cli.ts) since the CLI runs from a bundle;
+  // commits before it may have no scripts/ at all.
+  const scripts = hasPath(root, sha, 'scripts') ? ['scripts'] : [];
+  const tar = execFileSync('git', ['archive', sha, 'packages', 'package.json', ...scripts], {
     cwd: root,
     maxBuffer: 1 << 30,
   });

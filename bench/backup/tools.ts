@@ -1,8 +1,8 @@
 /**
  * The three backup programs the benchmark compares, each as the commands a user would type, with
  * its repository password from the environment:
- *   - sealpost: `node <flags> packages/cli/src/main.ts backup ...`, the node flags those of
- *     package.json's "sealpost" script (what `npm run sealpost` runs: `cliNodeFlags`) (zstd level 1,
+ *   - sealpost: `node <flags> dist/cli/sealpost.mjs backup ...` (the bundle; packages/cli/src/main.ts
+ *     at commits before it), as package.json's "sealpost" script runs it (`cliCommand`) (zstd level 1,
  *     AES-256-GCM; seals on all cores but one, the main thread reads, chunks and computes ids),
  *     SEALPOST_PASSPHRASE;
  *   - restic: repository format 2, `--compression auto` (zstd at its default speed, about level 3),
@@ -57,25 +57,57 @@ function firstLine(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8' }).trim().split('\n')[0]!;
 }
 
-/** What the "sealpost" script of package.json must look like (its flags are between the two). */
-const CLI_SCRIPT = /^node((?:\s+-\S+)*)\s+packages\/cli\/src\/main\.ts$/;
+/**
+ * What the "sealpost" script of package.json may look like, its node flags between `node` and the
+ * entry: from the bundle (built first, scripts/build-cli.ts), or, at commits before the bundle,
+ * from the TypeScript source.
+ */
+const CLI_SCRIPTS = [
+  {
+    form: /^node\s+scripts\/build-cli\.ts\s+--quiet\s*&&\s*node((?:\s+-\S+)*)\s+dist\/cli\/sealpost\.mjs$/,
+    entry: 'dist/cli/sealpost.mjs',
+    bundled: true,
+  },
+  {
+    form: /^node((?:\s+-\S+)*)\s+packages\/cli\/src\/main\.ts$/,
+    entry: 'packages/cli/src/main.ts',
+    bundled: false,
+  },
+] as const;
+
+interface CliCommand {
+  /** The node flags of the script (memory flags included). */
+  readonly flags: string[];
+  /** The file node runs, relative to the root. */
+  readonly entry: string;
+}
 
 /**
- * The node flags of `root`'s package.json "sealpost" script (`node <flags> packages/cli/src/main.ts`),
- * so that the benchmark runs the CLI as `npm run sealpost` does, memory flags included, and a
- * checkout of another commit (`--at`) with that commit's flags.
+ * How `root`'s package.json "sealpost" script runs the CLI (`node scripts/build-cli.ts --quiet &&
+ * node <flags> dist/cli/sealpost.mjs`, or `node <flags> packages/cli/src/main.ts` before the
+ * bundle), so that the benchmark runs it as `npm run sealpost` does, memory flags included, and a
+ * checkout of another commit (`--at`) as that commit did. Builds the bundle in `root` when the
+ * script runs one.
  */
-export function cliNodeFlags(root: string): string[] {
+export function cliCommand(root: string): CliCommand {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
     scripts?: Record<string, string>;
   };
-  const script = pkg.scripts?.sealpost ?? '';
-  const flags = CLI_SCRIPT.exec(script.trim())?.[1];
-  if (flags === undefined)
-    throw new Error(
-      `package.json's "sealpost" script is not "node <flags> packages/cli/src/main.ts": ${script}`,
-    );
-  return flags.split(/\s+/).filter((f) => f !== '');
+  const script = (pkg.scripts?.sealpost ?? '').trim();
+  for (const { form, entry, bundled } of CLI_SCRIPTS) {
+    const flags = form.exec(script)?.[1];
+    if (flags === undefined) continue;
+    if (bundled)
+      execFileSync(join(root, 'node_modules/.bin/node'), ['scripts/build-cli.ts', '--quiet'], {
+        cwd: root,
+        stdio: 'inherit',
+      });
+    return { flags: flags.split(/\s+/).filter((f) => f !== ''), entry };
+  }
+  throw new Error(
+    `package.json's "sealpost" script is neither "node scripts/build-cli.ts --quiet && node <flags> ` +
+      `dist/cli/sealpost.mjs" nor "node <flags> packages/cli/src/main.ts": ${script}`,
+  );
 }
 
 export interface SealpostOptions {
@@ -89,7 +121,7 @@ export interface SealpostOptions {
 export function sealpost(options: SealpostOptions): Tool {
   const node = join(options.root, 'node_modules/.bin/node');
   const env = environment({ SEALPOST_PASSPHRASE: PASSWORD });
-  const nodeFlags = cliNodeFlags(options.root);
+  const { flags: nodeFlags, entry } = cliCommand(options.root);
   const cli = (args: string[], step: string, cwd = options.root): Command => ({
     cmd: node,
     args: [
@@ -97,7 +129,7 @@ export function sealpost(options: SealpostOptions): Tool {
       ...(options.cpuProfDir === undefined
         ? []
         : ['--cpu-prof', '--cpu-prof-dir', join(options.cpuProfDir, step)]),
-      join(options.root, 'packages/cli/src/main.ts'),
+      join(options.root, entry),
       'backup',
       ...args,
     ],
@@ -106,7 +138,7 @@ export function sealpost(options: SealpostOptions): Tool {
   });
   return {
     name: 'sealpost',
-    version: `sealpost ${options.label} (node ${firstLine(node, ['--version'])} ${nodeFlags.join(' ')})`,
+    version: `sealpost ${options.label} (node ${firstLine(node, ['--version'])} ${nodeFlags.join(' ')} ${entry})`,
     init: (repo) => cli(['init', '--repo', repo], 'init'),
     backup: (source, repo, run) => cli(['create', source, '--repo', repo], `backup-${run}`),
     restore: (repo, target) => cli(['restore', 'latest', target, '--repo', repo], 'restore'),
