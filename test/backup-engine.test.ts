@@ -295,6 +295,13 @@ describe('backup engine', () => {
         ...deps.fs,
         openRead: (path: string) => (failing(path) ? denied(path) : deps.fs.openRead(path)),
         readdir: (path: string) => (failing(path) ? denied(path) : deps.fs.readdir(path)),
+        // One entry's lstat fails in a directory listed with readdirStats: it is reported alone.
+        readdirStats: async (path: string) =>
+          failing(path)
+            ? denied(path)
+            : (await deps.fs.readdirStats!(path)).map((e) =>
+                e.name === 'f020.txt' ? { name: e.name, stat: new Error('EIO: lstat failed') } : e,
+              ),
       },
     };
     const dir = join(work, 'repo-denied');
@@ -305,13 +312,17 @@ describe('backup engine', () => {
       assert.deepEqual(result.errors.map((e) => e.path.slice(source.length + 1)).sort(), [
         'a/b',
         'small/f010.txt',
+        'small/f020.txt',
       ]);
-      assert.match(result.errors[0]!.message, /EACCES/);
+      const message = (path: string) => result.errors.find((e) => e.path.endsWith(path))!.message;
+      assert.match(message('/small/f010.txt'), /EACCES/);
+      assert.match(message('/small/f020.txt'), /EIO/);
       const paths = (
         await ls(await BlobReader.load(session), (await findSnapshot(session, 'latest')).snapshot)
       ).map((e) => e.path);
       assert.ok(paths.includes('small/f011.txt') && paths.includes('a/read-only.txt'));
-      assert.ok(!paths.includes('small/f010.txt') && !paths.includes('a/b'));
+      assert.ok(!paths.includes('small/f010.txt') && !paths.includes('small/f020.txt'));
+      assert.ok(!paths.includes('a/b'));
       await assert.rejects(
         backup(session, join(work, 'no-such-source'), { hostname: 'test-host' }),
         (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT',

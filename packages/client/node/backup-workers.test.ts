@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { test } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
 import { nodeCryptoProvider as crypto } from '@sealpost/core/node';
-import { blobId, openBlob, type BlobType } from '@sealpost/core/backup/blob';
+import { blobId, openBlob, type BlobType, type SealedBlob } from '@sealpost/core/backup/blob';
+import { chunkLengths, deriveGearTable } from '@sealpost/core/backup/chunker';
 import { deriveRepositoryKeys } from '@sealpost/core/backup/keys';
 import { PackWriter } from '@sealpost/core/backup/pack';
 import { inlinePackVerifier, type PackVerdict } from '../src/backup/pack-verifier.ts';
+import { FileSourceError } from '../src/backup/sealer.ts';
 import { nodeBackupDeps } from './backup-node.ts';
 import { workerPackVerifiers, workerSealers } from './backup-workers.ts';
 import { zstdDecompress } from './backup-zstd.ts';
@@ -80,4 +85,126 @@ test('a truncated pack is reported, not thrown, by a worker', async () => {
   const { worker } = await verdicts(pack.subarray(0, pack.length - 7));
   assert.ok('problem' in worker, JSON.stringify(worker));
   assert.match(worker.problem, /^CODEC_|^CRYPTO_/);
+});
+
+describe('whole files sealed on workers (sealFile)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sealpost-seal-file-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, bytes: Uint8Array) => {
+    const path = join(dir, name);
+    writeFileSync(path, bytes);
+    return path;
+  };
+  /** The chunks FastCDC cuts from `bytes` under `k` (what the engine thread would store). */
+  const chunksOf = (k: ReturnType<typeof keys>, bytes: Uint8Array) => {
+    const lengths = chunkLengths(deriveGearTable(crypto, k.chunker), bytes);
+    let at = 0;
+    return lengths.map((n) => bytes.subarray(at, (at += n)));
+  };
+
+  test('a file of several chunks comes back in order, as the blobs the engine thread would seal', async () => {
+    const k = keys();
+    const bytes = new Uint8Array(Buffer.concat([randomBytes(3 << 20), text(200_000, 7)]));
+    const path = file('several.bin', bytes);
+    const sealer = workerSealers(2)(k);
+    const got: SealedBlob[] = [];
+    const reads: number[] = [];
+    try {
+      const size = await sealer.sealFile!(path, bytes.length, async (part) => {
+        // A slow consumer: the worker waits for its credit instead of piling parts up.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        got.push(...part.blobs);
+        reads.push(part.bytesRead);
+      });
+      assert.equal(size, bytes.length);
+    } finally {
+      await sealer.close();
+    }
+    const chunks = chunksOf(k, bytes);
+    assert.ok(chunks.length > 2);
+    assert.equal(got.length, chunks.length);
+    chunks.forEach((chunk, i) => {
+      const blob = got[i]!;
+      assert.deepEqual(blob.id, blobId(crypto, k, 'data', chunk));
+      assert.equal(blob.rawLength, chunk.length);
+      const plain = openBlob(crypto, k, 'data', blob.id, blob.sealed, zstdDecompress, chunk.length);
+      assert.ok(Buffer.from(plain).equals(chunk), `chunk ${i}`);
+    });
+    assert.deepEqual(
+      reads,
+      [...reads].sort((a, b) => a - b),
+    );
+    assert.equal(reads.at(-1), bytes.length);
+  });
+
+  test('an empty file has no blob and size 0', async () => {
+    const sealer = workerSealers(1)(keys());
+    try {
+      const parts: number[] = [];
+      assert.equal(
+        await sealer.sealFile!(
+          file('empty', new Uint8Array(0)),
+          0,
+          async (p) => void parts.push(p.blobs.length),
+        ),
+        0,
+      );
+      assert.equal(
+        parts.reduce((a, b) => a + b, 0),
+        0,
+      );
+    } finally {
+      await sealer.close();
+    }
+  });
+
+  test('a file that cannot be opened is a FileSourceError naming the cause, and the worker goes on', async () => {
+    const sealer = workerSealers(1)(keys());
+    try {
+      await assert.rejects(
+        sealer.sealFile!(join(dir, 'no-such-file'), 10, async () => undefined),
+        (e: unknown) => e instanceof FileSourceError && /ENOENT/.test(e.message),
+      );
+      const ok = file('after.txt', text(100, 1));
+      assert.equal(await sealer.sealFile!(ok, 0, async () => undefined), text(100, 1).length);
+    } finally {
+      await sealer.close();
+    }
+  });
+
+  test('a failure to handle a part fails that file, and the worker is not left waiting', async () => {
+    const sealer = workerSealers(1)(keys());
+    try {
+      const big = file('big.bin', new Uint8Array(randomBytes(6 << 20)));
+      await assert.rejects(
+        sealer.sealFile!(big, 6 << 20, async () => {
+          throw new Error('the pack could not be stored');
+        }),
+        /the pack could not be stored/,
+      );
+      const ok = file('next.txt', text(100, 2));
+      assert.equal(await sealer.sealFile!(ok, 0, async () => undefined), text(100, 2).length);
+    } finally {
+      await sealer.close();
+    }
+  });
+
+  test('an aborted signal stops a file being read with the signal reason', async () => {
+    const sealer = workerSealers(1)(keys());
+    const controller = new AbortController();
+    try {
+      const big = file('abort.bin', new Uint8Array(randomBytes(12 << 20)));
+      await assert.rejects(
+        sealer.sealFile!(
+          big,
+          12 << 20,
+          async () => controller.abort(new Error('stopped by the test')),
+          controller.signal,
+        ),
+        /stopped by the test/,
+      );
+    } finally {
+      await sealer.close();
+    }
+  });
 });

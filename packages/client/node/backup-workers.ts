@@ -18,7 +18,16 @@
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { nodeCryptoProvider } from '@sealpost/core/node';
-import { sealBlob, type BlobId, type BlobType } from '@sealpost/core/backup/blob';
+import { openSync, readSync, closeSync } from 'node:fs';
+import { LIMITS } from '@sealpost/core';
+import {
+  BLOB_ID_BYTES,
+  sealBlob,
+  type BlobId,
+  type BlobType,
+  type SealedBlob,
+} from '@sealpost/core/backup/blob';
+import { Chunker, deriveGearTable } from '@sealpost/core/backup/chunker';
 import { wipeRepositoryKeys, type RepositoryKeys } from '@sealpost/core/backup/keys';
 import { BACKUP_ENGINE_LIMITS } from '../src/backup/limits.ts';
 import {
@@ -27,7 +36,7 @@ import {
   type PackVerifier,
   type PackVerifierFactory,
 } from '../src/backup/pack-verifier.ts';
-import type { BlobSealer, SealerFactory } from '../src/backup/sealer.ts';
+import { FileSourceError, type BlobSealer, type SealerFactory } from '../src/backup/sealer.ts';
 import { reclaimNativeMemory } from './backup-reclaim.ts';
 import { zstdCompressor, zstdDecompress } from './backup-zstd.ts';
 
@@ -48,6 +57,11 @@ const BUSY_BEFORE_INLINE = { seal: 4, verify: 1 } as const;
  */
 const BATCH_MAX_BYTES = 1024 * 1024;
 const BATCH_MAX_JOBS = 8;
+/**
+ * File jobs in one message: few, so that a worker's queue refills as it goes (a file's blobs come
+ * back at the end of its batch or every PART_BYTES) while the engine keeps backupFileJobsInFlight out.
+ */
+const BATCH_MAX_FILES = 16;
 
 interface SealJob {
   readonly kind: 'seal';
@@ -60,12 +74,35 @@ interface VerifyJob {
   readonly kind: 'verify';
   readonly pack: Uint8Array;
 }
-type JobBody = SealJob | VerifyJob;
+/** Read, chunk and seal a whole file (BlobSealer.sealFile). */
+interface FileJob {
+  readonly kind: 'file';
+  readonly path: string;
+  /** The file's size from lstat: a short read that reaches it ends the file. */
+  readonly expected: number;
+}
+type JobBody = SealJob | VerifyJob | FileJob;
 type Job = JobBody & { readonly job: number };
+/**
+ * A file job's data blobs in one message: their sealed bytes end to end, their ids (32 bytes each)
+ * end to end, and [sealed length, plaintext length] per blob. Three buffers per part rather than
+ * objects and buffers per blob: the engine thread's share of a backup was mostly its messages'
+ * decoding and the garbage they left (docs/backup-engine.md "Sealing on workers").
+ */
+interface WirePart {
+  readonly sealed: Uint8Array;
+  readonly ids: Uint8Array;
+  readonly lengths: Uint32Array;
+}
 type Reply =
   | { readonly job: number; readonly id: Uint8Array; readonly rawLength: number; readonly sealed: Uint8Array }
   | { readonly job: number; readonly verdict: PackVerdict }
-  | { readonly job: number; readonly error: string };
+  /** Some of a file job's blobs (more may follow). */
+  | { readonly job: number; readonly part: WirePart; readonly bytesRead: number }
+  /** A file job's end. */
+  | { readonly job: number; readonly size: number }
+  /** `source`: the file could not be read; `aborted`: the pool was told to stop. */
+  | { readonly job: number; readonly error: string; readonly source?: true; readonly aborted?: true };
 
 interface Setup {
   readonly sealpostSealer: true;
@@ -73,21 +110,50 @@ interface Setup {
   readonly zstdLevel: number;
 }
 
+/**
+ * Shared between the pool and one worker (Int32Array over a SharedArrayBuffer): the sealed bytes the
+ * worker has sent and the pool not yet handled, and a flag that tells it to abandon its file jobs.
+ */
+const CONTROL_OUTSTANDING = 0;
+const CONTROL_ABORT = 1;
+/**
+ * Sealed bytes a worker may have sent ahead of the engine thread's handling (file jobs): it waits
+ * beyond this, so a fast reader over a slow repository does not fill memory.
+ */
+const OUTSTANDING_MAX_BYTES = 4 * 1024 * 1024;
+/** A worker sends what it has of its file jobs once this many sealed bytes are ready. */
+const PART_BYTES = 1024 * 1024;
+
 interface Pool {
   /** Jobs in flight on the least busy worker. */
   leastBusy(): number;
-  /** Sends `body` to the least busy worker; its reply (an error reply rejects). */
-  run(body: JobBody, transfer: ArrayBuffer[]): Promise<Reply>;
+  /**
+   * Sends `body` to the least busy worker; its reply (an error reply rejects). A file job's parts go
+   * to `onPart` in order, and the job settles after the last one's promise.
+   */
+  run(body: JobBody, transfer: ArrayBuffer[], onPart?: (reply: PartReply) => Promise<void>): Promise<Reply>;
+  /** Tells the workers to abandon their file jobs (each then answers with an `aborted` error). */
+  abort(): void;
   close(): Promise<void>;
 }
+type PartReply = Extract<Reply, { part: WirePart }>;
 
 interface Slot {
   readonly worker: Worker;
+  readonly control: Int32Array;
   busy: number;
   /** Jobs not sent yet, and what they transfer. */
   batch: Job[];
   transfer: ArrayBuffer[];
   bytes: number;
+}
+
+interface Waiting {
+  readonly resolve: (r: Reply) => void;
+  readonly reject: (e: Error) => void;
+  readonly onPart: ((reply: PartReply) => Promise<void>) | undefined;
+  /** The job's parts handled so far, in order. */
+  parts: Promise<void>;
 }
 
 /**
@@ -101,7 +167,7 @@ const WORKER_URL =
     : new URL(import.meta.url);
 
 function workerPool(count: number, setup: Setup): Pool {
-  const pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  const pending = new Map<number, Waiting>();
   const send = (slot: Slot) => {
     if (slot.batch.length === 0) return;
     slot.worker.postMessage(slot.batch, slot.transfer);
@@ -109,18 +175,40 @@ function workerPool(count: number, setup: Setup): Pool {
     slot.transfer = [];
     slot.bytes = 0;
   };
+  const settle = (slot: Slot, waiting: Waiting, reply: Reply) => {
+    slot.busy--;
+    // After the job's parts: a failure to handle one is the job's failure.
+    waiting.parts.then(
+      () => ('error' in reply ? waiting.reject(new WorkerJobError(reply)) : waiting.resolve(reply)),
+      (error: unknown) => waiting.reject(error instanceof Error ? error : new Error(String(error))),
+    );
+  };
   const workers = Array.from({ length: Math.max(1, count) }, () => {
-    const worker = new Worker(WORKER_URL, { workerData: setup });
-    const slot: Slot = { worker, busy: 0, batch: [], transfer: [], bytes: 0 };
+    const control = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+    const worker = new Worker(WORKER_URL, { workerData: { ...setup, control } });
+    const slot: Slot = { worker, control, busy: 0, batch: [], transfer: [], bytes: 0 };
     worker.on('message', (replies: Reply[]) => {
+      const handled: Promise<void>[] = [];
+      let bytes = 0;
       for (const reply of replies) {
         const waiting = pending.get(reply.job);
         if (waiting === undefined) continue;
+        if ('part' in reply) {
+          bytes += reply.part.sealed.length;
+          const onPart = waiting.onPart;
+          waiting.parts = waiting.parts.then(() => onPart?.(reply));
+          handled.push(waiting.parts);
+          continue;
+        }
         pending.delete(reply.job);
-        slot.busy--;
-        if ('error' in reply) waiting.reject(new Error(`a backup worker failed: ${reply.error}`));
-        else waiting.resolve(reply);
+        settle(slot, waiting, reply);
       }
+      if (bytes === 0) return;
+      // The worker may send more once these parts are handled (or failed: the job then fails).
+      void Promise.allSettled(handled).then(() => {
+        Atomics.sub(control, CONTROL_OUTSTANDING, bytes);
+        Atomics.notify(control, CONTROL_OUTSTANDING);
+      });
     });
     worker.on('error', (error) => {
       for (const w of pending.values()) w.reject(error);
@@ -130,22 +218,30 @@ function workerPool(count: number, setup: Setup): Pool {
   });
   const idlest = () => workers.reduce((a, b) => (b.busy < a.busy ? b : a));
   let next = 0;
+  const abort = () => {
+    for (const { control } of workers) Atomics.store(control, CONTROL_ABORT, 1);
+  };
   return {
     leastBusy: () => idlest().busy,
-    run(body, transfer) {
+    run(body, transfer, onPart) {
       const slot = idlest();
       const job: Job = { ...body, job: next++ };
       slot.busy++;
       return new Promise((resolve, reject) => {
-        pending.set(job.job, { resolve, reject });
+        pending.set(job.job, { resolve, reject, onPart, parts: Promise.resolve() });
         if (slot.batch.length === 0) setImmediate(() => send(slot));
         slot.batch.push(job);
         slot.transfer.push(...transfer);
-        slot.bytes += job.kind === 'seal' ? job.plaintext.length : job.pack.length;
-        if (slot.bytes >= BATCH_MAX_BYTES || slot.batch.length >= BATCH_MAX_JOBS) send(slot);
+        slot.bytes +=
+          job.kind === 'seal' ? job.plaintext.length : job.kind === 'verify' ? job.pack.length : 0;
+        const max = job.kind === 'file' ? BATCH_MAX_FILES : BATCH_MAX_JOBS;
+        if (slot.bytes >= BATCH_MAX_BYTES || slot.batch.length >= max) send(slot);
       });
     },
+    abort,
     async close() {
+      // Queued file jobs are abandoned rather than read to no purpose (after a failure).
+      abort();
       for (const slot of workers) send(slot);
       await Promise.all(
         workers.map(({ worker }) => {
@@ -156,6 +252,21 @@ function workerPool(count: number, setup: Setup): Pool {
       );
     },
   };
+}
+
+/** A worker's error reply. */
+class WorkerJobError extends Error {
+  readonly source: boolean;
+  readonly aborted: boolean;
+  constructor(reply: { error: string; source?: true; aborted?: true }) {
+    super(
+      reply.source === true || reply.aborted === true
+        ? reply.error
+        : `a backup worker failed: ${reply.error}`,
+    );
+    this.source = reply.source === true;
+    this.aborted = reply.aborted === true;
+  }
 }
 
 /** Seal blobs on `count` worker threads (at least 1). */
@@ -179,6 +290,24 @@ export function workerSealers(
         const reply = await pool.run({ kind: 'seal', type, plaintext: copy, id }, [copy.buffer]);
         if (!('sealed' in reply)) throw new Error('a backup worker answered a seal with something else');
         return { id: reply.id as BlobId, type, rawLength: reply.rawLength, sealed: reply.sealed };
+      },
+      async sealFile(path, expected, onPart, signal) {
+        signal?.throwIfAborted();
+        const stop = () => pool.abort();
+        signal?.addEventListener('abort', stop, { once: true });
+        try {
+          const reply = await pool.run({ kind: 'file', path, expected }, [], (reply) =>
+            onPart({ blobs: blobsOf(reply.part), bytesRead: reply.bytesRead }),
+          );
+          if (!('size' in reply)) throw new Error('a backup worker answered a file with something else');
+          return reply.size;
+        } catch (error) {
+          if (error instanceof WorkerJobError && error.source) throw new FileSourceError(error.message);
+          if (error instanceof WorkerJobError && error.aborted) signal?.throwIfAborted();
+          throw error;
+        } finally {
+          signal?.removeEventListener('abort', stop);
+        }
       },
       close: () => pool.close(),
     };
@@ -219,61 +348,208 @@ export function workerPackVerifiers(count: number): PackVerifierFactory {
 }
 
 /** The worker: does each job and sends the result back; wipes its keys on "close". */
-function serve(setup: Setup): void {
+function serve(setup: Setup & { readonly control: Int32Array }): void {
   const port = parentPort!;
-  const { keys } = setup;
+  const { keys, control } = setup;
   const compress = zstdCompressor(setup.zstdLevel);
   const verifyDeps = { crypto: nodeCryptoProvider, decompress: zstdDecompress, reclaim: reclaimNativeMemory };
+  const gear = deriveGearTable(nodeCryptoProvider, keys.chunker);
+  /** File jobs' chunk buffer, made on the first one (LIMITS.backupChunkMaxBytes, touched as far as used). */
+  let chunk: Uint8Array | undefined;
   let jobs = 0;
   let bytes = 0;
-  /** Does one job: its reply, and what the reply transfers. */
-  const perform = (message: Job): [Reply, ArrayBuffer[]] => {
+  /** Replies not sent yet, what they transfer, and their sealed bytes. */
+  let out: Reply[] = [];
+  let outTransfer: ArrayBuffer[] = [];
+  let outBytes = 0;
+
+  /** Sends the replies gathered; first waits while the engine has too many sealed bytes unhandled. */
+  const flush = () => {
+    if (out.length === 0) return;
+    if (outBytes > 0) {
+      for (;;) {
+        const outstanding = Atomics.load(control, CONTROL_OUTSTANDING);
+        if (outstanding === 0 || outstanding + outBytes <= OUTSTANDING_MAX_BYTES) break;
+        Atomics.wait(control, CONTROL_OUTSTANDING, outstanding);
+      }
+      Atomics.add(control, CONTROL_OUTSTANDING, outBytes);
+    }
+    port.postMessage(out, outTransfer);
+    out = [];
+    outTransfer = [];
+    outBytes = 0;
+  };
+
+  const sealed = (type: BlobType, plaintext: Uint8Array, id?: BlobId) => {
+    const blob = sealBlob(nodeCryptoProvider, keys, type, plaintext, compress, id);
+    // A minor GC now and then frees the dead chunk copies and sealed blobs (and the zstd
+    // contexts, should backup-zstd.ts fall back to one per call).
+    bytes += plaintext.length;
+    if (++jobs >= RECLAIM_EVERY_JOBS || bytes >= RECLAIM_EVERY_BYTES) {
+      jobs = 0;
+      bytes = 0;
+      reclaimNativeMemory();
+    }
+    return blob;
+  };
+
+  /**
+   * Reads `path` in readBufferBytes pieces into the chunk buffer, right after the current chunk's
+   * bytes (as backup.ts does on the engine thread), and seals each chunk; parts go out every
+   * PART_BYTES of sealed bytes.
+   */
+  const sealFile = (job: number, path: string, expected: number) => {
+    const buffer = (chunk ??= new Uint8Array(LIMITS.backupChunkMaxBytes));
+    const chunker = new Chunker(gear);
+    let blobs: SealedBlob[] = [];
+    let fill = 0;
+    let used = 0;
+    let size = 0;
+    const emit = (blob: SealedBlob) => {
+      blobs.push(blob);
+      outBytes += blob.sealed.length;
+    };
+    const part = () => {
+      const wire = wirePart(blobs);
+      out.push({ job, part: wire, bytesRead: size });
+      outTransfer.push(
+        wire.sealed.buffer as ArrayBuffer,
+        wire.ids.buffer as ArrayBuffer,
+        wire.lengths.buffer as ArrayBuffer,
+      );
+      blobs = [];
+      if (outBytes >= PART_BYTES) flush();
+    };
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (error) {
+      out.push({ job, error: messageOf(error), source: true });
+      return;
+    }
+    try {
+      for (;;) {
+        if (Atomics.load(control, CONTROL_ABORT) !== 0) {
+          out.push({ job, error: 'aborted', aborted: true });
+          return;
+        }
+        const room = Math.min(BACKUP_ENGINE_LIMITS.readBufferBytes, buffer.length - fill);
+        let n: number;
+        try {
+          n = readSync(fd, buffer, fill, room, size);
+        } catch (error) {
+          out.push({ job, error: messageOf(error), source: true });
+          return;
+        }
+        if (n === 0) break;
+        const end = fill + n;
+        used = Math.max(used, end);
+        let start = 0;
+        for (const length of chunker.push(buffer.subarray(fill, end))) {
+          emit(sealed('data', buffer.subarray(start, start + length)));
+          start += length;
+        }
+        if (start > 0) buffer.copyWithin(0, start, end);
+        fill = end - start;
+        size += n;
+        if (outBytes >= PART_BYTES) part();
+        if (n < room && size >= expected) break;
+      }
+      const last = chunker.finish();
+      if (last > 0) emit(sealed('data', buffer.subarray(0, last)));
+      if (blobs.length > 0 || size > 0) part();
+      out.push({ job, size });
+    } catch (error) {
+      out.push({ job, error: messageOf(error) });
+    } finally {
+      closeSync(fd);
+      buffer.fill(0, 0, used);
+    }
+  };
+
+  /** Does one seal or verify job: its reply, and what the reply transfers. */
+  const perform = (message: SealJob | VerifyJob, job: number): [Reply, ArrayBuffer[]] => {
     if (message.kind === 'verify') {
       try {
         // verifyPack reclaims every few blobs itself.
-        return [{ job: message.job, verdict: verifyPack(verifyDeps, keys, message.pack) }, []];
+        return [{ job, verdict: verifyPack(verifyDeps, keys, message.pack) }, []];
       } catch (error) {
-        return [{ job: message.job, error: error instanceof Error ? error.message : 'unknown' }, []];
+        return [{ job, error: messageOf(error) }, []];
       }
     }
-    const { job, type, plaintext, id } = message;
+    const { type, plaintext, id } = message;
     try {
-      const blob = sealBlob(nodeCryptoProvider, keys, type, plaintext, compress, id as BlobId);
-      plaintext.fill(0);
-      // A minor GC now and then frees the dead chunk copies and sealed blobs (and the zstd
-      // contexts, should backup-zstd.ts fall back to one per call).
-      bytes += plaintext.length;
-      if (++jobs >= RECLAIM_EVERY_JOBS || bytes >= RECLAIM_EVERY_BYTES) {
-        jobs = 0;
-        bytes = 0;
-        reclaimNativeMemory();
-      }
+      const blob = sealed(type, plaintext, id as BlobId);
       return [
         { job, id: blob.id, rawLength: blob.rawLength, sealed: blob.sealed },
         [blob.sealed.buffer as ArrayBuffer],
       ];
     } catch (error) {
+      return [{ job, error: messageOf(error) }, []];
+    } finally {
       plaintext.fill(0);
-      return [{ job, error: error instanceof Error ? error.message : 'unknown' }, []];
     }
   };
-  // A batch is answered in one message, once every job of it is done.
+  // A batch is answered in one message once every job of it is done, or sooner in parts when its
+  // files' sealed bytes pile up (sealFile).
   port.on('message', (message: Job[] | 'close') => {
     if (message === 'close') {
       wipeRepositoryKeys(keys);
+      chunk?.fill(0);
       port.close();
       return;
     }
-    const replies: Reply[] = [];
-    const transfer: ArrayBuffer[] = [];
     for (const job of message) {
-      const [reply, buffers] = perform(job);
-      replies.push(reply);
-      transfer.push(...buffers);
+      if (job.kind === 'file') {
+        sealFile(job.job, job.path, job.expected);
+        continue;
+      }
+      const [reply, buffers] = perform(job, job.job);
+      out.push(reply);
+      outTransfer.push(...buffers);
     }
-    port.postMessage(replies, transfer);
+    flush();
   });
 }
 
+/** Data blobs as one WirePart (copied end to end). */
+function wirePart(blobs: readonly SealedBlob[]): WirePart {
+  let total = 0;
+  for (const b of blobs) total += b.sealed.length;
+  const sealed = new Uint8Array(total);
+  const ids = new Uint8Array(blobs.length * BLOB_ID_BYTES);
+  const lengths = new Uint32Array(blobs.length * 2);
+  let at = 0;
+  blobs.forEach((b, i) => {
+    sealed.set(b.sealed, at);
+    at += b.sealed.length;
+    ids.set(b.id, i * BLOB_ID_BYTES);
+    lengths[2 * i] = b.sealed.length;
+    lengths[2 * i + 1] = b.rawLength;
+  });
+  return { sealed, ids, lengths };
+}
+
+/** A WirePart's blobs, as views into its buffers. */
+function blobsOf(part: WirePart): SealedBlob[] {
+  const blobs: SealedBlob[] = [];
+  let at = 0;
+  for (let i = 0; i < part.lengths.length / 2; i++) {
+    const length = part.lengths[2 * i]!;
+    blobs.push({
+      id: part.ids.subarray(i * BLOB_ID_BYTES, (i + 1) * BLOB_ID_BYTES) as BlobId,
+      type: 'data',
+      rawLength: part.lengths[2 * i + 1]!,
+      sealed: part.sealed.subarray(at, at + length),
+    });
+    at += length;
+  }
+  return blobs;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : 'unknown';
+}
+
 if (!isMainThread && (workerData as Partial<Setup> | null)?.sealpostSealer === true)
-  serve(workerData as Setup);
+  serve(workerData as Setup & { readonly control: Int32Array });

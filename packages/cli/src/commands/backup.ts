@@ -254,8 +254,11 @@ function reported(error: unknown): unknown {
   return error instanceof BackupError ? new BackupCommandError(error) : error;
 }
 
-/** Seals on all cores but one (chunking and ids stay on this thread). */
-const deps = () => nodeBackupDeps({ workers: Math.max(1, availableParallelism() - 1) });
+/**
+ * A worker per core: each reads, chunks and seals whole files (backup-workers.ts), and this thread
+ * walks the tree, deduplicates and fills packs, which keeps it mostly idle.
+ */
+const deps = () => nodeBackupDeps({ workers: Math.max(1, availableParallelism()) });
 
 /**
  * The repository `--repo` names and the secret that opens it: a directory and the passphrase; a

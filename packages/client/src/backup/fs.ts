@@ -41,6 +41,12 @@ export interface FsWriter {
 export interface BackupFs {
   /** Does not follow symlinks. */
   lstat(path: string): Promise<FsStat>;
+  /**
+   * The entries of directory `path` with each one's lstat (or the error it gave), in one call:
+   * optional, for file systems where one call per entry costs a round trip each (node: the thread
+   * pool), which a backup of 80,000 small files felt. Absent, the engine calls `readdir` and `lstat`.
+   */
+  readdirStats?(path: string): Promise<{ readonly name: string; readonly stat: FsStat | Error }[]>;
   readdir(path: string): Promise<string[]>;
   readlink(path: string): Promise<string>;
   openRead(path: string): Promise<FsReader>;

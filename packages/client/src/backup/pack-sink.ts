@@ -48,6 +48,8 @@ export class PackSink {
   readonly #session: Session;
   readonly #reader: BlobReader;
   readonly #sealer: BlobSealer;
+  /** Where `add` seals: the sealer, or this thread when the sealer takes whole files (constructor). */
+  readonly #chunkSealer: BlobSealer;
   readonly #inline: boolean;
   /** Blobs being sealed, oldest first. */
   readonly #queue: { type: BlobType; sealed: Promise<SealedBlob> }[] = [];
@@ -100,6 +102,76 @@ export class PackSink {
     this.#inline = session.deps.sealers === undefined;
     this.#sealer =
       session.deps.sealers?.(session.keys, effort) ?? inlineSealer(session.deps, session.keys, effort);
+    // A sealer that takes whole files may hold a worker until its parts are handled (sealFile), and
+    // handling a part can wait for the oldest blob in the queue: blobs given to `add` are then
+    // sealed here, so that nothing in the queue waits on a worker that waits on the queue. They are
+    // few: trees, and the new chunks of files changed since the parent snapshot.
+    this.#chunkSealer =
+      this.#sealer.sealFile === undefined ? this.#sealer : inlineSealer(session.deps, session.keys, effort);
+  }
+
+  /** Whether `addFile` reads and seals whole files elsewhere (BlobSealer.sealFile). */
+  get sealsFiles(): boolean {
+    return this.#sealer.sealFile !== undefined;
+  }
+
+  /**
+   * Stores the blobs of the file at `path`, read, chunked and sealed by the sealer (`sealsFiles`
+   * must hold); returns its size and chunk ids. Known blobs are dropped here (deduplication), after
+   * they were sealed: meant for files whose chunks are likely new. `onRead`: bytes read, as they are.
+   * Errors: FileSourceError when the file cannot be read.
+   */
+  async addFile(
+    path: string,
+    expected: number,
+    onRead: (bytes: number) => void,
+  ): Promise<{ size: number; content: BlobId[] }> {
+    const content: BlobId[] = [];
+    let read = 0;
+    const size = await this.#sealer.sealFile!(
+      path,
+      expected,
+      async (part) => {
+        onRead(part.bytesRead - read);
+        read = part.bytesRead;
+        for (const blob of part.blobs) {
+          content.push(blob.id);
+          await this.#addSealed(blob);
+        }
+      },
+      this.#signal,
+    );
+    return { size, content };
+  }
+
+  /** Queues a blob sealed elsewhere unless its id is known (as `add` does for plaintext). */
+  async #addSealed(blob: SealedBlob): Promise<void> {
+    // No `deps.reclaim` here: what dies on this thread is small (the workers' parts are freed as
+    // external memory), and a forced GC per MiB cost ~4% more instructions and ~20 MiB more RSS
+    // on the Debian set.
+    if (this.#known(blob.id)) return;
+    this.#queue.push({ type: blob.type, sealed: Promise.resolve(blob) });
+    this.#pending.add(toHex(blob.id));
+    this.stats.blobsNew++;
+    this.stats.bytesNew += blob.rawLength;
+    while (this.#queue.length >= BACKUP_ENGINE_LIMITS.sealQueueBlobs) await this.#appendNext();
+  }
+
+  /**
+   * Whether blob `id` is stored already, in a live pack of the index or earlier in this run (then
+   * counted as deduplicated, its pack recorded in `dependsOn`).
+   */
+  #known(id: BlobId): boolean {
+    const hex = toHex(id);
+    if (this.#pending.has(hex)) {
+      this.stats.blobsDeduplicated++;
+      return true;
+    }
+    const pack = this.#reader.livePack(id);
+    if (pack === undefined) return false;
+    if (!this.#own.has(pack)) this.dependsOn.add(pack);
+    this.stats.blobsDeduplicated++;
+    return true;
   }
 
   /** Stores `plaintext` as a blob of `type` unless it is there already; returns its id. */
@@ -107,22 +179,12 @@ export class PackSink {
     const { deps, keys } = this.#session;
     const id = blobId(deps.crypto, keys, type, plaintext);
     this.#reclaimIfDue(plaintext.length);
-    const hex = toHex(id);
-    if (this.#pending.has(hex)) {
-      this.stats.blobsDeduplicated++;
-      return id;
-    }
-    const pack = this.#reader.livePack(id);
-    if (pack !== undefined) {
-      if (!this.#own.has(pack)) this.dependsOn.add(pack);
-      this.stats.blobsDeduplicated++;
-      return id;
-    }
-    const sealed = this.#sealer.seal(type, plaintext, id);
+    if (this.#known(id)) return id;
+    const sealed = this.#chunkSealer.seal(type, plaintext, id);
     // Awaited in order by #append; a failure surfaces there, not as an unhandled rejection.
     sealed.catch(() => undefined);
     this.#queue.push({ type, sealed });
-    this.#pending.add(hex);
+    this.#pending.add(toHex(id));
     this.stats.blobsNew++;
     this.stats.bytesNew += plaintext.length;
     while (this.#queue.length >= BACKUP_ENGINE_LIMITS.sealQueueBlobs) await this.#appendNext();

@@ -9,6 +9,19 @@ import { sealBlob, type BlobId, type BlobType, type SealedBlob } from '@sealpost
 import type { RepositoryKeys } from '@sealpost/core/backup/keys';
 import type { BackupDeps } from './deps.ts';
 
+/** Blobs of one file sealed elsewhere (`BlobSealer.sealFile`), in file order, and the bytes read so far. */
+export interface SealedFilePart {
+  readonly blobs: readonly SealedBlob[];
+  /** Bytes of the file read so far, this part's included. */
+  readonly bytesRead: number;
+}
+
+/**
+ * A source file could not be opened or read where it was being sealed (`sealFile`): the file
+ * system's message; backup.ts reports the file and goes on, as for a read on its own thread.
+ */
+export class FileSourceError extends Error {}
+
 export interface BlobSealer {
   /**
    * Seals one blob. `plaintext` belongs to the caller again once the call returns (the caller reuses
@@ -16,6 +29,22 @@ export interface BlobSealer {
    * (`blobId`), so that it is not computed twice.
    */
   seal(type: BlobType, plaintext: Uint8Array, id: BlobId): Promise<SealedBlob>;
+  /**
+   * Reads, chunks and seals the whole regular file at `path` elsewhere (worker threads), where the
+   * reads are cheap blocking calls and the chunks never cross threads as plaintext; absent, the
+   * engine reads the file itself and seals chunk by chunk. Every chunk is sealed, known or not: the
+   * caller deduplicates on the ids (so it is used for files with no parent entry, whose chunks are
+   * likely new). `onPart` gets the blobs in file order; a part's memory is held until its promise
+   * settles, which bounds what the sealer sends ahead. Resolves to the file's size once every part
+   * is handled. Errors: FileSourceError (the file could not be read), the signal's reason once it
+   * aborts, or onPart's failure.
+   */
+  sealFile?(
+    path: string,
+    expected: number,
+    onPart: (part: SealedFilePart) => Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<number>;
   /** Ends the sealer and wipes its copy of the keys. */
   close(): Promise<void>;
 }
