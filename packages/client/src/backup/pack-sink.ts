@@ -20,13 +20,14 @@
  * blobs to their pack in the order they were added. At most BACKUP_ENGINE_LIMITS.sealQueueBlobs are
  * in flight; `add` waits for the oldest beyond that.
  *
- * A pack's blobs enter the index (and leave `#pending`) only once the pack is stored, and `finish`
+ * A pack's blobs enter the index only once the pack is stored, and `finish`
  * returns only when every pack is: the run's index file never names a pack that is not durable.
  */
 import { LIMITS, toHex } from '@sealpost/core';
 import { blobId, type BlobId, type BlobType, type SealedBlob } from '@sealpost/core/backup/blob';
+import { BlobIndex } from '@sealpost/core/backup/blob-index';
 import type { IndexedPack } from '@sealpost/core/backup/index-file';
-import { PackWriter } from '@sealpost/core/backup/pack';
+import { PACK_ID_BYTES, PackWriter } from '@sealpost/core/backup/pack';
 import type { BlobReader } from './blob-reader.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import { PackBufferPool, type PackBuffer } from './pack-buffers.ts';
@@ -75,8 +76,8 @@ export class PackSink {
    */
   #added = 0;
   #addedBytes = 0;
-  /** Ids added in this run but not yet in the index (hex). */
-  readonly #pending = new Set<string>();
+  /** Ids this run has queued or stored: a blob is added once per run. */
+  readonly #pending = new PendingIds();
   /** The packs this sink stored (hex ids). */
   readonly #own = new Set<string>();
   readonly packs: IndexedPack[] = [];
@@ -151,7 +152,7 @@ export class PackSink {
     // on the Debian set.
     if (this.#known(blob.id)) return;
     this.#queue.push({ type: blob.type, sealed: Promise.resolve(blob) });
-    this.#pending.add(toHex(blob.id));
+    this.#pending.add(blob.id);
     this.stats.blobsNew++;
     this.stats.bytesNew += blob.rawLength;
     while (this.#queue.length >= BACKUP_ENGINE_LIMITS.sealQueueBlobs) await this.#appendNext();
@@ -162,8 +163,7 @@ export class PackSink {
    * counted as deduplicated, its pack recorded in `dependsOn`).
    */
   #known(id: BlobId): boolean {
-    const hex = toHex(id);
-    if (this.#pending.has(hex)) {
+    if (this.#pending.has(id)) {
       this.stats.blobsDeduplicated++;
       return true;
     }
@@ -184,7 +184,7 @@ export class PackSink {
     // Awaited in order by #append; a failure surfaces there, not as an unhandled rejection.
     sealed.catch(() => undefined);
     this.#queue.push({ type, sealed });
-    this.#pending.add(toHex(id));
+    this.#pending.add(id);
     this.stats.blobsNew++;
     this.stats.bytesNew += plaintext.length;
     while (this.#queue.length >= BACKUP_ENGINE_LIMITS.sealQueueBlobs) await this.#appendNext();
@@ -318,12 +318,29 @@ export class PackSink {
     }
     this.#own.add(toHex(packId));
     const packNumber = this.#reader.index.addPack(packId);
-    for (const e of entries) {
-      // A blob the index already holds in a condemned pack keeps that first location there: stay
-      // in `#pending` so that this run does not store it yet again.
-      if (this.#reader.index.add(packNumber, e)) this.#pending.delete(toHex(e.id));
-    }
+    // A blob the index already holds in a condemned pack keeps that first location there; it stays
+    // in `#pending` (as every blob of the run does), so this run does not store it yet again.
+    for (const e of entries) this.#reader.index.add(packNumber, e);
     this.stats.packs++;
     this.stats.bytesStored += length;
+  }
+}
+
+/**
+ * The ids a run has added, in a BlobIndex (typed arrays, 48 bytes an id) under one placeholder
+ * pack: a Set of hex strings cost a string and a hex encoding per blob (~0.3 s of the engine
+ * thread over the Debian set's 85,000 blobs, and its garbage). Ids are never removed: a run's own
+ * blobs are deduplicated against it first, whether their pack is stored yet or not.
+ */
+class PendingIds {
+  readonly #index = new BlobIndex();
+  readonly #pack = this.#index.addPack(new Uint8Array(PACK_ID_BYTES));
+
+  add(id: BlobId): void {
+    this.#index.add(this.#pack, { id, type: 'data', offset: 0, length: 0, rawLength: 0 });
+  }
+
+  has(id: BlobId): boolean {
+    return this.#index.has(id);
   }
 }
