@@ -18,7 +18,14 @@ import { workerPackVerifiers, workerSealers } from './backup-workers.ts';
 import { zstdCompressor, zstdDecompress } from './backup-zstd.ts';
 
 export function nodeBackupDeps(
-  options: { zstdLevel?: number; zstdLevelSmall?: number; now?: () => number; workers?: number } = {},
+  options: {
+    zstdLevel?: number;
+    zstdLevelSmall?: number;
+    now?: () => number;
+    workers?: number;
+    /** Worker threads for `check --read-data` (default: `workers`). */
+    verifierWorkers?: number;
+  } = {},
 ): BackupDeps {
   const level = options.zstdLevel ?? BACKUP_ENGINE_LIMITS.zstdLevel;
   const levelSmall = options.zstdLevelSmall ?? BACKUP_ENGINE_LIMITS.zstdLevelSmall;
@@ -28,7 +35,7 @@ export function nodeBackupDeps(
     ...(workers > 0
       ? {
           sealers: workerSealers(workers, { zstdLevel: level, zstdLevelSmall: levelSmall }),
-          packVerifiers: workerPackVerifiers(workers),
+          packVerifiers: workerPackVerifiers(options.verifierWorkers ?? workers),
         }
       : {}),
     crypto: nodeCryptoProvider,

@@ -255,10 +255,16 @@ function reported(error: unknown): unknown {
 }
 
 /**
- * A worker per core: each reads, chunks and seals whole files (backup-workers.ts), and this thread
- * walks the tree, deduplicates and fills packs, which keeps it mostly idle.
+ * A sealing worker per core: each reads, chunks and seals whole files (backup-workers.ts), and this
+ * thread walks the tree, deduplicates and fills packs. `check --read-data` verifies on all cores but
+ * one: it has two packs in flight, one verified here (check.ts), and a second worker only cost its
+ * memory (~30 MiB).
  */
-const deps = () => nodeBackupDeps({ workers: Math.max(1, availableParallelism()) });
+const deps = () =>
+  nodeBackupDeps({
+    workers: Math.max(1, availableParallelism()),
+    verifierWorkers: Math.max(1, availableParallelism() - 1),
+  });
 
 /**
  * The repository `--repo` names and the secret that opens it: a directory and the passphrase; a
