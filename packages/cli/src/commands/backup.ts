@@ -10,6 +10,7 @@
  *   backup restore <snapshot> <target> --repo <dir>  writes a snapshot (or --path of it) back
  *   backup diff <from> <to> --repo <dir>             paths added, removed, modified
  *   backup forget --repo <dir> --keep-... [--group-by host,paths,tags] [selection] [--dry-run]
+ *   backup forget <snapshot>... --repo <dir> [--dry-run]   exactly these snapshots
  *   backup prune --repo <dir>                        deletes the data no snapshot uses
  *   backup check --repo <dir> [--read-data]          is the repository whole?
  *
@@ -664,8 +665,15 @@ export function backupCommand(program: Command, io: CliIo): void {
     );
 
   const forgetCommand = selecting(
-    sub('forget', 'remove the snapshots a keep policy does not keep (only among those selected)'),
+    sub(
+      'forget',
+      'remove the snapshots a keep policy does not keep (only among those selected), or those named',
+    ),
   )
+    .argument(
+      '[snapshot...]',
+      'ids, unique prefixes or "latest" (of the selected): remove exactly these (no --keep-* then)',
+    )
     .option('--dry-run', 'only say what would be removed')
     .option('--prune', 'then prune the data no snapshot uses')
     .option('--grace <duration>', GRACE_HELP, graceArg);
@@ -691,8 +699,17 @@ export function backupCommand(program: Command, io: CliIo): void {
         `(any of them, comma-separated; "" for one group; default ${DEFAULT_GROUP_BY.join(',')})`,
       groupByArg,
     );
+  const forgetEntry = ({ id, snapshot: s }: { id: string; snapshot: ForgetSnapshot }) => ({
+    id,
+    time: new Date(s.timeMs).toISOString(),
+    hostname: s.hostname,
+    paths: s.paths,
+    tags: s.tags,
+  });
+  const forgetLine = ({ id, snapshot: s }: { id: string; snapshot: ForgetSnapshot }) =>
+    `${id.slice(0, 12)}  ${new Date(s.timeMs).toISOString()}  ${s.hostname}  ${s.tags.join(',')}`;
   forgetCommand.action(
-    action(async (options: SelectOptions) => {
+    action(async (ids: string[], options: SelectOptions) => {
       const policy: ForgetPolicy = {
         last: options.keepLast,
         hourly: options.keepHourly,
@@ -703,21 +720,41 @@ export function backupCommand(program: Command, io: CliIo): void {
         ...(options.keepWithin === undefined ? {} : { within: options.keepWithin }),
         ...(options.keepTag === undefined ? {} : { tags: options.keepTag.map((list) => list.split(',')) }),
       };
+      const dryRun = options.dryRun === true;
+      if (ids.length > 0) {
+        // restic refuses the mix too: a policy would decide about snapshots the ids do not name.
+        if (Object.values(policy).some((v) => v !== undefined) || options.groupBy !== undefined) {
+          throw new ValidationError(
+            'VALIDATION_FAILED',
+            'forget takes snapshot ids or a keep policy (--keep-*, --group-by), not both',
+          );
+        }
+        await withSession(io, options, home(), async (session) => {
+          const result = await forget(session, { ids }, { dryRun, filter: filterOf(options) });
+          const pruned =
+            options.prune === true ? await prune(session, { dryRun, graceMs: options.grace }) : undefined;
+          print(
+            options,
+            {
+              dryRun,
+              removed: result.removed,
+              remove: result.remove.map(forgetEntry),
+              ...(pruned === undefined ? {} : { prune: pruned }),
+            },
+            [
+              ...result.remove.map((s) => `  remove  ${forgetLine(s)}`),
+              dryRun ? 'dry run: nothing removed' : `${result.removed} snapshots removed`,
+              ...(pruned === undefined ? [] : pruneLines(pruned)),
+            ],
+          );
+        });
+        return;
+      }
       const groupBy = options.groupBy ?? DEFAULT_GROUP_BY;
       await withSession(io, options, home(), async (session) => {
-        const dryRun = options.dryRun === true;
         const result = await forget(session, policy, { dryRun, groupBy, filter: filterOf(options) });
         const pruned =
           options.prune === true ? await prune(session, { dryRun, graceMs: options.grace }) : undefined;
-        const entry = ({ id, snapshot: s }: { id: string; snapshot: ForgetSnapshot }) => ({
-          id,
-          time: new Date(s.timeMs).toISOString(),
-          hostname: s.hostname,
-          paths: s.paths,
-          tags: s.tags,
-        });
-        const line = ({ id, snapshot: s }: { id: string; snapshot: ForgetSnapshot }) =>
-          `${id.slice(0, 12)}  ${new Date(s.timeMs).toISOString()}  ${s.hostname}  ${s.tags.join(',')}`;
         const key = (g: (typeof result.groups)[number]) => ({
           ...(groupBy.includes('host') ? { hostname: g.hostname } : {}),
           ...(groupBy.includes('paths') ? { paths: g.paths } : {}),
@@ -740,16 +777,20 @@ export function backupCommand(program: Command, io: CliIo): void {
               hostname: g.hostname,
               paths: g.paths,
               tags: g.tags,
-              keep: g.keep.map((k) => ({ ...entry(k.snapshot), reasons: k.reasons, matches: k.matches })),
-              remove: g.remove.map(entry),
+              keep: g.keep.map((k) => ({
+                ...forgetEntry(k.snapshot),
+                reasons: k.reasons,
+                matches: k.matches,
+              })),
+              remove: g.remove.map(forgetEntry),
             })),
             ...(pruned === undefined ? {} : { prune: pruned }),
           },
           [
             ...result.groups.flatMap((g) => [
               `${title(g)}: keep ${g.keep.length}, remove ${g.remove.length}`,
-              ...g.keep.map((k) => `  keep    ${line(k.snapshot)}  (${k.matches.join('; ')})`),
-              ...g.remove.map((s) => `  remove  ${line(s)}  (no rule keeps it)`),
+              ...g.keep.map((k) => `  keep    ${forgetLine(k.snapshot)}  (${k.matches.join('; ')})`),
+              ...g.remove.map((s) => `  remove  ${forgetLine(s)}  (no rule keeps it)`),
             ]),
             dryRun ? 'dry run: nothing removed' : `${result.removed} snapshots removed`,
             ...(pruned === undefined ? [] : pruneLines(pruned)),

@@ -1,6 +1,7 @@
 /**
  * `forget`: which snapshots a retention policy keeps, and removing the others' snapshot files
- * (their data stays until `prune`, prune.ts).
+ * (their data stays until `prune`, prune.ts); or removing snapshots named by id (restic's
+ * `forget ID...`, `forget(session, { ids })`).
  *
  * The policy is restic's (`restic forget --keep-* --group-by`). The snapshots chosen (all, or those
  * a `SnapshotFilter` selects: snapshots.ts) are divided into groups by any of hostname, paths and
@@ -27,6 +28,7 @@
 import { BackupError } from './errors.ts';
 import type { Session } from './session.ts';
 import {
+  findSnapshot,
   hasTags,
   listSnapshots,
   selectSnapshots,
@@ -52,6 +54,15 @@ export interface KeepWithin {
 export type ForgetPolicy = Partial<Record<ForgetRule, number>> & {
   readonly within?: KeepWithin;
   readonly tags?: readonly (readonly string[])[];
+};
+
+/**
+ * restic's `forget ID...`: exactly these snapshots, each an id, a unique prefix of one, or "latest"
+ * (the newest of those the filter selects), as `findSnapshot` resolves them. Never with a policy
+ * (restic refuses the mix too).
+ */
+export type ForgetIds = { readonly ids: readonly string[] } & {
+  readonly [K in keyof ForgetPolicy]?: never;
 };
 
 /** What snapshots are grouped by (restic's `--group-by host,paths,tags`). */
@@ -82,6 +93,21 @@ export interface ForgetResult {
   readonly groups: readonly ForgetGroup[];
   /** Snapshot files deleted (none on a dry run). */
   readonly removed: number;
+}
+
+export interface ForgetIdsResult {
+  /** The snapshots named, each once, in the order first named: those removed (or, dry, to be). */
+  readonly remove: readonly SnapshotInfo[];
+  /** Snapshot files deleted (none on a dry run). */
+  readonly removed: number;
+}
+
+export interface ForgetOptions {
+  readonly dryRun?: boolean;
+  /** Policy only: what groups are made of (default host and paths). */
+  readonly groupBy?: readonly GroupField[];
+  /** Policy: the snapshots considered; ids: the snapshots "latest" is the newest of. */
+  readonly filter?: SnapshotFilter;
 }
 
 const WITHIN_UNITS = { y: 'years', m: 'months', d: 'days', h: 'hours' } as const;
@@ -262,16 +288,32 @@ export function applyPolicy(
 
 /**
  * Applies `policy` to the repository's snapshots (those `filter` selects; the others are left
- * alone) and deletes the files of those not kept.
+ * alone) and deletes the files of those not kept. With `{ ids }` instead, deletes the files of
+ * exactly the snapshots named, once every name is resolved: an unknown or ambiguous one is
+ * BACKUP_SNAPSHOT_NOT_FOUND naming it, and nothing is deleted.
  */
 export async function forget(
   session: Session,
+  ids: ForgetIds,
+  options?: ForgetOptions,
+): Promise<ForgetIdsResult>;
+export async function forget(
+  session: Session,
   policy: ForgetPolicy,
-  options: {
-    readonly dryRun?: boolean;
-    readonly groupBy?: readonly GroupField[];
-    readonly filter?: SnapshotFilter;
-  } = {},
+  options?: ForgetOptions,
+): Promise<ForgetResult>;
+export async function forget(
+  session: Session,
+  what: ForgetPolicy | ForgetIds,
+  options: ForgetOptions = {},
+): Promise<ForgetResult | ForgetIdsResult> {
+  return 'ids' in what ? forgetIds(session, what.ids, options) : forgetPolicy(session, what, options);
+}
+
+async function forgetPolicy(
+  session: Session,
+  policy: ForgetPolicy,
+  options: ForgetOptions,
 ): Promise<ForgetResult> {
   const chosen = selectSnapshots(await listSnapshots(session), options.filter ?? {});
   const groups = applyPolicy(chosen, policy, options.groupBy ?? DEFAULT_GROUP_BY);
@@ -285,4 +327,31 @@ export async function forget(
     }
   }
   return { groups, removed };
+}
+
+async function forgetIds(
+  session: Session,
+  ids: readonly string[],
+  options: ForgetOptions,
+): Promise<ForgetIdsResult> {
+  const named = new Map<SnapshotInfo['id'], SnapshotInfo>();
+  for (const id of ids) {
+    let found: SnapshotInfo;
+    try {
+      found = await findSnapshot(session, id, [], options.filter ?? {});
+    } catch (error) {
+      // findSnapshot's message does not say which of several names failed; this one does.
+      if (!(error instanceof BackupError) || error.code !== 'BACKUP_SNAPSHOT_NOT_FOUND') throw error;
+      throw new BackupError(error.code, `${error.message}: ${id}`, error.details, { cause: error });
+    }
+    if (!named.has(found.id)) named.set(found.id, found);
+  }
+  let removed = 0;
+  if (options.dryRun !== true) {
+    for (const id of named.keys()) {
+      await session.repo.delete('snapshots', id);
+      removed++;
+    }
+  }
+  return { remove: [...named.values()], removed };
 }
