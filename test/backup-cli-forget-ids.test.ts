@@ -73,6 +73,7 @@ test('forget <id>... removes exactly the named snapshots (prefix, full id, "late
   // Ids and a keep policy together are refused before the repository is opened.
   for (const policy of [
     ['--keep-last', '1'],
+    ['--keep-within-daily', '7d'],
     ['--group-by', 'host'],
   ]) {
     const mixed = await sealpost(['forget', one, ...policy]);

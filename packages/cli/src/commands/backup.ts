@@ -103,6 +103,11 @@ interface Options {
   readonly keepMonthly?: number;
   readonly keepYearly?: number;
   readonly keepWithin?: KeepWithinArg;
+  readonly keepWithinHourly?: KeepWithinArg;
+  readonly keepWithinDaily?: KeepWithinArg;
+  readonly keepWithinWeekly?: KeepWithinArg;
+  readonly keepWithinMonthly?: KeepWithinArg;
+  readonly keepWithinYearly?: KeepWithinArg;
   readonly keepTag?: string[];
   readonly groupBy?: GroupField[];
   readonly account?: boolean;
@@ -130,17 +135,19 @@ const collect = (value: string, previous: string[] | undefined) => [...(previous
 
 type KeepWithinArg = NonNullable<ForgetPolicy['within']>;
 
-/** restic's `--keep-within` duration such as 2y5m7d3h (commander option parser). */
-function keepWithinArg(value: string): KeepWithinArg {
-  const within = parseKeepWithin(value);
-  if (within === undefined) {
-    throw new ValidationError(
-      'VALIDATION_FAILED',
-      `--keep-within is a duration such as 2y5m7d3h (whole years, months, days, hours), not ${JSON.stringify(value)}`,
-    );
-  }
-  return within;
-}
+/** restic's `--keep-within[-<bucket>]` duration such as 2y5m7d3h (commander option parser for `flag`). */
+const keepWithinArg =
+  (flag: string) =>
+  (value: string): KeepWithinArg => {
+    const within = parseKeepWithin(value);
+    if (within === undefined) {
+      throw new ValidationError(
+        'VALIDATION_FAILED',
+        `${flag} is a duration such as 2y5m7d3h (whole years, months, days, hours), not ${JSON.stringify(value)}`,
+      );
+    }
+    return within;
+  };
 
 const GROUP_FIELD_NAMES: Readonly<Record<string, GroupField>> = {
   host: 'host',
@@ -686,12 +693,21 @@ export function backupCommand(program: Command, io: CliIo): void {
       count(`--keep-${rule}`),
     );
   }
+  forgetCommand.option(
+    '--keep-within <duration>',
+    "keep every snapshot newer than the group's newest less this duration (such as 2y5m7d3h)",
+    keepWithinArg('--keep-within'),
+  );
+  // restic's --keep-within-<bucket> flags, each bucket with the period it names in the help.
+  const withinBuckets = { hourly: 'hour', daily: 'day', weekly: 'week', monthly: 'month', yearly: 'year' };
+  for (const [unit, period] of Object.entries(withinBuckets)) {
+    forgetCommand.option(
+      `--keep-within-${unit} <duration>`,
+      `keep the newest snapshot of each ${period} (UTC) among those --keep-within <duration> keeps`,
+      keepWithinArg(`--keep-within-${unit}`),
+    );
+  }
   forgetCommand
-    .option(
-      '--keep-within <duration>',
-      "keep every snapshot newer than the group's newest less this duration (such as 2y5m7d3h)",
-      keepWithinArg,
-    )
     .option('--keep-tag <tag,...>', 'keep every snapshot with all these tags (repeatable: any list)', collect)
     .option(
       '--group-by <fields>',
@@ -717,6 +733,11 @@ export function backupCommand(program: Command, io: CliIo): void {
         weekly: options.keepWeekly,
         monthly: options.keepMonthly,
         yearly: options.keepYearly,
+        withinHourly: options.keepWithinHourly,
+        withinDaily: options.keepWithinDaily,
+        withinWeekly: options.keepWithinWeekly,
+        withinMonthly: options.keepWithinMonthly,
+        withinYearly: options.keepWithinYearly,
         ...(options.keepWithin === undefined ? {} : { within: options.keepWithin }),
         ...(options.keepTag === undefined ? {} : { tags: options.keepTag.map((list) => list.split(',')) }),
       };

@@ -1,6 +1,6 @@
 // Properties of the keep policy (forget.ts) over random snapshot times, hosts and tags, and worked
-// examples of what restic's counting rules do not cover (--keep-within, --keep-tag, --group-by); the
-// counting rules' worked examples are in test/backup-maintenance.test.ts.
+// examples of what restic's counting rules do not cover (--keep-within, --keep-within-<bucket>,
+// --keep-tag, --group-by); the counting rules' worked examples are in test/backup-maintenance.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -8,6 +8,7 @@ import type { BlobId } from '@sealpost/core/backup/blob';
 import { BackupError } from './errors.ts';
 import {
   applyPolicy,
+  bucket,
   FORGET_RULES,
   GROUP_FIELDS,
   keepWithinCutoff,
@@ -15,6 +16,8 @@ import {
   type ForgetPolicy,
   type GroupField,
   type KeepWithin,
+  WITHIN_RULES,
+  type WithinRule,
 } from './forget.ts';
 import type { ObjectName } from './repository.ts';
 import { selectSnapshots, type SnapshotInfo } from './snapshots.ts';
@@ -292,4 +295,128 @@ test('refuses a within or count that is not a whole number, a within of zero alo
   );
   assert.throws(() => applyPolicy(all, { tags: [] }), isBackupError('BACKUP_POLICY_EMPTY'));
   assert.equal(applyPolicy(all, { tags: [['x']] })[0]!.remove.length, 1, 'keep-tag alone is a policy');
+});
+
+const withinRule = fc.constantFrom(...(Object.keys(WITHIN_RULES) as WithinRule[]));
+
+test('keep-within-<bucket> keeps a subset of keep-within: one snapshot per bucket it covers', () => {
+  fc.assert(
+    fc.property(snapshots, within, withinRule, groupBy, (all, w, rule, by) => {
+      fc.pre(w.years + w.months + w.days + w.hours > 0);
+      const unit = WITHIN_RULES[rule];
+      const plain = applyPolicy(all, { within: w }, by);
+      const bucketed = applyPolicy(all, { [rule]: w } as ForgetPolicy, by);
+      assert.equal(bucketed.length, plain.length);
+      for (const [i, g] of bucketed.entries()) {
+        const inSpan = new Set(ids(plain[i]!.keep.map((k) => k.snapshot)));
+        const seen = new Set<string>();
+        for (const k of g.keep) {
+          assert.ok(inSpan.has(k.snapshot.id), 'kept by plain within too');
+          assert.deepEqual(k.reasons, [rule]);
+          const b = bucket(unit, k.snapshot);
+          assert.ok(!seen.has(b), `one snapshot per ${unit} bucket`);
+          seen.add(b);
+        }
+        const covered = new Set(plain[i]!.keep.map((k) => bucket(unit, k.snapshot)));
+        assert.deepEqual([...seen].sort(), [...covered].sort(), 'every bucket in the span keeps one');
+      }
+    }),
+    { numRuns: 200 },
+  );
+});
+
+// Oldest first: 2026-03-01 is a Sunday, so 03-02 and 03-09 start ISO weeks.
+const history = [
+  '2025-12-31T00:00',
+  '2026-02-27T00:00',
+  '2026-03-02T10:00',
+  '2026-03-10T19:00',
+  '2026-03-10T20:10',
+  '2026-03-10T20:30',
+].map((t) => at(`${t}:00Z`));
+const span = (text: string) => parseKeepWithin(text)!;
+
+test('keep-within-<bucket> keeps the newest of each bucket within the span, said "<bucket> within <span>"', () => {
+  const cases: [ForgetPolicy, string[]][] = [
+    [
+      { withinHourly: span('2h') },
+      ['2026-03-10T20:30 hourly within 2h', '2026-03-10T19:00 hourly within 2h'],
+    ],
+    [
+      { withinDaily: span('10d') },
+      ['2026-03-10T20:30 daily within 10d', '2026-03-02T10:00 daily within 10d'],
+    ],
+    [
+      { withinWeekly: span('10d') },
+      ['2026-03-10T20:30 weekly within 10d', '2026-03-02T10:00 weekly within 10d'],
+    ],
+    [
+      { withinMonthly: span('1m') },
+      ['2026-03-10T20:30 monthly within 1m', '2026-02-27T00:00 monthly within 1m'],
+    ],
+    [
+      { withinYearly: span('1y') },
+      ['2026-03-10T20:30 yearly within 1y', '2025-12-31T00:00 yearly within 1y'],
+    ],
+    [
+      { last: 1, within: span('1h'), withinDaily: span('1d'), tags: [['']] },
+      [
+        '2026-03-10T20:30 last snapshot; within 1h; daily within 1d; has tags ',
+        '2026-03-10T20:10 within 1h; has tags ',
+        '2026-03-10T19:00 has tags ',
+        '2026-03-02T10:00 has tags ',
+        '2026-02-27T00:00 has tags ',
+        '2025-12-31T00:00 has tags ',
+      ],
+    ],
+  ];
+  for (const [p, want] of cases) assert.deepEqual(keptAt(history, p), want, JSON.stringify(p));
+  assert.deepEqual(
+    applyPolicy(history, { withinDaily: span('1d') })[0]!.keep.map((k) => k.reasons),
+    [['withinDaily']],
+  );
+});
+
+test('keep-within-<bucket> longer than the history keeps each bucket', () => {
+  const all = ['2026-03-09T06:00', '2026-03-09T12:00', '2026-03-10T08:00', '2026-03-10T20:00'].map((t) =>
+    at(`${t}:00Z`),
+  );
+  assert.deepEqual(keptAt(all, { withinDaily: span('1y') }), [
+    '2026-03-10T20:00 daily within 1y',
+    '2026-03-09T12:00 daily within 1y',
+  ]);
+  assert.deepEqual(keptAt(all, { withinDaily: span('1d') }), ['2026-03-10T20:00 daily within 1d']);
+});
+
+test('keep-within-<bucket> keeps one of two snapshots made at the same time in one bucket', () => {
+  const all = [
+    at('2026-03-01T00:00:00Z'),
+    at('2026-03-09T12:00:00Z'),
+    at('2026-03-09T12:00:00Z', 'h', ['x']),
+    at('2026-03-10T20:00:00Z'),
+  ];
+  const [g] = applyPolicy(all, { withinDaily: span('3d') });
+  assert.deepEqual(
+    g!.keep.map(
+      (k) => `${new Date(k.snapshot.snapshot.timeMs).toISOString().slice(0, 13)} ${k.matches.join()}`,
+    ),
+    ['2026-03-10T20 daily within 3d', '2026-03-09T12 daily within 3d'],
+  );
+  assert.equal(g!.remove.length, 2, 'the other of the tie, and the oldest (outside the span)');
+});
+
+test('a group with no snapshots keeps and removes nothing; keep-within-<bucket> alone is a policy, zero or negative is refused', () => {
+  assert.deepEqual(applyPolicy([], { withinDaily: span('7d') }), []);
+  assert.deepEqual(applyPolicy([], { daily: 3 }), []);
+  const all = [at('2026-01-01T00:00:00Z'), at('2025-01-01T00:00:00Z')];
+  assert.equal(applyPolicy(all, { withinWeekly: span('1d') })[0]!.remove.length, 1);
+  assert.throws(
+    () => applyPolicy(all, { withinDaily: { years: 0, months: 0, days: 0, hours: 0 } }),
+    isBackupError('BACKUP_POLICY_EMPTY'),
+  );
+  assert.throws(
+    () => applyPolicy(all, { last: 1, withinMonthly: { years: 0, months: -1, days: 0, hours: 0 } }),
+    (e: unknown) =>
+      isBackupError('BACKUP_POLICY_EMPTY')(e) && /keep-within-monthly/.test((e as Error).message),
+  );
 });

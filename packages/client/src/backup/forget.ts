@@ -14,16 +14,18 @@
  * - `within` (restic's `--keep-within 2y5m7d3h`) keeps every snapshot strictly newer than the
  *   group's newest snapshot less that many years, months, days and hours (calendar arithmetic in
  *   UTC, as Go's `AddDate`: 2026-03-31 less 1m is 2026-02-31, that is 2026-03-03);
+ * - `withinHourly` ... `withinYearly` (restic's `--keep-within-daily 7d` ...) keep the newest snapshot
+ *   of each hour, day, week, month or year among those `within` that span would keep;
  * - `tags` (restic's `--keep-tag a,b`, repeatable) keeps every snapshot that has all the tags of any
  *   one of the lists (a list holding only "" matches the snapshots without tags, as restic's).
  *
  * A snapshot is kept when any rule keeps it; its reasons name each rule (`reasons`) and say it as
- * restic does (`matches`: "daily snapshot", "within 2y5m", "has tags a,b"). Time buckets are in UTC
- * (restic uses local time) and `within` counts back from the group's newest snapshot, not from now,
- * so the outcome depends only on the snapshots, never on where or when `forget` runs. A policy
- * that keeps nothing is refused (BACKUP_POLICY_EMPTY) rather than removing everything; so is a
- * negative or fractional count or duration. Unlike restic 0.17, a bucket rule short of snapshots
- * does not also keep the group's oldest one.
+ * restic does (`matches`: "daily snapshot", "within 2y5m", "daily within 7d", "has tags a,b"). Time
+ * buckets are in UTC (restic uses local time) and durations count back from the group's newest
+ * snapshot, not from now, so the outcome depends only on the snapshots, never on where or when
+ * `forget` runs. A policy that keeps nothing is refused (BACKUP_POLICY_EMPTY) rather than removing
+ * everything; so is a negative or fractional count or duration. Unlike restic 0.17, a bucket rule short
+ * of snapshots does not also keep the group's oldest one.
  */
 import { BackupError } from './errors.ts';
 import type { Session } from './session.ts';
@@ -39,8 +41,20 @@ import {
 /** The counting rules, `--keep-<rule> n`. */
 export const FORGET_RULES = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
 export type ForgetRule = (typeof FORGET_RULES)[number];
-/** Why a snapshot is kept: a counting rule, `within`, or `tag`. */
-export type KeepReason = ForgetRule | 'within' | 'tag';
+/** The rules that keep one snapshot per time bucket. */
+export type BucketRule = Exclude<ForgetRule, 'last'>;
+/** The within-bucket rules, `--keep-within-<bucket> <duration>`, each with its bucket. */
+export const WITHIN_RULES = {
+  withinHourly: 'hourly',
+  withinDaily: 'daily',
+  withinWeekly: 'weekly',
+  withinMonthly: 'monthly',
+  withinYearly: 'yearly',
+} as const satisfies Record<string, BucketRule>;
+export type WithinRule = keyof typeof WITHIN_RULES;
+const WITHIN_RULE_NAMES = Object.keys(WITHIN_RULES) as WithinRule[];
+/** Why a snapshot is kept: a counting rule, `within`, a within-bucket rule, or `tag`. */
+export type KeepReason = ForgetRule | 'within' | WithinRule | 'tag';
 
 /** restic's `--keep-within` duration: calendar years and months, days and hours. */
 export interface KeepWithin {
@@ -50,11 +64,15 @@ export interface KeepWithin {
   readonly hours: number;
 }
 
-/** How many of each to keep (a missing or 0 count keeps nothing), a `within` span, tag lists. */
-export type ForgetPolicy = Partial<Record<ForgetRule, number>> & {
-  readonly within?: KeepWithin;
-  readonly tags?: readonly (readonly string[])[];
-};
+/**
+ * How many of each to keep (a missing or 0 count keeps nothing), a `within` span, within-bucket
+ * spans (a missing or zero span keeps nothing), tag lists.
+ */
+export type ForgetPolicy = Partial<Record<ForgetRule, number>> &
+  Partial<Record<WithinRule, KeepWithin>> & {
+    readonly within?: KeepWithin;
+    readonly tags?: readonly (readonly string[])[];
+  };
 
 /**
  * restic's `forget ID...`: exactly these snapshots, each an id, a unique prefix of one, or "latest"
@@ -72,9 +90,12 @@ export const DEFAULT_GROUP_BY: readonly GroupField[] = ['host', 'paths'];
 
 export interface KeptSnapshot {
   readonly snapshot: SnapshotInfo;
-  /** The rules that keep it, in policy order (last, hourly, ..., yearly, within, tag). */
+  /** The rules that keep it, in policy order (last, hourly, ..., yearly, within, withinHourly, ..., tag). */
   readonly reasons: readonly KeepReason[];
-  /** The same said as restic says it: "last snapshot", "daily snapshot", "within 7d", "has tags a,b". */
+  /**
+   * The same said as restic says it: "last snapshot", "daily snapshot", "within 7d",
+   * "daily within 7d", "has tags a,b".
+   */
   readonly matches: readonly string[];
 }
 
@@ -165,7 +186,7 @@ function isoWeek(d: Date): string {
 }
 
 /** The bucket a snapshot falls into for a rule; a rule keeps one snapshot per bucket. */
-function bucket(rule: ForgetRule, s: SnapshotInfo): string {
+export function bucket(rule: ForgetRule, s: SnapshotInfo): string {
   const iso = new Date(s.snapshot.timeMs).toISOString(); // YYYY-MM-DDTHH:...
   switch (rule) {
     case 'last':
@@ -195,13 +216,16 @@ function checkPolicy(policy: ForgetPolicy, groupBy: readonly GroupField[]): void
     }
     if (n > 0) any = true;
   }
-  const w = policy.within;
-  if (w !== undefined && ![w.years, w.months, w.days, w.hours].every(isCount)) {
-    throw new BackupError('BACKUP_POLICY_EMPTY', 'keep-within must be whole numbers of y, m, d and h', {
-      rule: 'within',
-    });
+  for (const rule of ['within', ...WITHIN_RULE_NAMES] as const) {
+    const w = policy[rule];
+    const flag = `keep-${rule.replace(/[A-Z]/, (c) => `-${c.toLowerCase()}`)}`;
+    if (w !== undefined && ![w.years, w.months, w.days, w.hours].every(isCount)) {
+      throw new BackupError('BACKUP_POLICY_EMPTY', `${flag} must be whole numbers of y, m, d and h`, {
+        rule,
+      });
+    }
+    if (!withinIsZero(w)) any = true;
   }
-  if (!withinIsZero(w)) any = true;
   if (policy.tags !== undefined && policy.tags.length > 0) any = true;
   if (!any) {
     throw new BackupError('BACKUP_POLICY_EMPTY', 'the policy keeps no snapshot: give at least one keep rule');
@@ -213,12 +237,20 @@ function checkPolicy(policy: ForgetPolicy, groupBy: readonly GroupField[]): void
   }
 }
 
-/** The rules that keep each snapshot of one group, given newest first. */
+/** The rules that keep each snapshot of one group, given newest first (at least one). */
 function keepInGroup(newestFirst: readonly SnapshotInfo[], policy: ForgetPolicy): ForgetGroup['keep'] {
   const left = new Map(FORGET_RULES.map((r) => [r, policy[r] ?? 0]));
-  const lastBucket = new Map<ForgetRule, string>();
+  const lastBucket = new Map<ForgetRule | WithinRule, string>();
+  const newestMs = newestFirst[0]!.snapshot.timeMs;
   const within = withinIsZero(policy.within) ? undefined : policy.within!;
-  const cutoff = within === undefined ? Infinity : keepWithinCutoff(newestFirst[0]!.snapshot.timeMs, within);
+  const cutoff = within === undefined ? Infinity : keepWithinCutoff(newestMs, within);
+  const withinBuckets = WITHIN_RULE_NAMES.flatMap((rule) => {
+    const w = policy[rule];
+    if (withinIsZero(w)) return [];
+    return [
+      { rule, unit: WITHIN_RULES[rule], span: formatKeepWithin(w!), cutoff: keepWithinCutoff(newestMs, w!) },
+    ];
+  });
   const keep: KeptSnapshot[] = [];
   for (const s of newestFirst) {
     const reasons: KeepReason[] = [];
@@ -235,6 +267,14 @@ function keepInGroup(newestFirst: readonly SnapshotInfo[], policy: ForgetPolicy)
     if (s.snapshot.timeMs > cutoff) {
       reasons.push('within');
       matches.push(`within ${formatKeepWithin(within!)}`);
+    }
+    for (const { rule, unit, span, cutoff: from } of withinBuckets) {
+      if (s.snapshot.timeMs <= from) continue;
+      const b = bucket(unit, s);
+      if (lastBucket.get(rule) === b) continue;
+      lastBucket.set(rule, b);
+      reasons.push(rule);
+      matches.push(`${unit} within ${span}`);
     }
     const tagged = (policy.tags ?? []).filter((list) => hasTags(s.snapshot.tags, list));
     if (tagged.length > 0) {
