@@ -1,6 +1,7 @@
 // Properties of the keep policy (forget.ts) over random snapshot times, hosts and tags, and worked
 // examples of what restic's counting rules do not cover (--keep-within, --keep-within-<bucket>,
-// --keep-tag, --group-by); the counting rules' worked examples are in test/backup-maintenance.test.ts.
+// --keep-tag, --group-by, restic 0.17's oldest snapshot); the counting rules' worked examples are in
+// test/backup-maintenance.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -298,8 +299,13 @@ test('refuses a within or count that is not a whole number, a within of zero alo
 });
 
 const withinRule = fc.constantFrom(...(Object.keys(WITHIN_RULES) as WithinRule[]));
+const BUCKET_RULES = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
+const membersOf = (g: ReturnType<typeof applyPolicy>[number]) =>
+  [...g.keep.map((k) => k.snapshot), ...g.remove].sort(
+    (a, b) => b.snapshot.timeMs - a.snapshot.timeMs || (a.id < b.id ? 1 : -1),
+  );
 
-test('keep-within-<bucket> keeps a subset of keep-within: one snapshot per bucket it covers', () => {
+test('keep-within-<bucket> keeps a subset of keep-within: one snapshot per bucket it covers, plus the oldest only as "oldest"', () => {
   fc.assert(
     fc.property(snapshots, within, withinRule, groupBy, (all, w, rule, by) => {
       fc.pre(w.years + w.months + w.days + w.hours > 0);
@@ -309,18 +315,46 @@ test('keep-within-<bucket> keeps a subset of keep-within: one snapshot per bucke
       assert.equal(bucketed.length, plain.length);
       for (const [i, g] of bucketed.entries()) {
         const inSpan = new Set(ids(plain[i]!.keep.map((k) => k.snapshot)));
+        const oldest = membersOf(g).at(-1)!;
         const seen = new Set<string>();
         for (const k of g.keep) {
           assert.ok(inSpan.has(k.snapshot.id), 'kept by plain within too');
           assert.deepEqual(k.reasons, [rule]);
           const b = bucket(unit, k.snapshot);
-          assert.ok(!seen.has(b), `one snapshot per ${unit} bucket`);
+          if (k.matches[0]!.startsWith('oldest ')) {
+            assert.equal(k.snapshot.id, oldest.id, 'only the oldest is kept in a bucket already kept');
+            assert.ok(seen.has(b));
+          } else {
+            assert.ok(!seen.has(b), `one snapshot per ${unit} bucket`);
+          }
           seen.add(b);
         }
         const covered = new Set(plain[i]!.keep.map((k) => bucket(unit, k.snapshot)));
         assert.deepEqual([...seen].sort(), [...covered].sort(), 'every bucket in the span keeps one');
       }
     }),
+    { numRuns: 200 },
+  );
+});
+
+test('a bucket rule keeps the newest of its n newest buckets, and the oldest snapshot when it has fewer than n (restic 0.17)', () => {
+  fc.assert(
+    fc.property(
+      snapshots,
+      fc.constantFrom(...BUCKET_RULES),
+      fc.integer({ min: 1, max: 8 }),
+      (all, rule, n) => {
+        for (const g of applyPolicy(all, { [rule]: n } as ForgetPolicy)) {
+          const members = membersOf(g);
+          const firsts = members.filter(
+            (s, i) => i === 0 || bucket(rule, members[i - 1]!) !== bucket(rule, s),
+          );
+          const want = ids(firsts.slice(0, n));
+          if (firsts.length < n && !want.includes(members.at(-1)!.id)) want.push(members.at(-1)!.id);
+          assert.deepEqual(ids(g.keep.map((k) => k.snapshot)), want);
+        }
+      },
+    ),
     { numRuns: 200 },
   );
 });
@@ -377,13 +411,14 @@ test('keep-within-<bucket> keeps the newest of each bucket within the span, said
   );
 });
 
-test('keep-within-<bucket> longer than the history keeps each bucket', () => {
+test('keep-within-<bucket> longer than the history keeps each bucket and the oldest snapshot, "oldest <bucket> within"', () => {
   const all = ['2026-03-09T06:00', '2026-03-09T12:00', '2026-03-10T08:00', '2026-03-10T20:00'].map((t) =>
     at(`${t}:00Z`),
   );
   assert.deepEqual(keptAt(all, { withinDaily: span('1y') }), [
     '2026-03-10T20:00 daily within 1y',
     '2026-03-09T12:00 daily within 1y',
+    '2026-03-09T06:00 oldest daily within 1y',
   ]);
   assert.deepEqual(keptAt(all, { withinDaily: span('1d') }), ['2026-03-10T20:00 daily within 1d']);
 });
@@ -403,6 +438,41 @@ test('keep-within-<bucket> keeps one of two snapshots made at the same time in o
     ['2026-03-10T20 daily within 3d', '2026-03-09T12 daily within 3d'],
   );
   assert.equal(g!.remove.length, 2, 'the other of the tie, and the oldest (outside the span)');
+});
+
+test('a bucket rule short of buckets also keeps the oldest snapshot, said "oldest <bucket> snapshot"; one with none left does not', () => {
+  const all = ['2026-03-09T06:00', '2026-03-09T12:00', '2026-03-10T08:00', '2026-03-10T20:00'].map((t) =>
+    at(`${t}:00Z`),
+  );
+  assert.deepEqual(keptAt(all, { daily: 5 }), [
+    '2026-03-10T20:00 daily snapshot',
+    '2026-03-09T12:00 daily snapshot',
+    '2026-03-09T06:00 oldest daily snapshot',
+  ]);
+  assert.deepEqual(keptAt(all, { daily: 2 }), [
+    '2026-03-10T20:00 daily snapshot',
+    '2026-03-09T12:00 daily snapshot',
+  ]);
+  assert.deepEqual(keptAt(all, { yearly: Number.MAX_SAFE_INTEGER, last: 1 }), [
+    '2026-03-10T20:00 last snapshot; yearly snapshot',
+    '2026-03-09T06:00 oldest yearly snapshot',
+  ]);
+  assert.deepEqual(
+    keptAt([all[0]!], { daily: 5 }),
+    ['2026-03-09T06:00 daily snapshot'],
+    'alone: not "oldest"',
+  );
+  // The oldest in a bucket of its own is an ordinary keep; ties at the oldest keep both.
+  const tie = [
+    at('2026-03-09T06:00:00Z'),
+    at('2026-03-09T06:00:00Z', 'h', ['x']),
+    at('2026-03-10T20:00:00Z'),
+  ];
+  assert.deepEqual(keptAt(tie, { daily: 5 }), [
+    '2026-03-10T20:00 daily snapshot',
+    '2026-03-09T06:00 daily snapshot',
+    '2026-03-09T06:00 oldest daily snapshot',
+  ]);
 });
 
 test('a group with no snapshots keeps and removes nothing; keep-within-<bucket> alone is a policy, zero or negative is refused', () => {

@@ -19,13 +19,17 @@
  * - `tags` (restic's `--keep-tag a,b`, repeatable) keeps every snapshot that has all the tags of any
  *   one of the lists (a list holding only "" matches the snapshots without tags, as restic's).
  *
+ * As in restic 0.17, a bucket rule that still has a count left when it reaches the group's oldest
+ * snapshot (fewer buckets than its count) keeps that snapshot too, even in a bucket it already kept
+ * one of, so that the history kept reaches as far back as it can ("oldest daily snapshot"); so does
+ * a within-bucket rule whose span covers the oldest snapshot ("oldest daily within 7d").
+ *
  * A snapshot is kept when any rule keeps it; its reasons name each rule (`reasons`) and say it as
  * restic does (`matches`: "daily snapshot", "within 2y5m", "daily within 7d", "has tags a,b"). Time
  * buckets are in UTC (restic uses local time) and durations count back from the group's newest
  * snapshot, not from now, so the outcome depends only on the snapshots, never on where or when
  * `forget` runs. A policy that keeps nothing is refused (BACKUP_POLICY_EMPTY) rather than removing
- * everything; so is a negative or fractional count or duration. Unlike restic 0.17, a bucket rule short
- * of snapshots does not also keep the group's oldest one.
+ * everything; so is a negative or fractional count or duration.
  */
 import { BackupError } from './errors.ts';
 import type { Session } from './session.ts';
@@ -93,8 +97,8 @@ export interface KeptSnapshot {
   /** The rules that keep it, in policy order (last, hourly, ..., yearly, within, withinHourly, ..., tag). */
   readonly reasons: readonly KeepReason[];
   /**
-   * The same said as restic says it: "last snapshot", "daily snapshot", "within 7d",
-   * "daily within 7d", "has tags a,b".
+   * The same said as restic says it: "last snapshot", "daily snapshot", "oldest daily snapshot",
+   * "within 7d", "daily within 7d", "has tags a,b".
    */
   readonly matches: readonly string[];
 }
@@ -237,7 +241,11 @@ function checkPolicy(policy: ForgetPolicy, groupBy: readonly GroupField[]): void
   }
 }
 
-/** The rules that keep each snapshot of one group, given newest first (at least one). */
+/**
+ * The rules that keep each snapshot of one group, given newest first (at least one). A bucket rule
+ * keeps a snapshot in a new bucket, or the group's oldest while it still may keep one: restic 0.17's
+ * `val != b.Last || nr == len(list)-1`, the second said "oldest ...".
+ */
 function keepInGroup(newestFirst: readonly SnapshotInfo[], policy: ForgetPolicy): ForgetGroup['keep'] {
   const left = new Map(FORGET_RULES.map((r) => [r, policy[r] ?? 0]));
   const lastBucket = new Map<ForgetRule | WithinRule, string>();
@@ -251,6 +259,7 @@ function keepInGroup(newestFirst: readonly SnapshotInfo[], policy: ForgetPolicy)
       { rule, unit: WITHIN_RULES[rule], span: formatKeepWithin(w!), cutoff: keepWithinCutoff(newestMs, w!) },
     ];
   });
+  const oldest = newestFirst[newestFirst.length - 1]!;
   const keep: KeptSnapshot[] = [];
   for (const s of newestFirst) {
     const reasons: KeepReason[] = [];
@@ -258,11 +267,12 @@ function keepInGroup(newestFirst: readonly SnapshotInfo[], policy: ForgetPolicy)
     for (const rule of FORGET_RULES) {
       if (left.get(rule)! <= 0) continue;
       const b = bucket(rule, s);
-      if (lastBucket.get(rule) === b) continue;
+      const again = lastBucket.get(rule) === b;
+      if (again && s !== oldest) continue;
       lastBucket.set(rule, b);
       left.set(rule, left.get(rule)! - 1);
       reasons.push(rule);
-      matches.push(`${rule} snapshot`);
+      matches.push(`${again ? 'oldest ' : ''}${rule} snapshot`);
     }
     if (s.snapshot.timeMs > cutoff) {
       reasons.push('within');
@@ -271,10 +281,11 @@ function keepInGroup(newestFirst: readonly SnapshotInfo[], policy: ForgetPolicy)
     for (const { rule, unit, span, cutoff: from } of withinBuckets) {
       if (s.snapshot.timeMs <= from) continue;
       const b = bucket(unit, s);
-      if (lastBucket.get(rule) === b) continue;
+      const again = lastBucket.get(rule) === b;
+      if (again && s !== oldest) continue;
       lastBucket.set(rule, b);
       reasons.push(rule);
-      matches.push(`${unit} within ${span}`);
+      matches.push(`${again ? 'oldest ' : ''}${unit} within ${span}`);
     }
     const tagged = (policy.tags ?? []).filter((list) => hasTags(s.snapshot.tags, list));
     if (tagged.length > 0) {
