@@ -81,6 +81,7 @@ function fsStat(st: callbacks.BigIntStats): FsStat {
     size: kind === 'file' ? Number(st.size) : 0,
     inode: st.ino,
     ctimeNs: st.ctimeNs,
+    device: st.dev,
   };
 }
 

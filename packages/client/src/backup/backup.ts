@@ -11,6 +11,11 @@
  * skipped and reported; an entry the file system fails to read is left out and reported with its
  * error, and the run goes on (only an unreadable source directory stops it).
  *
+ * Excludes (exclude.ts, restic's options): an entry a pattern, the size limit or another device
+ * rules out is dropped when its directory is listed, before it is opened or walked, and counted in
+ * `excluded`; a directory tagged as a cache keeps only its CACHEDIR.TAG, and a directory on another
+ * device (a mount point) is kept, empty, as restic keeps it.
+ *
  * Change detection (restic's approach): the parent snapshot (the newest of the same host and paths)
  * is walked beside the source. A file whose size, nanosecond mtime, inode number and ctime equal its
  * parent entry's, and whose chunks are all in live packs, keeps the parent's chunk list without
@@ -25,7 +30,7 @@
  * pack it needs is still there and not about to be pruned (grace.ts); if not, it walks again
  * against the current index (at most `backupAttempts` times).
  */
-import { fromHex, LIMITS, toHex } from '@sealpost/core';
+import { fromHex, LIMITS, toHex, ValidationError } from '@sealpost/core';
 import type { BlobId } from '@sealpost/core/backup/blob';
 import { Chunker } from '@sealpost/core/backup/chunker';
 import type { IndexedPack } from '@sealpost/core/backup/index-file';
@@ -39,6 +44,13 @@ import {
 } from '@sealpost/core/backup/tree';
 import { BlobReader } from './blob-reader.ts';
 import { BackupError } from './errors.ts';
+import {
+  CACHEDIR_TAG_NAME,
+  CACHEDIR_TAG_SIGNATURE,
+  Excludes,
+  isCacheDirTag,
+  type ExcludeRules,
+} from './exclude.ts';
 import { joinPath, type FsStat } from './fs.ts';
 import { Lanes } from './lanes.ts';
 import { packsAtRisk } from './grace.ts';
@@ -68,6 +80,8 @@ export interface BackupOptions {
    * the extra CPU is small and every byte saved is kept for as long as the snapshots are).
    */
   readonly compression?: 'auto' | CompressionEffort;
+  /** What to leave out (exclude.ts); checked before anything is stored (ValidationError). */
+  readonly exclude?: ExcludeRules;
 }
 
 export interface BackupProgress {
@@ -89,6 +103,8 @@ export interface BackupResult extends SinkStats {
   readonly parent?: string;
   /** How new blobs were compressed (BackupOptions.compression). */
   readonly compression: CompressionEffort;
+  /** Entries left out by BackupOptions.exclude (not counting what is below an excluded directory). */
+  readonly excluded: number;
   /** Paths of entries that are neither files, directories nor symlinks. */
   readonly skipped: readonly string[];
   /** Entries that could not be read (left out of the snapshot), with the file system's message. */
@@ -110,6 +126,12 @@ class SourceError extends Error {
   }
 }
 
+/** BackupOptions.exclude, compiled, with the source directory's device for `oneFileSystem`. */
+interface RunExcludes {
+  readonly rules: Excludes;
+  readonly device: bigint | undefined;
+}
+
 /** Runs one file-system call on the source, turning its failure into a SourceError. */
 async function fromSource<T>(path: string, call: () => Promise<T>): Promise<T> {
   try {
@@ -125,6 +147,7 @@ class Run {
   readonly reader: BlobReader;
   readonly onProgress: ((progress: BackupProgress) => void) | undefined;
   readonly signal: AbortSignal | undefined;
+  readonly #exclude: RunExcludes | undefined;
   /** Lanes for reading files, and for lstat calls (lanes.ts). */
   readonly #files: Lanes;
   readonly #stats = new Lanes(BACKUP_ENGINE_LIMITS.backupStatsInFlight);
@@ -136,11 +159,19 @@ class Run {
   bytesRead = 0;
   filesUnchanged = 0;
   bytesUnchanged = 0;
+  excluded = 0;
   readonly skipped: string[] = [];
   readonly errors: { path: string; message: string }[] = [];
 
-  constructor(session: Session, sink: PackSink, reader: BlobReader, options: BackupOptions) {
+  constructor(
+    session: Session,
+    sink: PackSink,
+    reader: BlobReader,
+    options: BackupOptions,
+    exclude: RunExcludes | undefined,
+  ) {
     this.session = session;
+    this.#exclude = exclude;
     this.sink = sink;
     this.reader = reader;
     this.onProgress = options.onProgress;
@@ -187,6 +218,7 @@ class Run {
   async dir(path: string, parent?: BlobId): Promise<{ readonly tree: Promise<BlobId> }> {
     const before = await this.parentEntries(parent, path);
     const { names, stats } = await this.readdirStats(path);
+    const cacheDir = this.#exclude?.rules.caches === true && (await this.isCacheDir(path, names, stats));
     const nodes: (TreeNode | undefined)[] = [];
     const running: Promise<void>[] = [];
     /** Records entry `at`'s node once `work` settles; a source entry that fails is reported and left out. */
@@ -208,7 +240,10 @@ class Run {
         const stat = stats[i]!;
         const name = names[i]!;
         const child = joinPath(path, name);
-        if (stat instanceof SourceError) {
+        const rule = this.#exclude === undefined ? 'keep' : this.ruleFor(child, name, stat, cacheDir);
+        if (rule === 'exclude') {
+          this.excluded++;
+        } else if (stat instanceof SourceError) {
           this.errors.push({ path: stat.path, message: stat.message });
         } else if (stat.kind === 'file') {
           await this.#files.acquire();
@@ -216,6 +251,8 @@ class Run {
             i,
             this.entry(child, name, stat, before.get(name)).finally(() => this.#files.release()),
           );
+        } else if (rule === 'mount-point') {
+          settle(i, this.emptyDir(name, stat));
         } else if (stat.kind === 'dir') {
           this.signal?.throwIfAborted();
           const old = before.get(name);
@@ -253,6 +290,61 @@ class Run {
     // Awaited by the parent directory (or the run); a failure surfaces there.
     tree.catch(() => undefined);
     return { tree };
+  }
+
+  /**
+   * What the excludes do with entry `name` of a directory (`path`: its path): `exclude` it, keep
+   * it, or keep it as an empty `mount-point` (a directory on another device, restic's
+   * `--one-file-system`). Patterns apply even to an entry whose lstat failed: it is not reported.
+   * `cacheDir`: its directory holds a CACHEDIR.TAG, the only entry then kept.
+   */
+  ruleFor(
+    path: string,
+    name: string,
+    stat: FsStat | SourceError,
+    cacheDir: boolean,
+  ): 'exclude' | 'keep' | 'mount-point' {
+    const { rules, device } = this.#exclude!;
+    if (cacheDir && name !== CACHEDIR_TAG_NAME) return 'exclude';
+    if (rules.excludesPath(path)) return 'exclude';
+    if (stat instanceof SourceError) return 'keep';
+    if (stat.kind === 'file' && rules.excludesSize(stat.size)) return 'exclude';
+    if (rules.oneFileSystem && stat.device !== device) return stat.kind === 'dir' ? 'mount-point' : 'exclude';
+    return 'keep';
+  }
+
+  /**
+   * Whether directory `path` is tagged as a cache: it holds a regular file CACHEDIR.TAG that starts
+   * with the signature. A tag that cannot be read does not count (as in restic).
+   */
+  async isCacheDir(path: string, names: string[], stats: (FsStat | SourceError)[]): Promise<boolean> {
+    const at = names.indexOf(CACHEDIR_TAG_NAME);
+    const stat = stats[at];
+    if (stat === undefined || stat instanceof SourceError || stat.kind !== 'file') return false;
+    const head = new Uint8Array(CACHEDIR_TAG_SIGNATURE.length);
+    try {
+      const handle = await this.session.deps.fs.openRead(joinPath(path, CACHEDIR_TAG_NAME));
+      try {
+        let fill = 0;
+        while (fill < head.length) {
+          const n = await handle.read(head.subarray(fill), fill);
+          if (n === 0) break;
+          fill += n;
+        }
+        return isCacheDirTag(head.subarray(0, fill));
+      } finally {
+        await handle.close().catch(() => undefined);
+      }
+    } catch {
+      return false;
+    }
+  }
+
+  /** The node of a directory kept without its entries (a mount point). */
+  async emptyDir(name: string, stat: FsStat): Promise<TreeNode> {
+    const subtree = await this.sink.add('tree', encodeTree([]));
+    this.dirs++;
+    return { ...this.base(name, stat), kind: 'dir', subtree };
   }
 
   /** Directory `path`'s entry names and their lstat (or the error each gave). */
@@ -423,6 +515,8 @@ export async function backup(
   const hostname = options.hostname;
   const paths = [source];
   const graceMs = options.graceMs ?? BACKUP_ENGINE_LIMITS.pruneGraceMs;
+  const exclude =
+    options.exclude === undefined ? undefined : await runExcludes(session, source, options.exclude);
   const previous = (await listSnapshots(session)).filter(
     (s) => s.snapshot.hostname === hostname && s.snapshot.paths.join('\0') === paths.join('\0'),
   );
@@ -441,7 +535,7 @@ export async function backup(
     const reader = await BlobReader.load(session);
     const adopted = await adoptUnlistedPacks(session, reader);
     const sink = new PackSink(session, reader, options.signal, compression);
-    const run = new Run(session, sink, reader, options);
+    const run = new Run(session, sink, reader, options, exclude);
     let tree: BlobId;
     let packs: IndexedPack[];
     try {
@@ -492,12 +586,30 @@ export async function backup(
       filesUnchanged: run.filesUnchanged,
       ...(parent === undefined ? {} : { parent: parent.id }),
       compression,
+      excluded: run.excluded,
       skipped: run.skipped,
       errors: run.errors,
       packsAdopted: adopted.length,
       attempts: attempt,
     };
   }
+}
+
+/**
+ * Compiles `rules` (ValidationError if malformed) and, for `oneFileSystem`, reads the device of
+ * `source` (lstat: a source that is a symlink is compared by the link's device). A file system that
+ * reports no device ids cannot tell mount points: refused rather than crossing them.
+ */
+async function runExcludes(session: Session, source: string, rules: ExcludeRules): Promise<RunExcludes> {
+  const compiled = new Excludes(rules);
+  if (!compiled.oneFileSystem) return { rules: compiled, device: undefined };
+  const { device } = await session.deps.fs.lstat(source);
+  if (device === undefined)
+    throw new ValidationError(
+      'VALIDATION_FAILED',
+      'one-file-system needs device ids, which this file system does not report',
+    );
+  return { rules: compiled, device };
 }
 
 /** Every attempt of a backup found packs it needed gone or condemned by concurrent prunes. */

@@ -22,6 +22,11 @@ export interface FsStat {
    */
   readonly inode?: bigint;
   readonly ctimeNs?: bigint;
+  /**
+   * The id of the device (file system) the entry is on, for `--one-file-system` (exclude.ts); a
+   * file system that has none leaves it out.
+   */
+  readonly device?: bigint;
 }
 
 export interface FsReader {

@@ -1,0 +1,166 @@
+// restic's exclude semantics (exclude.ts) as tables: which paths each pattern leaves out, sizes as
+// restic parses them, and the malformed input that must be refused before a backup starts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SealpostError } from '@sealpost/core';
+import { Excludes, isCacheDirTag, parseSize } from './exclude.ts';
+
+const PATTERN_CASES: readonly {
+  patterns: string[];
+  excluded: string[];
+  kept: string[];
+  nocase?: boolean;
+}[] = [
+  // Without a slash: any whole component, at any depth.
+  {
+    patterns: ['foo'],
+    excluded: ['/src/foo', '/src/a/foo', '/src/foo/b', 'rel/foo'],
+    kept: ['/src/foobar', '/src/barfoo', '/src/a/xfoo/b'],
+  },
+  {
+    patterns: ['*.tmp'],
+    excluded: ['/src/a.tmp', '/src/d/.hidden.tmp', '/src/x.tmp/inside'],
+    kept: ['/src/a.tmpx', '/src/a.TMP'],
+  },
+  // `*` and `?` stay inside one component.
+  { patterns: ['b*ash'], excluded: ['/bin/bash', '/bin/bsh/x/bash'], kept: ['/bin/b/ash'] },
+  { patterns: ['a?c'], excluded: ['/s/abc'], kept: ['/s/a/c', '/s/ac'] },
+  // With a slash but no leading one: a run of components anywhere.
+  {
+    patterns: ['foo/bar'],
+    excluded: ['/src/foo/bar', '/x/y/foo/bar/z'],
+    kept: ['/src/foo/xbar', '/src/foo/x/bar', '/src/bar/foo'],
+  },
+  // A leading slash anchors at the root; a trailing one is ignored.
+  {
+    patterns: ['/home/u/src/tmp/'],
+    excluded: ['/home/u/src/tmp', '/home/u/src/tmp/a/b'],
+    kept: ['/home/u/src/a/tmp', '/other/home/u/src/tmp'],
+  },
+  // `**`: any number of components, none included.
+  {
+    patterns: ['foo/**/bar'],
+    excluded: ['/foo/bar', '/d/foo/x/y/bar', '/tmp/foo/bar/file'],
+    kept: ['/foo/barx', '/bar/foo'],
+  },
+  { patterns: ['/src/**/*.log'], excluded: ['/src/a.log', '/src/x/y/b.log'], kept: ['/other/a.log'] },
+  { patterns: ['cache/**'], excluded: ['/s/cache', '/s/cache/x'], kept: ['/s/caches'] },
+  { patterns: ['**'], excluded: ['/a', '/a/b'], kept: [] },
+  // Character classes, Go's syntax: `^` negates, `!` is a plain character.
+  { patterns: ['[a-c]x'], excluded: ['/s/bx'], kept: ['/s/dx'] },
+  { patterns: ['[^a-c]x'], excluded: ['/s/dx'], kept: ['/s/bx'] },
+  { patterns: ['[!]x'], excluded: ['/s/!x'], kept: ['/s/ax'] },
+  // Everything else is literal: picomatch's braces, extglobs and regex characters do not apply.
+  {
+    patterns: ['a{b,c}', '+(x)', 'a|b', 'n$^.(m)', '\\*lit'],
+    excluded: ['/s/a{b,c}', '/s/+(x)', '/s/a|b', '/s/n$^.(m)', '/s/*lit'],
+    kept: ['/s/ab', '/s/x', '/s/a', '/s/nx^.(m)', '/s/xlit'],
+  },
+  { patterns: ['\\!keep'], excluded: ['/s/!keep'], kept: ['/s/keep'] },
+  // Negation: the last pattern that matches decides.
+  {
+    patterns: ['/src/*', '!/src/keep', '!*.md'],
+    excluded: ['/src/a', '/src/drop/x'],
+    kept: ['/src/keep', '/src/keep/x', '/src/README.md', '/other/a'],
+  },
+  { patterns: ['!/src/keep', '/src/*'], excluded: ['/src/keep'], kept: [] },
+  // Case-insensitive patterns.
+  {
+    patterns: ['*.JPG', '/Src/Photos'],
+    nocase: true,
+    excluded: ['/s/a.jpg', '/s/b.Jpg', '/src/photos', '/SRC/PHOTOS/x'],
+    kept: ['/s/a.jpeg', '/x/src/photos'],
+  },
+];
+
+for (const { patterns, excluded, kept, nocase } of PATTERN_CASES) {
+  test(`pattern${patterns.length > 1 ? 's' : ''} ${patterns.join(' ')}${nocase === true ? ' (ignoring case)' : ''} leave${patterns.length > 1 ? '' : 's'} out exactly the paths that match`, () => {
+    const rules = new Excludes(nocase === true ? { caseInsensitivePatterns: patterns } : { patterns });
+    for (const path of excluded) assert.equal(rules.excludesPath(path), true, `${path} excluded`);
+    for (const path of kept) assert.equal(rules.excludesPath(path), false, `${path} kept`);
+  });
+}
+
+test('case-sensitive patterns do not match another case', () => {
+  const rules = new Excludes({ patterns: ['*.JPG'] });
+  assert.equal(rules.excludesPath('/s/a.jpg'), false);
+  assert.equal(rules.excludesPath('/s/a.JPG'), true);
+});
+
+test('a negation in one list does not re-include what the other list excludes', () => {
+  const rules = new Excludes({ patterns: ['*.log'], caseInsensitivePatterns: ['!keep.log'] });
+  assert.equal(rules.excludesPath('/s/keep.log'), true);
+});
+
+test('no rules exclude nothing', () => {
+  const rules = new Excludes({});
+  assert.equal(rules.excludesPath('/a/b'), false);
+  assert.equal(rules.excludesSize(Number.MAX_SAFE_INTEGER), false);
+});
+
+const BAD_PATTERNS = ['', '!', '/', 'a/[', '[]', '[a-]', 'x\\', '[a', '[-a]', 'a/[b-\\'];
+for (const pattern of BAD_PATTERNS) {
+  test(`malformed pattern ${JSON.stringify(pattern)} is a ValidationError`, () => {
+    for (const rules of [{ patterns: [pattern] }, { caseInsensitivePatterns: [pattern] }])
+      assert.throws(
+        () => new Excludes(rules),
+        (e: unknown) => e instanceof SealpostError && e.code === 'VALIDATION_FAILED',
+      );
+  });
+}
+
+const SIZES: readonly [string, number][] = [
+  ['0', 0],
+  ['1500', 1500],
+  ['7b', 7],
+  ['7B', 7],
+  ['1k', 1024],
+  ['1K', 1024],
+  ['2M', 2 * 1024 ** 2],
+  ['3g', 3 * 1024 ** 3],
+  ['1T', 1024 ** 4],
+];
+test('sizes parse as restic parses them (powers of 1024)', () => {
+  for (const [text, bytes] of SIZES) assert.equal(parseSize(text), bytes, text);
+});
+
+const BAD_SIZES = [
+  '',
+  'k',
+  '1.5M',
+  '-1',
+  '+1',
+  ' 1',
+  '1 M',
+  '1MB',
+  '1KiB',
+  '0x10',
+  '1e3',
+  '9007199254740993',
+  '9000000T',
+];
+for (const text of BAD_SIZES) {
+  test(`size ${JSON.stringify(text)} is a ValidationError`, () => {
+    assert.throws(
+      () => parseSize(text),
+      (e: unknown) => e instanceof SealpostError && e.code === 'VALIDATION_FAILED',
+    );
+  });
+}
+
+test('files of more bytes than the limit are excluded, files of exactly the limit are kept', () => {
+  const rules = new Excludes({ largerThanBytes: 1024 });
+  assert.equal(rules.excludesSize(1024), false);
+  assert.equal(rules.excludesSize(1025), true);
+  for (const bad of [-1, 1.5, NaN, 2 ** 60])
+    assert.throws(() => new Excludes({ largerThanBytes: bad }), /not a size/);
+});
+
+test('a CACHEDIR.TAG counts only when it starts with the signature', () => {
+  const utf8 = new TextEncoder();
+  assert.equal(isCacheDirTag(utf8.encode('Signature: 8a477f597d28d172789f06886806bc55\n# made by x')), true);
+  assert.equal(isCacheDirTag(utf8.encode('Signature: 8a477f597d28d172789f06886806bc55')), true);
+  assert.equal(isCacheDirTag(utf8.encode('Signature: 8a477f597d28d172789f06886806bc5')), false);
+  assert.equal(isCacheDirTag(utf8.encode('signature: 8a477f597d28d172789f06886806bc55')), false);
+  assert.equal(isCacheDirTag(new Uint8Array(0)), false);
+});
