@@ -24,7 +24,7 @@ export { backup, type BackupResult } from '../src/backup/backup.ts';
 export { BlobReader } from '../src/backup/blob-reader.ts';
 export { check } from '../src/backup/check.ts';
 export { diff } from '../src/backup/diff.ts';
-export { parseSize, type ExcludeRules } from '../src/backup/exclude.ts';
+export { Excludes, parseSize, type ExcludeRules } from '../src/backup/exclude.ts';
 export { BackupError } from '../src/backup/errors.ts';
 export {
   forget,

@@ -3,7 +3,7 @@
  *
  *   backup init --repo <dir>                         new repository (key file under the passphrase)
  *   backup create <dir> --repo <dir> [--tag <t,..>] [--host <h>] [--compression auto|fast|small]
- *                                                    new snapshot of <dir> (unchanged files not read)
+ *                [--exclude... (backup-exclude.ts)]  new snapshot of <dir> (unchanged files not read)
  *   backup key list|add|passwd|remove --repo <dir>   passphrases (backup-key.ts)
  *   backup snapshots --repo <dir> [selection]        the snapshots, oldest first
  *   backup ls <snapshot> --repo <dir> [selection]    every entry of a snapshot
@@ -82,6 +82,7 @@ import { readPassphrase } from '../passphrase.ts';
 import { readRecoveryCode } from '../recovery-code.ts';
 import { formatBytes, progressBar } from '../progress.ts';
 import { printResult, repositoryOptions } from './backup-common.ts';
+import { excludeOptions, excludeRules, type ExcludeOptions } from './backup-exclude.ts';
 import { backupKeyCommand } from './backup-key.ts';
 
 interface Options {
@@ -479,7 +480,7 @@ export function backupCommand(program: Command, io: CliIo): void {
     }),
   );
 
-  sub('create', 'back up a directory into a new snapshot')
+  excludeOptions(sub('create', 'back up a directory into a new snapshot'))
     .argument('<dir>', 'the directory to back up')
     .option('--tag <tag,...>', 'tags for the snapshot (repeatable)', collect)
     .option('--host <name>', 'hostname recorded in the snapshot (default: this machine)', collect)
@@ -491,7 +492,7 @@ export function backupCommand(program: Command, io: CliIo): void {
       compressionArg,
     )
     .action(
-      action(async (dir: string, options: Options) => {
+      action(async (dir: string, options: Options & ExcludeOptions) => {
         const source = resolve(dir);
         const stat = await fs.stat(source).catch(() => undefined);
         if (stat?.isDirectory() !== true)
@@ -502,6 +503,7 @@ export function backupCommand(program: Command, io: CliIo): void {
             'VALIDATION_FAILED',
             'create takes at most one --host, and not an empty one',
           );
+        const exclude = await excludeRules(options);
         await withSession(io, options, home(), async (session) => {
           const progress = progressBar(io.stderr, isTty(io) ? await treeBytes(source) : 0, 'files');
           const result = await backup(session, source, {
@@ -509,12 +511,14 @@ export function backupCommand(program: Command, io: CliIo): void {
             tags: tagsOf(options),
             force: options.force === true,
             compression: options.compression ?? 'auto',
+            ...(exclude === undefined ? {} : { exclude }),
             onProgress: (p) => progress.update(p.bytesDone, p.files),
           }).finally(() => progress.end());
           print(options, result, [
             `snapshot ${result.snapshotId} saved`,
             `${result.files} files (${result.filesUnchanged} unchanged), ${result.dirs} dirs, ${result.symlinks} symlinks`,
             `read ${formatBytes(result.bytesRead)}; added ${formatBytes(result.bytesNew)} in ${result.blobsNew} blobs, ${result.packs} packs (${formatBytes(result.bytesStored)} stored, compressed for ${result.compression === 'fast' ? 'speed' : 'size'})`,
+            ...(result.excluded > 0 ? [`left out by the excludes: ${result.excluded}`] : []),
             ...result.skipped.map((p) => `skipped (not a file, directory or symlink): ${p}`),
             ...result.errors.map((e) => `not backed up: ${e.path}: ${e.message}`),
           ]);
