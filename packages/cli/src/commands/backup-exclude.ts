@@ -57,7 +57,7 @@ export function excludeOptions(command: Command): Command {
 }
 
 /** The patterns of an exclude file: lines trimmed, blank ones and `#` comments dropped. */
-export function patternsOf(text: string): string[] {
+function patternsOf(text: string): string[] {
   return text
     .replace(/^\uFEFF/, '')
     .split('\n')
