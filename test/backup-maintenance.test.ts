@@ -80,7 +80,11 @@ describe('forget policy (UTC buckets, restic semantics)', () => {
       { monthly: 3 },
       ['2026-03-01T18 monthly', '2026-02-28T12 monthly', '2026-01-31T12 monthly'],
     ],
-    ['yearly 2 keeps one snapshot of the one year there is', { yearly: 2 }, ['2026-03-01T18 yearly']],
+    [
+      "yearly 2 over one year keeps that year's newest and, as restic 0.17, the group's oldest",
+      { yearly: 2 },
+      ['2026-03-01T18 yearly', '2026-01-01T12 yearly'],
+    ],
     [
       'rules combine, and each snapshot lists every rule that keeps it',
       { last: 1, daily: 2, weekly: 2, monthly: 2 },
