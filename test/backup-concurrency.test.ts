@@ -188,6 +188,66 @@ class Jittery implements Repository {
   }
 }
 
+/** A repository that runs `hook` once, before its first deletion of an object of `kind`. */
+class BeforeDelete implements Repository {
+  readonly inner: Repository;
+  #hook: { kind: ObjectKind; run: () => Promise<void> } | undefined;
+  constructor(inner: Repository, kind: ObjectKind, run: () => Promise<void>) {
+    this.inner = inner;
+    this.#hook = { kind, run };
+  }
+  async delete(kind: ObjectKind, name: ObjectName): Promise<void> {
+    const hook = this.#hook;
+    if (hook?.kind === kind) {
+      this.#hook = undefined;
+      await hook.run();
+    }
+    return this.inner.delete(kind, name);
+  }
+  put = (kind: ObjectKind, name: ObjectName, bytes: Uint8Array) => this.inner.put(kind, name, bytes);
+  get = (kind: ObjectKind, name: ObjectName, range?: { offset: number; length: number }) =>
+    this.inner.get(kind, name, range);
+  list = (kind: ObjectKind) => this.inner.list(kind);
+  exists = (kind: ObjectKind, name: ObjectName) => this.inner.exists(kind, name);
+}
+
+describe('a backup starting while a prune deletes packs', () => {
+  test('does not adopt a pack the prune is deleting, and its snapshot restores', async () => {
+    const clock = new TestClock();
+    const deps = depsWith(clock);
+    const source = join(work, 'adopt-src');
+    await writeTree(source, { 'a.bin': randomData(2 * MiB), 'b/c.txt': 'some text '.repeat(5000) });
+    const { local, session: admin } = await newRepository(join(work, 'adopt-repo'), deps);
+    const client = await openRepository(new LocalRepository(local.root), deps, PASSPHRASE);
+    let during: BackupResult | undefined;
+    const pruner = await openRepository(
+      new BeforeDelete(new LocalRepository(local.root), 'packs', async () => {
+        // The prune has decided which packs go. Before, it had already replaced the index files
+        // that listed them (condemned), so this backup took them for an interrupted run's packs,
+        // adopted them as live and used them, and the prune then deleted them.
+        during = await backup(client, source, { hostname: 'b', graceMs });
+      }),
+      deps,
+      PASSPHRASE,
+    );
+    try {
+      const first = await backup(admin, source, { hostname: 'a', graceMs });
+      await admin.repo.delete('snapshots', first.snapshotId as ObjectName);
+      assert.ok((await prune(pruner, { graceMs })).packsCondemned >= 1);
+      clock.ms += graceMs;
+      const second = await prune(pruner, { graceMs });
+      assert.ok(second.packsDeleted >= 1);
+      assert.ok(during !== undefined, 'the backup ran while the prune deleted packs');
+      assert.equal(during.packsAdopted, 0);
+      const want = await digestTree(source);
+      assert.deepEqual(await restoredDigest(client, during.snapshotId, join(work, 'adopt-out')), want);
+      assert.equal((await check(admin, { readData: true })).ok, true);
+    } finally {
+      for (const s of [client, pruner, admin]) s.close();
+    }
+  });
+});
+
 describe('two clients and prune at once', () => {
   test('every snapshot left restores byte for byte, and check --read-data finds nothing wrong', async () => {
     const clock = new TestClock();

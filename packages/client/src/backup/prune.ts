@@ -264,6 +264,13 @@ export async function prune(session: Session, options: PruneOptions = {}): Promi
   let written: ObjectName[] = [];
   let indexFilesDeleted = 0;
   if (!dryRun && changed) {
+    // Packs go first, while the index files that list them (condemned) are still there: once a
+    // pack is listed by no index file, a backup starting then takes it for an interrupted run's
+    // pack and adopts it as live (resume.ts), and its snapshot could then need a pack this prune
+    // is about to delete (seen in test/backup-concurrency.test.ts, about one run in ten). A prune
+    // stopped between the two steps leaves index entries of deleted packs, which the next prune
+    // drops (`packsDropped`).
+    for (const hex of toDelete) await repo.delete('packs', hex as ObjectName);
     const condemnedMs = Math.max(1, deps.now());
     written = await writeIndexFiles(session, [
       ...remaining,
@@ -276,7 +283,6 @@ export async function prune(session: Session, options: PruneOptions = {}): Promi
       await repo.delete('index', name);
       indexFilesDeleted++;
     }
-    for (const hex of toDelete) await repo.delete('packs', hex as ObjectName);
   }
   return {
     dryRun,
