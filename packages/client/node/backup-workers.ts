@@ -22,7 +22,10 @@ import { openSync, readSync, closeSync } from 'node:fs';
 import { LIMITS } from '@sealpost/core';
 import {
   BLOB_ID_BYTES,
+  BLOB_OVERHEAD_BYTES,
+  blobId,
   sealBlob,
+  sealBlobInto,
   type BlobId,
   type BlobType,
   type SealedBlob,
@@ -383,8 +386,22 @@ function serve(setup: Setup & { readonly control: Int32Array }): void {
     outBytes = 0;
   };
 
-  const sealed = (type: BlobType, plaintext: Uint8Array, id?: BlobId) => {
-    const blob = sealBlob(nodeCryptoProvider, keys, type, plaintext, compress, id);
+  /** Where file jobs' blobs are sealed before their exact bytes are copied out (reused). */
+  let scratch = new Uint8Array(0);
+  const sealed = (type: BlobType, plaintext: Uint8Array, id?: BlobId): SealedBlob => {
+    let blob: SealedBlob;
+    if (id === undefined) {
+      // A file job's chunk: sealed in place (sealBlobInto: no joined plaintext, no result copied
+      // twice), then its exact bytes copied out.
+      const own = blobId(nodeCryptoProvider, keys, type, plaintext);
+      if (scratch.length < plaintext.length + BLOB_OVERHEAD_BYTES)
+        scratch = new Uint8Array(Math.max(plaintext.length + BLOB_OVERHEAD_BYTES, 1 << 20));
+      const n = sealBlobInto(nodeCryptoProvider, keys, type, plaintext, compress, own, scratch, 0);
+      blob = { id: own, type, rawLength: plaintext.length, sealed: scratch.slice(0, n) };
+      scratch.fill(0, 0, n);
+    } else {
+      blob = sealBlob(nodeCryptoProvider, keys, type, plaintext, compress, id);
+    }
     // A minor GC now and then frees the dead chunk copies and sealed blobs (and the zstd
     // contexts, should backup-zstd.ts fall back to one per call).
     bytes += plaintext.length;

@@ -413,3 +413,33 @@ test('node provider does not serve a stale key after the caller reuses a seed ar
   seed.set(hex(vectors.ed25519[1]!.seed));
   assert.equal(toHex(nodeCryptoProvider.ed25519.publicKey(seed)), vectors.ed25519[1]!.publicKey);
 });
+
+describe('AES-256-GCM sealInto (node provider)', () => {
+  const gcm = nodeCryptoProvider.aes256gcm;
+  const key = new Uint8Array(32).fill(5);
+  const nonce = new Uint8Array(12).fill(6);
+  const aad = new Uint8Array([1, 2, 3]);
+
+  test('sealing parts into a buffer gives seal() of their concatenation', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 5 }),
+        fc.nat({ max: 32 }),
+        (parts, at) => {
+          const want = gcm.seal(key, nonce, concatBytes(...parts), aad);
+          const out = new Uint8Array(at + want.length);
+          assert.equal(gcm.sealInto!(key, nonce, parts, aad, out, at), want.length);
+          assert.deepEqual(out.subarray(at), want);
+          assert.deepEqual(gcm.open(key, nonce, out.subarray(at), aad), concatBytes(...parts));
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  test('refuses a buffer one byte too short, writing nothing', () => {
+    const out = new Uint8Array(10 + 16 - 1);
+    assert.throws(() => gcm.sealInto!(key, nonce, [new Uint8Array(10)], aad, out, 0), SealpostError);
+    assert.ok(out.every((b) => b === 0));
+  });
+});

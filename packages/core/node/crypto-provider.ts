@@ -30,7 +30,7 @@ import {
   timingSafeEqual as nodeTimingSafeEqual,
   verify as nodeVerify,
 } from 'node:crypto';
-import { CryptoVerificationError } from '../src/errors.ts';
+import { CryptoVerificationError, ValidationError } from '../src/errors.ts';
 import { bytesArg, CRYPTO_SIZES, exactBytesArg, integerArg, isBytes } from '../src/crypto/arguments.ts';
 import type { Aead, CryptoProvider, Ed25519, X25519 } from '../src/crypto/provider.ts';
 
@@ -244,6 +244,29 @@ const aead: Aead = {
     out.set(tail, body.length);
     out.set(tag, body.length + tail.length);
     return out;
+  },
+  sealInto(key, nonce, parts, aad, out, at) {
+    const k = exactBytesArg(key, CRYPTO_SIZES.aes256Key, 'AES-256-GCM key');
+    const n = exactBytesArg(nonce, CRYPTO_SIZES.gcmNonce, 'AES-GCM nonce');
+    const a = bytesArg(aad, 'associated data');
+    let length = CRYPTO_SIZES.gcmTag;
+    for (const part of parts) length += bytesArg(part, 'plaintext').length;
+    if (!Number.isInteger(at) || at < 0 || at + length > out.length) {
+      throw new ValidationError('VALIDATION_FAILED', 'no room for the sealed bytes', { at, length });
+    }
+    const cipher = createCipheriv('aes-256-gcm', k, n, { authTagLength: CRYPTO_SIZES.gcmTag });
+    cipher.setAAD(a);
+    let o = at;
+    for (const part of parts) {
+      const piece = cipher.update(part);
+      out.set(piece, o);
+      o += piece.length;
+    }
+    const tail = cipher.final();
+    out.set(tail, o);
+    o += tail.length;
+    out.set(cipher.getAuthTag(), o);
+    return o + CRYPTO_SIZES.gcmTag - at;
   },
   open(key, nonce, ciphertext, aad) {
     const k = exactBytesArg(key, CRYPTO_SIZES.aes256Key, 'AES-256-GCM key');

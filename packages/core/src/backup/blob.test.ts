@@ -11,6 +11,7 @@ import {
   COMPRESSION,
   openBlob,
   sealBlob,
+  sealBlobInto,
   type BlobType,
   type Decompress,
 } from './blob.ts';
@@ -220,6 +221,67 @@ describe('sealBlob and openBlob', () => {
         },
       ),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe('sealBlobInto', () => {
+  /** The node provider with a fixed nonce, so that two seals can be compared byte for byte. */
+  const fixedNonce = { ...crypto, randomBytes: (n: number) => new Uint8Array(n).fill(9) };
+  const withoutSealInto = {
+    ...fixedNonce,
+    aes256gcm: { seal: crypto.aes256gcm.seal, open: crypto.aes256gcm.open },
+  };
+
+  test('writes the bytes sealBlob makes, at the offset given, compressed or stored', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 3000 }),
+        fc.boolean(),
+        fc.nat({ max: 64 }),
+        (random, repetitive, at) => {
+          const plain = repetitive ? text.subarray(0, random.length * 3) : random;
+          const id = blobId(crypto, keys, 'data', plain);
+          const want = sealBlob(fixedNonce, keys, 'data', plain, compress, id).sealed;
+          for (const provider of [fixedNonce, withoutSealInto]) {
+            const out = new Uint8Array(at + plain.length + BLOB_OVERHEAD_BYTES + 7).fill(0xee);
+            const n = sealBlobInto(provider, keys, 'data', plain, compress, id, out, at);
+            assert.equal(n, want.length);
+            assert.deepEqual(out.subarray(at, at + n), want);
+            assert.ok(
+              out.subarray(0, at).every((b) => b === 0xee),
+              'nothing written before `at`',
+            );
+            assert.ok(
+              out.subarray(at + n).every((b) => b === 0xee),
+              'nothing written after the blob',
+            );
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  test('a blob sealed in place opens to its plaintext, and a flipped bit in it is caught', () => {
+    const id = blobId(crypto, keys, 'data', text);
+    const out = new Uint8Array(text.length + BLOB_OVERHEAD_BYTES);
+    const n = sealBlobInto(crypto, keys, 'data', text, compress, id, out, 0);
+    const sealed = out.subarray(0, n);
+    assert.deepEqual(openBlob(crypto, keys, 'data', id, sealed, decompress, text.length), text);
+    const flipped = new Uint8Array(sealed);
+    flipped[n - 20]! ^= 0x01;
+    assert.throws(() => openBlob(crypto, keys, 'data', id, flipped, decompress), CryptoVerificationError);
+  });
+
+  test('refuses an output without room for the blob, before writing anything', () => {
+    const id = blobId(crypto, keys, 'data', text);
+    const out = new Uint8Array(text.length + BLOB_OVERHEAD_BYTES - 1);
+    assert.throws(() => sealBlobInto(crypto, keys, 'data', text, compress, id, out, 0), ValidationError);
+    assert.ok(out.every((b) => b === 0));
+    assert.throws(
+      () => sealBlobInto(crypto, keys, 'data', text, compress, id, new Uint8Array(text.length + 64), -1),
+      ValidationError,
     );
   });
 });

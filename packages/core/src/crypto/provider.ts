@@ -46,6 +46,20 @@ export interface X25519 {
 /** AES-256-GCM with 12-byte nonces and 16-byte tags appended to the ciphertext (NIST SP 800-38D). */
 export interface Aead {
   seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array;
+  /**
+   * Optional, for providers that can encrypt in pieces (node:crypto): seals the concatenation of
+   * `parts`, as `seal` would, and writes ciphertext and tag into `out` at `at` (the caller makes
+   * room: the parts' length plus 16); returns the bytes written. Saves joining the parts and copying
+   * the result, per blob of a backup (sealBlobInto).
+   */
+  sealInto?(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    parts: readonly Uint8Array[],
+    aad: Uint8Array,
+    out: Uint8Array,
+    at: number,
+  ): number;
   /** Throws CryptoVerificationError (CRYPTO_VERIFICATION_FAILED) when the tag does not verify. */
   open(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Uint8Array;
 }
