@@ -8,20 +8,14 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sealpost as cli } from './support/sealpost-cli.ts';
+import { backupCommands } from './support/sealpost-cli.ts';
 
 let work: string;
 let repo: string;
 let source: string;
 
-/** Runs `sealpost backup <args> --repo <repo>`. */
-const sealpost = (args: readonly string[]) => cli(work, undefined, ['backup', ...args, '--repo', repo]);
-
-async function json<T>(args: readonly string[]): Promise<T> {
-  const run = await sealpost([...args, '--json']);
-  assert.equal(run.status, 0, `${args.join(' ')}: ${run.stderr}`);
-  return JSON.parse(run.stdout) as T;
-}
+/** `sealpost backup <args> --repo <repo>`, HOME the test's directory and no `--home`; and its --json form. */
+const { run: sealpost, json } = backupCommands(() => ({ scratch: work, repo }));
 
 const snapshots = async () => json<{ id: string }[]>(['snapshots']);
 

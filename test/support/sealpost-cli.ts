@@ -165,3 +165,24 @@ export async function linkDevice(
   assert.equal(linked.status, 0, linked.stderr);
   return /^approved: this device is (\S+)$/m.exec(linked.stdout)![1]!;
 }
+
+/**
+ * `sealpost backup <args> --repo <repo>` with HOME `scratch` and no `--home` (`run`), and its
+ * `--json` form, which requires status 0 and parses stdout (`json`). `where` is read at each call,
+ * so a test file can make its directories in `before`.
+ */
+export function backupCommands(where: () => { readonly scratch: string; readonly repo: string }): {
+  run: (args: readonly string[]) => Promise<Run>;
+  json: <T>(args: readonly string[]) => Promise<T>;
+} {
+  const run = (args: readonly string[]) => {
+    const { scratch, repo } = where();
+    return sealpost(scratch, undefined, ['backup', ...args, '--repo', repo]);
+  };
+  const json = async <T>(args: readonly string[]): Promise<T> => {
+    const result = await run([...args, '--json']);
+    assert.equal(result.status, 0, `${args.join(' ')}: ${result.stderr}`);
+    return JSON.parse(result.stdout) as T;
+  };
+  return { run, json };
+}

@@ -112,6 +112,37 @@ export interface SealedBlob {
   readonly sealed: Uint8Array;
 }
 
+/** The checks both sealing functions make on their common arguments (ValidationError). */
+function checkSealArguments(keys: RepositoryKeys, type: BlobType, plaintext: Uint8Array): void {
+  typeArg(type);
+  checkRepositoryKeys(keys);
+  bytesArg(plaintext, 'blob plaintext');
+  if (plaintext.length > blobMaxRawBytes(type)) {
+    throw new ValidationError('VALIDATION_FAILED', `${type} blob of ${plaintext.length} bytes is too large`, {
+      length: plaintext.length,
+      max: blobMaxRawBytes(type),
+    });
+  }
+}
+
+/**
+ * What a blob stores: `plaintext` compressed when `compress` is given and makes it smaller (a larger
+ * result is wiped), else `plaintext` itself, with the compression byte that says which.
+ */
+function payloadOf(
+  plaintext: Uint8Array,
+  compress: Compress | undefined,
+): { payload: Uint8Array; method: number } {
+  if (compress !== undefined && plaintext.length > 0) {
+    const packed = compress(plaintext);
+    if (packed instanceof Uint8Array && packed.length < plaintext.length) {
+      return { payload: packed, method: COMPRESSION.zstd };
+    }
+    if (packed instanceof Uint8Array) packed.fill(0);
+  }
+  return { payload: plaintext, method: COMPRESSION.stored };
+}
+
 /**
  * Compresses (when `compress` is given and it saves space) and encrypts one blob.
  * Precondition: `plaintext.length <= blobMaxRawBytes(type)`. `knownId`: the blob's id when the
@@ -126,27 +157,9 @@ export function sealBlob(
   compress?: Compress,
   knownId?: BlobId,
 ): SealedBlob {
-  typeArg(type);
-  checkRepositoryKeys(keys);
-  bytesArg(plaintext, 'blob plaintext');
-  if (plaintext.length > blobMaxRawBytes(type)) {
-    throw new ValidationError('VALIDATION_FAILED', `${type} blob of ${plaintext.length} bytes is too large`, {
-      length: plaintext.length,
-      max: blobMaxRawBytes(type),
-    });
-  }
+  checkSealArguments(keys, type, plaintext);
   const id = knownId === undefined ? blobId(crypto, keys, type, plaintext) : blobIdArg(knownId);
-  let payload = plaintext;
-  let method: number = COMPRESSION.stored;
-  if (compress !== undefined && plaintext.length > 0) {
-    const packed = compress(plaintext);
-    if (packed instanceof Uint8Array && packed.length < plaintext.length) {
-      payload = packed;
-      method = COMPRESSION.zstd;
-    } else if (packed instanceof Uint8Array) {
-      packed.fill(0);
-    }
-  }
+  const { payload, method } = payloadOf(plaintext, compress);
   const body = new Uint8Array(1 + payload.length);
   body[0] = method;
   body.set(payload, 1);
@@ -179,37 +192,19 @@ export function sealBlobInto(
   out: Uint8Array,
   at: number,
 ): number {
+  checkSealArguments(keys, type, plaintext);
+  bytesArg(out, 'output');
+  if (!Number.isInteger(at) || at < 0 || at + plaintext.length + BLOB_OVERHEAD_BYTES > out.length) {
+    throw new ValidationError('VALIDATION_FAILED', 'no room for the sealed blob', { at });
+  }
+  blobIdArg(id);
   const aead = crypto.aes256gcm;
   if (aead.sealInto === undefined) {
     const { sealed } = sealBlob(crypto, keys, type, plaintext, compress, id);
     out.set(sealed, at);
     return sealed.length;
   }
-  typeArg(type);
-  checkRepositoryKeys(keys);
-  bytesArg(plaintext, 'blob plaintext');
-  bytesArg(out, 'output');
-  if (plaintext.length > blobMaxRawBytes(type)) {
-    throw new ValidationError('VALIDATION_FAILED', `${type} blob of ${plaintext.length} bytes is too large`, {
-      length: plaintext.length,
-      max: blobMaxRawBytes(type),
-    });
-  }
-  if (!Number.isInteger(at) || at < 0 || at + plaintext.length + BLOB_OVERHEAD_BYTES > out.length) {
-    throw new ValidationError('VALIDATION_FAILED', 'no room for the sealed blob', { at });
-  }
-  blobIdArg(id);
-  let payload = plaintext;
-  let method: number = COMPRESSION.stored;
-  if (compress !== undefined && plaintext.length > 0) {
-    const packed = compress(plaintext);
-    if (packed instanceof Uint8Array && packed.length < plaintext.length) {
-      payload = packed;
-      method = COMPRESSION.zstd;
-    } else if (packed instanceof Uint8Array) {
-      packed.fill(0);
-    }
-  }
+  const { payload, method } = payloadOf(plaintext, compress);
   const nonce = crypto.randomBytes(BLOB_NONCE_BYTES);
   out.set(nonce, at);
   const written = aead.sealInto(
