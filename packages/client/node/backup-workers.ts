@@ -41,7 +41,7 @@ import {
 } from '../src/backup/pack-verifier.ts';
 import { FileSourceError, type BlobSealer, type SealerFactory } from '../src/backup/sealer.ts';
 import { reclaimNativeMemory } from './backup-reclaim.ts';
-import { zstdCompressor, zstdDecompress } from './backup-zstd.ts';
+import { zstdCompressor, zstdDecompressor } from './backup-zstd.ts';
 
 /**
  * A worker runs a minor GC after this many blobs, or this many bytes of chunks, whichever comes
@@ -329,7 +329,12 @@ export function workerPackVerifiers(count: number): PackVerifierFactory {
       keys,
       zstdLevel: BACKUP_ENGINE_LIMITS.zstdLevel,
     });
-    const inline = { crypto: nodeCryptoProvider, decompress: zstdDecompress, reclaim: reclaimNativeMemory };
+    // verifyPack wipes each plaintext before the next: one output buffer serves them all.
+    const inline = {
+      crypto: nodeCryptoProvider,
+      decompress: zstdDecompressor({ keepOutput: true }),
+      reclaim: reclaimNativeMemory,
+    };
     const verifier: PackVerifier = {
       async verify(pack) {
         if (pool.leastBusy() >= BUSY_BEFORE_INLINE.verify) return verifyPack(inline, keys, pack);
@@ -358,7 +363,11 @@ function serve(setup: Setup & { readonly control: Int32Array }): void {
   const port = parentPort!;
   const { keys, control } = setup;
   const compress = zstdCompressor(setup.zstdLevel);
-  const verifyDeps = { crypto: nodeCryptoProvider, decompress: zstdDecompress, reclaim: reclaimNativeMemory };
+  const verifyDeps = {
+    crypto: nodeCryptoProvider,
+    decompress: zstdDecompressor({ keepOutput: true }),
+    reclaim: reclaimNativeMemory,
+  };
   const gear = deriveGearTable(nodeCryptoProvider, keys.chunker);
   /** File jobs' chunk buffer, made on the first one (LIMITS.backupChunkMaxBytes, touched as far as used). */
   let chunk: Uint8Array | undefined;

@@ -14,12 +14,12 @@
  * sample when made, and a check of every call's state, fall back to `zstdCompressSync` when those
  * internals are missing or behave differently (another Node version).
  *
- * Decompression still makes a context per call (restore and check; backup reads only its parent's
- * trees); dead contexts are freed by backup-reclaim.ts. Backup's forced minor GCs stay: without
+ * Decompression keeps one context too (`zstdDecompressor`, reset before each frame), and may keep
+ * its output buffer for callers done with each result before the next call (workers). Backup's forced minor GCs stay: without
  * them (no context to free any more) a backup of the quick set peaked 30-50 MiB higher for the
  * same CPU time (dead chunk copies and sealed blobs wait for V8's own scavenges).
  */
-import { constants, ZstdCompress, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { constants, ZstdCompress, ZstdDecompress, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { LIMITS } from '@sealpost/core';
 import type { Compress, Decompress } from '@sealpost/core/backup/blob';
 
@@ -117,8 +117,89 @@ export function zstdCompressor(level: number): Compress {
 
 // maxOutputLength makes zlib refuse (RangeError) rather than allocate past the blob's length.
 // chunkSize: one output buffer of the expected length, not a list of 16 KiB pieces joined.
-export const zstdDecompress: Decompress = (data, max) =>
+const callDecompress: Decompress = (data, max) =>
   zstdDecompressSync(data, {
     maxOutputLength: Math.max(1, max),
     chunkSize: Math.max(64, Math.min(max, LIMITS.backupChunkMaxBytes)),
   });
+
+/** The parts of node:zlib's `ZstdDecompress` that the decompressor drives (node:zlib internals). */
+type NativeDecompressEngine = NativeEngine & { readonly _handle?: { reset?: () => void } };
+
+/**
+ * One context for every call: reset before each frame (so a frame that did not end cannot run into
+ * the next), then the whole input in one `writeSync` into an output one byte longer than `max`. The
+ * frame fits when the input is used up and that last byte is not reached; anything else (more
+ * output than `max`, an error: `destroyed`, input left over) drops the context and throws, and the
+ * caller falls back to `zstdDecompressSync`, whose answer is final. A frame cut short decodes to
+ * fewer bytes than the blob's length, which blob.ts refuses, as it refuses any wrong plaintext by
+ * its keyed id.
+ */
+function contextDecompressor(keepOutput: boolean): Decompress {
+  let engine: NativeDecompressEngine | undefined;
+  let kept = new Uint8Array(0);
+  const open = (): NativeDecompressEngine => {
+    const made = new ZstdDecompress() as unknown as NativeDecompressEngine;
+    made.on('error', () => undefined);
+    if (
+      typeof made._handle?.writeSync !== 'function' ||
+      typeof made._handle.reset !== 'function' ||
+      !(made._writeState instanceof Uint32Array)
+    ) {
+      throw new Error('node:zlib ZstdDecompress has no synchronous handle');
+    }
+    return made;
+  };
+  return (data, max) => {
+    const room = max + 1;
+    let out = kept;
+    if (!keepOutput || out.length < room) {
+      out = new Uint8Array(room);
+      if (keepOutput) kept = out;
+    }
+    const current = (engine ??= open());
+    current._handle!.reset!();
+    current._handle!.writeSync!(constants.ZSTD_e_end, data, 0, data.length, out, 0, room);
+    const [availOut, availIn] = current._writeState!;
+    if (current.destroyed || availIn !== 0 || availOut === undefined || availOut === 0) {
+      engine = undefined;
+      throw new Error('zstd decompression did not fit its frame');
+    }
+    return out.subarray(0, room - availOut);
+  };
+}
+
+/** Outputs longer than this go to `zstdDecompressSync` (an output of `max + 1` bytes is allocated). */
+const CONTEXT_MAX_OUTPUT_BYTES = LIMITS.backupChunkMaxBytes;
+
+/**
+ * A zstd decompressor that keeps one context (zstdDecompressSync makes one per call: ~25-35 µs,
+ * most of a small blob's cost, and native memory left for the GC). With `keepOutput`, the result is
+ * a view of a buffer the next call overwrites (for callers that are done with it by then: check's
+ * verifying, restore's writing on workers); otherwise each result is a new array. One per thread;
+ * not re-entrant. Falls back to zstdDecompressSync when node:zlib's internals are not as expected.
+ */
+export function zstdDecompressor(options: { readonly keepOutput?: boolean } = {}): Decompress {
+  let context: Decompress | undefined;
+  try {
+    context = contextDecompressor(options.keepOutput === true);
+    const sample = zstdCompressSync(SAMPLE);
+    const got = context(sample, SAMPLE.length);
+    if (got.length !== SAMPLE.length || !got.every((b, i) => b === SAMPLE[i])) context = undefined;
+  } catch {
+    context = undefined;
+  }
+  if (context === undefined) return callDecompress;
+  const fast = context;
+  return (data, max) => {
+    if (max > CONTEXT_MAX_OUTPUT_BYTES) return callDecompress(data, max);
+    try {
+      return fast(data, max);
+    } catch {
+      return callDecompress(data, max);
+    }
+  };
+}
+
+/** A decompressor for this thread whose every result is a new array. */
+export const zstdDecompress: Decompress = zstdDecompressor();
