@@ -29,7 +29,7 @@ function kindOf(mode: bigint): FsKind {
  * microseconds, and a double near 2^31 s is only good to ~0.24 µs, so aim at the middle of the
  * nearest microsecond: the time set is then exactly that microsecond.
  */
-function seconds(ns: bigint): number {
+export function utimesSeconds(ns: bigint): number {
   const us = (ns + 500n) / 1000n;
   return Number(us / 1_000_000n) + (Number(us % 1_000_000n) + 0.5) / 1e6;
 }
@@ -125,7 +125,7 @@ export const nodeBackupFs: BackupFs = {
   remove: (path) => fs.rm(path, { force: true }),
   chmod: (path, mode) => fs.chmod(path, mode),
   setMtime: (path, mtimeNs, symlink) => {
-    const s = seconds(mtimeNs);
+    const s = utimesSeconds(mtimeNs);
     return symlink ? fs.lutimes(path, s, s) : fs.utimes(path, s, s);
   },
 };

@@ -4,8 +4,9 @@
  *
  * zstd at `BACKUP_ENGINE_LIMITS.zstdLevel` (1) by default, and `zstdLevelSmall` (3) for runs that
  * compress for size (runs with a parent snapshot: backup.ts `compression`). `workers`: seal new blobs (zstd and
- * AES-GCM, the slowest stage) and open packs' blobs for `check --read-data` on that many worker
- * threads (backup-workers.ts); 0, the default, does both on the calling thread.
+ * AES-GCM, the slowest stage), open packs' blobs for `check --read-data`, and write restores out
+ * (with blocking file calls: backup-restore-sync.ts) on that many worker threads
+ * (backup-workers.ts); 0, the default, does all three on the calling thread.
  */
 import { nodeCryptoProvider } from '@sealpost/core/node';
 import type { Compress } from '@sealpost/core/backup/blob';
@@ -14,7 +15,7 @@ import { BACKUP_ENGINE_LIMITS } from '../src/backup/limits.ts';
 import { nodeArgon2id } from './backup-argon2id.ts';
 import { nodeBackupFs } from './backup-fs.ts';
 import { reclaimNativeMemory } from './backup-reclaim.ts';
-import { workerPackVerifiers, workerSealers } from './backup-workers.ts';
+import { workerPackRestorers, workerPackVerifiers, workerSealers } from './backup-workers.ts';
 import { zstdCompressor, zstdDecompress } from './backup-zstd.ts';
 
 export function nodeBackupDeps(
@@ -25,6 +26,8 @@ export function nodeBackupDeps(
     workers?: number;
     /** Worker threads for `check --read-data` (default: `workers`). */
     verifierWorkers?: number;
+    /** Worker threads for `restore` (default: `workers`). */
+    restorerWorkers?: number;
   } = {},
 ): BackupDeps {
   const level = options.zstdLevel ?? BACKUP_ENGINE_LIMITS.zstdLevel;
@@ -36,6 +39,7 @@ export function nodeBackupDeps(
       ? {
           sealers: workerSealers(workers, { zstdLevel: level, zstdLevelSmall: levelSmall }),
           packVerifiers: workerPackVerifiers(options.verifierWorkers ?? workers),
+          packRestorers: workerPackRestorers(options.restorerWorkers ?? workers),
         }
       : {}),
     crypto: nodeCryptoProvider,

@@ -40,6 +40,15 @@ import {
   type PackVerifierFactory,
 } from '../src/backup/pack-verifier.ts';
 import { FileSourceError, type BlobSealer, type SealerFactory } from '../src/backup/sealer.ts';
+import { BackupError } from '../src/backup/errors.ts';
+import type {
+  PackRestoreJob,
+  PackRestoreResult,
+  PackRestorer,
+  PackRestorerFactory,
+  RestoreFileState,
+} from '../src/backup/pack-restorer.ts';
+import { restorePackSync } from './backup-restore-sync.ts';
 import { reclaimNativeMemory } from './backup-reclaim.ts';
 import { zstdCompressor, zstdDecompressor } from './backup-zstd.ts';
 
@@ -54,7 +63,7 @@ import { zstdCompressor, zstdDecompressor } from './backup-zstd.ts';
 const RECLAIM_EVERY_JOBS = 64;
 const RECLAIM_EVERY_BYTES = 4 * 1024 * 1024;
 /** Jobs a worker has in flight (one being done, others queued) before the caller does one itself. */
-const BUSY_BEFORE_INLINE = { seal: 4, verify: 1 } as const;
+const BUSY_BEFORE_INLINE = { seal: 4, verify: 1, restore: 1 } as const;
 /**
  * Jobs are sent in batches: a message costs ~50 µs of CPU between the two threads whatever it
  * carries (20 KB chunks, 2 threads: 52-62 µs a job one by one, 25 with 4 a message, 16-19 with 8),
@@ -80,6 +89,11 @@ interface VerifyJob {
   readonly kind: 'verify';
   readonly pack: Uint8Array;
 }
+/** Write out one pack's part of a restore (PackRestorer.restore). */
+interface RestoreJob {
+  readonly kind: 'restore';
+  readonly restore: PackRestoreJob;
+}
 /** Read, chunk and seal a whole file (BlobSealer.sealFile). */
 interface FileJob {
   readonly kind: 'file';
@@ -87,7 +101,7 @@ interface FileJob {
   /** The file's size from lstat: a short read that reaches it ends the file. */
   readonly expected: number;
 }
-type JobBody = SealJob | VerifyJob | FileJob;
+type JobBody = SealJob | VerifyJob | RestoreJob | FileJob;
 type Job = JobBody & { readonly job: number };
 /**
  * A file job's data blobs in one message: their sealed bytes end to end, their ids (32 bytes each)
@@ -103,6 +117,14 @@ interface WirePart {
 type Reply =
   | { readonly job: number; readonly id: Uint8Array; readonly rawLength: number; readonly sealed: Uint8Array }
   | { readonly job: number; readonly verdict: PackVerdict }
+  | { readonly job: number; readonly restored: PackRestoreResult }
+  /** A restore job's BACKUP_DATA_CORRUPT (`details`), or its file system error's code. */
+  | {
+      readonly job: number;
+      readonly error: string;
+      readonly corrupt: Record<string, string>;
+    }
+  | { readonly job: number; readonly error: string; readonly errno: string | undefined }
   /** Some of a file job's blobs (more may follow). */
   | { readonly job: number; readonly part: WirePart; readonly bytesRead: number }
   /** A file job's end. */
@@ -114,6 +136,8 @@ interface Setup {
   readonly sealpostSealer: true;
   readonly keys: RepositoryKeys;
   readonly zstdLevel: number;
+  /** A restore's shared file state (pack-restorer.ts), for restore jobs. */
+  readonly restoreState?: RestoreFileState;
 }
 
 /**
@@ -185,7 +209,7 @@ function workerPool(count: number, setup: Setup): Pool {
     slot.busy--;
     // After the job's parts: a failure to handle one is the job's failure.
     waiting.parts.then(
-      () => ('error' in reply ? waiting.reject(new WorkerJobError(reply)) : waiting.resolve(reply)),
+      () => ('error' in reply ? waiting.reject(jobError(reply)) : waiting.resolve(reply)),
       (error: unknown) => waiting.reject(error instanceof Error ? error : new Error(String(error))),
     );
   };
@@ -239,7 +263,13 @@ function workerPool(count: number, setup: Setup): Pool {
         slot.batch.push(job);
         slot.transfer.push(...transfer);
         slot.bytes +=
-          job.kind === 'seal' ? job.plaintext.length : job.kind === 'verify' ? job.pack.length : 0;
+          job.kind === 'seal'
+            ? job.plaintext.length
+            : job.kind === 'verify'
+              ? job.pack.length
+              : job.kind === 'restore'
+                ? BATCH_MAX_BYTES
+                : 0;
         const max = job.kind === 'file' ? BATCH_MAX_FILES : BATCH_MAX_JOBS;
         if (slot.bytes >= BATCH_MAX_BYTES || slot.batch.length >= max) send(slot);
       });
@@ -258,6 +288,13 @@ function workerPool(count: number, setup: Setup): Pool {
       );
     },
   };
+}
+
+/** A worker's error reply as the error to throw. */
+function jobError(reply: Extract<Reply, { error: string }>): Error {
+  if ('corrupt' in reply) return new BackupError('BACKUP_DATA_CORRUPT', reply.error, reply.corrupt);
+  if ('errno' in reply) return Object.assign(new Error(reply.error), { code: reply.errno });
+  return new WorkerJobError(reply);
 }
 
 /** A worker's error reply. */
@@ -355,6 +392,52 @@ export function workerPackVerifiers(count: number): PackVerifierFactory {
       close: () => pool.close(),
     };
     return verifier;
+  };
+}
+
+/**
+ * Write restores' packs out on `count` worker threads (at least 1), with blocking file calls
+ * (backup-restore-sync.ts); the calling thread takes a pack too when every worker has one.
+ */
+export function workerPackRestorers(count: number): PackRestorerFactory {
+  return (keys, state) => {
+    const pool = workerPool(count, {
+      sealpostSealer: true,
+      keys,
+      zstdLevel: BACKUP_ENGINE_LIMITS.zstdLevel,
+      restoreState: state,
+    });
+    // Each plaintext is written before the next blob is opened: one output buffer serves them all.
+    const inline = {
+      crypto: nodeCryptoProvider,
+      decompress: zstdDecompressor({ keepOutput: true }),
+      reclaim: reclaimNativeMemory,
+    };
+    const restorer: PackRestorer = {
+      width: Math.max(1, count) + 1,
+      async restore(job) {
+        if (pool.leastBusy() >= BUSY_BEFORE_INLINE.restore) {
+          // Yield first, so that the pack fetches and worker replies already in do not wait on it.
+          await new Promise(setImmediate);
+          return restorePackSync(inline, keys, state, job);
+        }
+        // A pack in shared memory is read in place (lent until the reply); any other is taken.
+        const pack = job.pack;
+        const shared = pack.buffer instanceof SharedArrayBuffer;
+        const own =
+          shared || (pack.byteOffset === 0 && pack.byteLength === pack.buffer.byteLength)
+            ? pack
+            : new Uint8Array(pack);
+        const reply = await pool.run(
+          { kind: 'restore', restore: { ...job, pack: own } },
+          shared || own.length === 0 ? [] : [own.buffer as ArrayBuffer],
+        );
+        if (!('restored' in reply)) throw new Error('a backup worker answered a restore with something else');
+        return reply.restored;
+      },
+      close: () => pool.close(),
+    };
+    return restorer;
   };
 }
 
@@ -497,7 +580,21 @@ function serve(setup: Setup & { readonly control: Int32Array }): void {
   };
 
   /** Does one seal or verify job: its reply, and what the reply transfers. */
-  const perform = (message: SealJob | VerifyJob, job: number): [Reply, ArrayBuffer[]] => {
+  const perform = (message: SealJob | VerifyJob | RestoreJob, job: number): [Reply, ArrayBuffer[]] => {
+    if (message.kind === 'restore') {
+      try {
+        return [
+          { job, restored: restorePackSync(verifyDeps, keys, setup.restoreState!, message.restore) },
+          [],
+        ];
+      } catch (error) {
+        if (error instanceof BackupError && error.code === 'BACKUP_DATA_CORRUPT') {
+          return [{ job, error: error.message, corrupt: error.details as Record<string, string> }, []];
+        }
+        const errno = (error as { code?: unknown }).code;
+        return [{ job, error: messageOf(error), errno: typeof errno === 'string' ? errno : undefined }, []];
+      }
+    }
     if (message.kind === 'verify') {
       try {
         // verifyPack reclaims every few blobs itself.
@@ -545,7 +642,7 @@ function serve(setup: Setup & { readonly control: Int32Array }): void {
  * thread's CPU (80,000 files: ~0.4 s).
  */
 interface Batch {
-  readonly jobs: (Job & (SealJob | VerifyJob))[];
+  readonly jobs: (Job & (SealJob | VerifyJob | RestoreJob))[];
   readonly files: { readonly jobs: Float64Array; readonly expected: Float64Array; readonly paths: string };
 }
 

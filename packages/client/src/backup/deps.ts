@@ -6,6 +6,7 @@ import type { CryptoProvider } from '@sealpost/core';
 import type { Compress, Decompress } from '@sealpost/core/backup/blob';
 import type { Argon2id } from '@sealpost/core/backup/key-file';
 import type { BackupFs } from './fs.ts';
+import type { PackRestorerFactory } from './pack-restorer.ts';
 import type { PackVerifierFactory } from './pack-verifier.ts';
 import type { SealerFactory } from './sealer.ts';
 
@@ -29,4 +30,9 @@ export interface BackupDeps {
   readonly sealers?: SealerFactory;
   /** Where `check --read-data` opens packs' blobs (e.g. worker threads); on the engine's thread when absent. */
   readonly packVerifiers?: PackVerifierFactory;
+  /**
+   * Where `restore` opens packs' blobs and writes them to files (e.g. worker threads with blocking
+   * file calls); on the engine's thread through `fs` when absent.
+   */
+  readonly packRestorers?: PackRestorerFactory;
 }

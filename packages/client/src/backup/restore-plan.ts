@@ -24,6 +24,8 @@ export const PARTIAL_SUFFIX = '.sealpost-partial';
 
 /** One file to restore: written to `partial`, renamed to `dest` once every chunk is in. */
 export interface FileJob {
+  /** Its number in the restore, from 0 (pack-restorer.ts RestoreFileState). */
+  readonly number: number;
   /** Its path in the snapshot (named by errors). */
   readonly path: string;
   readonly dest: string;
@@ -134,6 +136,7 @@ export class Planner {
 
   file(node: FileNode, dest: string, path: string): void {
     const job: FileJob = {
+      number: this.plan.files,
       path,
       dest,
       partial: dest + PARTIAL_SUFFIX,

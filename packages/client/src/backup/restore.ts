@@ -35,6 +35,15 @@ import { joinPath } from './fs.ts';
 import { Lanes } from './lanes.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import { PackReadPool, type PackLoan } from './pack-reads.ts';
+import {
+  emptyFilesJob,
+  FILE_DONE,
+  FILE_UNTOUCHED,
+  packJob,
+  restoreFileState,
+  type PackRestoreResult,
+  type PackRestorerFactory,
+} from './pack-restorer.ts';
 import { Planner, type FileJob, type PackPlan, type RestorePlan } from './restore-plan.ts';
 import type { Session } from './session.ts';
 import { findSnapshot, lookupPath, nodeName, type DamagedObject } from './snapshots.ts';
@@ -110,20 +119,116 @@ class Writing {
   }
 
   async run(plan: RestorePlan): Promise<void> {
-    try {
-      for (const file of plan.empty) await this.#lanes.start(() => this.#onFile(file, 0, undefined));
-      await this.#packs([...plan.packs.values()]);
-      await this.#lanes.drain();
-    } catch (error) {
-      await this.#lanes.drain().catch(() => undefined);
-      await this.#removePartials();
-      throw error;
+    const restorers = this.#session.deps.packRestorers;
+    if (restorers !== undefined) {
+      await this.#onRestorer(plan, restorers);
+    } else {
+      try {
+        for (const file of plan.empty) await this.#lanes.start(() => this.#onFile(file, 0, undefined));
+        await this.#packs([...plan.packs.values()]);
+        await this.#lanes.drain();
+      } catch (error) {
+        await this.#lanes.drain().catch(() => undefined);
+        await this.#removePartials();
+        throw error;
+      }
     }
     const fs = this.#session.deps.fs;
     for (const dir of plan.dirs) {
       await fs.chmod(dir.dest, dir.mode);
       await fs.setMtime(dir.dest, dir.mtimeNs, false);
     }
+  }
+
+  /**
+   * The packs written out by a PackRestorer (pack-restorer.ts): as many packs out at once as it
+   * takes, and the next one fetched meanwhile. On failure, every partial file left is removed.
+   */
+  async #onRestorer(plan: RestorePlan, factory: PackRestorerFactory): Promise<void> {
+    const { deps, keys, repo } = this.#session;
+    const state = restoreFileState(plan.files);
+    const eachFile = function* () {
+      yield* plan.empty;
+      for (const pack of plan.packs.values())
+        for (const blob of pack.blobs.values()) for (const { file } of blob.targets) yield file;
+    };
+    for (const file of eachFile()) state[2 * file.number] = file.remaining;
+    const restorer = factory(keys, state);
+    const lanes = new Lanes(restorer.width);
+    const running = new Set<Promise<void>>();
+    let failed: { error: unknown } | undefined;
+    /** Runs `task` in the lane the caller holds; the first failure is kept. */
+    const run = (task: () => Promise<void>, after: () => void) => {
+      const t = task()
+        .catch((error: unknown) => {
+          failed ??= { error };
+        })
+        .finally(() => {
+          after();
+          lanes.release();
+          running.delete(t);
+        });
+      running.add(t);
+    };
+    const done = (result: PackRestoreResult) => {
+      this.files += result.filesDone;
+      this.bytesWritten += result.bytesWritten;
+      this.#onProgress?.({ files: this.files, bytesWritten: this.bytesWritten });
+    };
+    try {
+      if (plan.empty.length > 0) {
+        await lanes.acquire();
+        run(
+          async () => done(await restorer.restore(emptyFilesJob(plan.empty))),
+          () => undefined,
+        );
+      }
+      const packs = [...plan.packs.values()];
+      const pool = new PackReadPool(repo, deps);
+      const fetch = (i: number): Promise<PackLoan> => {
+        const pack = packs[i]!;
+        const firstPath = pack.blobs.values().next().value!.targets[0]!.file.path;
+        const fetching = pool.fetch(pack.name).catch((error: unknown) => {
+          throw corrupt(error, `packs/${pack.name}`, { path: firstPath });
+        });
+        fetching.catch(() => undefined); // awaited below
+        return fetching;
+      };
+      // A lane is taken before its pack is awaited, and only then is the next one fetched: the packs
+      // held are the lanes' and one more.
+      let next = packs.length > 0 ? fetch(0) : undefined;
+      for (let i = 0; i < packs.length && failed === undefined; i++) {
+        await lanes.acquire();
+        let loan: PackLoan;
+        try {
+          loan = await next!;
+        } catch (error) {
+          lanes.release();
+          throw error;
+        }
+        next = i + 1 < packs.length ? fetch(i + 1) : undefined;
+        const pack = packs[i]!;
+        run(
+          async () => done(await restorer.restore(packJob(pack, loan.bytes))),
+          () => loan.release(),
+        );
+      }
+      while (running.size > 0) await Promise.all([...running]);
+      if (failed !== undefined) throw failed.error;
+    } catch (error) {
+      while (running.size > 0) await Promise.all([...running]);
+      await restorer.close().catch(() => undefined);
+      const seen = new Set<number>();
+      for (const file of eachFile()) {
+        if (seen.has(file.number)) continue;
+        seen.add(file.number);
+        const s = Atomics.load(state, 2 * file.number + 1);
+        if (s !== FILE_UNTOUCHED && s !== FILE_DONE)
+          await deps.fs.remove(file.partial).catch(() => undefined);
+      }
+      throw error;
+    }
+    await restorer.close();
   }
 
   async #packs(packs: readonly PackPlan[]): Promise<void> {

@@ -1,0 +1,153 @@
+/**
+ * Writing a restore's packs out behind an interface, as sealing (sealer.ts) and verifying
+ * (pack-verifier.ts) are: opening every blob (AES-GCM, zstd, the keyed id) and writing it to its
+ * files is all of a restore's work but the walk. packages/client/node/backup-restore-sync.ts does it
+ * with blocking file calls, on worker threads (backup-workers.ts): node's asynchronous file calls go
+ * through its thread pool, and a restore of 80,000 small files (six calls each: open, write, chmod,
+ * utimes, close, rename) spent more CPU in the kernel handing calls to that pool and back
+ * (futexes: 2.8 million) than in the calls themselves.
+ *
+ * A pack's part of the plan goes out as a `PackRestoreJob`: a few typed arrays rather than objects
+ * per blob and file (a message costs per object). Whoever writes a file's last chunk finishes it
+ * (sizes it, sets its mode and time, renames it into place); files whose chunks are in several
+ * packs may be written by several threads at once, so each file's state is in shared memory
+ * (`RestoreFileState`): its chunks not yet written, and whether its partial file exists.
+ */
+import type { RepositoryKeys } from '@sealpost/core/backup/keys';
+import { BLOB_ID_BYTES } from '@sealpost/core/backup/blob';
+import type { FileJob, PackPlan } from './restore-plan.ts';
+
+/** A file's partial file: not made yet, being made (by one thread; others wait), made, renamed into place, failed. */
+export const FILE_UNTOUCHED = 0;
+export const FILE_CREATING = 1;
+export const FILE_CREATED = 2;
+export const FILE_DONE = 3;
+export const FILE_FAILED = 4;
+
+/**
+ * Two Int32 per file of a restore (FileJob.number): [chunks not yet written, FILE_*], in a
+ * SharedArrayBuffer where there is one (worker threads then share it), updated with Atomics.
+ */
+export type RestoreFileState = Int32Array;
+
+export function restoreFileState(files: number): RestoreFileState {
+  const bytes = Math.max(1, files) * 2 * Int32Array.BYTES_PER_ELEMENT;
+  return new Int32Array(
+    typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes),
+  );
+}
+
+/** The files a job writes to, each once. */
+export interface PackRestoreFiles {
+  /** Each file's number in the restore (its place in RestoreFileState). */
+  readonly numbers: Uint32Array;
+  readonly sizes: Float64Array;
+  readonly modes: Uint32Array;
+  readonly mtimesNs: BigInt64Array;
+  /** Where each goes (its partial file is that plus PARTIAL_SUFFIX), joined by NUL. */
+  readonly dests: string;
+  /** Each one's path in the snapshot (named by errors), joined by NUL. */
+  readonly paths: string;
+}
+
+/** One pack's part of a restore; with no pack and no blobs, the files are empty ones to create. */
+export interface PackRestoreJob {
+  /** The pack, lent until the job settles (checked against its name by the caller). */
+  readonly pack: Uint8Array;
+  /** "packs/<name>", for errors. */
+  readonly object: string;
+  /** Per blob: offset in the pack, sealed length, plaintext length. */
+  readonly blobs: Float64Array;
+  /** Per blob, its id (BLOB_ID_BYTES each). */
+  readonly ids: Uint8Array;
+  /** Blob i's targets are targets targetEnds[i - 1] (0 for the first) up to targetEnds[i]. */
+  readonly targetEnds: Uint32Array;
+  /** Per target: the file (an index into `files`) and the position in it. */
+  readonly targetFiles: Uint32Array;
+  readonly targetPositions: Float64Array;
+  readonly files: PackRestoreFiles;
+}
+
+export interface PackRestoreResult {
+  readonly bytesWritten: number;
+  /** Files this job finished (renamed into place). */
+  readonly filesDone: number;
+}
+
+export interface PackRestorer {
+  /** Jobs it takes at once (restore keeps that many packs out). */
+  readonly width: number;
+  /**
+   * Opens the job's blobs and writes them to their files. Rejects with BACKUP_DATA_CORRUPT naming
+   * the pack and a file that needs the blob, or with the file system's error; partial files stay
+   * (the caller removes them: their state is not FILE_DONE).
+   */
+  restore(job: PackRestoreJob): Promise<PackRestoreResult>;
+  /** Ends the restorer and wipes its copy of the keys. */
+  close(): Promise<void>;
+}
+
+export type PackRestorerFactory = (keys: RepositoryKeys, state: RestoreFileState) => PackRestorer;
+
+function filesOf(files: readonly FileJob[]): PackRestoreFiles {
+  return {
+    numbers: Uint32Array.from(files, (f) => f.number),
+    sizes: Float64Array.from(files, (f) => f.size),
+    modes: Uint32Array.from(files, (f) => f.mode),
+    mtimesNs: BigInt64Array.from(files, (f) => f.mtimeNs),
+    dests: files.map((f) => f.dest).join('\0'),
+    paths: files.map((f) => f.path).join('\0'),
+  };
+}
+
+/** `pack`'s planned blobs as a job over `bytes` (the fetched pack). */
+export function packJob(plan: PackPlan, bytes: Uint8Array): PackRestoreJob {
+  const count = plan.blobs.size;
+  const blobs = new Float64Array(count * 3);
+  const ids = new Uint8Array(count * BLOB_ID_BYTES);
+  const targetEnds = new Uint32Array(count);
+  const local = new Map<FileJob, number>();
+  const targetFiles: number[] = [];
+  const targetPositions: number[] = [];
+  let i = 0;
+  for (const blob of plan.blobs.values()) {
+    blobs[3 * i] = blob.offset;
+    blobs[3 * i + 1] = blob.length;
+    blobs[3 * i + 2] = blob.rawLength;
+    ids.set(blob.id, i * BLOB_ID_BYTES);
+    for (const { file, position } of blob.targets) {
+      let at = local.get(file);
+      if (at === undefined) {
+        at = local.size;
+        local.set(file, at);
+      }
+      targetFiles.push(at);
+      targetPositions.push(position);
+    }
+    targetEnds[i++] = targetFiles.length;
+  }
+  return {
+    pack: bytes,
+    object: `packs/${plan.name}`,
+    blobs,
+    ids,
+    targetEnds,
+    targetFiles: Uint32Array.from(targetFiles),
+    targetPositions: Float64Array.from(targetPositions),
+    files: filesOf([...local.keys()]),
+  };
+}
+
+/** A job that creates the empty files `files`. */
+export function emptyFilesJob(files: readonly FileJob[]): PackRestoreJob {
+  return {
+    pack: new Uint8Array(0),
+    object: 'empty files',
+    blobs: new Float64Array(0),
+    ids: new Uint8Array(0),
+    targetEnds: new Uint32Array(0),
+    targetFiles: new Uint32Array(0),
+    targetPositions: new Float64Array(0),
+    files: filesOf(files),
+  };
+}
