@@ -15,7 +15,7 @@
  */
 import type { RepositoryKeys } from '@sealpost/core/backup/keys';
 import { BLOB_ID_BYTES } from '@sealpost/core/backup/blob';
-import type { FileJob, PackPlan } from './restore-plan.ts';
+import type { PackPlan, PlannedFiles } from './restore-plan.ts';
 
 /** A file's partial file: not made yet, being made (by one thread; others wait), made, renamed into place, failed. */
 export const FILE_UNTOUCHED = 0;
@@ -89,57 +89,64 @@ export interface PackRestorer {
 
 export type PackRestorerFactory = (keys: RepositoryKeys, state: RestoreFileState) => PackRestorer;
 
-function filesOf(files: readonly FileJob[]): PackRestoreFiles {
+/** Files `numbers` of `files` as a job's file list. */
+function filesOf(files: PlannedFiles, numbers: readonly number[]): PackRestoreFiles {
   return {
-    numbers: Uint32Array.from(files, (f) => f.number),
-    sizes: Float64Array.from(files, (f) => f.size),
-    modes: Uint32Array.from(files, (f) => f.mode),
-    mtimesNs: BigInt64Array.from(files, (f) => f.mtimeNs),
-    dests: files.map((f) => f.dest).join('\0'),
-    paths: files.map((f) => f.path).join('\0'),
+    numbers: Uint32Array.from(numbers),
+    sizes: Float64Array.from(numbers, (n) => files.sizes[n]!),
+    modes: Uint32Array.from(numbers, (n) => files.modes[n]!),
+    mtimesNs: BigInt64Array.from(numbers, (n) => files.mtimesNs[n]!),
+    dests: numbers.map((n) => files.dest(n)).join('\0'),
+    paths: numbers.map((n) => files.path(n)).join('\0'),
   };
 }
 
-/** `pack`'s planned blobs as a job over `bytes` (the fetched pack). */
-export function packJob(plan: PackPlan, bytes: Uint8Array): PackRestoreJob {
-  const count = plan.blobs.size;
+/** `pack`'s planned blobs as a job over `bytes` (the fetched pack), their targets grouped by blob. */
+export function packJob(files: PlannedFiles, pack: PackPlan, bytes: Uint8Array): PackRestoreJob {
+  const count = pack.blobCount;
   const blobs = new Float64Array(count * 3);
-  const ids = new Uint8Array(count * BLOB_ID_BYTES);
+  for (let b = 0; b < count; b++) {
+    blobs[3 * b] = pack.offsets[b]!;
+    blobs[3 * b + 1] = pack.lengths[b]!;
+    blobs[3 * b + 2] = pack.rawLengths[b]!;
+  }
+  // Targets by blob (a counting sort: each blob's in the order planned), files numbered locally.
+  const targets = pack.targetBlobs.length;
   const targetEnds = new Uint32Array(count);
-  const local = new Map<FileJob, number>();
-  const targetFiles: number[] = [];
-  const targetPositions: number[] = [];
-  let i = 0;
-  for (const blob of plan.blobs.values()) {
-    blobs[3 * i] = blob.offset;
-    blobs[3 * i + 1] = blob.length;
-    blobs[3 * i + 2] = blob.rawLength;
-    ids.set(blob.id, i * BLOB_ID_BYTES);
-    for (const { file, position } of blob.targets) {
-      let at = local.get(file);
-      if (at === undefined) {
-        at = local.size;
-        local.set(file, at);
-      }
-      targetFiles.push(at);
-      targetPositions.push(position);
+  for (const b of pack.targetBlobs) targetEnds[b]!++;
+  for (let b = 1; b < count; b++) targetEnds[b]! += targetEnds[b - 1]!;
+  const next = new Uint32Array(count);
+  for (let b = 1; b < count; b++) next[b] = targetEnds[b - 1]!;
+  const targetFiles = new Uint32Array(targets);
+  const targetPositions = new Float64Array(targets);
+  const local = new Map<number, number>();
+  const numbers: number[] = [];
+  for (let t = 0; t < targets; t++) {
+    const n = pack.targetFiles[t]!;
+    let f = local.get(n);
+    if (f === undefined) {
+      f = numbers.length;
+      local.set(n, f);
+      numbers.push(n);
     }
-    targetEnds[i++] = targetFiles.length;
+    const at = next[pack.targetBlobs[t]!]!++;
+    targetFiles[at] = f;
+    targetPositions[at] = pack.targetPositions[t]!;
   }
   return {
     pack: bytes,
-    object: `packs/${plan.name}`,
+    object: `packs/${pack.name}`,
     blobs,
-    ids,
+    ids: pack.ids.slice(0, count * BLOB_ID_BYTES), // a copy: a view would send the whole array
     targetEnds,
-    targetFiles: Uint32Array.from(targetFiles),
-    targetPositions: Float64Array.from(targetPositions),
-    files: filesOf([...local.keys()]),
+    targetFiles,
+    targetPositions,
+    files: filesOf(files, numbers),
   };
 }
 
-/** A job that creates the empty files `files`. */
-export function emptyFilesJob(files: readonly FileJob[]): PackRestoreJob {
+/** A job that creates the empty files `numbers`. */
+export function emptyFilesJob(files: PlannedFiles, numbers: readonly number[]): PackRestoreJob {
   return {
     pack: new Uint8Array(0),
     object: 'empty files',
@@ -148,6 +155,6 @@ export function emptyFilesJob(files: readonly FileJob[]): PackRestoreJob {
     targetEnds: new Uint32Array(0),
     targetFiles: new Uint32Array(0),
     targetPositions: new Float64Array(0),
-    files: filesOf(files),
+    files: filesOf(files, numbers),
   };
 }
