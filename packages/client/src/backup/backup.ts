@@ -550,7 +550,7 @@ export async function backup(
     }
     stale = await writeIndexFiles(session, [...adopted, ...packs]);
     const needed = new Set([...sink.dependsOn, ...[...adopted, ...packs].map((p) => toHex(p.packId))]);
-    const risk = await packsAtRisk(session, reader, needed, graceMs);
+    const risk = await packsAtRisk(session, reader, needed, graceMs, stale);
     if (risk.size > 0) {
       if (attempt < BACKUP_ENGINE_LIMITS.backupAttempts) continue;
       throw concurrentPrune(attempt, risk.size);
@@ -570,7 +570,7 @@ export async function backup(
     // backup was slow between the check above and the put. Checking again now leaves that only to a
     // prune that itself runs longer than G/2 (grace.ts); if a pack went or is at risk, this snapshot
     // is withdrawn and the walk made again.
-    const late = await packsAtRisk(session, reader, needed, graceMs);
+    const late = await packsAtRisk(session, reader, needed, graceMs, stale);
     if (late.size > 0) {
       await repo.delete('snapshots', snapshotId);
       if (attempt < BACKUP_ENGINE_LIMITS.backupAttempts) continue;

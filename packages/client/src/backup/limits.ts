@@ -50,11 +50,6 @@ export const BACKUP_ENGINE_LIMITS = {
   checkPacksInFlight: 2,
   /** Whole packs a reader keeps for trees and lookups (each at most LIMITS.backupPackMaxBytes). */
   packCacheCount: 2,
-  /**
-   * Packs a restore fetches ahead of the one it is writing out (restore.ts): each fetch is whole and
-   * verified once, so this many packs (16 MiB each, LIMITS.backupPackMaxBytes at most) are held.
-   */
-  restorePacksAhead: 1,
   /** Chunk writes a restore runs at once, across files (each holds its chunk, 8 MiB at most). */
   restoreWritesInFlight: 8,
   /** Partial files a restore keeps open; beyond this the least recently written is closed. */
