@@ -268,6 +268,27 @@ describe('noble and node:crypto providers agree on random inputs', () => {
       assert.notDeepEqual(a, p.randomBytes(32));
     }
   });
+
+  test('hand out small random values (pooled in node) once each, each in its own array', () => {
+    const seen = new Set<string>();
+    const lengths = [12, 1, 64, 33, 12, 7];
+    for (let i = 0; i < 5000; i++) {
+      const length = lengths[i % lengths.length]!;
+      const r = nodeCryptoProvider.randomBytes(length);
+      assert.equal(r.length, length);
+      assert.equal(r.buffer.byteLength, length, 'a copy, not a view into the pool');
+      if (length >= 12) {
+        const hex = Buffer.from(r).toString('hex');
+        assert.ok(!seen.has(hex), `value ${i} repeated`);
+        seen.add(hex);
+      }
+    }
+    // The pool's bytes are not all zeros (it was filled) and a value taken is wiped from it: a
+    // value changed by its holder does not change a later one.
+    const x = nodeCryptoProvider.randomBytes(12);
+    x.fill(0);
+    assert.notDeepEqual(nodeCryptoProvider.randomBytes(12), new Uint8Array(12));
+  });
 });
 
 describe('hostile arguments', () => {
