@@ -44,10 +44,12 @@ export const BACKUP_ENGINE_LIMITS = {
   /**
    * Packs `check --read-data` has in flight (check.ts): being read and hashed here, or verified
    * (pack-verifier.ts, on workers); each holds its pack (16 MiB, LIMITS.backupPackMaxBytes at most).
-   * One at a time left the second core idle (check ran at half restic's speed); two keep one on a
-   * worker and one here (the worker's runtime and a third pack cost ~70 MiB more RSS than one).
+   * One at a time left the second core idle (check ran at half restic's speed). With two (one on a
+   * worker, one here) the worker sat idle a third of the run, waiting for this thread to finish its
+   * pack and hand it the next; three (two for the worker) took the Debian set's check from 4.7-4.8 s
+   * to 4.1-4.2 s for ~40 MiB more RSS (still under backup 1's peak); four gained nothing more.
    */
-  checkPacksInFlight: 2,
+  checkPacksInFlight: 3,
   /** Whole packs a reader keeps for trees and lookups (each at most LIMITS.backupPackMaxBytes). */
   packCacheCount: 2,
   /** Chunk writes a restore runs at once, across files (each holds its chunk, 8 MiB at most). */
