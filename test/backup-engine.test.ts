@@ -19,7 +19,7 @@ import { BackupError } from '../packages/client/src/backup/errors.ts';
 import { restore } from '../packages/client/src/backup/restore.ts';
 import { initRepository, openRepository, type Session } from '../packages/client/src/backup/session.ts';
 import { findSnapshot, listSnapshots, ls } from '../packages/client/src/backup/snapshots.ts';
-import { assertSameTree, describeTree, makeTree } from './support/backup-engine-tree.ts';
+import { assertSameTree, bigFilePack, describeTree, makeTree } from './support/backup-engine-tree.ts';
 
 const MiB = 1024 * 1024;
 const PASSPHRASE = 'correct horse battery staple';
@@ -279,23 +279,7 @@ describe('backup engine on damaged repositories', () => {
   async function bigPack(): Promise<{ pack: string; offset: number; files: Set<string> }> {
     const session = await open();
     try {
-      const reader = await BlobReader.load(session);
-      const { snapshot } = await findSnapshot(session, 'latest');
-      const entries = await ls(reader, snapshot);
-      const big = entries.find((e) => e.path === 'big.bin')!.node;
-      assert.ok(big.kind === 'file');
-      const at = reader.index.find(big.content[0]!)!;
-      const pack = toHex(at.packId);
-      const files = new Set<string>();
-      for (const e of entries) {
-        if (
-          e.node.kind === 'file' &&
-          e.node.content.some((id) => toHex(reader.index.find(id)!.packId) === pack)
-        ) {
-          files.add(e.path);
-        }
-      }
-      return { pack, offset: at.offset + 100, files };
+      return await bigFilePack(session);
     } finally {
       session.close();
     }

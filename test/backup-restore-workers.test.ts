@@ -9,19 +9,16 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { toHex } from '@sealpost/core';
 import { LocalRepository } from '../packages/client/node/backup-local-repo.ts';
 import { nodeBackupDeps } from '../packages/client/node/backup-node.ts';
 import { workerPackRestorers } from '../packages/client/node/backup-workers.ts';
 import { backup } from '../packages/client/src/backup/backup.ts';
-import { BlobReader } from '../packages/client/src/backup/blob-reader.ts';
 import type { BackupDeps } from '../packages/client/src/backup/deps.ts';
 import { BackupError } from '../packages/client/src/backup/errors.ts';
 import type { PackRestorerFactory } from '../packages/client/src/backup/pack-restorer.ts';
 import { restore } from '../packages/client/src/backup/restore.ts';
 import { initRepository, openRepository, type Session } from '../packages/client/src/backup/session.ts';
-import { findSnapshot, ls } from '../packages/client/src/backup/snapshots.ts';
-import { assertSameTree, describeTree, makeTree } from './support/backup-engine-tree.ts';
+import { assertSameTree, bigFilePack, describeTree, makeTree } from './support/backup-engine-tree.ts';
 
 const PASSPHRASE = 'restore on workers';
 const TEST_ARGON2 = { memoryKiB: 1024, iterations: 1, parallelism: 1 };
@@ -79,22 +76,7 @@ after(async () => {
 async function bigPack(): Promise<{ pack: string; offset: number; files: Set<string> }> {
   const session = await open();
   try {
-    const reader = await BlobReader.load(session);
-    const { snapshot } = await findSnapshot(session, 'latest');
-    const entries = await ls(reader, snapshot);
-    const big = entries.find((e) => e.path === 'big.bin')!.node;
-    assert.ok(big.kind === 'file');
-    const at = reader.index.find(big.content[0]!)!;
-    const pack = toHex(at.packId);
-    const files = new Set<string>();
-    for (const e of entries) {
-      if (
-        e.node.kind === 'file' &&
-        e.node.content.some((id) => toHex(reader.index.find(id)!.packId) === pack)
-      )
-        files.add(e.path);
-    }
-    return { pack, offset: at.offset + 100, files };
+    return await bigFilePack(session);
   } finally {
     session.close();
   }

@@ -6,6 +6,10 @@ import assert from 'node:assert/strict';
 import { createHash, randomFillSync } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
+import { toHex } from '@sealpost/core';
+import { BlobReader } from '../../packages/client/src/backup/blob-reader.ts';
+import type { Session } from '../../packages/client/src/backup/session.ts';
+import { findSnapshot, ls } from '../../packages/client/src/backup/snapshots.ts';
 
 const MiB = 1024 * 1024;
 
@@ -106,4 +110,26 @@ export async function assertSameTree(actualRoot: string, expectedRoot: string): 
     const d = actual.get(path)!.mtimeNs - e.mtimeNs;
     assert.ok(d >= -500n && d <= 500n, `${path}: mtime off by ${d} ns`);
   }
+}
+
+/**
+ * In the latest snapshot of `session`'s repository: the data pack holding big.bin's first chunk, an
+ * offset inside that chunk's bytes, and every file with a chunk in that pack.
+ */
+export async function bigFilePack(
+  session: Session,
+): Promise<{ pack: string; offset: number; files: Set<string> }> {
+  const reader = await BlobReader.load(session);
+  const { snapshot } = await findSnapshot(session, 'latest');
+  const entries = await ls(reader, snapshot);
+  const big = entries.find((e) => e.path === 'big.bin')!.node;
+  assert.ok(big.kind === 'file');
+  const at = reader.index.find(big.content[0]!)!;
+  const pack = toHex(at.packId);
+  const files = new Set<string>();
+  for (const e of entries) {
+    if (e.node.kind === 'file' && e.node.content.some((id) => toHex(reader.index.find(id)!.packId) === pack))
+      files.add(e.path);
+  }
+  return { pack, offset: at.offset + 100, files };
 }

@@ -31,6 +31,7 @@ import type { RepositoryKeys } from '@sealpost/core/backup/keys';
 import type { BackupDeps } from '../src/backup/deps.ts';
 import { corrupt } from '../src/backup/damaged.ts';
 import { BackupError } from '../src/backup/errors.ts';
+import { nonZeroRuns } from '../src/backup/fs-restorer.ts';
 import { BACKUP_ENGINE_LIMITS } from '../src/backup/limits.ts';
 import {
   FILE_CREATED,
@@ -48,17 +49,6 @@ import { utimesSeconds } from './backup-fs.ts';
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 const REOPEN = constants.O_WRONLY | constants.O_NOFOLLOW;
 
-function allZero(bytes: Uint8Array): boolean {
-  if (bytes.byteOffset % 4 === 0) {
-    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
-    for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
-    for (let i = words.length * 4; i < bytes.length; i++) if (bytes[i] !== 0) return false;
-    return true;
-  }
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
-  return true;
-}
-
 function writeAll(fd: number, data: Uint8Array, position: number): void {
   for (let done = 0; done < data.length;) {
     done += writeSync(fd, data, done, data.length - done, position + done);
@@ -67,17 +57,7 @@ function writeAll(fd: number, data: Uint8Array, position: number): void {
 
 /** Writes `data` at `position`, leaving aligned blocks of zeros unwritten. */
 function writeSparse(fd: number, data: Uint8Array, position: number): void {
-  const block = BACKUP_ENGINE_LIMITS.holeBlockBytes;
-  let runStart = -1;
-  for (let at = 0; at < data.length; at += block) {
-    const zero = allZero(data.subarray(at, Math.min(data.length, at + block)));
-    if (!zero && runStart < 0) runStart = at;
-    if (zero && runStart >= 0) {
-      writeAll(fd, data.subarray(runStart, at), position + runStart);
-      runStart = -1;
-    }
-  }
-  if (runStart >= 0) writeAll(fd, data.subarray(runStart), position + runStart);
+  for (const [start, end] of nonZeroRuns(data)) writeAll(fd, data.subarray(start, end), position + start);
 }
 
 export function restorePackSync(

@@ -40,6 +40,7 @@ import {
   type PackVerifierFactory,
 } from '../src/backup/pack-verifier.ts';
 import { FileSourceError, type BlobSealer, type SealerFactory } from '../src/backup/sealer.ts';
+import type { BackupDeps } from '../src/backup/deps.ts';
 import { BackupError } from '../src/backup/errors.ts';
 import type {
   PackRestoreJob,
@@ -312,6 +313,30 @@ class WorkerJobError extends Error {
   }
 }
 
+/**
+ * A pack as a worker gets it: one in shared memory (the reused pack buffers, pack-reads.ts) is
+ * read in place, lent until the reply; any other is taken (transferred), a view into a larger
+ * buffer copied first (transferring would take the rest too).
+ */
+function lentPack(pack: Uint8Array): { own: Uint8Array; transfer: ArrayBuffer[] } {
+  if (pack.buffer instanceof SharedArrayBuffer) return { own: pack, transfer: [] };
+  const own =
+    pack.byteOffset === 0 && pack.byteLength === pack.buffer.byteLength ? pack : new Uint8Array(pack);
+  return { own, transfer: own.buffer.byteLength === 0 ? [] : [own.buffer as ArrayBuffer] };
+}
+
+/**
+ * What a thread needs to open blobs (check's verifying, restore's writing): both are done with each
+ * plaintext before the next blob is opened, so one decompression output buffer serves them all.
+ */
+function openingDeps(): Pick<BackupDeps, 'crypto' | 'decompress' | 'reclaim'> {
+  return {
+    crypto: nodeCryptoProvider,
+    decompress: zstdDecompressor({ keepOutput: true }),
+    reclaim: reclaimNativeMemory,
+  };
+}
+
 /** Seal blobs on `count` worker threads (at least 1). */
 export function workerSealers(
   count: number,
@@ -366,26 +391,12 @@ export function workerPackVerifiers(count: number): PackVerifierFactory {
       keys,
       zstdLevel: BACKUP_ENGINE_LIMITS.zstdLevel,
     });
-    // verifyPack wipes each plaintext before the next: one output buffer serves them all.
-    const inline = {
-      crypto: nodeCryptoProvider,
-      decompress: zstdDecompressor({ keepOutput: true }),
-      reclaim: reclaimNativeMemory,
-    };
+    const inline = openingDeps();
     const verifier: PackVerifier = {
       async verify(pack) {
         if (pool.leastBusy() >= BUSY_BEFORE_INLINE.verify) return verifyPack(inline, keys, pack);
-        // Shared memory (check's reused pack buffers, pack-reads.ts) is read in place, lent until the
-        // verdict. Any other view into a larger buffer is copied: transferring would take the rest too.
-        const shared = pack.buffer instanceof SharedArrayBuffer;
-        const own =
-          shared || (pack.byteOffset === 0 && pack.byteLength === pack.buffer.byteLength)
-            ? pack
-            : new Uint8Array(pack);
-        const reply = await pool.run(
-          { kind: 'verify', pack: own },
-          shared ? [] : [own.buffer as ArrayBuffer],
-        );
+        const { own, transfer } = lentPack(pack);
+        const reply = await pool.run({ kind: 'verify', pack: own }, transfer);
         if (!('verdict' in reply)) throw new Error('a backup worker answered a check with something else');
         return reply.verdict;
       },
@@ -407,12 +418,7 @@ export function workerPackRestorers(count: number): PackRestorerFactory {
       zstdLevel: BACKUP_ENGINE_LIMITS.zstdLevel,
       restoreState: state,
     });
-    // Each plaintext is written before the next blob is opened: one output buffer serves them all.
-    const inline = {
-      crypto: nodeCryptoProvider,
-      decompress: zstdDecompressor({ keepOutput: true }),
-      reclaim: reclaimNativeMemory,
-    };
+    const inline = openingDeps();
     const restorer: PackRestorer = {
       width: Math.max(1, count) + 1,
       async restore(job) {
@@ -421,17 +427,8 @@ export function workerPackRestorers(count: number): PackRestorerFactory {
           await new Promise(setImmediate);
           return restorePackSync(inline, keys, state, job);
         }
-        // A pack in shared memory is read in place (lent until the reply); any other is taken.
-        const pack = job.pack;
-        const shared = pack.buffer instanceof SharedArrayBuffer;
-        const own =
-          shared || (pack.byteOffset === 0 && pack.byteLength === pack.buffer.byteLength)
-            ? pack
-            : new Uint8Array(pack);
-        const reply = await pool.run(
-          { kind: 'restore', restore: { ...job, pack: own } },
-          shared || own.length === 0 ? [] : [own.buffer as ArrayBuffer],
-        );
+        const { own, transfer } = lentPack(job.pack);
+        const reply = await pool.run({ kind: 'restore', restore: { ...job, pack: own } }, transfer);
         if (!('restored' in reply)) throw new Error('a backup worker answered a restore with something else');
         return reply.restored;
       },
@@ -446,11 +443,7 @@ function serve(setup: Setup & { readonly control: Int32Array }): void {
   const port = parentPort!;
   const { keys, control } = setup;
   const compress = zstdCompressor(setup.zstdLevel);
-  const verifyDeps = {
-    crypto: nodeCryptoProvider,
-    decompress: zstdDecompressor({ keepOutput: true }),
-    reclaim: reclaimNativeMemory,
-  };
+  const verifyDeps = openingDeps();
   const gear = deriveGearTable(nodeCryptoProvider, keys.chunker);
   /** File jobs' chunk buffer, made on the first one (LIMITS.backupChunkMaxBytes, touched as far as used). */
   let chunk: Uint8Array | undefined;

@@ -40,19 +40,27 @@ function allZero(bytes: Uint8Array): boolean {
   return true;
 }
 
-/** Writes `data` at `position`, leaving aligned blocks of zeros unwritten (sparse files). */
-async function writeSparse(out: FsWriter, data: Uint8Array, position: number): Promise<void> {
+/**
+ * The runs of `data` to write, as [start, end) pairs: everything but aligned blocks of
+ * holeBlockBytes zeros, which are left as holes (sparse files). Shared with Node's restorer.
+ */
+export function* nonZeroRuns(data: Uint8Array): Generator<readonly [number, number]> {
   const block = BACKUP_ENGINE_LIMITS.holeBlockBytes;
   let runStart = -1;
   for (let at = 0; at < data.length; at += block) {
     const zero = allZero(data.subarray(at, Math.min(data.length, at + block)));
     if (!zero && runStart < 0) runStart = at;
     if (zero && runStart >= 0) {
-      await out.write(data.subarray(runStart, at), position + runStart);
+      yield [runStart, at];
       runStart = -1;
     }
   }
-  if (runStart >= 0) await out.write(data.subarray(runStart), position + runStart);
+  if (runStart >= 0) yield [runStart, data.length];
+}
+
+/** Writes `data` at `position`, leaving aligned blocks of zeros unwritten. */
+async function writeSparse(out: FsWriter, data: Uint8Array, position: number): Promise<void> {
+  for (const [start, end] of nonZeroRuns(data)) await out.write(data.subarray(start, end), position + start);
 }
 
 /** A file being written: its writer while open, and its operations' queue. */
