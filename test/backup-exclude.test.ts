@@ -1,7 +1,8 @@
 /**
  * Backup excludes end to end on a local repository (BackupOptions.exclude, exclude.ts): what is
- * left out is absent from the snapshot and was never opened nor walked; cache directories keep only
- * their tag; big files stay out; other devices are not crossed, their mount points kept empty.
+ * left out is absent from the snapshot and was never opened nor walked; cache directories and
+ * directories holding an --exclude-if-present file keep only their tag; big files stay out; other
+ * devices are not crossed, their mount points kept empty.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,13 +23,17 @@ const PASSPHRASE = 'correct horse battery staple';
 /** Cheap Argon2id for tests (RFC 9106 minimums are enforced by core, not cost). */
 const TEST_ARGON2 = { memoryKiB: 1024, iterations: 1, parallelism: 1 };
 const SIGNATURE = 'Signature: 8a477f597d28d172789f06886806bc55';
+/** The header `headed/.sealpost-skip` starts with (and `wrong-header`'s does not). */
+const SKIP_HEADER = 'SKIP: this directory';
 
 let work: string;
 let source: string;
 
 /**
  * The tree: notes, logs at several depths, a `build` directory, a tagged cache, a directory with a
- * CACHEDIR.TAG that lacks the signature, a big file, and `mnt` (another device, when faked).
+ * CACHEDIR.TAG that lacks the signature, directories marked for `--exclude-if-present` (`marked`
+ * with an empty `.nobackup`, `headed` with a `.sealpost-skip` that starts with its header,
+ * `wrong-header` with one that does not), a big file, and `mnt` (another device, when faked).
  */
 async function makeTree(root: string): Promise<void> {
   const files: Record<string, string> = {
@@ -45,6 +50,13 @@ async function makeTree(root: string): Promise<void> {
     'cache/sub/blob2': 'cached\n',
     'not-cache/CACHEDIR.TAG': 'Signature: something else\n',
     'not-cache/data': 'data\n',
+    'marked/.nobackup': '',
+    'marked/data.txt': 'data\n',
+    'marked/sub/deep.txt': 'data\n',
+    'headed/.sealpost-skip': `${SKIP_HEADER}\n# anything may follow\n`,
+    'headed/data.txt': 'data\n',
+    'wrong-header/.sealpost-skip': 'SKIP\n',
+    'wrong-header/data.txt': 'data\n',
     'mnt/inside.txt': 'on another device\n',
     'mnt/d/deeper.txt': 'on another device\n',
   };
@@ -142,6 +154,29 @@ test('a directory tagged CACHEDIR.TAG with the signature keeps only the tag', as
   // A tag without the signature does not count.
   assert.ok(paths.includes('not-cache/data'));
   assert.equal(result.excluded, 2);
+});
+
+test('a directory holding an --exclude-if-present file keeps only that file; a wrong header keeps it whole', async () => {
+  const { result, paths, opened, listed } = await backUp({
+    exclude: { ifPresent: ['.nobackup', `.sealpost-skip:${SKIP_HEADER}`] },
+  });
+  const under = (dir: string) => paths.filter((p) => p === dir || p.startsWith(`${dir}/`));
+  // Without a header the tag's presence is enough; with one, the tag must start with it.
+  assert.deepEqual(under('marked'), ['marked', 'marked/.nobackup']);
+  assert.deepEqual(under('headed'), ['headed', 'headed/.sealpost-skip']);
+  assert.deepEqual(under('wrong-header'), [
+    'wrong-header',
+    'wrong-header/.sealpost-skip',
+    'wrong-header/data.txt',
+  ]);
+  // What the tags leave out is neither opened nor walked.
+  for (const path of ['marked/data.txt', 'marked/sub/deep.txt', 'headed/data.txt'])
+    assert.ok(!opened.includes(path), `${path} not opened`);
+  assert.ok(!listed.includes('marked/sub'), 'marked/sub not walked');
+  // Other directories are untouched: caches are another option.
+  assert.ok(paths.includes('cache/blob1') && paths.includes('notes.txt'));
+  // marked/data.txt, marked/sub, headed/data.txt.
+  assert.equal(result.excluded, 3);
 });
 
 test('files larger than the limit are left out unread; directories are not sized', async () => {

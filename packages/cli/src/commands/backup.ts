@@ -505,7 +505,7 @@ export function backupCommand(program: Command, io: CliIo): void {
             'VALIDATION_FAILED',
             'create takes at most one --host, and not an empty one',
           );
-        const exclude = await excludeRules(options);
+        const exclude = await excludeRules(options, io.env);
         await withSession(io, options, home(), async (session) => {
           const progress = progressBar(io.stderr, isTty(io) ? await treeBytes(source) : 0, 'files');
           const result = await backup(session, source, {

@@ -13,8 +13,8 @@
  *
  * Excludes (exclude.ts, restic's options): an entry a pattern, the size limit or another device
  * rules out is dropped when its directory is listed, before it is opened or walked, and counted in
- * `excluded`; a directory tagged as a cache keeps only its CACHEDIR.TAG, and a directory on another
- * device (a mount point) is kept, empty, as restic keeps it.
+ * `excluded`; a directory holding a tag file (a cache's CACHEDIR.TAG, `--exclude-if-present`) keeps
+ * only that file, and a directory on another device (a mount point) is kept, empty, as restic keeps it.
  *
  * Change detection (restic's approach): the parent snapshot (the newest of the same host and paths)
  * is walked beside the source. A file whose size, nanosecond mtime, inode number and ctime equal its
@@ -44,13 +44,7 @@ import {
 } from '@sealpost/core/backup/tree';
 import { BlobReader } from './blob-reader.ts';
 import { BackupError } from './errors.ts';
-import {
-  CACHEDIR_TAG_NAME,
-  CACHEDIR_TAG_SIGNATURE,
-  Excludes,
-  isCacheDirTag,
-  type ExcludeRules,
-} from './exclude.ts';
+import { Excludes, type ExcludeRules } from './exclude.ts';
 import { joinPath, type FsStat } from './fs.ts';
 import { Lanes } from './lanes.ts';
 import { packsAtRisk } from './grace.ts';
@@ -131,6 +125,9 @@ interface RunExcludes {
   readonly rules: Excludes;
   readonly device: bigint | undefined;
 }
+
+/** What `Excludes.tagsIn` finds in a directory when no tag file is asked for. */
+const NO_TAGS: ReadonlySet<string> = new Set();
 
 /** Runs one file-system call on the source, turning its failure into a SourceError. */
 async function fromSource<T>(path: string, call: () => Promise<T>): Promise<T> {
@@ -218,7 +215,7 @@ class Run {
   async dir(path: string, parent?: BlobId): Promise<{ readonly tree: Promise<BlobId> }> {
     const before = await this.parentEntries(parent, path);
     const { names, stats } = await this.readdirStats(path);
-    const cacheDir = this.#exclude?.rules.caches === true && (await this.isCacheDir(path, names, stats));
+    const tags = await this.tagsIn(path, names, stats);
     const nodes: (TreeNode | undefined)[] = [];
     const running: Promise<void>[] = [];
     /** Records entry `at`'s node once `work` settles; a source entry that fails is reported and left out. */
@@ -240,7 +237,7 @@ class Run {
         const stat = stats[i]!;
         const name = names[i]!;
         const child = joinPath(path, name);
-        const rule = this.#exclude === undefined ? 'keep' : this.ruleFor(child, name, stat, cacheDir);
+        const rule = this.#exclude === undefined ? 'keep' : this.ruleFor(child, name, stat, tags);
         if (rule === 'exclude') {
           this.excluded++;
         } else if (stat instanceof SourceError) {
@@ -296,16 +293,16 @@ class Run {
    * What the excludes do with entry `name` of a directory (`path`: its path): `exclude` it, keep
    * it, or keep it as an empty `mount-point` (a directory on another device, restic's
    * `--one-file-system`). Patterns apply even to an entry whose lstat failed: it is not reported.
-   * `cacheDir`: its directory holds a CACHEDIR.TAG, the only entry then kept.
+   * `tags`: the tag files its directory holds (Excludes.tagsIn), the only entries then kept.
    */
   ruleFor(
     path: string,
     name: string,
     stat: FsStat | SourceError,
-    cacheDir: boolean,
+    tags: ReadonlySet<string>,
   ): 'exclude' | 'keep' | 'mount-point' {
     const { rules, device } = this.#exclude!;
-    if (cacheDir && name !== CACHEDIR_TAG_NAME) return 'exclude';
+    if (rules.excludesBesideTags(name, tags)) return 'exclude';
     if (rules.excludesPath(path)) return 'exclude';
     if (stat instanceof SourceError) return 'keep';
     if (stat.kind === 'file' && rules.excludesSize(stat.size)) return 'exclude';
@@ -314,16 +311,24 @@ class Run {
   }
 
   /**
-   * Whether directory `path` is tagged as a cache: it holds a regular file CACHEDIR.TAG that starts
-   * with the signature. A tag that cannot be read does not count (as in restic).
+   * The tag files (a cache's CACHEDIR.TAG, `--exclude-if-present`) directory `path` holds, among its
+   * entries `names` with their `stats`. A tag that cannot be read does not count (as in restic).
    */
-  async isCacheDir(path: string, names: string[], stats: (FsStat | SourceError)[]): Promise<boolean> {
-    const at = names.indexOf(CACHEDIR_TAG_NAME);
-    const stat = stats[at];
-    if (stat === undefined || stat instanceof SourceError || stat.kind !== 'file') return false;
-    const head = new Uint8Array(CACHEDIR_TAG_SIGNATURE.length);
+  async tagsIn(path: string, names: string[], stats: (FsStat | SourceError)[]): Promise<ReadonlySet<string>> {
+    const rules = this.#exclude?.rules;
+    if (rules === undefined || rules.tagFiles.length === 0) return NO_TAGS;
+    const kindOf = (name: string) => {
+      const stat = stats[names.indexOf(name)];
+      return stat === undefined || stat instanceof SourceError ? undefined : stat.kind;
+    };
+    return rules.tagsIn(kindOf, (name, bytes) => this.readHead(joinPath(path, name), bytes));
+  }
+
+  /** The first `bytes` bytes of file `path` (fewer if it is shorter), or undefined if it cannot be read. */
+  async readHead(path: string, bytes: number): Promise<Uint8Array | undefined> {
+    const head = new Uint8Array(bytes);
     try {
-      const handle = await this.session.deps.fs.openRead(joinPath(path, CACHEDIR_TAG_NAME));
+      const handle = await this.session.deps.fs.openRead(path);
       try {
         let fill = 0;
         while (fill < head.length) {
@@ -331,12 +336,12 @@ class Run {
           if (n === 0) break;
           fill += n;
         }
-        return isCacheDirTag(head.subarray(0, fill));
+        return head.subarray(0, fill);
       } finally {
         await handle.close().catch(() => undefined);
       }
     } catch {
-      return false;
+      return undefined;
     }
   }
 

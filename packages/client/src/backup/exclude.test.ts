@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SealpostError } from '@sealpost/core';
-import { Excludes, isCacheDirTag, parseSize } from './exclude.ts';
+import { Excludes, isCacheDirTag, parseSize, parseTagFile } from './exclude.ts';
+import type { FsKind } from './fs.ts';
 
 const PATTERN_CASES: readonly {
   patterns: string[];
@@ -163,4 +164,161 @@ test('a CACHEDIR.TAG counts only when it starts with the signature', () => {
   assert.equal(isCacheDirTag(utf8.encode('Signature: 8a477f597d28d172789f06886806bc5')), false);
   assert.equal(isCacheDirTag(utf8.encode('signature: 8a477f597d28d172789f06886806bc55')), false);
   assert.equal(isCacheDirTag(new Uint8Array(0)), false);
+});
+
+const utf8 = new TextEncoder();
+
+const TAG_SPECS: readonly [spec: string, name: string, header: string][] = [
+  ['.nobackup', '.nobackup', ''],
+  ['.nobackup:', '.nobackup', ''],
+  [
+    'CACHEDIR.TAG:Signature: 8a477f597d28d172789f06886806bc55',
+    'CACHEDIR.TAG',
+    'Signature: 8a477f597d28d172789f06886806bc55',
+  ],
+  ['tag:a:b', 'tag', 'a:b'],
+  ['with space:  x', 'with space', '  x'],
+];
+test('--exclude-if-present specs split at the first colon into a file name and a header', () => {
+  for (const [spec, name, header] of TAG_SPECS)
+    assert.deepEqual(parseTagFile(spec), { name, header: utf8.encode(header) }, spec);
+});
+
+const BAD_TAG_SPECS = ['', ':', ':header', '/', 'a/b', '/abs', 'dir/:x', '.', '..', '..:x', 'a\0b'];
+for (const spec of BAD_TAG_SPECS) {
+  test(`--exclude-if-present ${JSON.stringify(spec)} (no file name) is a ValidationError`, () => {
+    assert.throws(
+      () => new Excludes({ ifPresent: [spec] }),
+      (e: unknown) => e instanceof SealpostError && e.code === 'VALIDATION_FAILED',
+    );
+  });
+}
+
+/**
+ * A directory for Excludes.tagsIn: entries by name (a kind, or `null` for an lstat that failed) and
+ * the contents of its files (`null`: cannot be read); records which files were read.
+ */
+function directory(entries: Record<string, FsKind | null>, contents: Record<string, string | null> = {}) {
+  const read: string[] = [];
+  const kindOf = (name: string) => entries[name] ?? undefined;
+  const readHead = async (name: string, bytes: number) => {
+    read.push(name);
+    const text = contents[name];
+    return text === null || text === undefined ? undefined : utf8.encode(text).subarray(0, bytes);
+  };
+  return { kindOf, readHead, read };
+}
+
+const TAG_CASES: readonly {
+  name: string;
+  rules: { ifPresent?: string[]; caches?: boolean };
+  entries: Record<string, FsKind | null>;
+  contents?: Record<string, string | null>;
+  found: string[];
+}[] = [
+  {
+    name: 'a tag without a header counts by its presence, whatever it holds',
+    rules: { ifPresent: ['.nobackup'] },
+    entries: { '.nobackup': 'file', data: 'file' },
+    contents: { '.nobackup': '' },
+    found: ['.nobackup'],
+  },
+  {
+    name: 'a tag without a header may be a directory (restic lstats it)',
+    rules: { ifPresent: ['.git'] },
+    entries: { '.git': 'dir', 'main.c': 'file' },
+    found: ['.git'],
+  },
+  {
+    name: 'a directory without the tag is not tagged',
+    rules: { ifPresent: ['.nobackup'] },
+    entries: { data: 'file', nobackup: 'file' },
+    found: [],
+  },
+  {
+    name: 'a tag whose lstat failed does not count',
+    rules: { ifPresent: ['.nobackup'] },
+    entries: { '.nobackup': null },
+    found: [],
+  },
+  {
+    name: 'a tag with a header counts when the file starts with it',
+    rules: { ifPresent: ['.skip:SKIP ME'] },
+    entries: { '.skip': 'file', data: 'file' },
+    contents: { '.skip': 'SKIP ME\nanything after' },
+    found: ['.skip'],
+  },
+  {
+    name: 'a tag whose file does not start with the header does not count',
+    rules: { ifPresent: ['.skip:SKIP ME'] },
+    entries: { '.skip': 'file' },
+    contents: { '.skip': 'skip me\n' },
+    found: [],
+  },
+  {
+    name: 'a tag shorter than the header does not count',
+    rules: { ifPresent: ['.skip:SKIP ME'] },
+    entries: { '.skip': 'file' },
+    contents: { '.skip': 'SKIP' },
+    found: [],
+  },
+  {
+    name: 'a tag with a header that cannot be read does not count',
+    rules: { ifPresent: ['.skip:SKIP ME'] },
+    entries: { '.skip': 'file' },
+    contents: { '.skip': null },
+    found: [],
+  },
+  {
+    name: 'a tag with a header must be a regular file',
+    rules: { ifPresent: ['.skip:SKIP ME'] },
+    entries: { '.skip': 'symlink' },
+    contents: { '.skip': 'SKIP ME' },
+    found: [],
+  },
+  {
+    name: '--exclude-caches is the tag CACHEDIR.TAG with the signature',
+    rules: { caches: true },
+    entries: { 'CACHEDIR.TAG': 'file' },
+    contents: { 'CACHEDIR.TAG': 'Signature: 8a477f597d28d172789f06886806bc55\n' },
+    found: ['CACHEDIR.TAG'],
+  },
+  {
+    name: 'several tags found in one directory are all reported',
+    rules: { caches: true, ifPresent: ['.nobackup', '.skip:x'] },
+    entries: { 'CACHEDIR.TAG': 'file', '.nobackup': 'file', '.skip': 'file' },
+    contents: { 'CACHEDIR.TAG': 'Signature: 8a477f597d28d172789f06886806bc55', '.skip': 'y' },
+    found: ['CACHEDIR.TAG', '.nobackup'],
+  },
+];
+for (const { name, rules, entries, contents, found } of TAG_CASES) {
+  test(name, async () => {
+    const dir = directory(entries, contents);
+    const tags = await new Excludes(rules).tagsIn(dir.kindOf, dir.readHead);
+    assert.deepEqual([...tags].sort(), [...found].sort());
+  });
+}
+
+test('a tag without a header is never read, one with a header is read only if it is a file', async () => {
+  const dir = directory({ '.nobackup': 'file', '.skip': 'dir' }, { '.nobackup': 'x' });
+  await new Excludes({ ifPresent: ['.nobackup', '.skip:x'] }).tagsIn(dir.kindOf, dir.readHead);
+  assert.deepEqual(dir.read, []);
+});
+
+test('a directory holding a tag keeps only the tag; one holding two different tags keeps nothing', () => {
+  const rules = new Excludes({ ifPresent: ['.nobackup', '.skip'] });
+  const none = new Set<string>();
+  const one = new Set(['.nobackup']);
+  const two = new Set(['.nobackup', '.skip']);
+  assert.equal(rules.excludesBesideTags('data', none), false);
+  assert.equal(rules.excludesBesideTags('data', one), true);
+  assert.equal(rules.excludesBesideTags('.nobackup', one), false);
+  assert.equal(rules.excludesBesideTags('.nobackup', two), true);
+  assert.equal(rules.excludesBesideTags('.skip', two), true);
+});
+
+test('no tag rules find no tags and read nothing', async () => {
+  const dir = directory({ '.nobackup': 'file', 'CACHEDIR.TAG': 'file' });
+  assert.equal((await new Excludes({}).tagsIn(dir.kindOf, dir.readHead)).size, 0);
+  assert.deepEqual(dir.read, []);
 });

@@ -1,7 +1,7 @@
 /**
  * What a backup leaves out: restic's exclude options (`restic backup --exclude`, `--iexclude`,
- * `--exclude-caches`, `--exclude-larger-than`, `--one-file-system`), compiled once into the tests
- * backup.ts applies to every entry before it is read.
+ * `--exclude-caches`, `--exclude-if-present`, `--exclude-larger-than`, `--one-file-system`),
+ * compiled once into the tests backup.ts applies to every entry before it is read.
  *
  * Patterns are restic's (internal/filter): Go's `filepath.Match` syntax per path component (`*`
  * and `?` never match "/", `[a-z]`, `[^a-z]`, `\` escapes), matched against whole components of
@@ -21,9 +21,18 @@
  * Matching is picomatch's (a pure JS glob library) on a translation of each pattern: every
  * character outside `*`, `?`, `[...]` and `\x` is escaped, so that picomatch's own extensions
  * (braces, extglobs, `!` negation) never apply.
+ *
+ * Tag files (restic's RejectIfPresent, internal/archiver/exclude.go): `--exclude-if-present
+ * name[:header]` leaves out every entry of a directory that holds an entry `name` (and, with a
+ * header, `name` is a file starting with those bytes), except `name` itself: the directory stays,
+ * holding only its tag ("exclude contents of directories containing filename (except filename
+ * itself)", `restic backup --help`). `--exclude-caches` is the same rule for `CACHEDIR.TAG` with the
+ * specification's signature. Each tag rule spares only its own tag, so a directory holding two
+ * different tags keeps nothing (as in restic, where every rule is asked on its own).
  */
 import { ValidationError } from '@sealpost/core';
 import picomatch from 'picomatch/posix.js';
+import type { FsKind } from './fs.ts';
 
 /** The exclude options of one backup, as given (validated by `compileExcludes`). */
 export interface ExcludeRules {
@@ -36,6 +45,12 @@ export interface ExcludeRules {
    * signature keeps only that file.
    */
   readonly caches?: boolean;
+  /**
+   * restic `--exclude-if-present`, in restic's form `name[:header]` (split at the first ":"): a
+   * directory holding an entry `name` (a file starting with `header`, if one is given) keeps only
+   * that entry. `name` is a file name, not a path or pattern.
+   */
+  readonly ifPresent?: readonly string[];
   /** restic `--exclude-larger-than`: files (only) of more bytes are left out. */
   readonly largerThanBytes?: number;
   /**
@@ -52,8 +67,45 @@ export const CACHEDIR_TAG_SIGNATURE = new TextEncoder().encode('Signature: 8a477
 
 /** Whether `head` (the first bytes of a CACHEDIR.TAG file) starts with the signature. */
 export function isCacheDirTag(head: Uint8Array): boolean {
-  if (head.length < CACHEDIR_TAG_SIGNATURE.length) return false;
-  return CACHEDIR_TAG_SIGNATURE.every((byte, i) => head[i] === byte);
+  return startsWith(head, CACHEDIR_TAG_SIGNATURE);
+}
+
+function startsWith(head: Uint8Array, header: Uint8Array): boolean {
+  if (head.length < header.length) return false;
+  return header.every((byte, i) => head[i] === byte);
+}
+
+/** A tag file: a directory holding it keeps only it (see the module comment). */
+export interface TagFile {
+  /** A file name (no "/"). */
+  readonly name: string;
+  /** What the file must start with; empty: an entry of that name, of any kind, is enough. */
+  readonly header: Uint8Array;
+}
+
+/** `--exclude-caches` as a tag file (restic: `--exclude-if-present CACHEDIR.TAG:Signature: 8a47...`). */
+const CACHEDIR_TAG: TagFile = { name: CACHEDIR_TAG_NAME, header: CACHEDIR_TAG_SIGNATURE };
+
+/**
+ * A tag file as restic's `--exclude-if-present` takes it: `name` or `name:header`, split at the first
+ * ":" (so the header may hold more). Throws ValidationError for an empty name (restic: "no name for
+ * exclusion tagfile provided") and, unlike restic, which would look for such a name and never find
+ * it, for one that is not a file name: ".", "..", or with "/" or NUL. The header is compared as its
+ * UTF-8 bytes; reading that many bytes of a tag needs no limit of its own, as the user typed them.
+ */
+export function parseTagFile(spec: string): TagFile {
+  const colon = spec.indexOf(':');
+  const name = colon === -1 ? spec : spec.slice(0, colon);
+  const header = colon === -1 ? '' : spec.slice(colon + 1);
+  if (name === '' || name === '.' || name === '..' || /[/\0]/.test(name)) {
+    const why = name === '' ? 'no file name' : `${JSON.stringify(name)} is not a file name`;
+    throw new ValidationError(
+      'VALIDATION_FAILED',
+      `bad --exclude-if-present ${JSON.stringify(spec)}: ${why} (filename[:header])`,
+      { spec },
+    );
+  }
+  return { name, header: new TextEncoder().encode(header) };
 }
 
 /** restic's size suffixes (ui.ParseBytes): powers of 1024; none or b/B is bytes. */
@@ -190,15 +242,22 @@ function decide(list: readonly Compiled[], path: string): boolean {
 export class Excludes {
   readonly #plain: readonly Compiled[];
   readonly #nocase: readonly Compiled[];
-  readonly caches: boolean;
+  /** `caches` (as CACHEDIR.TAG) and `ifPresent`, in that order. */
+  readonly tagFiles: readonly TagFile[];
   readonly largerThanBytes: number | undefined;
   readonly oneFileSystem: boolean;
 
-  /** Throws ValidationError for a malformed pattern or a size that is not a whole number of bytes. */
+  /**
+   * Throws ValidationError for a malformed pattern or tag file, or a size that is not a whole
+   * number of bytes.
+   */
   constructor(rules: ExcludeRules) {
     this.#plain = (rules.patterns ?? []).map((p) => compilePattern(p, false));
     this.#nocase = (rules.caseInsensitivePatterns ?? []).map((p) => compilePattern(p, true));
-    this.caches = rules.caches === true;
+    this.tagFiles = [
+      ...(rules.caches === true ? [CACHEDIR_TAG] : []),
+      ...(rules.ifPresent ?? []).map(parseTagFile),
+    ];
     const limit = rules.largerThanBytes;
     if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0))
       throw new ValidationError('VALIDATION_FAILED', `not a size in bytes: ${limit}`);
@@ -214,5 +273,42 @@ export class Excludes {
   /** Whether a file of `size` bytes is too large to be backed up. */
   excludesSize(size: number): boolean {
     return this.largerThanBytes !== undefined && size > this.largerThanBytes;
+  }
+
+  /**
+   * The names of the tag files a directory holds (for `excludesBesideTags`). `kindOf(name)`: the
+   * kind of its entry `name`, undefined if it has none or its lstat failed (restic: a tag it cannot
+   * lstat does not count). `readHead(name, bytes)`: the first `bytes` bytes of that file (fewer if
+   * it is shorter), undefined if it cannot be read; asked only when the tag has a header, and only
+   * of a regular file: restic opens whatever has the name, following a symlink, but opening a FIFO
+   * would block the walk.
+   */
+  async tagsIn(
+    kindOf: (name: string) => FsKind | undefined,
+    readHead: (name: string, bytes: number) => Promise<Uint8Array | undefined>,
+  ): Promise<ReadonlySet<string>> {
+    const found = new Set<string>();
+    for (const { name, header } of this.tagFiles) {
+      if (found.has(name)) continue;
+      const kind = kindOf(name);
+      if (kind === undefined) continue;
+      if (header.length === 0) {
+        found.add(name);
+      } else if (kind === 'file') {
+        const head = await readHead(name, header.length);
+        if (head !== undefined && startsWith(head, header)) found.add(name);
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Whether the tag files `found` in a directory (`tagsIn`) leave out its entry `name`: every tag
+   * rule leaves out all but its own tag file (restic's isExcludedByFile: "do not exclude the
+   * tagfile itself").
+   */
+  excludesBesideTags(name: string, found: ReadonlySet<string>): boolean {
+    for (const tag of found) if (tag !== name) return true;
+    return false;
   }
 }
