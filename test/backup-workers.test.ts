@@ -16,6 +16,7 @@ import { backup } from '../packages/client/src/backup/backup.ts';
 import { check } from '../packages/client/src/backup/check.ts';
 import { restore } from '../packages/client/src/backup/restore.ts';
 import { initRepository, openRepository } from '../packages/client/src/backup/session.ts';
+import type { SealerFactory } from '../packages/client/src/backup/sealer.ts';
 
 const MiB = 1024 * 1024;
 const TEST_ARGON2 = { memoryKiB: 1024, iterations: 1, parallelism: 1 };
@@ -66,6 +67,66 @@ test('should back up on worker threads and restore byte for byte', async () => {
     assert.equal(await fs.readFile(join(work, 'out', 'sub', 'small-49'), 'utf8'), 'small 49\n');
     const report = await check(session, { readData: true });
     assert.deepEqual(report.problems, []);
+  } finally {
+    session.close();
+  }
+});
+
+test('a backup of files the repository holds, under another path, seals none of their chunks again', async () => {
+  const first = join(work, 'held-a');
+  await fs.mkdir(first, { recursive: true });
+  const random = new Uint8Array(6 * MiB);
+  for (let o = 0; o < random.length; o += 65_536) randomFillSync(random, o, 65_536);
+  await fs.writeFile(join(first, 'random.bin'), random);
+  await fs.writeFile(join(first, 'text.txt'), textLike(3 * MiB));
+  for (let i = 0; i < 20; i++) await fs.writeFile(join(first, `small-${i}`), `held ${i}\n`);
+  // The same files under another name: no parent snapshot, so every file is read whole on a worker.
+  const second = join(work, 'held-b');
+  await fs.cp(first, second, { recursive: true });
+  await fs.writeFile(join(second, 'new.txt'), textLike(100_000));
+  const base = nodeBackupDeps({ workers: WORKERS });
+  /** Sealed bytes of data blobs the workers send back, per run. */
+  let sealedBytes = 0;
+  const deps = {
+    ...base,
+    sealers: ((keys, effort, known) => {
+      const sealer = base.sealers!(keys, effort, known);
+      return {
+        ...sealer,
+        seal: sealer.seal.bind(sealer),
+        close: sealer.close.bind(sealer),
+        sealFile: (path, expected, onPart, signal) =>
+          sealer.sealFile!(
+            path,
+            expected,
+            (part) => {
+              for (const b of part.blobs) sealedBytes += b.sealed.length;
+              return onPart(part);
+            },
+            signal,
+          ),
+      };
+    }) satisfies SealerFactory,
+  };
+  const repo = new LocalRepository(join(work, 'held-repo'));
+  await initRepository(repo, deps, 'pass', TEST_ARGON2);
+  const session = await openRepository(repo, deps, 'pass');
+  try {
+    await backup(session, first, { hostname: 'h' });
+    const firstSealed = sealedBytes;
+    assert.ok(firstSealed > 6 * MiB, `the first run sealed ${firstSealed} bytes`);
+    sealedBytes = 0;
+    const result = await backup(session, second, { hostname: 'h' });
+    assert.equal(result.files, 23);
+    // Only new.txt's chunk(s) were sealed: ~100 KB of text, compressed.
+    assert.ok(sealedBytes > 0 && sealedBytes < 100_000, `the second run sealed ${sealedBytes} bytes`);
+    await restore(session, result.snapshotId, join(work, 'held-out'));
+    for (const name of ['random.bin', 'text.txt', 'small-7', 'new.txt']) {
+      assert.deepEqual(
+        await fs.readFile(join(work, 'held-out', name)),
+        await fs.readFile(join(second, name)),
+      );
+    }
   } finally {
     session.close();
   }

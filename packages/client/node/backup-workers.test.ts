@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { nodeCryptoProvider as crypto } from '@sealpost/core/node';
 import { blobId, openBlob, type BlobType, type SealedBlob } from '@sealpost/core/backup/blob';
+import { BlobIndex } from '@sealpost/core/backup/blob-index';
 import { chunkLengths, deriveGearTable } from '@sealpost/core/backup/chunker';
 import { deriveRepositoryKeys } from '@sealpost/core/backup/keys';
 import { PackWriter } from '@sealpost/core/backup/pack';
@@ -135,6 +136,61 @@ describe('whole files sealed on workers (sealFile)', () => {
       [...reads].sort((a, b) => a - b),
     );
     assert.equal(reads.at(-1), bytes.length);
+  });
+
+  test('chunks whose ids the repository holds come back unsealed (no bytes), the others sealed', async () => {
+    const k = keys();
+    const bytes = new Uint8Array(Buffer.concat([randomBytes(3 << 20), text(200_000, 9)]));
+    const chunks = chunksOf(k, bytes);
+    assert.ok(chunks.length > 2);
+    // The repository holds every other chunk (and an unrelated id).
+    const index = new BlobIndex();
+    const pack = index.addPack(new Uint8Array(32).fill(7));
+    const held = new Set<number>();
+    chunks.forEach((chunk, i) => {
+      if (i % 2 === 1) return;
+      held.add(i);
+      index.add(pack, {
+        type: 'data',
+        id: blobId(crypto, k, 'data', chunk),
+        offset: i,
+        length: 40,
+        rawLength: 1,
+      });
+    });
+    index.add(pack, {
+      type: 'data',
+      id: blobId(crypto, k, 'data', text(3, 3)),
+      offset: 0,
+      length: 40,
+      rawLength: 1,
+    });
+    const sealer = workerSealers(2)(
+      k,
+      'fast',
+      index.sortedIdWords(() => true),
+    );
+    const got: SealedBlob[] = [];
+    try {
+      const size = await sealer.sealFile!(file('half-known.bin', bytes), bytes.length, async (part) => {
+        got.push(...part.blobs.map((b) => ({ ...b, sealed: b.sealed.slice() })));
+      });
+      assert.equal(size, bytes.length);
+    } finally {
+      await sealer.close();
+    }
+    assert.equal(got.length, chunks.length);
+    chunks.forEach((chunk, i) => {
+      const blob = got[i]!;
+      assert.deepEqual(blob.id, blobId(crypto, k, 'data', chunk));
+      assert.equal(blob.rawLength, chunk.length);
+      if (held.has(i)) {
+        assert.equal(blob.sealed.length, 0, `chunk ${i} is held: not sealed`);
+      } else {
+        const plain = openBlob(crypto, k, 'data', blob.id, blob.sealed, zstdDecompress, chunk.length);
+        assert.ok(Buffer.from(plain).equals(chunk), `chunk ${i}`);
+      }
+    });
   });
 
   test('an empty file has no blob and size 0', async () => {

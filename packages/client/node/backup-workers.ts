@@ -30,6 +30,7 @@ import {
   type BlobType,
   type SealedBlob,
 } from '@sealpost/core/backup/blob';
+import { sortedIdsHave } from '@sealpost/core/backup/blob-index';
 import { Chunker, deriveGearTable } from '@sealpost/core/backup/chunker';
 import { wipeRepositoryKeys, type RepositoryKeys } from '@sealpost/core/backup/keys';
 import { BACKUP_ENGINE_LIMITS } from '../src/backup/limits.ts';
@@ -139,6 +140,8 @@ interface Setup {
   readonly zstdLevel: number;
   /** A restore's shared file state (pack-restorer.ts), for restore jobs. */
   readonly restoreState?: RestoreFileState;
+  /** Ids the repository holds (SealerFactory `known`, in shared memory): file jobs skip sealing them. */
+  readonly known?: Uint32Array;
 }
 
 /**
@@ -313,6 +316,14 @@ class WorkerJobError extends Error {
   }
 }
 
+/** `words` in shared memory (one copy for every worker, not one each), when there is any. */
+function sharedCopy(words: Uint32Array | undefined): Uint32Array | undefined {
+  if (words === undefined || typeof SharedArrayBuffer !== 'function') return words;
+  const shared = new Uint32Array(new SharedArrayBuffer(words.byteLength));
+  shared.set(words);
+  return shared;
+}
+
 /**
  * A pack as a worker gets it: one in shared memory (the reused pack buffers, pack-reads.ts) is
  * read in place, lent until the reply; any other is taken (transferred), a view into a larger
@@ -346,9 +357,9 @@ export function workerSealers(
     fast: options.zstdLevel ?? BACKUP_ENGINE_LIMITS.zstdLevel,
     small: options.zstdLevelSmall ?? BACKUP_ENGINE_LIMITS.zstdLevelSmall,
   };
-  return (keys, effort = 'fast') => {
+  return (keys, effort = 'fast', known) => {
     const zstdLevel = levels[effort];
-    const pool = workerPool(count, { sealpostSealer: true, keys, zstdLevel });
+    const pool = workerPool(count, { sealpostSealer: true, keys, zstdLevel, known: sharedCopy(known) });
     const compress = zstdCompressor(zstdLevel);
     const sealer: BlobSealer = {
       async seal(type, plaintext, id) {
@@ -438,6 +449,9 @@ export function workerPackRestorers(count: number): PackRestorerFactory {
   };
 }
 
+/** A file job's chunk the repository holds: no bytes (SealerFactory `known`). */
+const UNSEALED = new Uint8Array(0);
+
 /** The worker: does each job and sends the result back; wipes its keys on "close". */
 function serve(setup: Setup & { readonly control: Int32Array }): void {
   const port = parentPort!;
@@ -476,9 +490,13 @@ function serve(setup: Setup & { readonly control: Int32Array }): void {
   const sealed = (type: BlobType, plaintext: Uint8Array, id?: BlobId): SealedBlob => {
     let blob: SealedBlob;
     if (id === undefined) {
-      // A file job's chunk: sealed in place (sealBlobInto: no joined plaintext, no result copied
-      // twice), then its exact bytes copied out.
+      // A file job's chunk: left unsealed when the repository holds it (the engine thread
+      // deduplicates it), else sealed in place (sealBlobInto: no joined plaintext, no result
+      // copied twice), then its exact bytes copied out.
       const own = blobId(nodeCryptoProvider, keys, type, plaintext);
+      if (setup.known !== undefined && sortedIdsHave(setup.known, own)) {
+        return { id: own, type, rawLength: plaintext.length, sealed: UNSEALED };
+      }
       if (scratch.length < plaintext.length + BLOB_OVERHEAD_BYTES)
         scratch = new Uint8Array(Math.max(plaintext.length + BLOB_OVERHEAD_BYTES, 1 << 20));
       const n = sealBlobInto(nodeCryptoProvider, keys, type, plaintext, compress, own, scratch, 0);

@@ -147,6 +147,18 @@ export class BlobReader {
     return this.condemned.has(pack) || this.#avoided.has(pack) ? undefined : pack;
   }
 
+  /**
+   * The ids `livePack` finds now, sorted (BlobIndex.sortedIdWords: 32 bytes each), or undefined
+   * when there are none or more than BACKUP_ENGINE_LIMITS.knownIdsSharedMax.
+   */
+  liveIdWords(): Uint32Array | undefined {
+    if (this.index.size === 0 || this.index.size > BACKUP_ENGINE_LIMITS.knownIdsSharedMax) return undefined;
+    return this.index.sortedIdWords((packId) => {
+      const pack = toHex(packId);
+      return !this.condemned.has(pack) && !this.#avoided.has(pack);
+    });
+  }
+
   /** Treats `packs` (hex ids) like condemned ones for deduplication: e.g. indexed but not stored. */
   avoid(packs: Iterable<string>): void {
     for (const p of packs) this.#avoided.add(p);

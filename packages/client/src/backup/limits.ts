@@ -21,6 +21,13 @@ export const BACKUP_ENGINE_LIMITS = {
    * and 256 cost more CPU on this thread for its pending promises).
    */
   backupFileJobsInFlight: 64,
+  /**
+   * Ids a backup shares with its sealing workers so that they skip chunks the repository holds
+   * (BlobReader.liveIdWords, SealerFactory `known`): 32 bytes each, in memory the workers share. A
+   * larger repository's workers seal every chunk of a new file and the engine thread drops the
+   * known ones, as before (2 million ids: 64 MiB, ~2 TB of 1 MiB chunks).
+   */
+  knownIdsSharedMax: 2_000_000,
   /** lstat calls a backup has in flight at once (each costs a round trip to the thread pool). */
   backupStatsInFlight: 16,
   /**

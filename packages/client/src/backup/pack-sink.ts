@@ -102,7 +102,8 @@ export class PackSink {
     this.#signal = signal;
     this.#inline = session.deps.sealers === undefined;
     this.#sealer =
-      session.deps.sealers?.(session.keys, effort) ?? inlineSealer(session.deps, session.keys, effort);
+      session.deps.sealers?.(session.keys, effort, reader.liveIdWords()) ??
+      inlineSealer(session.deps, session.keys, effort);
     // A sealer that takes whole files may hold a worker until its parts are handled (sealFile), and
     // handling a part can wait for the oldest blob in the queue: blobs given to `add` are then
     // sealed here, so that nothing in the queue waits on a worker that waits on the queue. They are
@@ -151,6 +152,10 @@ export class PackSink {
     // external memory), and a forced GC per MiB cost ~4% more instructions and ~20 MiB more RSS
     // on the Debian set.
     if (this.#known(blob.id)) return;
+    // A sealer leaves a blob unsealed only when its id was in `known` (SealerFactory), which is
+    // what #known finds: never reached unless a sealer is wrong.
+    if (blob.sealed.length === 0)
+      throw new Error('a sealer left unsealed a blob the repository does not hold');
     this.#queue.push({ type: blob.type, sealed: Promise.resolve(blob) });
     this.#pending.add(blob.id);
     this.stats.blobsNew++;

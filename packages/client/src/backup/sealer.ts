@@ -56,8 +56,18 @@ export interface BlobSealer {
  */
 export type CompressionEffort = 'fast' | 'small';
 
-/** Makes a sealer for one session's keys (a run calls it once, and closes what it gets). */
-export type SealerFactory = (keys: RepositoryKeys, effort?: CompressionEffort) => BlobSealer;
+/**
+ * Makes a sealer for one session's keys (a run calls it once, and closes what it gets). `known`:
+ * ids the repository holds in live packs (BlobReader.liveIdWords); a sealer that reads whole files
+ * (`sealFile`) may return a chunk with one of these ids unsealed (no bytes: the caller
+ * deduplicates it), which spares compressing and encrypting what is stored already (a resumed run,
+ * a renamed directory, a second machine with the same files).
+ */
+export type SealerFactory = (
+  keys: RepositoryKeys,
+  effort?: CompressionEffort,
+  known?: Uint32Array,
+) => BlobSealer;
 
 /** The compressor of `effort` (`compress` when the deps have no `compressSmall`). */
 export function compressorOf(deps: BackupDeps, effort: CompressionEffort = 'fast'): BackupDeps['compress'] {

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { nodeCryptoProvider as crypto } from '../../node/crypto-provider.ts';
-import { BlobIndex } from './blob-index.ts';
+import { BlobIndex, sortedIdsHave } from './blob-index.ts';
 import type { BlobId, BlobType } from './blob.ts';
 import type { PackEntry } from './pack.ts';
 import { ValidationError } from '../errors.ts';
@@ -59,6 +59,35 @@ describe('BlobIndex', () => {
       ),
       { numRuns: 30 },
     );
+  });
+
+  test('sortedIdWords lists exactly the ids of the packs it is asked for, and sortedIdsHave finds them (against a Map)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.nat(20_000), { maxLength: 2000 }),
+        fc.array(fc.nat(25_000), { maxLength: 200 }),
+        (adds, probes) => {
+          const index = new BlobIndex(4);
+          const packs = [1, 2, 3].map((b) => index.addPack(new Uint8Array(32).fill(b)));
+          const pack = new Map<string, number>();
+          for (const n of adds) if (index.add(packs[n % 3]!, entry(n))) pack.set(toHex(idOf(n)), n % 3);
+          // Pack 2 (filled with 2s) is left out, as a condemned pack is.
+          const words = index.sortedIdWords((id) => id[0] !== 2);
+          assert.equal(words.length / 8, [...pack.values()].filter((p) => p !== 1).length);
+          for (const n of [...adds, ...probes]) {
+            const p = pack.get(toHex(idOf(n)));
+            assert.equal(sortedIdsHave(words, idOf(n)), p !== undefined && p !== 1, `id ${n}`);
+          }
+          // Still an index: adding after the copy changes neither.
+          index.add(packs[0]!, entry(30_001));
+          assert.equal(sortedIdsHave(words, idOf(30_001)), false);
+          assert.equal(index.has(idOf(30_001)), true);
+        },
+      ),
+      { numRuns: 30 },
+    );
+    assert.equal(sortedIdsHave(new Uint32Array(0), idOf(1)), false);
+    assert.equal(sortedIdsHave(new Uint32Array(8), new Uint8Array(31)), false);
   });
 
   test('keeps every entry findable across many merges of its tail', () => {

@@ -132,6 +132,27 @@ export class BlobIndex {
     };
   }
 
+  /**
+   * The ids of the entries whose pack `includePack` accepts (asked once per pack), sorted, as 8
+   * big-endian u32 words each: a list `sortedIdsHave` searches (a copy: the index may change).
+   */
+  sortedIdWords(includePack: (packId: Uint8Array) => boolean): Uint32Array {
+    this.compact();
+    const keep = new Uint8Array(this.#packCount);
+    for (let p = 0; p < this.#packCount; p++) {
+      keep[p] = includePack(this.#packIds.slice(p * PACK_ID_BYTES, (p + 1) * PACK_ID_BYTES)) ? 1 : 0;
+    }
+    let n = 0;
+    for (let i = 0; i < this.#count; i++) n += keep[this.#meta[i * META_WORDS]!]!;
+    const out = new Uint32Array(n * ID_WORDS);
+    for (let i = 0, o = 0; i < this.#count; i++) {
+      if (keep[this.#meta[i * META_WORDS]!] === 0) continue;
+      out.set(this.#ids.subarray(i * ID_WORDS, (i + 1) * ID_WORDS), o);
+      o += ID_WORDS;
+    }
+    return out;
+  }
+
   /** Sorts the tail into the sorted part (also done automatically as the tail grows). */
   compact(): void {
     const sorted = this.#sorted;
@@ -227,6 +248,26 @@ export class BlobIndex {
     meta.set(this.#meta);
     this.#meta = meta;
   }
+}
+
+/** Whether `words` (from `BlobIndex.sortedIdWords`, in any typed array over its words) holds `id`. */
+export function sortedIdsHave(words: Uint32Array, id: Uint8Array): boolean {
+  if (id.length !== 32) return false;
+  const probe = new Uint32Array(ID_WORDS);
+  for (let w = 0; w < ID_WORDS; w++) {
+    const o = w * 4;
+    probe[w] = ((id[o]! << 24) | (id[o + 1]! << 16) | (id[o + 2]! << 8) | id[o + 3]!) >>> 0;
+  }
+  let lo = 0;
+  let hi = words.length / ID_WORDS - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = compareAt(words, mid, probe, 0);
+    if (c === 0) return true;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return false;
 }
 
 function compareAt(a: Uint32Array, i: number, b: Uint32Array, j: number): number {
