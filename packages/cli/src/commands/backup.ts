@@ -44,6 +44,7 @@ import {
   BackupError,
   BlobReader,
   check,
+  Excludes,
   ACCOUNT_KEY_FILE_PARAMS,
   accountKeySecret,
   addKeyWithRecovery,
@@ -400,8 +401,12 @@ async function openAddingAccountKey(
   return openRepository(repo, deps(), accountSecret);
 }
 
-/** Total bytes of regular files under `dir` (for the ETA); unreadable entries count as 0. */
-async function treeBytes(dir: string): Promise<number> {
+/**
+ * Total bytes of regular files under `dir` that the backup will read (for the ETA): what the
+ * exclude patterns and the size limit leave out is not counted, nor walked (tag files and other
+ * devices are not looked at: the ETA may run a little long with those). Unreadable entries count as 0.
+ */
+export async function treeBytes(dir: string, excludes: Excludes): Promise<number> {
   let total = 0;
   let entries: Dirent[];
   try {
@@ -410,12 +415,16 @@ async function treeBytes(dir: string): Promise<number> {
     return 0;
   }
   for (const e of entries) {
-    if (e.isDirectory()) total += await treeBytes(join(dir, e.name));
-    else if (e.isFile())
-      total += await fs.lstat(join(dir, e.name)).then(
+    const path = join(dir, e.name);
+    if (excludes.excludesPath(path)) continue;
+    if (e.isDirectory()) total += await treeBytes(path, excludes);
+    else if (e.isFile()) {
+      const size = await fs.lstat(path).then(
         (s) => s.size,
         () => 0,
       );
+      if (!excludes.excludesSize(size)) total += size;
+    }
   }
   return total;
 }
@@ -507,7 +516,11 @@ export function backupCommand(program: Command, io: CliIo): void {
           );
         const exclude = await excludeRules(options, io.env);
         await withSession(io, options, home(), async (session) => {
-          const progress = progressBar(io.stderr, isTty(io) ? await treeBytes(source) : 0, 'files');
+          const progress = progressBar(
+            io.stderr,
+            isTty(io) ? await treeBytes(source, new Excludes(exclude ?? {})) : 0,
+            'files',
+          );
           const result = await backup(session, source, {
             hostname: hosts[0]!,
             tags: tagsOf(options),
