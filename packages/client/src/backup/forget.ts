@@ -34,10 +34,11 @@
 import { BackupError } from './errors.ts';
 import type { Session } from './session.ts';
 import {
-  findSnapshot,
   hasTags,
   listSnapshots,
+  pickSnapshot,
   selectSnapshots,
+  type DamagedObject,
   type SnapshotFilter,
   type SnapshotInfo,
 } from './snapshots.ts';
@@ -386,12 +387,15 @@ async function forgetIds(
   options: ForgetOptions,
 ): Promise<ForgetIdsResult> {
   const named = new Map<SnapshotInfo['id'], SnapshotInfo>();
+  // Listed (every snapshot file opened) once for all the names.
+  const damaged: DamagedObject[] = [];
+  const all = await listSnapshots(session, damaged);
   for (const id of ids) {
     let found: SnapshotInfo;
     try {
-      found = await findSnapshot(session, id, [], options.filter ?? {});
+      found = pickSnapshot(all, id, damaged, options.filter ?? {});
     } catch (error) {
-      // findSnapshot's message does not say which of several names failed; this one does.
+      // pickSnapshot's message does not say which of several names failed; this one does.
       if (!(error instanceof BackupError) || error.code !== 'BACKUP_SNAPSHOT_NOT_FOUND') throw error;
       throw new BackupError(error.code, `${error.message}: ${id}`, error.details, { cause: error });
     }

@@ -84,7 +84,19 @@ export async function findSnapshot(
   damaged: DamagedObject[] = [],
   filter: SnapshotFilter = {},
 ): Promise<SnapshotInfo> {
-  const all = await listSnapshots(session, damaged);
+  return pickSnapshot(await listSnapshots(session, damaged), idOrPrefix, damaged, filter);
+}
+
+/**
+ * `findSnapshot` on snapshots already listed (`all`, oldest first, with the `damaged` the listing
+ * reported): for callers that resolve several names, which list the repository once.
+ */
+export function pickSnapshot(
+  all: readonly SnapshotInfo[],
+  idOrPrefix: string,
+  damaged: readonly DamagedObject[] = [],
+  filter: SnapshotFilter = {},
+): SnapshotInfo {
   if (idOrPrefix === 'latest') {
     const selected = selectSnapshots(all, filter);
     if (selected.length > 0) return selected[selected.length - 1]!;
