@@ -267,8 +267,8 @@ function reported(error: unknown): unknown {
 /**
  * A sealing worker per core: each reads, chunks and seals whole files (backup-workers.ts), and this
  * thread walks the tree, deduplicates and fills packs. `check --read-data` verifies on all cores but
- * one: it has two packs in flight, one verified here (check.ts), and a second worker only cost its
- * memory (~30 MiB). `restore` writes packs out on all cores but one too, and on this thread when
+ * one: it has three packs in flight, two for the worker and one verified here (check.ts), and a
+ * second worker only cost its memory (~30 MiB). `restore` writes packs out on all cores but one too, and on this thread when
  * they are busy (Debian set, 2 cores: 1 worker 17.2 s, 2 workers 16.6-16.9 s and ~30 MiB more).
  */
 const deps = () =>
