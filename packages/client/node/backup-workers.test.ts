@@ -39,16 +39,20 @@ async function sealedPack(): Promise<{ pack: Uint8Array; plaintexts: Uint8Array[
   }
 }
 
-async function verdicts(pack: Uint8Array): Promise<{ worker: PackVerdict; inline: PackVerdict }> {
+async function verdicts(
+  pack: Uint8Array,
+  name?: string,
+): Promise<{ worker: PackVerdict; inline: PackVerdict; caller: PackVerdict }> {
   const verifier = workerPackVerifiers(1)(keys());
   try {
-    const inline = await inlinePackVerifier(nodeBackupDeps(), keys()).verify(new Uint8Array(pack));
-    // Two at once: the first goes to the worker, the second is verified inline.
-    const [worker] = await Promise.all([
-      verifier.verify(new Uint8Array(pack)),
-      verifier.verify(new Uint8Array(pack)),
+    const inline = await inlinePackVerifier(nodeBackupDeps(), keys()).verify(new Uint8Array(pack), name);
+    // Three at once: the first two go to the worker, the third is verified on this thread.
+    const [worker, , caller] = await Promise.all([
+      verifier.verify(new Uint8Array(pack), name),
+      verifier.verify(new Uint8Array(pack), name),
+      verifier.verify(new Uint8Array(pack), name),
     ]);
-    return { worker: worker!, inline };
+    return { worker: worker!, inline, caller: caller! };
   } finally {
     await verifier.close();
   }
@@ -86,6 +90,19 @@ test('a truncated pack is reported, not thrown, by a worker', async () => {
   const { worker } = await verdicts(pack.subarray(0, pack.length - 7));
   assert.ok('problem' in worker, JSON.stringify(worker));
   assert.match(worker.problem, /^CODEC_|^CRYPTO_/);
+});
+
+test('a pack that does not hash to the name it was fetched by is reported, by a worker as inline', async () => {
+  const { pack } = await sealedPack();
+  const name = crypto.sha256(pack);
+  const right = await verdicts(pack, Buffer.from(name).toString('hex'));
+  for (const v of [right.worker, right.inline, right.caller]) assert.ok('entries' in v, JSON.stringify(v));
+  name[0]! ^= 1;
+  const wrong = Buffer.from(name).toString('hex');
+  const { worker, inline, caller } = await verdicts(pack, wrong);
+  for (const v of [worker, inline, caller]) {
+    assert.deepEqual(v, { problem: `BACKUP_DATA_CORRUPT: packs/${wrong} does not match its name` });
+  }
 });
 
 describe('whole files sealed on workers (sealFile)', () => {

@@ -90,6 +90,8 @@ interface SealJob {
 interface VerifyJob {
   readonly kind: 'verify';
   readonly pack: Uint8Array;
+  /** The pack's name to check it against, if any. */
+  readonly name: string | undefined;
 }
 /** Write out one pack's part of a restore (PackRestorer.restore). */
 interface RestoreJob {
@@ -404,10 +406,10 @@ export function workerPackVerifiers(count: number): PackVerifierFactory {
     });
     const inline = openingDeps();
     const verifier: PackVerifier = {
-      async verify(pack) {
-        if (pool.leastBusy() >= BUSY_BEFORE_INLINE.verify) return verifyPack(inline, keys, pack);
+      async verify(pack, name) {
+        if (pool.leastBusy() >= BUSY_BEFORE_INLINE.verify) return verifyPack(inline, keys, pack, name);
         const { own, transfer } = lentPack(pack);
-        const reply = await pool.run({ kind: 'verify', pack: own }, transfer);
+        const reply = await pool.run({ kind: 'verify', pack: own, name }, transfer);
         if (!('verdict' in reply)) throw new Error('a backup worker answered a check with something else');
         return reply.verdict;
       },
@@ -609,7 +611,7 @@ function serve(setup: Setup & { readonly control: Int32Array }): void {
     if (message.kind === 'verify') {
       try {
         // verifyPack reclaims every few blobs itself.
-        return [{ job, verdict: verifyPack(verifyDeps, keys, message.pack) }, []];
+        return [{ job, verdict: verifyPack(verifyDeps, keys, message.pack, message.name) }, []];
       } catch (error) {
         return [{ job, error: messageOf(error) }, []];
       }

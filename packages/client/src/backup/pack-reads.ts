@@ -54,12 +54,14 @@ export class PackReadPool {
 
   /**
    * Fetches pack `name` whole and checks it against its name (BACKUP_DATA_CORRUPT otherwise, or
-   * when it is missing). The pool holds at most as many buffers as were lent at once.
+   * when it is missing). With `checked: false` the caller checks the name itself (check.ts has its
+   * verifier do it, on a worker). The pool holds at most as many buffers as were lent at once.
    */
-  async fetch(name: ObjectName): Promise<PackLoan> {
+  async fetch(name: ObjectName, options: { readonly checked?: boolean } = {}): Promise<PackLoan> {
     const repo = this.#repo;
+    const verified = (bytes: Uint8Array) => (options.checked === false ? bytes : this.#verified(name, bytes));
     if (repo.getInto === undefined) {
-      const bytes = this.#verified(name, await repo.get('packs', name));
+      const bytes = verified(await repo.get('packs', name));
       return { bytes, release: () => undefined };
     }
     const buffer = this.#free.pop() ?? allocate(INITIAL_BYTES);
@@ -71,7 +73,7 @@ export class PackReadPool {
     };
     try {
       const read = await repo.getInto('packs', name, buffer);
-      const bytes = this.#verified(name, read);
+      const bytes = verified(read);
       return { bytes, release: () => release(read) };
     } catch (error) {
       release();

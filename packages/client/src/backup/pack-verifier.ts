@@ -8,7 +8,7 @@
  * error's stable code and message, as check reports it), so a worker can hand it back as is.
  * Anything else thrown (a bug) rejects.
  */
-import { SealpostError } from '@sealpost/core';
+import { SealpostError, toHex } from '@sealpost/core';
 import { openBlob } from '@sealpost/core/backup/blob';
 import type { RepositoryKeys } from '@sealpost/core/backup/keys';
 import { readPack, type PackEntry } from '@sealpost/core/backup/pack';
@@ -23,9 +23,11 @@ export interface PackVerifier {
    * Opens `pack`'s trailer, header and every blob; its name was checked by the caller. `pack` is lent
    * until the returned promise settles: the caller then reuses its memory for another pack
    * (pack-reads.ts), so nothing may read it after. A worker reads a pack in shared memory
-   * (SharedArrayBuffer) in place; any other it may take (transfer) without a copy.
+   * (SharedArrayBuffer) in place; any other it may take (transfer) without a copy. With `name`
+   * (hex), it first checks that the pack hashes to it (SHA-256 of the whole pack: done here, not
+   * by the thread that read it, which then only reads).
    */
-  verify(pack: Uint8Array): Promise<PackVerdict>;
+  verify(pack: Uint8Array, name?: string): Promise<PackVerdict>;
   /** Ends the verifier and wipes its copy of the keys. */
   close(): Promise<void>;
 }
@@ -47,8 +49,14 @@ export function verifyPack(
   deps: Pick<BackupDeps, 'crypto' | 'decompress' | 'reclaim'>,
   keys: RepositoryKeys,
   pack: Uint8Array,
+  name?: string,
 ): PackVerdict {
   try {
+    if (name !== undefined && toHex(deps.crypto.sha256(pack)) !== name) {
+      throw new BackupError('BACKUP_DATA_CORRUPT', `packs/${name} does not match its name`, {
+        object: `packs/${name}`,
+      });
+    }
     const entries = readPack(deps.crypto, keys, pack);
     let opened = 0;
     for (const e of entries) {
@@ -65,9 +73,9 @@ export function verifyPack(
 /** Verifies on the calling thread (the default). */
 export function inlinePackVerifier(deps: BackupDeps, keys: RepositoryKeys): PackVerifier {
   return {
-    verify: (pack) => {
+    verify: (pack, name) => {
       try {
-        return Promise.resolve(verifyPack(deps, keys, pack));
+        return Promise.resolve(verifyPack(deps, keys, pack, name));
       } catch (error) {
         return Promise.reject(error as Error);
       }
