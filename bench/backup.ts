@@ -20,7 +20,7 @@
  * --quick: a seeded ~200 MB subset of the data; --data: another tree (copied, never changed);
  * --cpu-prof: Sealpost's children write V8 CPU profiles, summarised at the end (slows them down);
  * --at: Sealpost as of that commit instead of the working tree (bench/backup/checkout.ts).
- * --work: the scratch directory (default bench/.cache/backup/work-<pid>), wiped at the start and
+ * --work: the scratch directory (default: work-<pid> in bench/.cache/backup), wiped at the start and
  *   at the end (but for --cpu-prof's profiles).
  */
 import { execFileSync } from 'node:child_process';

@@ -34,9 +34,9 @@ const PATTERN_CASES: readonly {
   },
   // A leading slash anchors at the root; a trailing one is ignored.
   {
-    patterns: ['/home/u/src/tmp/'],
-    excluded: ['/home/u/src/tmp', '/home/u/src/tmp/a/b'],
-    kept: ['/home/u/src/a/tmp', '/other/home/u/src/tmp'],
+    patterns: ['/home/u/src/scratch/'],
+    excluded: ['/home/u/src/scratch', '/home/u/src/scratch/a/b'],
+    kept: ['/home/u/src/a/scratch', '/other/home/u/src/scratch'],
   },
   // `**`: any number of components, none included.
   {

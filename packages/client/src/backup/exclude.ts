@@ -9,7 +9,7 @@
  * "/"):
  *   - a pattern not starting with "/" matches at any depth: `foo` matches `/a/foo` and `/a/foo/b`
  *     but not `/a/foobar`; `foo/bar` matches `/x/foo/bar`;
- *   - a leading "/" anchors it at the root of the file system: `/home/u/tmp` matches that path only;
+ *   - a leading "/" anchors it at the root of the file system: `/home/u/scratch` matches that path only;
  *   - a component `**` matches any number of components (none included): `foo/**\/bar` matches
  *     `/foo/bar` and `/x/foo/y/z/bar`;
  *   - a trailing "/" is ignored (restic cleans patterns with `filepath.Clean`);
