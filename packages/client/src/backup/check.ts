@@ -14,12 +14,12 @@
  *
  * Problems are collected, not thrown: the report lists every damaged object it found.
  */
-import { toHex } from '@sealpost/core';
+import { equalPublicBytes, toHex, type CryptoProvider } from '@sealpost/core';
 import type { BlobId } from '@sealpost/core/backup/blob';
 import { BlobIndex } from '@sealpost/core/backup/blob-index';
 import { decodeIndexFile, type IndexedPack } from '@sealpost/core/backup/index-file';
 import { decodeAnyKeyFile } from '@sealpost/core/backup/recovery-key-file';
-import type { PackEntry } from '@sealpost/core/backup/pack';
+import { encodePackHeaderContent, type PackEntry } from '@sealpost/core/backup/pack';
 import { BlobReader } from './blob-reader.ts';
 import { Lanes } from './lanes.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
@@ -73,8 +73,10 @@ export async function check(session: Session, options: CheckOptions = {}): Promi
     }
   }
 
-  // Index files: each pack's entries, as the index says.
-  const indexed = new Map<string, readonly PackEntry[]>();
+  // Index files: each pack's entries, as the index says, kept as the SHA-256 of their encoding (a
+  // pack header's, pack.ts): 32 bytes a pack, where the entries themselves (an object and an id
+  // array each) took ~20 MiB of a check's heap on a repository of 85,000 blobs.
+  const indexed = new Map<string, Uint8Array>();
   const index = new BlobIndex();
   for (const { name } of await repo.list('index')) {
     let packs: IndexedPack[];
@@ -87,7 +89,7 @@ export async function check(session: Session, options: CheckOptions = {}): Promi
     for (const p of packs) {
       const n = index.addPack(p.packId);
       for (const e of p.entries) index.add(n, e);
-      indexed.set(toHex(p.packId), p.entries);
+      indexed.set(toHex(p.packId), entriesDigest(deps.crypto, p.entries));
     }
   }
   index.compact();
@@ -153,7 +155,10 @@ export async function check(session: Session, options: CheckOptions = {}): Promi
           if ('problem' in verdict) problems.push({ object, message: verdict.problem });
           else {
             const expected = indexed.get(name);
-            if (expected !== undefined && !sameEntries(expected, verdict.entries)) {
+            if (
+              expected !== undefined &&
+              !equalPublicBytes(expected, entriesDigest(deps.crypto, verdict.entries))
+            ) {
               problems.push({ object, message: 'pack header and index disagree' });
             }
             packsRead++;
@@ -187,16 +192,7 @@ export async function check(session: Session, options: CheckOptions = {}): Promi
   };
 }
 
-function sameEntries(a: readonly PackEntry[], b: readonly PackEntry[]): boolean {
-  if (a.length !== b.length) return false;
-  return a.every((x, i) => {
-    const y = b[i]!;
-    return (
-      x.type === y.type &&
-      x.offset === y.offset &&
-      x.length === y.length &&
-      x.rawLength === y.rawLength &&
-      toHex(x.id) === toHex(y.id)
-    );
-  });
+/** The SHA-256 of a pack's entries as a pack header encodes them: equal exactly when the entries are. */
+function entriesDigest(crypto: CryptoProvider, entries: readonly PackEntry[]): Uint8Array {
+  return crypto.sha256(encodePackHeaderContent(entries));
 }
