@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { LIMITS } from '@sealpost/core';
 import { nodeCryptoProvider as crypto } from '@sealpost/core/node';
 import { blobId, openBlob, type BlobType, type SealedBlob } from '@sealpost/core/backup/blob';
 import { BlobIndex } from '@sealpost/core/backup/blob-index';
@@ -131,7 +132,8 @@ describe('whole files sealed on workers (sealFile)', () => {
       const size = await sealer.sealFile!(path, bytes.length, async (part) => {
         // A slow consumer: the worker waits for its credit instead of piling parts up.
         await new Promise((resolve) => setTimeout(resolve, 5));
-        got.push(...part.blobs);
+        // The bytes are the worker's again once this resolves (its ring): copied.
+        got.push(...part.blobs.map((b) => ({ ...b, sealed: b.sealed.slice() })));
         reads.push(part.bytesRead);
       });
       assert.equal(size, bytes.length);
@@ -154,6 +156,48 @@ describe('whole files sealed on workers (sealFile)', () => {
     );
     assert.equal(reads.at(-1), bytes.length);
   });
+
+  // A worker that never learns its ring was released waits for ever: the timeout makes that a failure.
+  test(
+    'files many times the ring, in chunks up to the largest, come back whole to a slow consumer',
+    { timeout: 60_000 },
+    async () => {
+      const k = keys();
+      // Zeros never cut before LIMITS.backupChunkMaxBytes: each such chunk needs the ring's largest
+      // stretch, so the worker wraps around and waits for the parts it sent to be released. The
+      // second file starts with one right after the first's random tail: the ring's end is skipped
+      // before that file has a part to carry it (the engine thread must still be told to release it).
+      const files = [
+        new Uint8Array(Buffer.concat([new Uint8Array(40 << 20), randomBytes(6 << 20)])),
+        new Uint8Array(Buffer.concat([new Uint8Array(20 << 20), randomBytes(5 << 20), text(100_000, 3)])),
+      ];
+      const sealer = workerSealers(1)(k);
+      const opened = files.map(() => [] as Uint8Array[]);
+      try {
+        await Promise.all(
+          files.map(async (bytes, f) => {
+            const size = await sealer.sealFile!(file(`large-${f}.bin`, bytes), bytes.length, async (part) => {
+              await new Promise((resolve) => setTimeout(resolve, 20));
+              for (const b of part.blobs) {
+                opened[f]!.push(openBlob(crypto, k, 'data', b.id, b.sealed, zstdDecompress, b.rawLength));
+              }
+            });
+            assert.equal(size, bytes.length);
+          }),
+        );
+      } finally {
+        await sealer.close();
+      }
+      files.forEach((bytes, f) => {
+        const chunks = chunksOf(k, bytes);
+        assert.ok(chunks.some((c) => c.length === LIMITS.backupChunkMaxBytes));
+        assert.equal(opened[f]!.length, chunks.length);
+        chunks.forEach((chunk, i) =>
+          assert.ok(Buffer.from(opened[f]![i]!).equals(chunk), `file ${f} chunk ${i}`),
+        );
+      });
+    },
+  );
 
   test('chunks whose ids the repository holds come back unsealed (no bytes), the others sealed', async () => {
     const k = keys();

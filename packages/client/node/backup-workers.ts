@@ -108,15 +108,17 @@ interface FileJob {
 type JobBody = SealJob | VerifyJob | RestoreJob | FileJob;
 type Job = JobBody & { readonly job: number };
 /**
- * A file job's data blobs in one message: their sealed bytes end to end, their ids (32 bytes each)
- * end to end, and [sealed length, plaintext length] per blob. Three buffers per part rather than
- * objects and buffers per blob: the engine thread's share of a backup was mostly its messages'
- * decoding and the garbage they left (docs/backup-engine.md "Sealing on workers").
+ * A file job's data blobs in one message: their ids (32 bytes each) end to end, and [offset in the
+ * worker's ring, sealed length, plaintext length] per blob; the sealed bytes stay in the ring
+ * (RING_BYTES below) until the part is handled. Two buffers per part rather than objects and
+ * buffers per blob: the engine thread's share of a backup was mostly its messages' decoding and
+ * the garbage they left (docs/backup-engine.md "Sealing on workers").
  */
 interface WirePart {
-  readonly sealed: Uint8Array;
   readonly ids: Uint8Array;
-  readonly lengths: Uint32Array;
+  readonly places: Uint32Array;
+  /** The worker's ring count (RingControl `released`) once this part's bytes are released. */
+  readonly upTo: number;
 }
 type Reply =
   | { readonly job: number; readonly id: Uint8Array; readonly rawLength: number; readonly sealed: Uint8Array }
@@ -138,6 +140,8 @@ type Reply =
 
 interface Setup {
   readonly sealpostSealer: true;
+  /** File jobs will come (BlobSealer.sealFile): each worker gets a ring (RING_BYTES). */
+  readonly sealsFiles?: true;
   readonly keys: RepositoryKeys;
   readonly zstdLevel: number;
   /** A restore's shared file state (pack-restorer.ts), for restore jobs. */
@@ -147,16 +151,26 @@ interface Setup {
 }
 
 /**
- * Shared between the pool and one worker (Int32Array over a SharedArrayBuffer): the sealed bytes the
- * worker has sent and the pool not yet handled, and a flag that tells it to abandon its file jobs.
+ * Shared between the pool and one worker (Int32Array over a SharedArrayBuffer): the count of ring
+ * bytes the pool has released (modulo 2^32: see the ring below), and a flag that tells the worker
+ * to abandon its file jobs.
  */
-const CONTROL_OUTSTANDING = 0;
+const CONTROL_RELEASED = 0;
 const CONTROL_ABORT = 1;
 /**
- * Sealed bytes a worker may have sent ahead of the engine thread's handling (file jobs): it waits
- * beyond this, so a fast reader over a slow repository does not fill memory.
+ * Each worker seals file jobs' chunks straight into a ring of shared memory and sends where they
+ * are; the engine thread copies them into its pack and releases them, in the order they were
+ * sent. A blob takes one contiguous stretch (a blob that does not fit before the ring's end starts
+ * again at its beginning, and the end is released with it), so the ring holds the largest sealed
+ * chunk and the sealed bytes a worker may have ahead of the engine thread's handling: beyond that
+ * it waits, so a fast reader over a slow repository does not fill memory.
+ *
+ * Why: a sealed copy per blob and a buffer per part, made on the worker and freed on the engine
+ * thread, left malloc's per-thread arenas holding ~45 MiB per worker at the end of the Debian set's
+ * first backup (the arenas keep what they once held); the ring is the same memory every time.
  */
-const OUTSTANDING_MAX_BYTES = 4 * 1024 * 1024;
+const RING_AHEAD_BYTES = 4 * 1024 * 1024;
+const RING_BYTES = LIMITS.backupChunkMaxBytes + BLOB_OVERHEAD_BYTES + RING_AHEAD_BYTES;
 /** A worker sends what it has of its file jobs once this many sealed bytes are ready. */
 const PART_BYTES = 1024 * 1024;
 
@@ -172,11 +186,16 @@ interface Pool {
   abort(): void;
   close(): Promise<void>;
 }
-type PartReply = Extract<Reply, { part: WirePart }>;
+/** A part as the pool hands it on: with the ring its places are in. */
+type PartReply = Extract<Reply, { part: WirePart }> & { readonly ring: SharedArrayBuffer };
 
 interface Slot {
   readonly worker: Worker;
   readonly control: Int32Array;
+  /** The worker's ring (file jobs' sealed bytes), as views are made of it. */
+  readonly ring: SharedArrayBuffer;
+  /** Parts received and not yet released, oldest first: released in this order (`upTo` counts). */
+  readonly unreleased: { readonly upTo: number; handled: boolean }[];
   busy: number;
   /** Jobs not sent yet, and what they transfer. */
   batch: Job[];
@@ -221,30 +240,40 @@ function workerPool(count: number, setup: Setup): Pool {
   };
   const workers = Array.from({ length: Math.max(1, count) }, () => {
     const control = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
-    const worker = new Worker(WORKER_URL, { workerData: { ...setup, control } });
-    const slot: Slot = { worker, control, busy: 0, batch: [], transfer: [], bytes: 0 };
+    // Made only for pools that seal files: its pages are touched as the worker fills it.
+    const ring = new SharedArrayBuffer(setup.sealsFiles === true ? RING_BYTES : 0);
+    const worker = new Worker(WORKER_URL, { workerData: { ...setup, control, ring } });
+    const slot: Slot = { worker, control, ring, unreleased: [], busy: 0, batch: [], transfer: [], bytes: 0 };
+    /** Releases the ring up to the oldest part not handled yet. */
+    const release = () => {
+      let upTo: number | undefined;
+      while (slot.unreleased.length > 0 && slot.unreleased[0]!.handled) upTo = slot.unreleased.shift()!.upTo;
+      if (upTo === undefined) return;
+      Atomics.store(control, CONTROL_RELEASED, upTo | 0);
+      Atomics.notify(control, CONTROL_RELEASED);
+    };
     worker.on('message', (replies: Reply[]) => {
-      const handled: Promise<void>[] = [];
-      let bytes = 0;
       for (const reply of replies) {
         const waiting = pending.get(reply.job);
-        if (waiting === undefined) continue;
         if ('part' in reply) {
-          bytes += reply.part.sealed.length;
-          const onPart = waiting.onPart;
-          waiting.parts = waiting.parts.then(() => onPart?.(reply));
-          handled.push(waiting.parts);
+          // Released once handled (or failed: the job then fails), even when no job waits for it.
+          const entry = { upTo: reply.part.upTo, handled: false };
+          slot.unreleased.push(entry);
+          const onPart = waiting?.onPart;
+          const handled = (waiting?.parts ?? Promise.resolve()).then(() => onPart?.({ ...reply, ring }));
+          if (waiting !== undefined) waiting.parts = handled;
+          void handled
+            .catch(() => undefined)
+            .then(() => {
+              entry.handled = true;
+              release();
+            });
           continue;
         }
+        if (waiting === undefined) continue;
         pending.delete(reply.job);
         settle(slot, waiting, reply);
       }
-      if (bytes === 0) return;
-      // The worker may send more once these parts are handled (or failed: the job then fails).
-      void Promise.allSettled(handled).then(() => {
-        Atomics.sub(control, CONTROL_OUTSTANDING, bytes);
-        Atomics.notify(control, CONTROL_OUTSTANDING);
-      });
     });
     worker.on('error', (error) => {
       for (const w of pending.values()) w.reject(error);
@@ -361,7 +390,13 @@ export function workerSealers(
   };
   return (keys, effort = 'fast', known) => {
     const zstdLevel = levels[effort];
-    const pool = workerPool(count, { sealpostSealer: true, keys, zstdLevel, known: sharedCopy(known) });
+    const pool = workerPool(count, {
+      sealpostSealer: true,
+      sealsFiles: true,
+      keys,
+      zstdLevel,
+      known: sharedCopy(known),
+    });
     const compress = zstdCompressor(zstdLevel);
     const sealer: BlobSealer = {
       async seal(type, plaintext, id) {
@@ -378,7 +413,7 @@ export function workerSealers(
         signal?.addEventListener('abort', stop, { once: true });
         try {
           const reply = await pool.run({ kind: 'file', path, expected }, [], (reply) =>
-            onPart({ blobs: blobsOf(reply.part), bytesRead: reply.bytesRead }),
+            onPart({ blobs: blobsOf(reply.part, reply.ring), bytesRead: reply.bytesRead }),
           );
           if (!('size' in reply)) throw new Error('a backup worker answered a file with something else');
           return reply.size;
@@ -455,7 +490,7 @@ export function workerPackRestorers(count: number): PackRestorerFactory {
 const UNSEALED = new Uint8Array(0);
 
 /** The worker: does each job and sends the result back; wipes its keys on "close". */
-function serve(setup: Setup & { readonly control: Int32Array }): void {
+function serve(setup: Setup & { readonly control: Int32Array; readonly ring: SharedArrayBuffer }): void {
   const port = parentPort!;
   const { keys, control } = setup;
   const compress = zstdCompressor(setup.zstdLevel);
@@ -465,85 +500,103 @@ function serve(setup: Setup & { readonly control: Int32Array }): void {
   let chunk: Uint8Array | undefined;
   let jobs = 0;
   let bytes = 0;
-  /** Replies not sent yet, what they transfer, and their sealed bytes. */
+  /** Replies not sent yet, and what they transfer. */
   let out: Reply[] = [];
   let outTransfer: ArrayBuffer[] = [];
-  let outBytes = 0;
 
-  /** Sends the replies gathered; first waits while the engine has too many sealed bytes unhandled. */
+  /** Sends the replies gathered. */
   const flush = () => {
     if (out.length === 0) return;
-    if (outBytes > 0) {
-      for (;;) {
-        const outstanding = Atomics.load(control, CONTROL_OUTSTANDING);
-        if (outstanding === 0 || outstanding + outBytes <= OUTSTANDING_MAX_BYTES) break;
-        Atomics.wait(control, CONTROL_OUTSTANDING, outstanding);
-      }
-      Atomics.add(control, CONTROL_OUTSTANDING, outBytes);
-    }
     port.postMessage(out, outTransfer);
     out = [];
     outTransfer = [];
-    outBytes = 0;
   };
 
-  /** Where file jobs' blobs are sealed before their exact bytes are copied out (reused). */
-  let scratch = new Uint8Array(0);
-  const sealed = (type: BlobType, plaintext: Uint8Array, id?: BlobId): SealedBlob => {
-    let blob: SealedBlob;
-    if (id === undefined) {
-      // A file job's chunk: left unsealed when the repository holds it (the engine thread
-      // deduplicates it), else sealed in place (sealBlobInto: no joined plaintext, no result
-      // copied twice), then its exact bytes copied out.
-      const own = blobId(nodeCryptoProvider, keys, type, plaintext);
-      if (setup.known !== undefined && sortedIdsHave(setup.known, own)) {
-        return { id: own, type, rawLength: plaintext.length, sealed: UNSEALED };
-      }
-      if (scratch.length < plaintext.length + BLOB_OVERHEAD_BYTES)
-        scratch = new Uint8Array(Math.max(plaintext.length + BLOB_OVERHEAD_BYTES, 1 << 20));
-      const n = sealBlobInto(nodeCryptoProvider, keys, type, plaintext, compress, own, scratch, 0);
-      blob = { id: own, type, rawLength: plaintext.length, sealed: scratch.slice(0, n) };
-      scratch.fill(0, 0, n);
-    } else {
-      blob = sealBlob(nodeCryptoProvider, keys, type, plaintext, compress, id);
+  /** File jobs' sealed bytes (RING_BYTES); where the next blob goes; ring bytes used so far, mod 2^32. */
+  const ring = new Uint8Array(setup.ring);
+  let ringAt = 0;
+  let produced = 0;
+  /** `produced` as the last part sent carried it (what the engine thread can release so far). */
+  let sentUpTo = 0;
+  /**
+   * Where a blob of at most `need` bytes may be sealed: a stretch of the ring the engine thread has
+   * released, after the last blob or, when that one ends too close to the ring's end, at its start
+   * (the end then counts as used). While there is no room it calls `send`, which must post the
+   * parts this worker holds, and a part (empty if need be) up to `produced` when `sentUpTo` is
+   * behind it (else the skipped end is never released), then waits for the engine thread.
+   */
+  const reserve = (need: number, send: () => void): number => {
+    if (ringAt + need > ring.length) {
+      produced = (produced + ring.length - ringAt) >>> 0;
+      ringAt = 0;
     }
-    // A minor GC now and then frees the dead chunk copies and sealed blobs (and the zstd
-    // contexts, should backup-zstd.ts fall back to one per call).
-    bytes += plaintext.length;
+    for (;;) {
+      const released = Atomics.load(control, CONTROL_RELEASED);
+      if (ring.length - ((produced - released) >>> 0) >= need) return ringAt;
+      send();
+      Atomics.wait(control, CONTROL_RELEASED, released);
+    }
+  };
+
+  /**
+   * A minor GC now and then frees the dead chunk copies and sealed blobs, and node:crypto's
+   * output buffers (and the zstd contexts, should backup-zstd.ts fall back to one per call).
+   */
+  const reclaimIfDue = (plaintextBytes: number) => {
+    bytes += plaintextBytes;
     if (++jobs >= RECLAIM_EVERY_JOBS || bytes >= RECLAIM_EVERY_BYTES) {
       jobs = 0;
       bytes = 0;
       reclaimNativeMemory();
     }
-    return blob;
   };
 
   /**
    * Reads `path` in readBufferBytes pieces into the chunk buffer, right after the current chunk's
-   * bytes (as backup.ts does on the engine thread), and seals each chunk; parts go out every
-   * PART_BYTES of sealed bytes.
+   * bytes (as backup.ts does on the engine thread), and seals each chunk into the ring; parts go
+   * out every PART_BYTES of sealed bytes, and whenever the ring is full.
    */
   const sealFile = (job: number, path: string, expected: number) => {
     const buffer = (chunk ??= new Uint8Array(LIMITS.backupChunkMaxBytes));
     const chunker = new Chunker(gear);
-    let blobs: SealedBlob[] = [];
+    /** The part being gathered: its blobs' ids, and [ring offset, sealed length, plaintext length] each. */
+    let ids: BlobId[] = [];
+    let places: number[] = [];
+    let partBytes = 0;
     let fill = 0;
     let used = 0;
     let size = 0;
-    const emit = (blob: SealedBlob) => {
-      blobs.push(blob);
-      outBytes += blob.sealed.length;
-    };
     const part = () => {
-      const wire = wirePart(blobs);
+      const wire = wirePart(ids, places, produced);
+      sentUpTo = produced;
       out.push({ job, part: wire, bytesRead: size });
-      outTransfer.push(
-        wire.sealed.buffer as ArrayBuffer,
-        wire.ids.buffer as ArrayBuffer,
-        wire.lengths.buffer as ArrayBuffer,
-      );
-      blobs = [];
-      if (outBytes >= PART_BYTES) flush();
+      outTransfer.push(wire.ids.buffer as ArrayBuffer, wire.places.buffer as ArrayBuffer);
+      ids = [];
+      places = [];
+      partBytes = 0;
+    };
+    const send = () => {
+      if (ids.length > 0 || sentUpTo !== produced) part();
+      flush();
+    };
+    /**
+     * A chunk: left unsealed when the repository holds it (the engine thread deduplicates it),
+     * else sealed in place in the ring (sealBlobInto: no joined plaintext, no copy).
+     */
+    const seal = (plaintext: Uint8Array) => {
+      const id = blobId(nodeCryptoProvider, keys, 'data', plaintext);
+      if (setup.known !== undefined && sortedIdsHave(setup.known, id)) {
+        places.push(0, 0, plaintext.length);
+      } else {
+        const at = reserve(plaintext.length + BLOB_OVERHEAD_BYTES, send);
+        const n = sealBlobInto(nodeCryptoProvider, keys, 'data', plaintext, compress, id, ring, at);
+        ringAt = at + n;
+        produced = (produced + n) >>> 0;
+        places.push(at, n, plaintext.length);
+        partBytes += n;
+      }
+      ids.push(id);
+      reclaimIfDue(plaintext.length);
     };
     let fd: number;
     try {
@@ -571,18 +624,18 @@ function serve(setup: Setup & { readonly control: Int32Array }): void {
         used = Math.max(used, end);
         let start = 0;
         for (const length of chunker.push(buffer.subarray(fill, end))) {
-          emit(sealed('data', buffer.subarray(start, start + length)));
+          seal(buffer.subarray(start, start + length));
           start += length;
         }
         if (start > 0) buffer.copyWithin(0, start, end);
         fill = end - start;
         size += n;
-        if (outBytes >= PART_BYTES) part();
+        if (partBytes >= PART_BYTES) send();
         if (n < room && size >= expected) break;
       }
       const last = chunker.finish();
-      if (last > 0) emit(sealed('data', buffer.subarray(0, last)));
-      if (blobs.length > 0 || size > 0) part();
+      if (last > 0) seal(buffer.subarray(0, last));
+      if (ids.length > 0 || size > 0) part();
       out.push({ job, size });
     } catch (error) {
       out.push({ job, error: messageOf(error) });
@@ -618,7 +671,8 @@ function serve(setup: Setup & { readonly control: Int32Array }): void {
     }
     const { type, plaintext, id } = message;
     try {
-      const blob = sealed(type, plaintext, id as BlobId);
+      const blob = sealBlob(nodeCryptoProvider, keys, type, plaintext, compress, id as BlobId);
+      reclaimIfDue(plaintext.length);
       return [
         { job, id: blob.id, rawLength: blob.rawLength, sealed: blob.sealed },
         [blob.sealed.buffer as ArrayBuffer],
@@ -676,37 +730,27 @@ function encodeBatch(batch: readonly Job[]): Batch {
   };
 }
 
-/** Data blobs as one WirePart (copied end to end). */
-function wirePart(blobs: readonly SealedBlob[]): WirePart {
-  let total = 0;
-  for (const b of blobs) total += b.sealed.length;
-  const sealed = new Uint8Array(total);
-  const ids = new Uint8Array(blobs.length * BLOB_ID_BYTES);
-  const lengths = new Uint32Array(blobs.length * 2);
-  let at = 0;
-  blobs.forEach((b, i) => {
-    sealed.set(b.sealed, at);
-    at += b.sealed.length;
-    ids.set(b.id, i * BLOB_ID_BYTES);
-    lengths[2 * i] = b.sealed.length;
-    lengths[2 * i + 1] = b.rawLength;
-  });
-  return { sealed, ids, lengths };
+/** A part's blobs as one WirePart: ids end to end, and their places in the ring. */
+function wirePart(ids: readonly BlobId[], places: readonly number[], upTo: number): WirePart {
+  const joined = new Uint8Array(ids.length * BLOB_ID_BYTES);
+  ids.forEach((id, i) => joined.set(id, i * BLOB_ID_BYTES));
+  return { ids: joined, places: Uint32Array.from(places), upTo };
 }
 
-/** A WirePart's blobs, as views into its buffers. */
-function blobsOf(part: WirePart): SealedBlob[] {
+/** A WirePart's blobs, as views into its buffers and the ring (valid until the part is released). */
+function blobsOf(part: WirePart, ring: SharedArrayBuffer): SealedBlob[] {
+  const bytes = new Uint8Array(ring);
   const blobs: SealedBlob[] = [];
-  let at = 0;
-  for (let i = 0; i < part.lengths.length / 2; i++) {
-    const length = part.lengths[2 * i]!;
+  for (let i = 0; i < part.places.length / 3; i++) {
+    const at = part.places[3 * i]!;
+    const length = part.places[3 * i + 1]!;
     blobs.push({
       id: part.ids.subarray(i * BLOB_ID_BYTES, (i + 1) * BLOB_ID_BYTES) as BlobId,
       type: 'data',
-      rawLength: part.lengths[2 * i + 1]!,
-      sealed: part.sealed.subarray(at, at + length),
+      rawLength: part.places[3 * i + 2]!,
+      // A chunk the repository holds has no bytes (SealerFactory `known`).
+      sealed: length === 0 ? UNSEALED : bytes.subarray(at, at + length),
     });
-    at += length;
   }
   return blobs;
 }
@@ -716,4 +760,4 @@ function messageOf(error: unknown): string {
 }
 
 if (!isMainThread && (workerData as Partial<Setup> | null)?.sealpostSealer === true)
-  serve(workerData as Setup & { readonly control: Int32Array });
+  serve(workerData as Setup & { readonly control: Int32Array; readonly ring: SharedArrayBuffer });

@@ -33,7 +33,7 @@
 import { fromHex, LIMITS, toHex, ValidationError } from '@sealpost/core';
 import type { BlobId } from '@sealpost/core/backup/blob';
 import { Chunker } from '@sealpost/core/backup/chunker';
-import type { IndexedPack } from '@sealpost/core/backup/index-file';
+import type { EncodedIndexedPack } from '@sealpost/core/backup/index-file';
 import { encodeSnapshot } from '@sealpost/core/backup/snapshot';
 import {
   encodeTree,
@@ -542,7 +542,7 @@ export async function backup(
     const sink = new PackSink(session, reader, options.signal, compression);
     const run = new Run(session, sink, reader, options, exclude);
     let tree: BlobId;
-    let packs: IndexedPack[];
+    let packs: EncodedIndexedPack[];
     try {
       const walked = await run.dir(source, options.force === true ? undefined : parent?.snapshot.tree);
       tree = await walked.tree;

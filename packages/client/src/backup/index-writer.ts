@@ -4,19 +4,19 @@
  * a backup run for its packs and by prune for the whole repository.
  */
 import { LIMITS } from '@sealpost/core';
-import { encodeIndexFile, type IndexedPack } from '@sealpost/core/backup/index-file';
+import { encodeIndexFile, indexFilePackCount, type IndexFilePack } from '@sealpost/core/backup/index-file';
 import { PACK_ENTRY_BYTES } from '@sealpost/core/backup/pack';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import type { ObjectName } from './repository.ts';
 import { nameOf, type Session } from './session.ts';
 
 /** Splits packs into batches small enough for one index file each. */
-export function indexBatches(packs: readonly IndexedPack[]): IndexedPack[][] {
-  const batches: IndexedPack[][] = [];
-  let batch: IndexedPack[] = [];
+export function indexBatches<P extends IndexFilePack>(packs: readonly P[]): P[][] {
+  const batches: P[][] = [];
+  let batch: P[] = [];
   let bytes = 0;
   for (const p of packs) {
-    const cost = 32 + 8 + 4 + p.entries.length * PACK_ENTRY_BYTES;
+    const cost = 32 + 8 + 4 + indexFilePackCount(p) * PACK_ENTRY_BYTES;
     if (
       batch.length > 0 &&
       (bytes + cost > BACKUP_ENGINE_LIMITS.indexContentBudgetBytes ||
@@ -36,7 +36,7 @@ export function indexBatches(packs: readonly IndexedPack[]): IndexedPack[][] {
 /** Stores index files listing `packs`; returns their names. */
 export async function writeIndexFiles(
   session: Session,
-  packs: readonly IndexedPack[],
+  packs: readonly IndexFilePack[],
 ): Promise<ObjectName[]> {
   const { repo, deps, keys } = session;
   const names: ObjectName[] = [];

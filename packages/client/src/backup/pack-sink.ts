@@ -26,8 +26,8 @@
 import { LIMITS, toHex } from '@sealpost/core';
 import { blobId, type BlobId, type BlobType, type SealedBlob } from '@sealpost/core/backup/blob';
 import { BlobIndex } from '@sealpost/core/backup/blob-index';
-import type { IndexedPack } from '@sealpost/core/backup/index-file';
-import { PACK_ID_BYTES, PackWriter } from '@sealpost/core/backup/pack';
+import type { EncodedIndexedPack, IndexedPack } from '@sealpost/core/backup/index-file';
+import { encodePackHeaderContent, PACK_ID_BYTES, PackWriter } from '@sealpost/core/backup/pack';
 import type { BlobReader } from './blob-reader.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import { PackBufferPool, type PackBuffer } from './pack-buffers.ts';
@@ -80,7 +80,8 @@ export class PackSink {
   readonly #pending = new PendingIds();
   /** The packs this sink stored (hex ids). */
   readonly #own = new Set<string>();
-  readonly packs: IndexedPack[] = [];
+  /** The packs this run stored, their entries encoded (45 bytes a blob), for the run's index file. */
+  readonly packs: EncodedIndexedPack[] = [];
   /** Packs (hex ids) that blobs were deduplicated against, the run's own excluded. */
   readonly dependsOn = new Set<string>();
   readonly stats: SinkStats = { blobsNew: 0, blobsDeduplicated: 0, bytesNew: 0, bytesStored: 0, packs: 0 };
@@ -140,6 +141,9 @@ export class PackSink {
           content.push(blob.id);
           await this.#addSealed(blob);
         }
+        // The part's bytes are the sealer's again once this resolves (a worker's ring): every
+        // blob of it goes into its pack first.
+        while (this.#queue.length > 0) await this.#appendNext();
       },
       this.#signal,
     );
@@ -241,7 +245,7 @@ export class PackSink {
   }
 
   /** Stores the open packs. Call once at the end of a run, before writing the index. */
-  async finish(): Promise<IndexedPack[]> {
+  async finish(): Promise<EncodedIndexedPack[]> {
     while (this.#queue.length > 0) await this.#appendNext();
     this.#combineLast();
     await this.#flush('data');
@@ -301,7 +305,7 @@ export class PackSink {
     open.buffer.append(tail);
     const pack = open.buffer.view();
     const packId = this.#session.deps.crypto.sha256(pack);
-    this.packs.push({ packId, entries });
+    this.packs.push({ packId, header: encodePackHeaderContent(entries) });
     const stored = this.#store(packId, entries, length, this.#buffers[type], open.buffer);
     // Awaited in order by #flush, finish or close; a failure surfaces there, not as an unhandled rejection.
     stored.catch(() => undefined);

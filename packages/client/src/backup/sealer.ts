@@ -34,8 +34,9 @@ export interface BlobSealer {
    * reads are cheap blocking calls and the chunks never cross threads as plaintext; absent, the
    * engine reads the file itself and seals chunk by chunk. Every chunk is sealed, known or not: the
    * caller deduplicates on the ids (so it is used for files with no parent entry, whose chunks are
-   * likely new). `onPart` gets the blobs in file order; a part's memory is held until its promise
-   * settles, which bounds what the sealer sends ahead. Resolves to the file's size once every part
+   * likely new). `onPart` gets the blobs in file order; a part's bytes are the caller's only until
+   * its promise settles (the sealer may then reuse them, as the workers' rings do), which bounds
+   * what the sealer sends ahead. Resolves to the file's size once every part
    * is handled. Errors: FileSourceError (the file could not be read), the signal's reason once it
    * aborts, or onPart's failure.
    */

@@ -5,9 +5,16 @@ import fc from 'fast-check';
 import { nodeCryptoProvider as crypto } from '../../node/crypto-provider.ts';
 import { BlobIndex } from './blob-index.ts';
 import { sealBlob } from './blob.ts';
-import { decodeIndexFile, encodeIndexFile, loadIndexFile, type IndexedPack } from './index-file.ts';
+import {
+  decodeIndexFile,
+  encodeIndexFile,
+  indexFilePackCount,
+  loadIndexFile,
+  type EncodedIndexedPack,
+  type IndexedPack,
+} from './index-file.ts';
 import { deriveRepositoryKeys } from './keys.ts';
-import { PackWriter } from './pack.ts';
+import { encodePackHeaderContent, PackWriter } from './pack.ts';
 import { padme } from './padding.ts';
 import { openEnvelope, sealEnvelope } from './envelope.ts';
 import { CodecError, CryptoVerificationError, ValidationError } from '../errors.ts';
@@ -54,6 +61,62 @@ describe('index files', () => {
         },
       ),
       { numRuns: 50 },
+    );
+  });
+
+  test('a pack given as its encoded header content is listed with the same entries as its entry objects', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.array(fc.nat(300), { minLength: 1, maxLength: 8 }),
+            fc.boolean(),
+            fc.option(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), { nil: undefined }),
+          ),
+          { maxLength: 6 },
+        ),
+        (packs) => {
+          const listed = packs.map(([sizes, , condemnedMs]) =>
+            condemnedMs === undefined ? packOf(sizes) : { ...packOf(sizes), condemnedMs },
+          );
+          // Live packs given encoded where the draw says so; condemned ones always as objects.
+          const given = listed.map((p, i) =>
+            packs[i]![1] && p.condemnedMs === undefined
+              ? ({
+                  packId: p.packId,
+                  header: encodePackHeaderContent(p.entries),
+                } satisfies EncodedIndexedPack)
+              : p,
+          );
+          given.forEach((p, i) => assert.equal(indexFilePackCount(p), listed[i]!.entries.length));
+          assert.deepEqual(decodeIndexFile(crypto, keys, encodeIndexFile(crypto, keys, given)), listed);
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
+
+  test('refuses an encoded pack whose header content is cut, longer, of another version or empty', () => {
+    const p = packOf([10, 20, 30]);
+    const header = encodePackHeaderContent(p.entries);
+    const bad: [string, Uint8Array][] = [
+      ['cut by one byte', header.subarray(0, header.length - 1)],
+      ['one byte of trailing garbage', Uint8Array.of(...header, 0)],
+      ['another version', Uint8Array.of(header[0]! + 1, ...header.subarray(1))],
+      ['no entries', Uint8Array.of(header[0]!, 0)],
+      ['nothing at all', new Uint8Array(0)],
+    ];
+    for (const [what, h] of bad) {
+      assert.throws(
+        () => encodeIndexFile(crypto, keys, [{ packId: p.packId, header: h }]),
+        ValidationError,
+        what,
+      );
+    }
+    assert.throws(
+      () => encodeIndexFile(crypto, keys, [{ packId: p.packId.subarray(1), header }]),
+      ValidationError,
+      'a 31-byte pack id',
     );
   });
 
