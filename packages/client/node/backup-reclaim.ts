@@ -31,6 +31,6 @@ function exposeGc(): Gc | undefined {
 
 const gc = exposeGc();
 
-export function reclaimNativeMemory(): void {
-  gc?.({ type: 'minor' });
+export function reclaimNativeMemory(when?: 'after-phase'): void {
+  gc?.({ type: when === 'after-phase' ? 'major' : 'minor' });
 }

@@ -10,8 +10,8 @@ import { blobId, openBlob, type BlobType, type SealedBlob } from '@sealpost/core
 import { BlobIndex } from '@sealpost/core/backup/blob-index';
 import { chunkLengths, deriveGearTable } from '@sealpost/core/backup/chunker';
 import { deriveRepositoryKeys } from '@sealpost/core/backup/keys';
-import { PackWriter } from '@sealpost/core/backup/pack';
-import { inlinePackVerifier, type PackVerdict } from '../src/backup/pack-verifier.ts';
+import { PackWriter, readPack } from '@sealpost/core/backup/pack';
+import { inlinePackVerifier, packEntriesDigest, type PackVerdict } from '../src/backup/pack-verifier.ts';
 import { FileSourceError } from '../src/backup/sealer.ts';
 import { nodeBackupDeps } from './backup-node.ts';
 import { workerPackVerifiers, workerSealers } from './backup-workers.ts';
@@ -62,9 +62,10 @@ async function verdicts(
 test('blobs sealed on a worker and inline open to their plaintext', async () => {
   const { pack, plaintexts } = await sealedPack();
   const { worker } = await verdicts(pack);
-  assert.ok('entries' in worker);
-  assert.equal(worker.entries.length, plaintexts.length);
-  worker.entries.forEach((e, i) => {
+  const entries = readPack(crypto, keys(), pack);
+  assert.deepEqual(worker, { entriesDigest: packEntriesDigest(crypto, entries) });
+  assert.equal(entries.length, plaintexts.length);
+  entries.forEach((e, i) => {
     const sealed = pack.subarray(e.offset, e.offset + e.length);
     const plain = openBlob(crypto, keys(), e.type as BlobType, e.id, sealed, zstdDecompress, e.rawLength);
     assert.ok(Buffer.from(plain).equals(plaintexts[i]!), `blob ${i}`);
@@ -97,7 +98,7 @@ test('a pack that does not hash to the name it was fetched by is reported, by a 
   const { pack } = await sealedPack();
   const name = crypto.sha256(pack);
   const right = await verdicts(pack, Buffer.from(name).toString('hex'));
-  for (const v of [right.worker, right.inline, right.caller]) assert.ok('entries' in v, JSON.stringify(v));
+  for (const v of [right.worker, right.inline, right.caller]) assert.ok('entriesDigest' in v, JSON.stringify(v));
   name[0]! ^= 1;
   const wrong = Buffer.from(name).toString('hex');
   const { worker, inline, caller } = await verdicts(pack, wrong);

@@ -14,17 +14,16 @@
  *
  * Problems are collected, not thrown: the report lists every damaged object it found.
  */
-import { equalPublicBytes, toHex, type CryptoProvider } from '@sealpost/core';
+import { equalPublicBytes, toHex } from '@sealpost/core';
 import type { BlobId } from '@sealpost/core/backup/blob';
 import { BlobIndex } from '@sealpost/core/backup/blob-index';
 import { decodeIndexFile, type IndexedPack } from '@sealpost/core/backup/index-file';
 import { decodeAnyKeyFile } from '@sealpost/core/backup/recovery-key-file';
-import { encodePackHeaderContent, type PackEntry } from '@sealpost/core/backup/pack';
 import { BlobReader } from './blob-reader.ts';
 import { Lanes } from './lanes.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import { PackReadPool } from './pack-reads.ts';
-import { inlinePackVerifier, problemText } from './pack-verifier.ts';
+import { inlinePackVerifier, packEntriesDigest, problemText } from './pack-verifier.ts';
 import type { ObjectName } from './repository.ts';
 import { fetchVerified, type Session } from './session.ts';
 import { joinPath } from './fs.ts';
@@ -89,10 +88,11 @@ export async function check(session: Session, options: CheckOptions = {}): Promi
     for (const p of packs) {
       const n = index.addPack(p.packId);
       for (const e of p.entries) index.add(n, e);
-      indexed.set(toHex(p.packId), entriesDigest(deps.crypto, p.entries));
+      indexed.set(toHex(p.packId), packEntriesDigest(deps.crypto, p.entries));
     }
   }
   index.compact();
+  deps.reclaim?.('after-phase');
 
   const stored = new Map((await repo.list('packs')).map((p) => [p.name as string, p.length]));
   for (const name of indexed.keys()) {
@@ -136,6 +136,7 @@ export async function check(session: Session, options: CheckOptions = {}): Promi
     }
   };
   for (const s of snapshots) await walk(s.snapshot.tree, '/', s.id);
+  deps.reclaim?.('after-phase');
 
   let packsRead = 0;
   let bytesRead = 0;
@@ -155,10 +156,7 @@ export async function check(session: Session, options: CheckOptions = {}): Promi
           if ('problem' in verdict) problems.push({ object, message: verdict.problem });
           else {
             const expected = indexed.get(name);
-            if (
-              expected !== undefined &&
-              !equalPublicBytes(expected, entriesDigest(deps.crypto, verdict.entries))
-            ) {
+            if (expected !== undefined && !equalPublicBytes(expected, verdict.entriesDigest)) {
               problems.push({ object, message: 'pack header and index disagree' });
             }
             packsRead++;
@@ -190,9 +188,4 @@ export async function check(session: Session, options: CheckOptions = {}): Promi
     unreferencedPacks,
     packsRead,
   };
-}
-
-/** The SHA-256 of a pack's entries as a pack header encodes them: equal exactly when the entries are. */
-function entriesDigest(crypto: CryptoProvider, entries: readonly PackEntry[]): Uint8Array {
-  return crypto.sha256(encodePackHeaderContent(entries));
 }

@@ -23,9 +23,11 @@ export interface BackupDeps {
   readonly now: () => number;
   /**
    * Called after each pack the engine stores, writes out or checks, when memory held by dead
-   * objects should be given back (Node: a minor GC frees dead zstd contexts, backup-reclaim.ts).
+   * objects should be given back (Node: a minor GC frees dead zstd contexts, backup-reclaim.ts);
+   * `after-phase` once a phase that left much garbage behind is over (loading the index, walking
+   * every tree): Node then runs a full GC, which V8 would otherwise put off while the heap grows.
    */
-  readonly reclaim?: () => void;
+  readonly reclaim?: (when?: 'after-phase') => void;
   /** Where new blobs are sealed (e.g. worker threads); on the engine's thread when absent. */
   readonly sealers?: SealerFactory;
   /** Where `check --read-data` opens packs' blobs (e.g. worker threads); on the engine's thread when absent. */

@@ -8,15 +8,25 @@
  * error's stable code and message, as check reports it), so a worker can hand it back as is.
  * Anything else thrown (a bug) rejects.
  */
-import { SealpostError, toHex } from '@sealpost/core';
+import { SealpostError, toHex, type CryptoProvider } from '@sealpost/core';
 import { openBlob } from '@sealpost/core/backup/blob';
 import type { RepositoryKeys } from '@sealpost/core/backup/keys';
-import { readPack, type PackEntry } from '@sealpost/core/backup/pack';
+import { encodePackHeaderContent, readPack, type PackEntry } from '@sealpost/core/backup/pack';
 import type { BackupDeps } from './deps.ts';
 import { BackupError } from './errors.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 
-export type PackVerdict = { readonly entries: PackEntry[] } | { readonly problem: string };
+/**
+ * An intact pack's verdict is the digest of its entries (`packEntriesDigest`), which is all check
+ * compares with the index: a worker's verdict crosses threads as 32 bytes, not as an object and an
+ * id array per blob (the engine thread's heap grew by tens of MiB of them over a check).
+ */
+export type PackVerdict = { readonly entriesDigest: Uint8Array } | { readonly problem: string };
+
+/** The SHA-256 of a pack's entries as its header encodes them: equal exactly when the entries are. */
+export function packEntriesDigest(crypto: CryptoProvider, entries: readonly PackEntry[]): Uint8Array {
+  return crypto.sha256(encodePackHeaderContent(entries));
+}
 
 export interface PackVerifier {
   /**
@@ -42,7 +52,7 @@ export function problemText(error: unknown): string {
 }
 
 /**
- * Opens every blob of `pack` and returns its entries. `reclaim` runs every
+ * Opens every blob of `pack` and returns its entries' digest. `reclaim` runs every
  * BACKUP_ENGINE_LIMITS.reclaimEveryBlobs blobs (each decompression makes a zstd context).
  */
 export function verifyPack(
@@ -64,7 +74,7 @@ export function verifyPack(
       openBlob(deps.crypto, keys, e.type, e.id, sealed, deps.decompress, e.rawLength).fill(0);
       if (++opened % BACKUP_ENGINE_LIMITS.reclaimEveryBlobs === 0) deps.reclaim?.();
     }
-    return { entries };
+    return { entriesDigest: packEntriesDigest(deps.crypto, entries) };
   } catch (error) {
     return { problem: problemText(error) };
   }

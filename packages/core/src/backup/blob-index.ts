@@ -83,7 +83,6 @@ export class BlobIndex {
       throw new ValidationError('VALIDATION_FAILED', 'unknown pack number');
     }
     const { offset, length, rawLength } = entry;
-    const u32 = (v: number) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
     if (
       !u32(offset) ||
       !u32(length) ||
@@ -147,7 +146,7 @@ export class BlobIndex {
     const out = new Uint32Array(n * ID_WORDS);
     for (let i = 0, o = 0; i < this.#count; i++) {
       if (keep[this.#meta[i * META_WORDS]!] === 0) continue;
-      out.set(this.#ids.subarray(i * ID_WORDS, (i + 1) * ID_WORDS), o);
+      copyWords(this.#ids, i * ID_WORDS, out, o, ID_WORDS);
       o += ID_WORDS;
     }
     return out;
@@ -167,8 +166,8 @@ export class BlobIndex {
     const tMeta = new Uint32Array(t * META_WORDS);
     for (let k = 0; k < t; k++) {
       const from = order[k]!;
-      tIds.set(ids.subarray(from * ID_WORDS, (from + 1) * ID_WORDS), k * ID_WORDS);
-      tMeta.set(meta.subarray(from * META_WORDS, (from + 1) * META_WORDS), k * META_WORDS);
+      copyWords(ids, from * ID_WORDS, tIds, k * ID_WORDS, ID_WORDS);
+      copyWords(meta, from * META_WORDS, tMeta, k * META_WORDS, META_WORDS);
     }
     // Merge from the back: the sorted part moves up into the room the tail leaves.
     let i = sorted - 1;
@@ -179,8 +178,8 @@ export class BlobIndex {
         meta.copyWithin(k * META_WORDS, i * META_WORDS, (i + 1) * META_WORDS);
         i--;
       } else {
-        ids.set(tIds.subarray(j * ID_WORDS, (j + 1) * ID_WORDS), k * ID_WORDS);
-        meta.set(tMeta.subarray(j * META_WORDS, (j + 1) * META_WORDS), k * META_WORDS);
+        copyWords(tIds, j * ID_WORDS, ids, k * ID_WORDS, ID_WORDS);
+        copyWords(tMeta, j * META_WORDS, meta, k * META_WORDS, META_WORDS);
         j--;
       }
     }
@@ -248,6 +247,15 @@ export class BlobIndex {
     meta.set(this.#meta);
     this.#meta = meta;
   }
+}
+
+function u32(v: number): boolean {
+  return Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+}
+
+/** Copies `n` words from `from` at `at` to `to` at `into` (a loop: no view made per entry). */
+function copyWords(from: Uint32Array, at: number, to: Uint32Array, into: number, n: number): void {
+  for (let w = 0; w < n; w++) to[into + w] = from[at + w]!;
 }
 
 /** Whether `words` (from `BlobIndex.sortedIdWords`, in any typed array over its words) holds `id`. */
