@@ -98,7 +98,8 @@ test('a pack that does not hash to the name it was fetched by is reported, by a 
   const { pack } = await sealedPack();
   const name = crypto.sha256(pack);
   const right = await verdicts(pack, Buffer.from(name).toString('hex'));
-  for (const v of [right.worker, right.inline, right.caller]) assert.ok('entriesDigest' in v, JSON.stringify(v));
+  for (const v of [right.worker, right.inline, right.caller])
+    assert.ok('entriesDigest' in v, JSON.stringify(v));
   name[0]! ^= 1;
   const wrong = Buffer.from(name).toString('hex');
   const { worker, inline, caller } = await verdicts(pack, wrong);
