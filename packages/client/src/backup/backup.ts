@@ -539,6 +539,8 @@ export async function backup(
     for (const name of stale) await repo.delete('index', name);
     const reader = await BlobReader.load(session);
     const adopted = await adoptUnlistedPacks(session, reader);
+    // The index files' decoding left garbage V8 would keep through the run.
+    session.deps.reclaim?.('after-phase');
     const sink = new PackSink(session, reader, options.signal, compression);
     const run = new Run(session, sink, reader, options, exclude);
     let tree: BlobId;

@@ -188,6 +188,8 @@ export async function restore(
   }
   reader.dropCache();
   const plan = planner.plan;
+  // The index's and the trees' decoding left garbage V8 would keep through the writing.
+  session.deps.reclaim?.('after-phase');
   const written = await write(session, plan, options.onProgress);
   return {
     files: written.files,
