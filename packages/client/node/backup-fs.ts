@@ -82,6 +82,7 @@ function fsStat(st: callbacks.BigIntStats): FsStat {
     inode: st.ino,
     ctimeNs: st.ctimeNs,
     device: st.dev,
+    links: Number(st.nlink),
   };
 }
 

@@ -531,7 +531,7 @@ export function backupCommand(program: Command, io: CliIo): void {
           }).finally(() => progress.end());
           print(options, result, [
             `snapshot ${result.snapshotId} saved`,
-            `${result.files} files (${result.filesUnchanged} unchanged), ${result.dirs} dirs, ${result.symlinks} symlinks`,
+            `${result.files} files (${result.filesUnchanged} unchanged${result.filesLinked > 0 ? `, ${result.filesLinked} hard links read once` : ''}), ${result.dirs} dirs, ${result.symlinks} symlinks`,
             `read ${formatBytes(result.bytesRead)}; added ${formatBytes(result.bytesNew)} in ${result.blobsNew} blobs, ${result.packs} packs (${formatBytes(result.bytesStored)} stored, compressed for ${result.compression === 'fast' ? 'speed' : 'size'})`,
             ...(result.excluded > 0 ? [`left out by the excludes: ${result.excluded}`] : []),
             ...result.skipped.map((p) => `skipped (not a file, directory or symlink): ${p}`),

@@ -80,7 +80,7 @@ export interface BackupOptions {
 
 export interface BackupProgress {
   readonly files: number;
-  /** Bytes of files done: read, or unchanged since the parent snapshot. */
+  /** Bytes of files done: read, unchanged since the parent snapshot, or another name of a file read. */
   readonly bytesDone: number;
 }
 
@@ -93,6 +93,8 @@ export interface BackupResult extends SinkStats {
   readonly bytesRead: number;
   /** Files unchanged since the parent snapshot, whose chunk lists were reused without reading. */
   readonly filesUnchanged: number;
+  /** Files that are hard links to a file read in this run, which took its chunks without reading. */
+  readonly filesLinked: number;
   /** The parent snapshot compared against, if any. */
   readonly parent?: string;
   /** How new blobs were compressed (BackupOptions.compression). */
@@ -156,6 +158,14 @@ class Run {
   bytesRead = 0;
   filesUnchanged = 0;
   bytesUnchanged = 0;
+  /** Files that are another name of a file read in this run (a hard link), and their bytes. */
+  filesLinked = 0;
+  bytesLinked = 0;
+  /**
+   * Files with more than one hard link, by device, inode, ctime, mtime and size: the reading of
+   * the first name met, which the others share (their bytes are read and sealed once).
+   */
+  readonly #linked = new Map<string, Promise<{ size: number; content: BlobId[] }>>();
   excluded = 0;
   readonly skipped: string[] = [];
   readonly errors: { path: string; message: string }[] = [];
@@ -182,7 +192,10 @@ class Run {
   }
 
   progress(): void {
-    this.onProgress?.({ files: this.files, bytesDone: this.bytesRead + this.bytesUnchanged });
+    this.onProgress?.({
+      files: this.files,
+      bytesDone: this.bytesRead + this.bytesUnchanged + this.bytesLinked,
+    });
   }
 
   /**
@@ -410,7 +423,7 @@ class Run {
         this.progress();
         return { ...base, kind: 'file', size: before.size, content: before.content, ...identity };
       }
-      const { size, content } = await this.file(path, stat.size, isNew);
+      const { size, content } = await this.linkedFile(path, stat, isNew);
       this.files++;
       this.progress();
       return { ...base, kind: 'file', size, content, ...identity };
@@ -422,6 +435,41 @@ class Run {
     }
     this.skipped.push(path);
     return undefined;
+  }
+
+  /**
+   * `file`, once per inode: a file with more than one hard link whose device, inode, ctime, mtime
+   * and size match a name already met in this run takes that name's chunks (awaiting its reading)
+   * instead of being read again. Should that reading fail, this name is read on its own. (restic
+   * reads every name; borg, like this, reads a hard-linked file once.)
+   */
+  async linkedFile(path: string, stat: FsStat, isNew: boolean): Promise<{ size: number; content: BlobId[] }> {
+    if (
+      stat.links === undefined ||
+      stat.links < 2 ||
+      stat.inode === undefined ||
+      stat.device === undefined ||
+      stat.ctimeNs === undefined
+    ) {
+      return this.file(path, stat.size, isNew);
+    }
+    const key = `${stat.device}:${stat.inode}:${stat.ctimeNs}:${stat.mtimeNs}:${stat.size}`;
+    const first = this.#linked.get(key);
+    if (first === undefined) {
+      const reading = this.file(path, stat.size, isNew);
+      reading.catch(() => undefined); // its own caller gets the failure
+      this.#linked.set(key, reading);
+      return reading;
+    }
+    let shared: { size: number; content: BlobId[] };
+    try {
+      shared = await first;
+    } catch {
+      return this.file(path, stat.size, isNew);
+    }
+    this.filesLinked++;
+    this.bytesLinked += shared.size;
+    return shared;
   }
 
   /**
@@ -591,6 +639,7 @@ export async function backup(
       symlinks: run.symlinks,
       bytesRead: run.bytesRead,
       filesUnchanged: run.filesUnchanged,
+      filesLinked: run.filesLinked,
       ...(parent === undefined ? {} : { parent: parent.id }),
       compression,
       excluded: run.excluded,

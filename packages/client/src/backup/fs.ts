@@ -27,6 +27,11 @@ export interface FsStat {
    * file system that has none leaves it out.
    */
   readonly device?: bigint;
+  /**
+   * Hard links to the entry (st_nlink), where the file system has them: a file with more than one
+   * is read once per backup run (backup.ts `Run.file`'s callers share its chunks).
+   */
+  readonly links?: number;
 }
 
 export interface FsReader {
