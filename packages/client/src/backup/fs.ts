@@ -29,7 +29,7 @@ export interface FsStat {
   readonly device?: bigint;
   /**
    * Hard links to the entry (st_nlink), where the file system has them: a file with more than one
-   * is read once per backup run (backup.ts `Run.file`'s callers share its chunks).
+   * is read once per backup run (backup.ts `Run.linkedFile`: its other names share its chunks).
    */
   readonly links?: number;
 }

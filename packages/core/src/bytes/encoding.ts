@@ -86,6 +86,7 @@ export function toHex(bytes: Uint8Array): string {
       units[2 * (i - at) + 1] = HEX_DIGIT_CODES[b & 15]!;
     }
     parts.push(String.fromCharCode.apply(null, units.subarray(0, 2 * (end - at)) as unknown as number[]));
+    units.fill(0, 0, 2 * (end - at)); // the shared buffer keeps no copy of what was converted
   }
   return parts.length === 1 ? parts[0]! : parts.join('');
 }
