@@ -169,10 +169,18 @@ describe('whole files sealed on workers (sealFile)', () => {
       // stretch, so the worker wraps around and waits for the parts it sent to be released. The
       // second file starts with one right after the first's random tail: the ring's end is skipped
       // before that file has a part to carry it (the engine thread must still be told to release it).
+      // Each largest chunk holds a few marks of its own near its start (where FastCDC never cuts, and
+      // 64 bytes after which the rolling hash is a run of zeros' again), so no chunk repeats: a
+      // repeat would be claimed, sent unsealed and take no room in the ring.
       const files = [
         new Uint8Array(Buffer.concat([new Uint8Array(40 << 20), randomBytes(6 << 20)])),
         new Uint8Array(Buffer.concat([new Uint8Array(20 << 20), randomBytes(5 << 20), text(100_000, 3)])),
       ];
+      const zeros = [40 << 20, 20 << 20];
+      files.forEach((bytes, f) => {
+        for (let at = 0; at < zeros[f]!; at += LIMITS.backupChunkMaxBytes)
+          bytes.set([f + 1, at >>> 20], at + 1000);
+      });
       const sealer = workerSealers(1)(k);
       const opened = files.map(() => [] as Uint8Array[]);
       try {
@@ -254,6 +262,42 @@ describe('whole files sealed on workers (sealFile)', () => {
         assert.ok(Buffer.from(plain).equals(chunk), `chunk ${i}`);
       }
     });
+  });
+
+  test('a chunk in two files sealed at once on two workers is sealed once, sent unsealed to the other', async () => {
+    const k = keys();
+    const bytes = new Uint8Array(Buffer.concat([randomBytes(4 << 20), text(150_000, 4)]));
+    const chunks = chunksOf(k, bytes);
+    assert.ok(chunks.length > 2);
+    const sealer = workerSealers(2)(k);
+    const got: SealedBlob[][] = [[], [], []];
+    try {
+      const seal = (f: number) =>
+        sealer.sealFile!(file(`twin-${f}.bin`, bytes), bytes.length, async (part) => {
+          got[f]!.push(...part.blobs.map((b) => ({ ...b, sealed: b.sealed.slice() })));
+        });
+      // The first two go to the two workers at once; the third comes after both.
+      assert.deepEqual(await Promise.all([seal(0), seal(1)]), [bytes.length, bytes.length]);
+      assert.equal(await seal(2), bytes.length);
+    } finally {
+      await sealer.close();
+    }
+    chunks.forEach((chunk, i) => {
+      const id = blobId(crypto, k, 'data', chunk);
+      const copies = got.map((blobs) => blobs[i]!);
+      for (const blob of copies) {
+        assert.deepEqual(blob.id, id);
+        assert.equal(blob.rawLength, chunk.length);
+      }
+      const sealed = copies.filter((b) => b.sealed.length > 0);
+      assert.equal(sealed.length, 1, `chunk ${i} sealed once`);
+      const plain = openBlob(crypto, k, 'data', id, sealed[0]!.sealed, zstdDecompress, chunk.length);
+      assert.ok(Buffer.from(plain).equals(chunk), `chunk ${i}`);
+    });
+    assert.ok(
+      got[2]!.every((b) => b.sealed.length === 0),
+      'the third file is all repeats',
+    );
   });
 
   test('an empty file has no blob and size 0', async () => {

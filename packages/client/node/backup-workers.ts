@@ -50,6 +50,7 @@ import type {
   PackRestorerFactory,
   RestoreFileState,
 } from '../src/backup/pack-restorer.ts';
+import { ClaimTable } from './backup-claims.ts';
 import { restorePackSync } from './backup-restore-sync.ts';
 import { reclaimNativeMemory } from './backup-reclaim.ts';
 import { zstdCompressor, zstdDecompressor } from './backup-zstd.ts';
@@ -148,6 +149,11 @@ interface Setup {
   readonly restoreState?: RestoreFileState;
   /** Ids the repository holds (SealerFactory `known`, in shared memory): file jobs skip sealing them. */
   readonly known?: Uint32Array;
+  /**
+   * The run's ClaimTable (backup-claims.ts): a file job seals a chunk only when it is the first to
+   * claim its id, and sends later ones unsealed.
+   */
+  readonly claims?: SharedArrayBuffer;
 }
 
 /**
@@ -396,6 +402,7 @@ export function workerSealers(
       keys,
       zstdLevel,
       known: sharedCopy(known),
+      claims: new ClaimTable().buffer,
     });
     const compress = zstdCompressor(zstdLevel);
     const sealer: BlobSealer = {
@@ -496,6 +503,7 @@ function serve(setup: Setup & { readonly control: Int32Array; readonly ring: Sha
   const compress = zstdCompressor(setup.zstdLevel);
   const verifyDeps = openingDeps();
   const gear = deriveGearTable(nodeCryptoProvider, keys.chunker);
+  const claims = setup.claims === undefined ? undefined : new ClaimTable(setup.claims);
   /** File jobs' chunk buffer, made on the first one (LIMITS.backupChunkMaxBytes, touched as far as used). */
   let chunk: Uint8Array | undefined;
   let jobs = 0;
@@ -580,12 +588,17 @@ function serve(setup: Setup & { readonly control: Int32Array; readonly ring: Sha
       flush();
     };
     /**
-     * A chunk: left unsealed when the repository holds it (the engine thread deduplicates it),
-     * else sealed in place in the ring (sealBlobInto: no joined plaintext, no copy).
+     * A chunk: left unsealed when the repository holds it or another job of the run claimed it
+     * first (the engine thread deduplicates it), else sealed in place in the ring (sealBlobInto: no
+     * joined plaintext, no copy). A claimed chunk is always sent: every reply that ends a job early
+     * (`failed`) sends the part gathered so far before it.
      */
     const seal = (plaintext: Uint8Array) => {
       const id = blobId(nodeCryptoProvider, keys, 'data', plaintext);
-      if (setup.known !== undefined && sortedIdsHave(setup.known, id)) {
+      if (
+        (setup.known !== undefined && sortedIdsHave(setup.known, id)) ||
+        (claims !== undefined && !claims.claim(id))
+      ) {
         places.push(0, 0, plaintext.length);
       } else {
         const at = reserve(plaintext.length + BLOB_OVERHEAD_BYTES, send);
@@ -598,6 +611,11 @@ function serve(setup: Setup & { readonly control: Int32Array; readonly ring: Sha
       ids.push(id);
       reclaimIfDue(plaintext.length);
     };
+    /** Ends the job with an error reply, after the blobs sealed so far (some may be claimed). */
+    const failed = (reply: Reply) => {
+      if (ids.length > 0) part();
+      out.push(reply);
+    };
     let fd: number;
     try {
       fd = openSync(path, 'r');
@@ -608,7 +626,7 @@ function serve(setup: Setup & { readonly control: Int32Array; readonly ring: Sha
     try {
       for (;;) {
         if (Atomics.load(control, CONTROL_ABORT) !== 0) {
-          out.push({ job, error: 'aborted', aborted: true });
+          failed({ job, error: 'aborted', aborted: true });
           return;
         }
         const room = Math.min(BACKUP_ENGINE_LIMITS.readBufferBytes, buffer.length - fill);
@@ -616,7 +634,7 @@ function serve(setup: Setup & { readonly control: Int32Array; readonly ring: Sha
         try {
           n = readSync(fd, buffer, fill, room, size);
         } catch (error) {
-          out.push({ job, error: messageOf(error), source: true });
+          failed({ job, error: messageOf(error), source: true });
           return;
         }
         if (n === 0) break;
@@ -638,7 +656,7 @@ function serve(setup: Setup & { readonly control: Int32Array; readonly ring: Sha
       if (ids.length > 0 || size > 0) part();
       out.push({ job, size });
     } catch (error) {
-      out.push({ job, error: messageOf(error) });
+      failed({ job, error: messageOf(error) });
     } finally {
       closeSync(fd);
       buffer.fill(0, 0, used);

@@ -28,6 +28,14 @@ export const BACKUP_ENGINE_LIMITS = {
    * known ones, as before (2 million ids: 64 MiB, ~2 TB of 1 MiB chunks).
    */
   knownIdsSharedMax: 2_000_000,
+  /**
+   * Slots of the table in which a run's sealing workers claim the ids of the chunks they seal
+   * (packages/client/node/backup-claims.ts), so that a chunk repeated within the run is sealed
+   * once: 16 bytes a slot (2 MiB, in memory the workers share), claims stop at three quarters full
+   * (98,304 chunks: the Debian set's first backup makes ~80,000), and later repeats are sealed
+   * again and dropped by the engine thread, as without the table.
+   */
+  backupClaimSlots: 1 << 17,
   /** lstat calls a backup has in flight at once (each costs a round trip to the thread pool). */
   backupStatsInFlight: 16,
   /**

@@ -32,9 +32,12 @@ export interface BlobSealer {
   /**
    * Reads, chunks and seals the whole regular file at `path` elsewhere (worker threads), where the
    * reads are cheap blocking calls and the chunks never cross threads as plaintext; absent, the
-   * engine reads the file itself and seals chunk by chunk. Every chunk is sealed, known or not: the
-   * caller deduplicates on the ids (so it is used for files with no parent entry, whose chunks are
-   * likely new). `onPart` gets the blobs in file order; a part's bytes are the caller's only until
+   * engine reads the file itself and seals chunk by chunk. A chunk may be sent unsealed (no bytes)
+   * when its id is in the factory's `known`, or when the sealer sent it sealed, or will send it
+   * sealed, for another file of the same run (whose job may end later, but sends it before it ends,
+   * even when it fails); others are sealed whether the caller holds them or not: the caller
+   * deduplicates on the ids (so it is used for files with no parent entry, whose chunks are likely
+   * new). `onPart` gets the blobs in file order; a part's bytes are the caller's only until
    * its promise settles (the sealer may then reuse them, as the workers' rings do), which bounds
    * what the sealer sends ahead. Resolves to the file's size once every part
    * is handled. Errors: FileSourceError (the file could not be read), the signal's reason once it
@@ -62,7 +65,8 @@ export type CompressionEffort = 'fast' | 'small';
  * ids the repository holds in live packs (BlobReader.liveIdWords); a sealer that reads whole files
  * (`sealFile`) may return a chunk with one of these ids unsealed (no bytes: the caller
  * deduplicates it), which spares compressing and encrypting what is stored already (a resumed run,
- * a renamed directory, a second machine with the same files).
+ * a renamed directory, a second machine with the same files). It may also send unsealed a chunk
+ * it seals for another file of the run (see `sealFile`).
  */
 export type SealerFactory = (
   keys: RepositoryKeys,
