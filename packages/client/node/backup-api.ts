@@ -25,6 +25,7 @@ export { BlobReader } from '../src/backup/blob-reader.ts';
 export { check } from '../src/backup/check.ts';
 export { diff } from '../src/backup/diff.ts';
 export { Excludes, parseSize, type ExcludeRules } from '../src/backup/exclude.ts';
+export type { FsKind } from '../src/backup/fs.ts';
 export { BackupError } from '../src/backup/errors.ts';
 export {
   forget,

@@ -23,3 +23,35 @@ test("the progress ETA's total leaves out what the excludes leave out (patterns,
     3000,
   );
 });
+
+test("the progress ETA's total keeps only the tag file of a directory that holds one, as the walk does", async () => {
+  const root = join(dir, 'tagged');
+  mkdirSync(join(root, 'cache', 'sub'), { recursive: true });
+  mkdirSync(join(root, 'marked'), { recursive: true });
+  mkdirSync(join(root, 'plain'), { recursive: true });
+  const tag = 'Signature: 8a477f597d28d172789f06886806bc55\n';
+  writeFileSync(join(root, 'cache', 'CACHEDIR.TAG'), tag);
+  writeFileSync(join(root, 'cache', 'blob.bin'), 'x'.repeat(5000));
+  writeFileSync(join(root, 'cache', 'sub', 'deep.bin'), 'x'.repeat(7000));
+  writeFileSync(join(root, 'marked', '.nobackup'), 'yy');
+  writeFileSync(join(root, 'marked', 'data.bin'), 'x'.repeat(3000));
+  writeFileSync(join(root, 'plain', 'kept.txt'), 'x'.repeat(100));
+  // A CACHEDIR.TAG without the signature is no tag.
+  writeFileSync(join(root, 'plain', 'CACHEDIR.TAG'), 'not a tag');
+  const all = tag.length + 5000 + 7000 + 2 + 3000 + 100 + 'not a tag'.length;
+  assert.equal(await treeBytes(root, new Excludes({})), all);
+  assert.equal(await treeBytes(root, new Excludes({ caches: true })), all - 5000 - 7000);
+  assert.equal(
+    await treeBytes(root, new Excludes({ caches: true, ifPresent: ['.nobackup'] })),
+    all - 5000 - 7000 - 3000,
+  );
+});
+
+test("the progress ETA's total with one-file-system counts the source's device (a single device: all of it)", async () => {
+  const root = join(dir, 'one-device');
+  mkdirSync(join(root, 'a'), { recursive: true });
+  writeFileSync(join(root, 'a', 'f.bin'), 'x'.repeat(1234));
+  writeFileSync(join(root, 'g.bin'), 'x'.repeat(766));
+  assert.equal(await treeBytes(root, new Excludes({ oneFileSystem: true })), 2000);
+  assert.equal(await treeBytes(join(dir, 'no-such-dir'), new Excludes({ oneFileSystem: true })), 0);
+});

@@ -68,6 +68,7 @@ import {
   restore,
   walkTree,
   type DamagedObject,
+  type FsKind,
   type ForgetPolicy,
   type GroupField,
   type Repository,
@@ -402,31 +403,73 @@ async function openAddingAccountKey(
 }
 
 /**
- * Total bytes of regular files under `dir` that the backup will read (for the ETA): what the
- * exclude patterns and the size limit leave out is not counted, nor walked (tag files and other
- * devices are not looked at: the ETA may run a little long with those). Unreadable entries count as 0.
+ * Total bytes of regular files under `dir` that the backup will read (for the ETA), leaving out
+ * what the excludes leave out as the walk does (backup.ts): patterns, the size limit, all but the
+ * tag file in a directory that holds one, and with `oneFileSystem` whatever is on another device
+ * than `dir` (a mount point is walked by neither). Unreadable entries count as 0. `device`: the
+ * source's, given by the recursion.
  */
-export async function treeBytes(dir: string, excludes: Excludes): Promise<number> {
-  let total = 0;
+export async function treeBytes(dir: string, excludes: Excludes, device?: bigint): Promise<number> {
+  if (excludes.oneFileSystem && device === undefined) {
+    const source = await fs.lstat(dir, { bigint: true }).catch(() => undefined);
+    if (source === undefined) return 0;
+    device = source.dev;
+  }
   let entries: Dirent[];
   try {
     entries = await fs.readdir(dir, { withFileTypes: true });
   } catch {
     return 0;
   }
+  const tags =
+    excludes.tagFiles.length === 0
+      ? new Set<string>()
+      : await excludes.tagsIn(
+          (name) => direntKind(entries.find((e) => e.name === name)),
+          (name, bytes) => fileHead(join(dir, name), bytes),
+        );
+  let total = 0;
   for (const e of entries) {
     const path = join(dir, e.name);
-    if (excludes.excludesPath(path)) continue;
-    if (e.isDirectory()) total += await treeBytes(path, excludes);
-    else if (e.isFile()) {
-      const size = await fs.lstat(path).then(
-        (s) => s.size,
-        () => 0,
-      );
-      if (!excludes.excludesSize(size)) total += size;
-    }
+    if (excludes.excludesBesideTags(e.name, tags) || excludes.excludesPath(path)) continue;
+    if (!e.isDirectory() && !e.isFile()) continue;
+    const stat = await fs.lstat(path, { bigint: true }).catch(() => undefined);
+    if (stat === undefined) continue;
+    if (excludes.oneFileSystem && stat.dev !== device) continue;
+    if (e.isDirectory()) total += await treeBytes(path, excludes, device);
+    else if (!excludes.excludesSize(Number(stat.size))) total += Number(stat.size);
   }
   return total;
+}
+
+/** A directory entry's kind as the excludes name it (undefined for no entry). */
+function direntKind(entry: Dirent | undefined): FsKind | undefined {
+  if (entry === undefined) return undefined;
+  if (entry.isFile()) return 'file';
+  if (entry.isDirectory()) return 'dir';
+  if (entry.isSymbolicLink()) return 'symlink';
+  return 'other';
+}
+
+/** The first `bytes` bytes of the file at `path` (fewer if shorter), or undefined if unreadable. */
+async function fileHead(path: string, bytes: number): Promise<Uint8Array | undefined> {
+  try {
+    const handle = await fs.open(path, 'r');
+    try {
+      const head = new Uint8Array(bytes);
+      let fill = 0;
+      while (fill < bytes) {
+        const { bytesRead } = await handle.read(head, fill, bytes - fill, fill);
+        if (bytesRead === 0) break;
+        fill += bytesRead;
+      }
+      return head.subarray(0, fill);
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return undefined;
+  }
 }
 
 export function backupCommand(program: Command, io: CliIo): void {
