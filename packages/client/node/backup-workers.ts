@@ -187,7 +187,11 @@ interface Pool {
    * Sends `body` to the least busy worker; its reply (an error reply rejects). A file job's parts go
    * to `onPart` in order, and the job settles after the last one's promise.
    */
-  run(body: JobBody, transfer: ArrayBuffer[], onPart?: (reply: PartReply) => Promise<void>): Promise<Reply>;
+  run(
+    body: JobBody,
+    transfer: ArrayBuffer[],
+    onPart?: (reply: PartReply) => Promise<void> | undefined,
+  ): Promise<Reply>;
   /** Tells the workers to abandon their file jobs (each then answers with an `aborted` error). */
   abort(): void;
   close(): Promise<void>;
@@ -212,9 +216,12 @@ interface Slot {
 interface Waiting {
   readonly resolve: (r: Reply) => void;
   readonly reject: (e: Error) => void;
-  readonly onPart: ((reply: PartReply) => Promise<void>) | undefined;
-  /** The job's parts handled so far, in order. */
-  parts: Promise<void>;
+  readonly onPart: ((reply: PartReply) => Promise<void> | undefined) | undefined;
+  /**
+   * The job's parts being handled, in order: undefined while every part so far was handled when
+   * it came (onPart returned no promise), as most are (pack-sink.ts), so that they cost no promise.
+   */
+  parts: Promise<void> | undefined;
 }
 
 /**
@@ -238,11 +245,39 @@ function workerPool(count: number, setup: Setup): Pool {
   };
   const settle = (slot: Slot, waiting: Waiting, reply: Reply) => {
     slot.busy--;
+    const end = () => ('error' in reply ? waiting.reject(jobError(reply)) : waiting.resolve(reply));
     // After the job's parts: a failure to handle one is the job's failure.
-    waiting.parts.then(
-      () => ('error' in reply ? waiting.reject(jobError(reply)) : waiting.resolve(reply)),
-      (error: unknown) => waiting.reject(error instanceof Error ? error : new Error(String(error))),
-    );
+    if (waiting.parts === undefined) end();
+    else waiting.parts.then(end, (error: unknown) => waiting.reject(asError(error)));
+  };
+  /**
+   * Hands a part to its job's onPart, after the parts before it; `done` once it is handled (or
+   * failed: the job then fails, and its later parts are released unhandled).
+   */
+  const handlePart = (waiting: Waiting | undefined, reply: PartReply, done: () => void) => {
+    if (waiting === undefined) {
+      done();
+      return;
+    }
+    let result: Promise<void> | undefined;
+    if (waiting.parts === undefined) {
+      try {
+        result = waiting.onPart?.(reply);
+      } catch (error) {
+        result = Promise.reject(asError(error));
+      }
+      if (result === undefined) {
+        done();
+        return;
+      }
+    } else {
+      result = waiting.parts.then(() => waiting.onPart?.(reply));
+    }
+    const handled: Promise<void> = result.then(() => {
+      if (waiting.parts === handled) waiting.parts = undefined;
+    });
+    waiting.parts = handled;
+    void handled.catch(() => undefined).then(done);
   };
   const workers = Array.from({ length: Math.max(1, count) }, () => {
     const control = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
@@ -265,15 +300,10 @@ function workerPool(count: number, setup: Setup): Pool {
           // Released once handled (or failed: the job then fails), even when no job waits for it.
           const entry = { upTo: reply.part.upTo, handled: false };
           slot.unreleased.push(entry);
-          const onPart = waiting?.onPart;
-          const handled = (waiting?.parts ?? Promise.resolve()).then(() => onPart?.({ ...reply, ring }));
-          if (waiting !== undefined) waiting.parts = handled;
-          void handled
-            .catch(() => undefined)
-            .then(() => {
-              entry.handled = true;
-              release();
-            });
+          handlePart(waiting, { ...reply, ring }, () => {
+            entry.handled = true;
+            release();
+          });
           continue;
         }
         if (waiting === undefined) continue;
@@ -299,7 +329,7 @@ function workerPool(count: number, setup: Setup): Pool {
       const job: Job = { ...body, job: next++ };
       slot.busy++;
       return new Promise((resolve, reject) => {
-        pending.set(job.job, { resolve, reject, onPart, parts: Promise.resolve() });
+        pending.set(job.job, { resolve, reject, onPart, parts: undefined });
         if (slot.batch.length === 0) setImmediate(() => send(slot));
         slot.batch.push(job);
         slot.transfer.push(...transfer);
@@ -329,6 +359,10 @@ function workerPool(count: number, setup: Setup): Pool {
       );
     },
   };
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }
 
 /** A worker's error reply as the error to throw. */
@@ -405,6 +439,11 @@ export function workerSealers(
       claims: new ClaimTable().buffer,
     });
     const compress = zstdCompressor(zstdLevel);
+    /**
+     * The signals whose abort stops the pool's file jobs: a run's files share one, which is
+     * listened to once (a listener added and removed per file cost the engine thread ~1 µs each).
+     */
+    const watched = new WeakSet<AbortSignal>();
     const sealer: BlobSealer = {
       async seal(type, plaintext, id) {
         if (pool.leastBusy() >= BUSY_BEFORE_INLINE.seal)
@@ -416,8 +455,10 @@ export function workerSealers(
       },
       async sealFile(path, expected, onPart, signal) {
         signal?.throwIfAborted();
-        const stop = () => pool.abort();
-        signal?.addEventListener('abort', stop, { once: true });
+        if (signal !== undefined && !watched.has(signal)) {
+          watched.add(signal);
+          signal.addEventListener('abort', () => pool.abort(), { once: true });
+        }
         try {
           const reply = await pool.run({ kind: 'file', path, expected }, [], (reply) =>
             onPart({ blobs: blobsOf(reply.part, reply.ring), bytesRead: reply.bytesRead }),
@@ -428,8 +469,6 @@ export function workerSealers(
           if (error instanceof WorkerJobError && error.source) throw new FileSourceError(error.message);
           if (error instanceof WorkerJobError && error.aborted) signal?.throwIfAborted();
           throw error;
-        } finally {
-          signal?.removeEventListener('abort', stop);
         }
       },
       close: () => pool.close(),

@@ -25,9 +25,9 @@
  */
 import { LIMITS, toHex } from '@sealpost/core';
 import { blobId, type BlobId, type BlobType, type SealedBlob } from '@sealpost/core/backup/blob';
-import { BlobIndex } from '@sealpost/core/backup/blob-index';
+import { IdSet } from '@sealpost/core/backup/id-set';
 import type { EncodedIndexedPack, IndexedPack } from '@sealpost/core/backup/index-file';
-import { encodePackHeaderContent, PACK_ID_BYTES, PackWriter } from '@sealpost/core/backup/pack';
+import { encodePackHeaderContent, PackWriter } from '@sealpost/core/backup/pack';
 import type { BlobReader } from './blob-reader.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import { PackBufferPool, type PackBuffer } from './pack-buffers.ts';
@@ -66,8 +66,9 @@ export class PackSink {
     data: new PackBufferPool(LIMITS.backupPackTargetBytes + (1 << 20)),
     tree: new PackBufferPool(1 << 20),
   };
-  /** The last append asked for (#appendNext). */
+  /** The last append asked for (#appendNext), and how many are asked for and not done. */
   #appending: Promise<void> = Promise.resolve();
+  #appendsInFlight = 0;
   /** Packs being stored, oldest first; each settles once its pack is stored and indexed. */
   readonly #storing: Promise<void>[] = [];
   /**
@@ -77,7 +78,7 @@ export class PackSink {
   #added = 0;
   #addedBytes = 0;
   /** Ids this run has queued or stored: a blob is added once per run. */
-  readonly #pending = new PendingIds();
+  readonly #pending = new IdSet();
   /** Blobs a sealer sent unsealed before their sealed copy came (#addSealed). */
   readonly #awaited: BlobId[] = [];
   /** The packs this sink stored (hex ids). */
@@ -136,20 +137,51 @@ export class PackSink {
     const size = await this.#sealer.sealFile!(
       path,
       expected,
-      async (part) => {
+      (part) => {
         onRead(part.bytesRead - read);
         read = part.bytesRead;
-        for (const blob of part.blobs) {
-          content.push(blob.id);
-          await this.#addSealed(blob);
-        }
-        // The part's bytes are the sealer's again once this resolves (a worker's ring): every
-        // blob of it goes into its pack first.
-        while (this.#queue.length > 0) await this.#appendNext();
+        for (const blob of part.blobs) content.push(blob.id);
+        return this.#addSealedPart(part.blobs, 0);
       },
       this.#signal,
     );
     return { size, content };
+  }
+
+  /**
+   * Adds `blobs` from `from` on, each as #addSealed does; resolves once every one is in its pack
+   * (the part's bytes are the sealer's again then: a worker's ring). Most parts go in at once,
+   * without a promise per blob (the engine thread's share of a backup over small files is mostly
+   * such bookkeeping): while nothing is queued or being appended before them, a blob that fits the
+   * open data pack is copied into it here. The first that cannot (a pack to store first, or a
+   * blob queued ahead) sends the rest the way `add`'s blobs go, in order.
+   */
+  #addSealedPart(blobs: readonly SealedBlob[], from: number): Promise<void> | undefined {
+    for (let i = from; i < blobs.length; i++) {
+      const blob = blobs[i]!;
+      if (this.#queue.length > 0 || this.#appendsInFlight > 0) return this.#addSealedSlowly(blobs, i);
+      if (this.#known(blob.id)) continue;
+      if (blob.sealed.length === 0) {
+        this.#awaitSealed(blob);
+        continue;
+      }
+      const open = this.#openWriter('data');
+      if (open.writer.count > 0 && !open.writer.canAdd(blob.sealed.length))
+        return this.#addSealedSlowly(blobs, i);
+      this.#pending.add(blob.id);
+      this.stats.blobsNew++;
+      this.stats.bytesNew += blob.rawLength;
+      open.buffer.append(open.writer.add(blob));
+      // A full pack is stored in turn (#appendNext), and the rest waits for it.
+      if (open.writer.full) return this.#addSealedSlowly(blobs, i + 1);
+    }
+    return undefined;
+  }
+
+  /** #addSealedPart's way for blobs that cannot go in at once: queued, then appended in order. */
+  async #addSealedSlowly(blobs: readonly SealedBlob[], from: number): Promise<void> {
+    for (let i = from; i < blobs.length; i++) await this.#addSealed(blobs[i]!);
+    while (this.#queue.length > 0 || this.#writers.data?.writer.full === true) await this.#appendNext();
   }
 
   /** Queues a blob sealed elsewhere unless its id is known (as `add` does for plaintext). */
@@ -159,10 +191,7 @@ export class PackSink {
     // on the Debian set.
     if (this.#known(blob.id)) return;
     if (blob.sealed.length === 0) {
-      // Unsealed and not known: another job of the run claimed it first (SealerFactory), and its
-      // sealed copy is on its way; `finish` checks that it came.
-      this.#awaited.push(blob.id.slice() as BlobId);
-      this.stats.blobsDeduplicated++;
+      this.#awaitSealed(blob);
       return;
     }
     this.#queue.push({ type: blob.type, sealed: Promise.resolve(blob) });
@@ -170,6 +199,15 @@ export class PackSink {
     this.stats.blobsNew++;
     this.stats.bytesNew += blob.rawLength;
     while (this.#queue.length >= BACKUP_ENGINE_LIMITS.sealQueueBlobs) await this.#appendNext();
+  }
+
+  /**
+   * A blob sent unsealed that is not known: another job of the run claimed it first
+   * (SealerFactory), and its sealed copy is on its way; `finish` checks that it came.
+   */
+  #awaitSealed(blob: SealedBlob): void {
+    this.#awaited.push(blob.id.slice() as BlobId);
+    this.stats.blobsDeduplicated++;
   }
 
   /**
@@ -222,23 +260,31 @@ export class PackSink {
    * stored holds every append back (which bounds the packs in memory).
    */
   #appendNext(): Promise<void> {
+    this.#appendsInFlight++;
     const next = this.#appending.then(() => this.#append());
     this.#appending = next.catch(() => undefined);
     return next;
   }
 
   async #append(): Promise<void> {
+    try {
+      await this.#appendOldest();
+    } finally {
+      this.#appendsInFlight--;
+    }
+  }
+
+  async #appendOldest(): Promise<void> {
     const oldest = this.#queue.shift();
-    if (oldest === undefined) return;
+    if (oldest === undefined) {
+      // Asked with nothing queued (#addSealedSlowly): a data pack #addSealedPart filled is stored.
+      if (this.#writers.data?.writer.full === true) await this.#flush('data');
+      return;
+    }
     const { type, sealed } = oldest;
     const blob = await sealed;
-    const { deps, keys } = this.#session;
     for (;;) {
-      let open = this.#writers[type];
-      if (open === undefined) {
-        open = { writer: new PackWriter(deps.crypto, keys), buffer: this.#buffers[type].acquire() };
-        this.#writers[type] = open;
-      }
+      const open = this.#openWriter(type);
       if (open.writer.count > 0 && !open.writer.canAdd(blob.sealed.length)) {
         await this.#flush(type);
         continue;
@@ -247,6 +293,17 @@ export class PackSink {
       if (open.writer.full) await this.#flush(type);
       return;
     }
+  }
+
+  /** The open pack of `type`, opened if there is none. */
+  #openWriter(type: BlobType): { writer: PackWriter; buffer: PackBuffer } {
+    let open = this.#writers[type];
+    if (open === undefined) {
+      const { deps, keys } = this.#session;
+      open = { writer: new PackWriter(deps.crypto, keys), buffer: this.#buffers[type].acquire() };
+      this.#writers[type] = open;
+    }
+    return open;
   }
 
   /** Stores the open packs. Call once at the end of a run, before writing the index. */
@@ -342,24 +399,5 @@ export class PackSink {
     for (const e of entries) this.#reader.index.add(packNumber, e);
     this.stats.packs++;
     this.stats.bytesStored += length;
-  }
-}
-
-/**
- * The ids a run has added, in a BlobIndex (typed arrays, 48 bytes an id) under one placeholder
- * pack: a Set of hex strings cost a string and a hex encoding per blob (~0.3 s of the engine
- * thread over the Debian set's 85,000 blobs, and its garbage). Ids are never removed: a run's own
- * blobs are deduplicated against it first, whether their pack is stored yet or not.
- */
-class PendingIds {
-  readonly #index = new BlobIndex();
-  readonly #pack = this.#index.addPack(new Uint8Array(PACK_ID_BYTES));
-
-  add(id: BlobId): void {
-    this.#index.add(this.#pack, { id, type: 'data', offset: 0, length: 0, rawLength: 0 });
-  }
-
-  has(id: BlobId): boolean {
-    return this.#index.has(id);
   }
 }

@@ -38,7 +38,7 @@ export interface BlobSealer {
    * even when it fails); others are sealed whether the caller holds them or not: the caller
    * deduplicates on the ids (so it is used for files with no parent entry, whose chunks are likely
    * new). `onPart` gets the blobs in file order; a part's bytes are the caller's only until
-   * its promise settles (the sealer may then reuse them, as the workers' rings do), which bounds
+   * it returns, or until the promise it returns settles (the sealer may then reuse them, as the workers' rings do), which bounds
    * what the sealer sends ahead. Resolves to the file's size once every part
    * is handled. Errors: FileSourceError (the file could not be read), the signal's reason once it
    * aborts, or onPart's failure.
@@ -46,7 +46,7 @@ export interface BlobSealer {
   sealFile?(
     path: string,
     expected: number,
-    onPart: (part: SealedFilePart) => Promise<void>,
+    onPart: (part: SealedFilePart) => Promise<void> | undefined,
     signal?: AbortSignal,
   ): Promise<number>;
   /** Ends the sealer and wipes its copy of the keys. */
