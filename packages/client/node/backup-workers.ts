@@ -109,11 +109,11 @@ interface FileJob {
 type JobBody = SealJob | VerifyJob | RestoreJob | FileJob;
 type Job = JobBody & { readonly job: number };
 /**
- * A file job's data blobs in one message: their ids (32 bytes each) end to end, and [offset in the
- * worker's ring, sealed length, plaintext length] per blob; the sealed bytes stay in the ring
- * (RING_BYTES below) until the part is handled. Two buffers per part rather than objects and
- * buffers per blob: the engine thread's share of a backup was mostly its messages' decoding and
- * the garbage they left (docs/backup-engine.md "Sealing on workers").
+ * Some of a file job's data blobs: their ids (32 bytes each) end to end, and [offset in the
+ * worker's ring, sealed length, plaintext length] per blob, as views of a message's FileReplies;
+ * the sealed bytes stay in the ring (RING_BYTES below) until the part is handled. Arrays rather
+ * than objects and buffers per blob: the engine thread's share of a backup was mostly its
+ * messages' decoding and the garbage they left (docs/backup-engine.md "Sealing on workers").
  */
 interface WirePart {
   readonly ids: Uint8Array;
@@ -132,9 +132,7 @@ type Reply =
       readonly corrupt: Record<string, string>;
     }
   | { readonly job: number; readonly error: string; readonly errno: string | undefined }
-  /** Some of a file job's blobs (more may follow). */
-  | { readonly job: number; readonly part: WirePart; readonly bytesRead: number }
-  /** A file job's end. */
+  /** A file job's end (sent as a FileReplies record). */
   | { readonly job: number; readonly size: number }
   /** `source`: the file could not be read; `aborted`: the pool was told to stop. */
   | { readonly job: number; readonly error: string; readonly source?: true; readonly aborted?: true };
@@ -196,8 +194,13 @@ interface Pool {
   abort(): void;
   close(): Promise<void>;
 }
-/** A part as the pool hands it on: with the ring its places are in. */
-type PartReply = Extract<Reply, { part: WirePart }> & { readonly ring: SharedArrayBuffer };
+/** Some of a file job's blobs (more may follow), as the pool hands them on: with the ring its places are in. */
+interface PartReply {
+  readonly job: number;
+  readonly part: WirePart;
+  readonly bytesRead: number;
+  readonly ring: SharedArrayBuffer;
+}
 
 interface Slot {
   readonly worker: Worker;
@@ -293,19 +296,36 @@ function workerPool(count: number, setup: Setup): Pool {
       Atomics.store(control, CONTROL_RELEASED, upTo | 0);
       Atomics.notify(control, CONTROL_RELEASED);
     };
-    worker.on('message', (replies: Reply[]) => {
-      for (const reply of replies) {
-        const waiting = pending.get(reply.job);
-        if ('part' in reply) {
-          // Released once handled (or failed: the job then fails), even when no job waits for it.
-          const entry = { upTo: reply.part.upTo, handled: false };
-          slot.unreleased.push(entry);
-          handlePart(waiting, { ...reply, ring }, () => {
-            entry.handled = true;
-            release();
-          });
+    worker.on('message', ({ files, replies }: WorkerMessage) => {
+      let id = 0;
+      for (let r = 0; r < files.records.length; r += RECORD_WORDS) {
+        const job = files.records[r + 1]!;
+        const value = files.records[r + 2]!;
+        if (files.records[r] === RECORD_END) {
+          const waiting = pending.get(job);
+          if (waiting === undefined) continue;
+          pending.delete(job);
+          settle(slot, waiting, { job, size: value });
           continue;
         }
+        const upTo = files.records[r + 3]!;
+        const blobs = files.records[r + 4]!;
+        const part: WirePart = {
+          ids: files.ids.subarray(id * BLOB_ID_BYTES, (id + blobs) * BLOB_ID_BYTES),
+          places: files.places.subarray(id * 3, (id + blobs) * 3),
+          upTo,
+        };
+        id += blobs;
+        // Released once handled (or failed: the job then fails), even when no job waits for it.
+        const entry = { upTo, handled: false };
+        slot.unreleased.push(entry);
+        handlePart(pending.get(job), { job, part, bytesRead: value, ring }, () => {
+          entry.handled = true;
+          release();
+        });
+      }
+      for (const reply of replies) {
+        const waiting = pending.get(reply.job);
         if (waiting === undefined) continue;
         pending.delete(reply.job);
         settle(slot, waiting, reply);
@@ -550,13 +570,27 @@ function serve(setup: Setup & { readonly control: Int32Array; readonly ring: Sha
   /** Replies not sent yet, and what they transfer. */
   let out: Reply[] = [];
   let outTransfer: ArrayBuffer[] = [];
+  /** File jobs' parts and ends not sent yet (FileReplies): records, and the parts' ids and places. */
+  let records: number[] = [];
+  let recordIds: BlobId[] = [];
+  let recordPlaces: number[] = [];
 
-  /** Sends the replies gathered. */
+  /** Sends the replies gathered: file jobs' records first (a job's parts before its error reply). */
   const flush = () => {
-    if (out.length === 0) return;
-    port.postMessage(out, outTransfer);
+    if (out.length === 0 && records.length === 0) return;
+    const files = fileReplies(records, recordIds, recordPlaces);
+    const message: WorkerMessage = { files, replies: out };
+    port.postMessage(message, [
+      ...outTransfer,
+      files.records.buffer as ArrayBuffer,
+      files.ids.buffer as ArrayBuffer,
+      files.places.buffer as ArrayBuffer,
+    ]);
     out = [];
     outTransfer = [];
+    records = [];
+    recordIds = [];
+    recordPlaces = [];
   };
 
   /** File jobs' sealed bytes (RING_BYTES); where the next blob goes; ring bytes used so far, mod 2^32. */
@@ -614,10 +648,10 @@ function serve(setup: Setup & { readonly control: Int32Array; readonly ring: Sha
     let used = 0;
     let size = 0;
     const part = () => {
-      const wire = wirePart(ids, places, produced);
+      records.push(RECORD_PART, job, size, produced, ids.length);
+      for (const id of ids) recordIds.push(id);
+      for (const p of places) recordPlaces.push(p);
       sentUpTo = produced;
-      out.push({ job, part: wire, bytesRead: size });
-      outTransfer.push(wire.ids.buffer as ArrayBuffer, wire.places.buffer as ArrayBuffer);
       ids = [];
       places = [];
       partBytes = 0;
@@ -693,7 +727,7 @@ function serve(setup: Setup & { readonly control: Int32Array; readonly ring: Sha
       const last = chunker.finish();
       if (last > 0) seal(buffer.subarray(0, last));
       if (ids.length > 0 || size > 0) part();
-      out.push({ job, size });
+      records.push(RECORD_END, job, size, 0, 0);
     } catch (error) {
       failed({ job, error: messageOf(error) });
     } finally {
@@ -787,11 +821,39 @@ function encodeBatch(batch: readonly Job[]): Batch {
   };
 }
 
-/** A part's blobs as one WirePart: ids end to end, and their places in the ring. */
-function wirePart(ids: readonly BlobId[], places: readonly number[], upTo: number): WirePart {
+/**
+ * A worker's message: its file jobs' parts and ends as FileReplies, and every other reply (seal,
+ * verify and restore jobs' results, and errors, a file job's after its parts) as an object.
+ */
+interface WorkerMessage {
+  readonly files: FileReplies;
+  readonly replies: Reply[];
+}
+
+/**
+ * File jobs' parts and ends in one message, as three arrays: `records` holds RECORD_WORDS numbers
+ * a record, [RECORD_PART, job, bytes read, ring count (WirePart `upTo`), blobs] or [RECORD_END,
+ * job, size, 0, 0]; `ids` the parts' ids end to end, `places` their [ring offset, sealed length,
+ * plaintext length]. An object per part and per end, cloned, cost the engine thread ~1 KB of
+ * garbage a file and a deserialisation each (the Debian set's 80,000 files).
+ */
+interface FileReplies {
+  readonly records: Float64Array;
+  readonly ids: Uint8Array;
+  readonly places: Uint32Array;
+}
+const RECORD_PART = 0;
+const RECORD_END = 1;
+const RECORD_WORDS = 5;
+
+function fileReplies(
+  records: readonly number[],
+  ids: readonly BlobId[],
+  places: readonly number[],
+): FileReplies {
   const joined = new Uint8Array(ids.length * BLOB_ID_BYTES);
-  ids.forEach((id, i) => joined.set(id, i * BLOB_ID_BYTES));
-  return { ids: joined, places: Uint32Array.from(places), upTo };
+  for (let i = 0; i < ids.length; i++) joined.set(ids[i]!, i * BLOB_ID_BYTES);
+  return { records: Float64Array.from(records), ids: joined, places: Uint32Array.from(places) };
 }
 
 /** A WirePart's blobs, as views into its buffers and the ring (valid until the part is released). */
