@@ -18,7 +18,8 @@
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { nodeCryptoProvider } from '@sealpost/core/node';
-import { openSync, readSync, closeSync } from 'node:fs';
+import { openSync, readSync, closeSync, readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { LIMITS } from '@sealpost/core';
 import {
   BLOB_ID_BYTES,
@@ -558,6 +559,7 @@ const UNSEALED = new Uint8Array(0);
 /** The worker: does each job and sends the result back; wipes its keys on "close". */
 function serve(setup: Setup & { readonly control: Int32Array; readonly ring: SharedArrayBuffer }): void {
   const port = parentPort!;
+  lowerThreadPriority(BACKUP_ENGINE_LIMITS.workerNiceIncrement);
   const { keys, control } = setup;
   const compress = zstdCompressor(setup.zstdLevel);
   const verifyDeps = openingDeps();
@@ -872,6 +874,23 @@ function blobsOf(part: WirePart, ring: SharedArrayBuffer): SealedBlob[] {
     });
   }
   return blobs;
+}
+
+/**
+ * Raises this thread's nice value by `increment` (Linux, where a thread has its own, found through
+ * /proc/thread-self): the engine thread, which feeds the workers and empties their rings, then
+ * gets a core as soon as it has work, instead of waiting behind two workers for a time slice. On
+ * the Debian set's first backup (2 cores) that took 2-3% off the wall time (8.11-8.57 -> 7.94-8.05
+ * s in alternating runs) for the same CPU. Elsewhere, or when refused, the thread keeps its
+ * priority. Only ever lowers it: no privilege is needed.
+ */
+function lowerThreadPriority(increment: number): void {
+  try {
+    const tid = Number(/task\/(\d+)$/.exec(readlinkSync('/proc/thread-self'))?.[1]);
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.min(19, getPriority(tid) + increment));
+  } catch {
+    // not Linux, or refused: the thread keeps its priority
+  }
 }
 
 function messageOf(error: unknown): string {

@@ -36,6 +36,12 @@ export const BACKUP_ENGINE_LIMITS = {
    * again and dropped by the engine thread, as without the table.
    */
   backupClaimSlots: 1 << 17,
+  /**
+   * How much lower than the engine thread's the backup worker threads' scheduling priority is (a
+   * nice increment, Linux): the engine thread feeds them, and waiting behind them for a time slice
+   * left them without work (backup-workers.ts `lowerThreadPriority`).
+   */
+  workerNiceIncrement: 5,
   /** lstat calls a backup has in flight at once (each costs a round trip to the thread pool). */
   backupStatsInFlight: 16,
   /**
