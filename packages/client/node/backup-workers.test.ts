@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -12,6 +12,7 @@ import { chunkLengths, deriveGearTable } from '@sealpost/core/backup/chunker';
 import { deriveRepositoryKeys } from '@sealpost/core/backup/keys';
 import { PackWriter, readPack } from '@sealpost/core/backup/pack';
 import { inlinePackVerifier, packEntriesDigest, type PackVerdict } from '../src/backup/pack-verifier.ts';
+import { BACKUP_ENGINE_LIMITS } from '../src/backup/limits.ts';
 import { FileSourceError } from '../src/backup/sealer.ts';
 import { nodeBackupDeps } from './backup-node.ts';
 import { workerPackVerifiers, workerSealers } from './backup-workers.ts';
@@ -107,6 +108,30 @@ test('a pack that does not hash to the name it was fetched by is reported, by a 
     assert.deepEqual(v, { problem: `BACKUP_DATA_CORRUPT: packs/${wrong} does not match its name` });
   }
 });
+
+test(
+  'worker threads run at a nice value BACKUP_ENGINE_LIMITS.workerNiceIncrement above the engine thread (Linux)',
+  { skip: process.platform !== 'linux' ? 'threads have their own nice value on Linux only' : false },
+  async () => {
+    const niceOf = (task: string) =>
+      Number(readFileSync(`/proc/self/task/${task}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    const sealer = workerSealers(2)(keys());
+    try {
+      // A job on each worker: both have started (and set their priority) once they answer.
+      const p = text(100, 1);
+      await Promise.all([0, 1].map(() => sealer.seal('data', p, blobId(crypto, keys(), 'data', p))));
+      const workers = readdirSync('/proc/self/task').filter(
+        (t) => readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'WorkerThread',
+      );
+      assert.ok(workers.length >= 2, `worker threads: ${workers.length}`);
+      const engine = niceOf(String(process.pid));
+      for (const t of workers)
+        assert.equal(niceOf(t), Math.min(19, engine + BACKUP_ENGINE_LIMITS.workerNiceIncrement));
+    } finally {
+      await sealer.close();
+    }
+  },
+);
 
 describe('whole files sealed on workers (sealFile)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sealpost-seal-file-'));
