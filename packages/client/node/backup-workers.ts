@@ -474,23 +474,32 @@ export function workerSealers(
         if (!('sealed' in reply)) throw new Error('a backup worker answered a seal with something else');
         return { id: reply.id as BlobId, type, rawLength: reply.rawLength, sealed: reply.sealed };
       },
-      async sealFile(path, expected, onPart, signal) {
-        signal?.throwIfAborted();
+      // Not an async function: one promise a file fewer on the engine thread (80,000 files).
+      sealFile(path, expected, onPart, signal) {
+        try {
+          signal?.throwIfAborted();
+        } catch (error) {
+          return Promise.reject(error as Error);
+        }
         if (signal !== undefined && !watched.has(signal)) {
           watched.add(signal);
           signal.addEventListener('abort', () => pool.abort(), { once: true });
         }
-        try {
-          const reply = await pool.run({ kind: 'file', path, expected }, [], (reply) =>
+        return pool
+          .run({ kind: 'file', path, expected }, [], (reply) =>
             onPart({ blobs: blobsOf(reply.part, reply.ring), bytesRead: reply.bytesRead }),
+          )
+          .then(
+            (reply) => {
+              if (!('size' in reply)) throw new Error('a backup worker answered a file with something else');
+              return reply.size;
+            },
+            (error: unknown) => {
+              if (error instanceof WorkerJobError && error.source) throw new FileSourceError(error.message);
+              if (error instanceof WorkerJobError && error.aborted) signal?.throwIfAborted();
+              throw error;
+            },
           );
-          if (!('size' in reply)) throw new Error('a backup worker answered a file with something else');
-          return reply.size;
-        } catch (error) {
-          if (error instanceof WorkerJobError && error.source) throw new FileSourceError(error.message);
-          if (error instanceof WorkerJobError && error.aborted) signal?.throwIfAborted();
-          throw error;
-        }
       },
       close: () => pool.close(),
     };

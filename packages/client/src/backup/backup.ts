@@ -443,7 +443,7 @@ class Run {
    * instead of being read again. Should that reading fail, this name is read on its own. (restic
    * reads every name; borg, like this, reads a hard-linked file once.)
    */
-  async linkedFile(path: string, stat: FsStat, isNew: boolean): Promise<{ size: number; content: BlobId[] }> {
+  linkedFile(path: string, stat: FsStat, isNew: boolean): Promise<{ size: number; content: BlobId[] }> {
     if (
       stat.links === undefined ||
       stat.links < 2 ||
@@ -453,6 +453,11 @@ class Run {
     ) {
       return this.file(path, stat.size, isNew);
     }
+    return this.#linked2(path, stat, isNew);
+  }
+
+  /** `linkedFile` for a file with several names. */
+  async #linked2(path: string, stat: FsStat, isNew: boolean): Promise<{ size: number; content: BlobId[] }> {
     const key = `${stat.device}:${stat.inode}:${stat.ctimeNs}:${stat.mtimeNs}:${stat.size}`;
     const first = this.#linked.get(key);
     if (first === undefined) {
@@ -498,20 +503,25 @@ class Run {
    * short read that reaches it ends the file without one more read; a file still growing is read
    * to its end all the same).
    */
-  async file(path: string, expected: number, isNew: boolean): Promise<{ size: number; content: BlobId[] }> {
+  file(path: string, expected: number, isNew: boolean): Promise<{ size: number; content: BlobId[] }> {
     if (isNew && this.sink.sealsFiles) {
       // A file with no parent entry: its chunks are likely new, so the sealer reads and seals it
       // whole (on the workers: no round trip per read, no chunk copied between threads), and the
       // sink drops the blobs it finds known.
-      try {
-        return await this.sink.addFile(path, expected, (bytes) => {
+      return this.sink
+        .addFile(path, expected, (bytes) => {
           this.bytesRead += bytes;
           this.progress();
+        })
+        .catch((error: unknown) => {
+          throw error instanceof FileSourceError ? new SourceError(path, error) : error;
         });
-      } catch (error) {
-        throw error instanceof FileSourceError ? new SourceError(path, error) : error;
-      }
     }
+    return this.#fileHere(path, expected);
+  }
+
+  /** `file` on this thread: read, chunked and each chunk added here. */
+  async #fileHere(path: string, expected: number): Promise<{ size: number; content: BlobId[] }> {
     // The current chunk's bytes are chunk[0, fill); each read lands right after them, so a small
     // file (one chunk) is read where it is hashed and sealed from, never copied; after a cut, the
     // bytes of the next chunk move to the front. (The chunker cuts at LIMITS.backupChunkMaxBytes,

@@ -127,14 +127,14 @@ export class PackSink {
    * they were sealed: meant for files whose chunks are likely new. `onRead`: bytes read, as they are.
    * Errors: FileSourceError when the file cannot be read.
    */
-  async addFile(
+  addFile(
     path: string,
     expected: number,
     onRead: (bytes: number) => void,
   ): Promise<{ size: number; content: BlobId[] }> {
     const content: BlobId[] = [];
     let read = 0;
-    const size = await this.#sealer.sealFile!(
+    const sealed = this.#sealer.sealFile!(
       path,
       expected,
       (part) => {
@@ -145,7 +145,7 @@ export class PackSink {
       },
       this.#signal,
     );
-    return { size, content };
+    return sealed.then((size) => ({ size, content }));
   }
 
   /**
