@@ -10,7 +10,7 @@ import { blobId } from '@sealpost/core/backup/blob';
 import { chunkLengths } from '@sealpost/core/backup/chunker';
 import { backup } from '../packages/client/src/backup/backup.ts';
 import { check } from '../packages/client/src/backup/check.ts';
-import type { SealerFactory } from '../packages/client/src/backup/sealer.ts';
+import type { SealedFilePart, SealerFactory } from '../packages/client/src/backup/sealer.ts';
 import { nodeBackupDeps } from '../packages/client/node/backup-node.ts';
 import {
   count,
@@ -32,29 +32,29 @@ after(async () => {
   await fs.rm(work, { recursive: true, force: true });
 });
 
-/** `factory`, counting the blobs its file jobs send sealed (with bytes) and unsealed. */
-function counting(factory: SealerFactory): { factory: SealerFactory; sealed: number; unsealed: number } {
-  const counts = { sealed: 0, unsealed: 0 };
-  const wrapped: SealerFactory = (keys, effort, known) => {
+/** `factory`, with every part its file jobs send passed through `map` on its way to the caller. */
+function mappingParts(factory: SealerFactory, map: (part: SealedFilePart) => SealedFilePart): SealerFactory {
+  return (keys, effort, known) => {
     const sealer = factory(keys, effort, known);
     return {
       seal: (type, plaintext, id) => sealer.seal(type, plaintext, id),
       sealFile: (path, expected, onPart, signal) =>
-        sealer.sealFile!(
-          path,
-          expected,
-          (part) => {
-            for (const b of part.blobs) {
-              if (b.sealed.length > 0) counts.sealed++;
-              else counts.unsealed++;
-            }
-            return onPart(part);
-          },
-          signal,
-        ),
+        sealer.sealFile!(path, expected, (part) => onPart(map(part)), signal),
       close: () => sealer.close(),
     };
   };
+}
+
+/** `factory`, counting the blobs its file jobs send sealed (with bytes) and unsealed. */
+function counting(factory: SealerFactory): { factory: SealerFactory; sealed: number; unsealed: number } {
+  const counts = { sealed: 0, unsealed: 0 };
+  const wrapped = mappingParts(factory, (part) => {
+    for (const b of part.blobs) {
+      if (b.sealed.length > 0) counts.sealed++;
+      else counts.unsealed++;
+    }
+    return part;
+  });
   return {
     factory: wrapped,
     get sealed() {
@@ -105,30 +105,16 @@ test('copies of a file in one run are sealed once across two workers, and all re
 
 test('a run whose sealer sends a chunk unsealed and never sealed fails, and stores no snapshot', async () => {
   const deps = nodeBackupDeps({ now: clock.now, workers: 1 });
-  const real = deps.sealers!;
   // A sealer that drops the sealed bytes of one chunk: it claims to have sealed it for another file.
-  const broken: SealerFactory = (keys, effort, known) => {
-    const sealer = real(keys, effort, known);
-    let dropped = false;
-    return {
-      seal: (type, plaintext, id) => sealer.seal(type, plaintext, id),
-      sealFile: (path, expected, onPart, signal) =>
-        sealer.sealFile!(
-          path,
-          expected,
-          (part) => {
-            const blobs = part.blobs.map((b) => {
-              if (dropped || b.sealed.length === 0) return b;
-              dropped = true;
-              return { ...b, sealed: new Uint8Array(0) };
-            });
-            return onPart({ ...part, blobs });
-          },
-          signal,
-        ),
-      close: () => sealer.close(),
-    };
-  };
+  let dropped = false;
+  const broken = mappingParts(deps.sealers!, (part) => ({
+    ...part,
+    blobs: part.blobs.map((b) => {
+      if (dropped || b.sealed.length === 0) return b;
+      dropped = true;
+      return { ...b, sealed: new Uint8Array(0) };
+    }),
+  }));
   const source = join(work, 'src-broken');
   await writeTree(source, { 'a.bin': randomData(300_000), 'b.txt': 'text' });
   const { session, local } = await newRepository(join(work, 'repo-broken'), { ...deps, sealers: broken });

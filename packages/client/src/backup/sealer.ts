@@ -37,10 +37,10 @@ export interface BlobSealer {
    * sealed, for another file of the same run (whose job may end later, but sends it before it ends,
    * even when it fails); others are sealed whether the caller holds them or not: the caller
    * deduplicates on the ids (so it is used for files with no parent entry, whose chunks are likely
-   * new). `onPart` gets the blobs in file order; a part's bytes are the caller's only until
-   * it returns, or until the promise it returns settles (the sealer may then reuse them, as the workers' rings do), which bounds
-   * what the sealer sends ahead. Resolves to the file's size once every part
-   * is handled. Errors: FileSourceError (the file could not be read), the signal's reason once it
+   * new). `onPart` gets the blobs in file order; a part's bytes are the caller's only until it
+   * returns, or until the promise it returns settles (the sealer may then reuse them, as the
+   * workers' rings do), which bounds what the sealer sends ahead. Resolves to the file's size once
+   * every part is handled. Errors: FileSourceError (the file could not be read), the signal's reason once it
    * aborts, or onPart's failure.
    */
   sealFile?(
