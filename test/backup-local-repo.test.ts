@@ -1,15 +1,17 @@
 /**
  * The local-directory repository (packages/client/node/backup-local-repo.ts): content-addressed
- * names, idempotent and verified puts, ranged gets, listing, and typed errors.
+ * names, idempotent and verified puts, ranged gets, listing, typed errors, and packs spooled to
+ * tmp/ as they fill.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalRepository } from '../packages/client/node/backup-local-repo.ts';
 import { BackupError } from '../packages/client/src/backup/errors.ts';
+import { BACKUP_ENGINE_LIMITS } from '../packages/client/src/backup/limits.ts';
 import type { ObjectName } from '../packages/client/src/backup/repository.ts';
 
 const nameOf = (b: Uint8Array) => createHash('sha256').update(b).digest('hex') as ObjectName;
@@ -132,4 +134,59 @@ describe('LocalRepository', () => {
     for (const kind of ['keys', 'packs', 'index', 'snapshots'] as const)
       assert.deepEqual(await repo.list(kind), []);
   });
+
+  test('should store a spooled pack under the SHA-256 of what was appended, and read back any range of it', () =>
+    withRepo(async (repo, root) => {
+      const parts = [
+        new Uint8Array(100_000).fill(7),
+        new Uint8Array([1, 2, 3]),
+        new Uint8Array(5000).fill(9),
+      ];
+      const whole = Buffer.concat(parts);
+      const spool = repo.spoolPack();
+      for (const p of parts) spool.append(p);
+      assert.equal(spool.length, whole.length);
+      assert.deepEqual(spool.read(99_999, 4), new Uint8Array([7, 1, 2, 3]));
+      assert.throws(() => spool.read(whole.length - 1, 2), RangeError);
+      const digest = spool.seal();
+      assert.equal(Buffer.from(digest).toString('hex'), nameOf(whole));
+      assert.throws(() => spool.append(new Uint8Array(1)), /sealed/);
+      assert.deepEqual(await repo.list('packs'), []);
+      await spool.store();
+      assert.deepEqual(await repo.get('packs', nameOf(whole)), new Uint8Array(whole));
+      assert.deepEqual(await readdir(join(root, 'tmp')), []);
+      await spool.discard();
+      assert.equal(await repo.exists('packs', nameOf(whole)), true);
+    }));
+
+  test('should leave nothing behind when a spooled pack is discarded, sealed or not', () =>
+    withRepo(async (repo, root) => {
+      const open = repo.spoolPack();
+      open.append(new Uint8Array(1000));
+      const sealed = repo.spoolPack();
+      sealed.append(new Uint8Array(2000).fill(1));
+      sealed.seal();
+      assert.equal((await readdir(join(root, 'tmp'))).length, 2);
+      await open.discard();
+      await sealed.discard();
+      await sealed.discard();
+      assert.deepEqual(await readdir(join(root, 'tmp')), []);
+      assert.deepEqual(await repo.list('packs'), []);
+      assert.throws(() => open.append(new Uint8Array(1)), /discarded/);
+    }));
+
+  test("should remove a killed run's stale leftovers from tmp/ and keep files written recently", () =>
+    withRepo(async (repo, root) => {
+      const tmp = join(root, 'tmp');
+      await mkdir(tmp, { recursive: true });
+      await writeFile(join(tmp, 'pack.stale'), 'left by a killed run');
+      await writeFile(join(tmp, 'pack.live'), 'another run is writing this');
+      const old = (Date.now() - BACKUP_ENGINE_LIMITS.localTmpStaleMs - 60_000) / 1000;
+      await utimes(join(tmp, 'pack.stale'), old, old);
+      const spool = repo.spoolPack();
+      const left = await readdir(tmp);
+      assert.equal(left.includes('pack.stale'), false);
+      assert.equal(left.includes('pack.live'), true);
+      await spool.discard();
+    }));
 });

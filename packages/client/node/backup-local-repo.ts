@@ -12,16 +12,35 @@
  * into place and fsyncs the directory, so an object is either whole under its name or absent, and
  * survives a crash once put returns. A put of an object already there reads it back and writes
  * only if it does not hash to its name (a damaged copy is replaced).
+ *
+ * A pack is written as it fills (`spoolPack`: appended to a file in tmp/ and hashed as it goes),
+ * then fsynced and renamed into place the same way, so a backup holds no pack in memory. A killed
+ * run leaves its open packs in tmp/; a later backup removes what has gone untouched for
+ * BACKUP_ENGINE_LIMITS.localTmpStaleMs.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import {
+  closeSync,
+  fsync as fsyncCallback,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { BackupError } from '../src/backup/errors.ts';
+import { BACKUP_ENGINE_LIMITS } from '../src/backup/limits.ts';
 import {
   objectNameArg,
   type ByteRange,
   type ObjectKind,
   type ObjectName,
+  type PackSpool,
   type PutOptions,
   type Repository,
 } from '../src/backup/repository.ts';
@@ -40,11 +59,38 @@ function missing(kind: ObjectKind, name: ObjectName): BackupError {
   return new BackupError('BACKUP_DATA_CORRUPT', `${kind}/${name} is missing`, { object: `${kind}/${name}` });
 }
 
+const fsync = promisify(fsyncCallback);
+
+/** fsyncs a directory, so that a rename into it survives a crash. */
+async function syncDir(dir: string): Promise<void> {
+  const d = await fs.open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
 export class LocalRepository implements Repository {
   readonly root: string;
+  /** Whether this instance has made tmp/ and cleared it of stale leftovers (spoolPack). */
+  #tmpReady = false;
 
   constructor(root: string) {
     this.root = root;
+  }
+
+  /** A pack written to tmp/ as it fills (PackSpool). */
+  spoolPack(): PackSpool {
+    const tmpDir = join(this.root, 'tmp');
+    if (!this.#tmpReady) {
+      mkdirSync(tmpDir, { recursive: true });
+      removeStale(tmpDir, Date.now() - BACKUP_ENGINE_LIMITS.localTmpStaleMs);
+      this.#tmpReady = true;
+    }
+    return new LocalPackSpool(join(tmpDir, `pack.${randomBytes(8).toString('hex')}`), (name) =>
+      this.#dir('packs', name),
+    );
   }
 
   #dir(kind: ObjectKind, name?: ObjectName): string {
@@ -84,12 +130,7 @@ export class LocalRepository implements Repository {
     }
     await handle.close();
     await fs.rename(tmp, path);
-    const d = await fs.open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
+    await syncDir(dir);
   }
 
   async get(kind: ObjectKind, name: ObjectName, range?: ByteRange): Promise<Uint8Array> {
@@ -196,5 +237,104 @@ export class LocalRepository implements Repository {
 
   async delete(kind: ObjectKind, name: ObjectName): Promise<void> {
     await fs.rm(this.#path(kind, name), { force: true });
+  }
+}
+
+/** Removes the files of `dir` last modified before `before` (ms since the epoch). */
+function removeStale(dir: string, before: number): void {
+  for (const n of readdirSync(dir)) {
+    const path = join(dir, n);
+    try {
+      const st = statSync(path);
+      if (st.isFile() && st.mtimeMs < before) rmSync(path, { force: true });
+    } catch (error) {
+      // Renamed or removed since readdir: by the run that wrote it, or another's clean-up.
+      if (!isCode(error, 'ENOENT')) throw error;
+    }
+  }
+}
+
+/**
+ * A pack appended to a file in tmp/ as it fills and hashed as it goes (LocalRepository.spoolPack).
+ * Appends are synchronous writes into the page cache, from the caller's bytes straight to the file;
+ * `store` fsyncs, renames the file into packs/ and fsyncs that directory, as `put` does.
+ */
+class LocalPackSpool implements PackSpool {
+  readonly #path: string;
+  readonly #dirOf: (name: ObjectName) => string;
+  #fd: number | undefined;
+  #hash: Hash | undefined = createHash('sha256');
+  #name: ObjectName | undefined;
+  #length = 0;
+  #stored = false;
+
+  constructor(path: string, dirOf: (name: ObjectName) => string) {
+    this.#path = path;
+    this.#dirOf = dirOf;
+    this.#fd = openSync(path, 'wx+', 0o600);
+  }
+
+  get length(): number {
+    return this.#length;
+  }
+
+  #open(): number {
+    if (this.#fd === undefined) throw new Error('pack spool used after it was stored or discarded');
+    return this.#fd;
+  }
+
+  append(bytes: Uint8Array): void {
+    const fd = this.#open();
+    if (this.#hash === undefined) throw new Error('pack spool appended to after it was sealed');
+    let done = 0;
+    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, this.#length + done);
+    this.#hash.update(bytes);
+    this.#length += bytes.length;
+  }
+
+  read(offset: number, length: number): Uint8Array {
+    const fd = this.#open();
+    if (offset < 0 || length < 0 || offset + length > this.#length) {
+      throw new RangeError(`pack spool read of ${length} bytes at ${offset} runs past its ${this.#length}`);
+    }
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const n = readSync(fd, out, done, length - done, offset + done);
+      if (n === 0) throw new Error('pack spool file ended before what was appended to it');
+      done += n;
+    }
+    return out;
+  }
+
+  seal(): Uint8Array {
+    if (this.#hash === undefined) throw new Error('pack spool sealed twice');
+    const digest = this.#hash.digest();
+    this.#hash = undefined;
+    this.#name = digest.toString('hex') as ObjectName;
+    return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
+  }
+
+  async store(): Promise<void> {
+    const fd = this.#open();
+    const name = this.#name;
+    if (name === undefined) throw new Error('pack spool stored before it was sealed');
+    await fsync(fd);
+    this.#fd = undefined;
+    closeSync(fd);
+    const dir = this.#dirOf(name);
+    await fs.mkdir(dir, { recursive: true });
+    // A pack of this name already there holds these very bytes (or is damaged): replaced either way.
+    await fs.rename(this.#path, join(dir, name));
+    this.#stored = true;
+    await syncDir(dir);
+  }
+
+  async discard(): Promise<void> {
+    if (this.#fd !== undefined) {
+      closeSync(this.#fd);
+      this.#fd = undefined;
+    }
+    if (!this.#stored) await fs.rm(this.#path, { force: true });
   }
 }

@@ -42,6 +42,12 @@ export const BACKUP_ENGINE_LIMITS = {
    * left them without work (backup-workers.ts `lowerThreadPriority`).
    */
   workerNiceIncrement: 5,
+  /**
+   * How long an object being written to a local repository's tmp/ may go untouched before a later
+   * backup removes it as a killed run's leftover (packages/client/node/backup-local-repo.ts: a
+   * pack is appended to as it fills, so a live one is touched every few seconds at most).
+   */
+  localTmpStaleMs: 24 * 60 * 60 * 1000,
   /** lstat calls a backup has in flight at once (each costs a round trip to the thread pool). */
   backupStatsInFlight: 16,
   /**

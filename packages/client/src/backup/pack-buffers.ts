@@ -9,7 +9,8 @@
  * A buffer grows when a pack needs more (a large last blob, a large tree blob), never past
  * LIMITS.backupPackMaxBytes; the pages of its unused end are never touched.
  */
-import { LIMITS } from '@sealpost/core';
+import { LIMITS, toHex } from '@sealpost/core';
+import type { ObjectName, PackSpool, Repository } from './repository.ts';
 
 export class PackBuffer {
   #bytes: Uint8Array;
@@ -66,5 +67,72 @@ export class PackBufferPool {
   release(buffer: PackBuffer): void {
     buffer.reset();
     this.#free.push(buffer);
+  }
+}
+
+/**
+ * A pack assembled in a pooled buffer and stored with one `put`: the PackSpool of a repository
+ * that has no `spoolPack` of its own (the server's blob store).
+ */
+export class BufferedPackSpool implements PackSpool {
+  readonly #pool: PackBufferPool;
+  readonly #repo: Repository;
+  readonly #sha256: (bytes: Uint8Array) => Uint8Array;
+  #buffer: PackBuffer | undefined;
+  #name: ObjectName | undefined;
+
+  constructor(pool: PackBufferPool, repo: Repository, sha256: (bytes: Uint8Array) => Uint8Array) {
+    this.#pool = pool;
+    this.#repo = repo;
+    this.#sha256 = sha256;
+    this.#buffer = pool.acquire();
+  }
+
+  #open(): PackBuffer {
+    if (this.#buffer === undefined) throw new Error('pack spool used after it was stored or discarded');
+    return this.#buffer;
+  }
+
+  get length(): number {
+    return this.#open().length;
+  }
+
+  append(bytes: Uint8Array): void {
+    if (this.#name !== undefined) throw new Error('pack spool appended to after it was sealed');
+    this.#open().append(bytes);
+  }
+
+  read(offset: number, length: number): Uint8Array {
+    return this.#open()
+      .view()
+      .slice(offset, offset + length);
+  }
+
+  seal(): Uint8Array {
+    const digest = this.#sha256(this.#open().view());
+    this.#name = toHex(digest) as ObjectName;
+    return digest;
+  }
+
+  async store(): Promise<void> {
+    const buffer = this.#open();
+    if (this.#name === undefined) throw new Error('pack spool stored before it was sealed');
+    try {
+      // The name is SHA-256 of these bytes (seal): the repository need not hash them again.
+      await this.#repo.put('packs', this.#name, buffer.view(), { hashed: true });
+    } finally {
+      this.#release();
+    }
+  }
+
+  discard(): Promise<void> {
+    this.#release();
+    return Promise.resolve();
+  }
+
+  #release(): void {
+    if (this.#buffer === undefined) return;
+    this.#pool.release(this.#buffer);
+    this.#buffer = undefined;
   }
 }

@@ -1,10 +1,12 @@
 /**
  * Writing blobs: seals each new blob (blob.ts: zstd when it saves space, then AES-256-GCM) and
  * appends it to an open pack (pack.ts). A pack is closed and stored once the next blob would take
- * it, header and trailer included, past LIMITS.backupPackTargetBytes. Each sealed blob is copied into its pack's buffer when it is added
- * (pack-buffers.ts: a few buffers reused from pack to pack), and a full pack is stored while the
- * next fills: at most BACKUP_ENGINE_LIMITS.packsStoringMax packs are being stored at once, so memory
- * holds at most that many packs plus one open pack per type.
+ * it, header and trailer included, past LIMITS.backupPackTargetBytes. Each sealed blob is appended
+ * to its pack's spool when it is added: a file where the repository keeps its objects, when it can
+ * (Repository.spoolPack: the local directory), so that no pack is held in memory; else a buffer
+ * (pack-buffers.ts: a few buffers reused from pack to pack). A full pack is stored while the next
+ * fills: at most BACKUP_ENGINE_LIMITS.packsStoringMax packs are being stored at once, so memory
+ * holds at most that many packs plus one open pack per type when packs are buffered.
  * Blobs already in a live pack of the index, or already added in this run, are skipped: that is
  * deduplication. The packs deduplicated against are recorded in `dependsOn`, so that the run can
  * check they still exist before it writes its snapshot (backup.ts).
@@ -30,8 +32,8 @@ import type { EncodedIndexedPack, IndexedPack } from '@sealpost/core/backup/inde
 import { encodePackHeaderContent, PackWriter } from '@sealpost/core/backup/pack';
 import type { BlobReader } from './blob-reader.ts';
 import { BACKUP_ENGINE_LIMITS } from './limits.ts';
-import { PackBufferPool, type PackBuffer } from './pack-buffers.ts';
-import type { ObjectName } from './repository.ts';
+import { BufferedPackSpool, PackBufferPool } from './pack-buffers.ts';
+import type { PackSpool } from './repository.ts';
 import { inlineSealer, type BlobSealer, type CompressionEffort } from './sealer.ts';
 import type { Session } from './session.ts';
 
@@ -54,13 +56,14 @@ export class PackSink {
   readonly #inline: boolean;
   /** Blobs being sealed, oldest first. */
   readonly #queue: { type: BlobType; sealed: Promise<SealedBlob> }[] = [];
-  readonly #writers: Record<BlobType, { writer: PackWriter; buffer: PackBuffer } | undefined> = {
+  readonly #writers: Record<BlobType, { writer: PackWriter; spool: PackSpool } | undefined> = {
     data: undefined,
     tree: undefined,
   };
   /**
-   * Buffers by type, so that a small tree pack does not keep a data pack's pages: room for a
-   * typical data pack, and for a small run's trees (a buffer grows when needed, and stays grown).
+   * Buffers by type, for a repository that takes whole packs (no `spoolPack`), so that a small tree
+   * pack does not keep a data pack's pages: room for a typical data pack, and for a small run's
+   * trees (a buffer grows when needed, and stays grown).
    */
   readonly #buffers: Record<BlobType, PackBufferPool> = {
     data: new PackBufferPool(LIMITS.backupPackTargetBytes + (1 << 20)),
@@ -171,7 +174,7 @@ export class PackSink {
       this.#pending.add(blob.id);
       this.stats.blobsNew++;
       this.stats.bytesNew += blob.rawLength;
-      open.buffer.append(open.writer.add(blob));
+      open.spool.append(open.writer.add(blob));
       // A full pack is stored in turn (#appendNext), and the rest waits for it.
       if (open.writer.full) return this.#addSealedSlowly(blobs, i + 1);
     }
@@ -289,18 +292,25 @@ export class PackSink {
         await this.#flush(type);
         continue;
       }
-      open.buffer.append(open.writer.add(blob));
+      open.spool.append(open.writer.add(blob));
       if (open.writer.full) await this.#flush(type);
       return;
     }
   }
 
-  /** The open pack of `type`, opened if there is none. */
-  #openWriter(type: BlobType): { writer: PackWriter; buffer: PackBuffer } {
+  /**
+   * The open pack of `type`, opened if there is none: written where the repository keeps it as it
+   * fills when the repository can (`spoolPack`: a backup then holds no pack in memory), else in a
+   * pooled buffer.
+   */
+  #openWriter(type: BlobType): { writer: PackWriter; spool: PackSpool } {
     let open = this.#writers[type];
     if (open === undefined) {
-      const { deps, keys } = this.#session;
-      open = { writer: new PackWriter(deps.crypto, keys), buffer: this.#buffers[type].acquire() };
+      const { deps, keys, repo } = this.#session;
+      const spool =
+        repo.spoolPack?.() ??
+        new BufferedPackSpool(this.#buffers[type], repo, (bytes) => deps.crypto.sha256(bytes));
+      open = { writer: new PackWriter(deps.crypto, keys), spool };
       this.#writers[type] = open;
     }
     return open;
@@ -314,7 +324,7 @@ export class PackSink {
     const missing = this.#awaited.filter((id) => !this.#pending.has(id)).length;
     if (missing > 0) throw new Error(`a sealer sent ${missing} blobs unsealed that were never sent sealed`);
     this.#awaited.length = 0;
-    this.#combineLast();
+    await this.#combineLast();
     await this.#flush('data');
     await this.#flush('tree');
     while (this.#storing.length > 0) await this.#storing.shift();
@@ -324,21 +334,20 @@ export class PackSink {
   /**
    * Moves the open tree pack's blobs into the open data pack when both fit in one pack (see the
    * header): the run's last pack is then one padded pack, not two. The sealed bytes are copied from
-   * the tree pack's buffer unchanged (a blob's aad binds its type and id, not its pack).
+   * the tree pack unchanged (a blob's aad binds its type and id, not its pack).
    */
-  #combineLast(): void {
+  async #combineLast(): Promise<void> {
     const data = this.#writers.data;
     const tree = this.#writers.tree;
     if (data === undefined || tree === undefined || data.writer.count === 0 || tree.writer.count === 0)
       return;
     if (!data.writer.canAddAll(tree.writer.count, tree.writer.blobBytes)) return;
-    const bytes = tree.buffer.view();
     for (const e of tree.writer.entries) {
-      const sealed = bytes.subarray(e.offset, e.offset + e.length);
-      data.buffer.append(data.writer.add({ type: e.type, id: e.id, rawLength: e.rawLength, sealed }));
+      const sealed = tree.spool.read(e.offset, e.length);
+      data.spool.append(data.writer.add({ type: e.type, id: e.id, rawLength: e.rawLength, sealed }));
     }
     this.#writers.tree = undefined;
-    this.#buffers.tree.release(tree.buffer);
+    await tree.spool.discard();
   }
 
   /**
@@ -348,6 +357,11 @@ export class PackSink {
   async close(): Promise<void> {
     this.#queue.length = 0;
     await Promise.allSettled(this.#storing.splice(0));
+    for (const type of ['data', 'tree'] as const) {
+      const open = this.#writers[type];
+      this.#writers[type] = undefined;
+      await open?.spool.discard();
+    }
     await this.#sealer.close();
   }
 
@@ -360,20 +374,21 @@ export class PackSink {
     this.#writers[type] = undefined;
     if (open === undefined) return;
     if (open.writer.count === 0) {
-      this.#buffers[type].release(open.buffer);
+      await open.spool.discard();
       return;
     }
-    while (this.#storing.length >= BACKUP_ENGINE_LIMITS.packsStoringMax) await this.#storing.shift();
-    if (this.#signal?.aborted === true) {
-      this.#buffers[type].release(open.buffer);
-      this.#signal.throwIfAborted();
+    try {
+      while (this.#storing.length >= BACKUP_ENGINE_LIMITS.packsStoringMax) await this.#storing.shift();
+      this.#signal?.throwIfAborted();
+    } catch (error) {
+      await open.spool.discard();
+      throw error;
     }
     const { tail, entries, length } = open.writer.finish();
-    open.buffer.append(tail);
-    const pack = open.buffer.view();
-    const packId = this.#session.deps.crypto.sha256(pack);
+    open.spool.append(tail);
+    const packId = open.spool.seal();
     this.packs.push({ packId, header: encodePackHeaderContent(entries) });
-    const stored = this.#store(packId, entries, length, this.#buffers[type], open.buffer);
+    const stored = this.#store(packId, entries, length, open.spool);
     // Awaited in order by #flush, finish or close; a failure surfaces there, not as an unhandled rejection.
     stored.catch(() => undefined);
     this.#storing.push(stored);
@@ -383,14 +398,13 @@ export class PackSink {
     packId: Uint8Array,
     entries: IndexedPack['entries'],
     length: number,
-    pool: PackBufferPool,
-    buffer: PackBuffer,
+    spool: PackSpool,
   ): Promise<void> {
     try {
-      // packId is SHA-256 of these bytes (#flush): the repository need not hash them again.
-      await this.#session.repo.put('packs', toHex(packId) as ObjectName, buffer.view(), { hashed: true });
-    } finally {
-      pool.release(buffer);
+      await spool.store();
+    } catch (error) {
+      await spool.discard();
+      throw error;
     }
     this.#own.add(toHex(packId));
     const packNumber = this.#reader.index.addPack(packId);

@@ -38,7 +38,32 @@ export interface PutOptions {
   readonly hashed?: boolean;
 }
 
+/**
+ * A pack written where the repository keeps it as it fills (`Repository.spoolPack`), so that a
+ * backup does not hold each pack in memory until it is stored (pack-sink.ts). Used by one caller,
+ * in this order: `append`s (and `read`s), `seal`, then `store`; `discard` at any point drops it.
+ */
+export interface PackSpool {
+  /** Bytes appended so far. */
+  readonly length: number;
+  /** Appends `bytes`; they are the caller's again on return. */
+  append(bytes: Uint8Array): void;
+  /** `length` bytes at `offset` of what was appended (a new array). */
+  read(offset: number, length: number): Uint8Array;
+  /** Ends the appends; returns SHA-256 of the bytes, the pack's name. */
+  seal(): Uint8Array;
+  /** Stores the bytes as packs/<name> (as `put` would: whole under its name, or absent); durable on return. */
+  store(): Promise<void>;
+  /** Drops the bytes unless stored; may be called more than once. */
+  discard(): Promise<void>;
+}
+
 export interface Repository {
+  /**
+   * Optional: a new pack to fill (PackSpool). A repository without it is sent whole packs with
+   * `put`, assembled in memory.
+   */
+  spoolPack?(): PackSpool;
   /**
    * Stores `bytes` as `kind/name`. Requires `name` = SHA-256(bytes) (checked: BACKUP_OBJECT_NAME_INVALID).
    * Idempotent: storing an object that is already there, intact, writes nothing. Durable on return.
