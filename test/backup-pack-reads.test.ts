@@ -20,6 +20,8 @@ import { check } from '../packages/client/src/backup/check.ts';
 import type { BackupDeps } from '../packages/client/src/backup/deps.ts';
 import { BackupError } from '../packages/client/src/backup/errors.ts';
 import { PackReadPool } from '../packages/client/src/backup/pack-reads.ts';
+import { packReads } from '../packages/client/src/backup/pack-restorer.ts';
+import { PackPlan } from '../packages/client/src/backup/restore-plan.ts';
 import type { PackVerifier } from '../packages/client/src/backup/pack-verifier.ts';
 import type {
   ByteRange,
@@ -67,17 +69,21 @@ class MemoryPacks implements Repository {
     this.objects.set(name, bytes);
     return name;
   }
-  object(name: ObjectName): Uint8Array {
+  /** The object's bytes, or `range` of them (a view). */
+  object(name: ObjectName, range?: ByteRange): Uint8Array {
     const bytes = this.objects.get(name);
     if (bytes === undefined) throw new BackupError('BACKUP_DATA_CORRUPT', `packs/${name} is missing`);
-    return bytes;
+    if (range === undefined) return bytes;
+    if (range.offset + range.length > bytes.length)
+      throw new BackupError('BACKUP_DATA_CORRUPT', `packs/${name}: range runs past the end`);
+    return bytes.subarray(range.offset, range.offset + range.length);
   }
   put(): Promise<void> {
     return Promise.reject(new Error('not used'));
   }
-  get(_kind: ObjectKind, name: ObjectName): Promise<Uint8Array> {
+  get(_kind: ObjectKind, name: ObjectName, range?: ByteRange): Promise<Uint8Array> {
     this.gets++;
-    return Promise.resolve(this.object(name).slice());
+    return Promise.resolve(this.object(name, range).slice());
   }
   list(): Promise<{ name: ObjectName; length: number }[]> {
     return Promise.resolve([]);
@@ -92,8 +98,8 @@ class MemoryPacks implements Repository {
 
 /** MemoryPacks that also reads into the caller's buffer. */
 class MemoryPacksInto extends MemoryPacks {
-  getInto(_kind: ObjectKind, name: ObjectName, target: Uint8Array): Promise<Uint8Array> {
-    const bytes = this.object(name);
+  getInto(_kind: ObjectKind, name: ObjectName, target: Uint8Array, range?: ByteRange): Promise<Uint8Array> {
+    const bytes = this.object(name, range);
     if (bytes.length > target.length) return Promise.resolve(bytes.slice());
     target.set(bytes);
     return Promise.resolve(target.subarray(0, bytes.length));
@@ -180,6 +186,25 @@ describe('PackReadPool', () => {
     assert.equal(repo.gets, 1);
   });
 
+  test('should fetch a range of a pack into a reused buffer, unchecked, and refuse one past the end', async () => {
+    const repo = new MemoryPacksInto();
+    const bytes = random(3 * MiB);
+    const name = repo.add(bytes);
+    const pool = new PackReadPool(repo, deps);
+    const loan = await pool.fetchRange(name, { offset: MiB + 5, length: 1000 });
+    assert.deepEqual(loan.bytes, bytes.subarray(MiB + 5, MiB + 1005));
+    assert.ok(loan.bytes.buffer instanceof SharedArrayBuffer);
+    const held = loan.bytes.buffer;
+    loan.release();
+    await assert.rejects(pool.fetchRange(name, { offset: 3 * MiB - 10, length: 11 }), isCorrupt);
+    assert.ok((await pool.fetchRange(name, { offset: 0, length: 1 })).bytes.buffer === held, 'lent again');
+    const plain = new MemoryPacks();
+    const other = plain.add(bytes);
+    const got = await new PackReadPool(plain, deps).fetchRange(other, { offset: 7, length: 9 });
+    assert.deepEqual(got.bytes, bytes.subarray(7, 16));
+    assert.equal(repo.gets + plain.gets, 1);
+  });
+
   test('should refuse a pack that does not match its name, and lend its buffer again', async () => {
     const repo = new MemoryPacksInto();
     const good = repo.add(random(MiB));
@@ -261,6 +286,56 @@ function trackingVerifiers(deps: BackupDeps, repo: ScribblingRepository): Backup
   };
 }
 
+describe('packReads', () => {
+  /** A plan of blobs at [offset, length] pairs, each needed once. */
+  function plan(blobs: [number, number][]): PackPlan {
+    const pack = new PackPlan('ab'.repeat(32) as ObjectName);
+    blobs.forEach(([offset, length], i) => {
+      const id = new Uint8Array(32).fill(i) as Parameters<PackPlan['blob']>[0];
+      pack.targetBlobs.push(pack.blob(id, offset, length, length));
+      pack.targetFiles.push(i);
+      pack.targetPositions.push(0);
+    });
+    return pack;
+  }
+  const spans = (pack: PackPlan, most: number) =>
+    packReads(pack, most).map((r) => [r.range!.offset, r.range!.length, r.blobs.map((b) => pack.offsets[b])]);
+
+  test('should read planned blobs in the order of their offsets, in runs spanning at most the limit', () => {
+    // Planned out of order, with a gap (a blob the restore does not need) between 300 and 500.
+    const pack = plan([
+      [500, 100],
+      [0, 100],
+      [100, 200],
+      [600, 400],
+    ]);
+    assert.deepEqual(spans(pack, 1000), [[0, 1000, [0, 100, 500, 600]]]);
+    assert.deepEqual(spans(pack, 600), [
+      [0, 600, [0, 100, 500]],
+      [600, 400, [600]],
+    ]);
+    assert.deepEqual(spans(pack, 300), [
+      [0, 300, [0, 100]],
+      [500, 100, [500]],
+      [600, 400, [600]],
+    ]);
+  });
+
+  test('should read a blob longer than the limit alone, and plan nothing for an empty pack', () => {
+    const pack = plan([
+      [0, 10],
+      [10, 5000],
+      [5010, 10],
+    ]);
+    assert.deepEqual(spans(pack, 100), [
+      [0, 10, [0]],
+      [10, 5000, [10]],
+      [5010, 10, [5010]],
+    ]);
+    assert.deepEqual(packReads(plan([]), 100), []);
+  });
+});
+
 describe('restore and check --read-data through reused pack buffers', () => {
   let source: string;
   let repoDir: string;
@@ -291,6 +366,57 @@ describe('restore and check --read-data through reused pack buffers', () => {
       assert.equal(await digest(join(out, name)), await digest(join(source, name)), name);
     }
   }
+
+  test('should read ranges of packs from a local directory, and only whole packs from a repository that cannot read into buffers', async () => {
+    /** Records each pack read: whole, or the range's length. */
+    class Recording extends LocalRepository {
+      readonly reads: (number | 'whole')[] = [];
+      override get(kind: ObjectKind, name: ObjectName, range?: ByteRange): Promise<Uint8Array> {
+        if (kind === 'packs') this.reads.push(range?.length ?? 'whole');
+        return super.get(kind, name, range);
+      }
+      override getInto(
+        kind: ObjectKind,
+        name: ObjectName,
+        target: Uint8Array,
+        range?: ByteRange,
+      ): Promise<Uint8Array> {
+        if (kind === 'packs') this.reads.push(range?.length ?? 'whole');
+        return super.getInto(kind, name, target, range);
+      }
+    }
+    const local = new Recording(repoDir);
+    const remote = new Recording(repoDir);
+    // As the server's repository is: no getInto.
+    Object.defineProperty(remote, 'getInto', { value: undefined });
+    for (const [repo, label] of [
+      [local, 'local'],
+      [remote, 'remote'],
+    ] as const) {
+      const session = await openRepository(repo, nodeBackupDeps({ workers: 1 }), 'pass');
+      try {
+        const out = join(work, `out-reads-${label}`);
+        await restore(session, 'latest', out);
+        await sameAsSource(out);
+      } finally {
+        session.close();
+      }
+    }
+    // Both read the trees' pack whole while planning (BlobReader); then the local restore reads
+    // ranges of at most a chunk's length (and its seal), the other whole packs.
+    const ranges = local.reads.filter((r) => r !== 'whole');
+    assert.equal(local.reads.length - ranges.length, 1, local.reads.join(' '));
+    assert.ok(
+      ranges.every((r) => r <= 8 * MiB + 4096),
+      ranges.join(' '),
+    );
+    assert.ok(ranges.reduce((a, b) => a + b, 0) >= FILES * FILE_BYTES, ranges.join(' '));
+    assert.ok(
+      remote.reads.every((r) => r === 'whole'),
+      remote.reads.join(' '),
+    );
+    assert.equal(remote.reads.length, (await local.list('packs')).length + 1);
+  });
 
   test('should restore byte for byte while every buffer handed to the repository is scribbled over', async () => {
     const repo = new ScribblingRepository(repoDir);

@@ -114,11 +114,12 @@ export async function assertSameTree(actualRoot: string, expectedRoot: string): 
 
 /**
  * In the latest snapshot of `session`'s repository: the data pack holding big.bin's first chunk, an
- * offset inside that chunk's bytes, and every file with a chunk in that pack.
+ * offset inside that chunk's bytes, every file with a chunk in that pack (`files`), and every file
+ * with that very chunk (`damaged`, once the offset is damaged).
  */
 export async function bigFilePack(
   session: Session,
-): Promise<{ pack: string; offset: number; files: Set<string> }> {
+): Promise<{ pack: string; offset: number; files: Set<string>; damaged: Set<string> }> {
   const reader = await BlobReader.load(session);
   const { snapshot } = await findSnapshot(session, 'latest');
   const entries = await ls(reader, snapshot);
@@ -127,9 +128,12 @@ export async function bigFilePack(
   const at = reader.index.find(big.content[0]!)!;
   const pack = toHex(at.packId);
   const files = new Set<string>();
+  const damaged = new Set<string>();
+  const first = toHex(big.content[0]!);
   for (const e of entries) {
-    if (e.node.kind === 'file' && e.node.content.some((id) => toHex(reader.index.find(id)!.packId) === pack))
-      files.add(e.path);
+    if (e.node.kind !== 'file') continue;
+    if (e.node.content.some((id) => toHex(reader.index.find(id)!.packId) === pack)) files.add(e.path);
+    if (e.node.content.some((id) => toHex(id) === first)) damaged.add(e.path);
   }
-  return { pack, offset: at.offset + 100, files };
+  return { pack, offset: at.offset + 100, files, damaged };
 }

@@ -79,6 +79,13 @@ export const BACKUP_ENGINE_LIMITS = {
   checkPacksInFlight: 3,
   /** Whole packs a reader keeps for trees and lookups (each at most LIMITS.backupPackMaxBytes). */
   packCacheCount: 2,
+  /**
+   * Bytes of a pack a restore reads at once (restore.ts): the blobs it needs from a pack are read
+   * in ranges of consecutive blobs spanning at most this (a longer blob alone), each range into a
+   * reused buffer, where whole packs (16 MiB) took ~50 MiB of buffers for the restorer's lanes and
+   * the read ahead. A chunk's most, so that a range takes at least any one blob.
+   */
+  restoreReadBytes: LIMITS.backupChunkMaxBytes,
   /** Chunk writes a restore runs at once, across files (each holds its chunk, 8 MiB at most). */
   restoreWritesInFlight: 8,
   /** Partial files a restore keeps open; beyond this the least recently written is closed. */

@@ -1,6 +1,6 @@
 /**
- * Buffers for whole packs being read (restore.ts, check.ts), reused from pack to pack: the reading
- * side of pack-buffers.ts.
+ * Buffers for packs being read (check.ts: whole packs; restore.ts: ranges of them), reused from
+ * pack to pack: the reading side of pack-buffers.ts.
  *
  * Why: a pack fetched into a new 16 MiB array lives while its blobs are opened and written (restore)
  * or verified (check), so it survives the frequent minor GCs, is promoted, and waits for a major GC:
@@ -21,7 +21,7 @@
 import { LIMITS } from '@sealpost/core';
 import type { BackupDeps } from './deps.ts';
 import { BackupError } from './errors.ts';
-import type { ObjectName, Repository } from './repository.ts';
+import type { ByteRange, ObjectName, Repository } from './repository.ts';
 import { nameOf } from './session.ts';
 
 /** A full pack's usual size: the target, its last blob (a chunk), header and padding. */
@@ -57,11 +57,29 @@ export class PackReadPool {
    * when it is missing). With `checked: false` the caller checks the name itself (check.ts has its
    * verifier do it, on a worker). The pool holds at most as many buffers as were lent at once.
    */
-  async fetch(name: ObjectName, options: { readonly checked?: boolean } = {}): Promise<PackLoan> {
+  fetch(name: ObjectName, options: { readonly checked?: boolean } = {}): Promise<PackLoan> {
+    return this.#fetch(name, undefined, (bytes) =>
+      options.checked === false ? bytes : this.#verified(name, bytes),
+    );
+  }
+
+  /**
+   * Fetches `range` of pack `name` (restore.ts: the blobs it needs, each authenticated as it is
+   * opened; a range cannot be checked against the pack's name). BACKUP_DATA_CORRUPT when the pack
+   * is missing or shorter.
+   */
+  fetchRange(name: ObjectName, range: ByteRange): Promise<PackLoan> {
+    return this.#fetch(name, range, (bytes) => bytes);
+  }
+
+  async #fetch(
+    name: ObjectName,
+    range: ByteRange | undefined,
+    verified: (bytes: Uint8Array) => Uint8Array,
+  ): Promise<PackLoan> {
     const repo = this.#repo;
-    const verified = (bytes: Uint8Array) => (options.checked === false ? bytes : this.#verified(name, bytes));
     if (repo.getInto === undefined) {
-      const bytes = verified(await repo.get('packs', name));
+      const bytes = verified(await repo.get('packs', name, range));
       return { bytes, release: () => undefined };
     }
     const buffer = this.#free.pop() ?? allocate(INITIAL_BYTES);
@@ -72,7 +90,7 @@ export class PackReadPool {
       this.#giveBack(buffer, read);
     };
     try {
-      const read = await repo.getInto('packs', name, buffer);
+      const read = await repo.getInto('packs', name, buffer, range);
       const bytes = verified(read);
       return { bytes, release: () => release(read) };
     } catch (error) {

@@ -52,11 +52,11 @@ export interface PackRestoreFiles {
 
 /** One pack's part of a restore; with no pack and no blobs, the files are empty ones to create. */
 export interface PackRestoreJob {
-  /** The pack, lent until the job settles (checked against its name by the caller). */
+  /** The range of the pack that holds the blobs, lent until the job settles. */
   readonly pack: Uint8Array;
   /** "packs/<name>", for errors. */
   readonly object: string;
-  /** Per blob: offset in the pack, sealed length, plaintext length. */
+  /** Per blob: offset in `pack` (the range), sealed length, plaintext length. */
   readonly blobs: Float64Array;
   /** Per blob, its id (BLOB_ID_BYTES each). */
   readonly ids: Uint8Array;
@@ -101,27 +101,89 @@ function filesOf(files: PlannedFiles, numbers: readonly number[]): PackRestoreFi
   };
 }
 
-/** `pack`'s planned blobs as a job over `bytes` (the fetched pack), their targets grouped by blob. */
-export function packJob(files: PlannedFiles, pack: PackPlan, bytes: Uint8Array): PackRestoreJob {
-  const count = pack.blobCount;
+/** What a restore reads of a pack (packReads, wholePackRead) for some of its planned blobs. */
+export interface PackRead {
+  readonly pack: PackPlan;
+  /** The blobs' numbers in the pack's plan, in the order of their offsets. */
+  readonly blobs: readonly number[];
+  /**
+   * The range read: where it starts in the pack (the first blob's offset) and its length; absent
+   * when the whole pack is read.
+   */
+  readonly range?: { readonly offset: number; readonly length: number };
+}
+
+/** The whole of `pack`, for all its planned blobs. */
+export function wholePackRead(pack: PackPlan): PackRead {
+  return { pack, blobs: Array.from({ length: pack.blobCount }, (_, b) => b) };
+}
+
+/**
+ * The ranges a restore reads of `pack`: its planned blobs in the order of their offsets, in runs
+ * spanning at most `most` bytes (a longer blob is a range alone). The bytes between two planned
+ * blobs of a run (blobs the restore does not need) are read too.
+ */
+export function packReads(pack: PackPlan, most: number): PackRead[] {
+  const order = Array.from({ length: pack.blobCount }, (_, b) => b).sort(
+    (a, b) => pack.offsets[a]! - pack.offsets[b]!,
+  );
+  const reads: PackRead[] = [];
+  let blobs: number[] = [];
+  let offset = 0;
+  let end = 0;
+  for (const b of order) {
+    const blobEnd = pack.offsets[b]! + pack.lengths[b]!;
+    if (blobs.length > 0 && blobEnd - offset > most) {
+      reads.push({ pack, blobs, range: { offset, length: end - offset } });
+      blobs = [];
+    }
+    if (blobs.length === 0) offset = pack.offsets[b]!;
+    blobs.push(b);
+    end = blobEnd;
+  }
+  if (blobs.length > 0) reads.push({ pack, blobs, range: { offset, length: end - offset } });
+  return reads;
+}
+
+/**
+ * The blobs of `read` as a job over `bytes` (what it read of the pack), their targets grouped by
+ * blob; blob offsets in the job are in `bytes`.
+ */
+export function packJob(files: PlannedFiles, read: PackRead, bytes: Uint8Array): PackRestoreJob {
+  const { pack } = read;
+  const base = read.range?.offset ?? 0;
+  const count = read.blobs.length;
   const blobs = new Float64Array(count * 3);
-  for (let b = 0; b < count; b++) {
-    blobs[3 * b] = pack.offsets[b]!;
-    blobs[3 * b + 1] = pack.lengths[b]!;
-    blobs[3 * b + 2] = pack.rawLengths[b]!;
+  const ids = new Uint8Array(count * BLOB_ID_BYTES);
+  /** A pack blob's number in this job, or -1. */
+  const inJob = new Int32Array(pack.blobCount).fill(-1);
+  for (let j = 0; j < count; j++) {
+    const b = read.blobs[j]!;
+    inJob[b] = j;
+    blobs[3 * j] = pack.offsets[b]! - base;
+    blobs[3 * j + 1] = pack.lengths[b]!;
+    blobs[3 * j + 2] = pack.rawLengths[b]!;
+    ids.set(pack.ids.subarray(b * BLOB_ID_BYTES, (b + 1) * BLOB_ID_BYTES), j * BLOB_ID_BYTES);
   }
   // Targets by blob (a counting sort: each blob's in the order planned), files numbered locally.
-  const targets = pack.targetBlobs.length;
   const targetEnds = new Uint32Array(count);
-  for (const b of pack.targetBlobs) targetEnds[b]!++;
-  for (let b = 1; b < count; b++) targetEnds[b]! += targetEnds[b - 1]!;
+  let targets = 0;
+  for (const b of pack.targetBlobs) {
+    const j = inJob[b]!;
+    if (j < 0) continue;
+    targetEnds[j]!++;
+    targets++;
+  }
+  for (let j = 1; j < count; j++) targetEnds[j]! += targetEnds[j - 1]!;
   const next = new Uint32Array(count);
-  for (let b = 1; b < count; b++) next[b] = targetEnds[b - 1]!;
+  for (let j = 1; j < count; j++) next[j] = targetEnds[j - 1]!;
   const targetFiles = new Uint32Array(targets);
   const targetPositions = new Float64Array(targets);
   const local = new Map<number, number>();
   const numbers: number[] = [];
-  for (let t = 0; t < targets; t++) {
+  for (let t = 0; t < pack.targetBlobs.length; t++) {
+    const j = inJob[pack.targetBlobs[t]!]!;
+    if (j < 0) continue;
     const n = pack.targetFiles[t]!;
     let f = local.get(n);
     if (f === undefined) {
@@ -129,7 +191,7 @@ export function packJob(files: PlannedFiles, pack: PackPlan, bytes: Uint8Array):
       local.set(n, f);
       numbers.push(n);
     }
-    const at = next[pack.targetBlobs[t]!]!++;
+    const at = next[j]!++;
     targetFiles[at] = f;
     targetPositions[at] = pack.targetPositions[t]!;
   }
@@ -137,7 +199,7 @@ export function packJob(files: PlannedFiles, pack: PackPlan, bytes: Uint8Array):
     pack: bytes,
     object: `packs/${pack.name}`,
     blobs,
-    ids: pack.ids.slice(0, count * BLOB_ID_BYTES), // a copy: a view would send the whole array
+    ids,
     targetEnds,
     targetFiles,
     targetPositions,

@@ -2,9 +2,12 @@
  * `restore`: writes a snapshot, or one path of it, into a directory.
  *
  * Planned by pack (restore-plan.ts, restic's restorer): the trees are walked first, directories and
- * symlinks made, and every file's chunks grouped under the pack that holds them. Then each pack is
- * fetched once, into one of a few reused buffers (pack-reads.ts; the next one is fetched while the
- * others are written), checked against its name once, and handed to a PackRestorer
+ * symlinks made, and every file's chunks grouped under the pack that holds them. Then the blobs
+ * each pack holds for the restore are fetched once: from a local directory in ranges of
+ * consecutive blobs of at most BACKUP_ENGINE_LIMITS.restoreReadBytes, from the server as whole
+ * packs (checked against their names), each into one of a few reused buffers where the repository
+ * reads into them (pack-reads.ts; the next is fetched while the others are written), and handed
+ * to a PackRestorer
  * (pack-restorer.ts: on worker threads with blocking file calls in Node, on this thread through
  * `fs` otherwise: fs-restorer.ts), which opens each blob it holds for the snapshot (tag, length,
  * keyed id: blob.ts) and writes it to every file and place that needs it.
@@ -12,7 +15,9 @@
  * A snapshot or index file that does not open is left out and reported (`damaged`); only what the
  * restore needs from it is then missing, which stops it as below.
  *
- * Every blob is verified before a byte of it is written. A file is written to
+ * Every blob is verified before a byte of it is written (AES-GCM and its keyed id: a range of a
+ * pack cannot be checked against the pack's name, and need not be; damage to bytes the restore
+ * does not read, such as another blob, the header or the padding, is `check --read-data`'s to find). A file is written to
  * "<name>.sealpost-partial" and renamed into place only once all of its chunks are written, so a
  * corrupt repository never leaves a wrong file under the right name: the restore stops with
  * BACKUP_DATA_CORRUPT naming a file that needs the damaged pack (`path`) and the pack (`object`),
@@ -30,13 +35,16 @@ import { BlobReader, corrupt } from './blob-reader.ts';
 import { fsPackRestorer } from './fs-restorer.ts';
 import { joinPath } from './fs.ts';
 import { Lanes } from './lanes.ts';
+import { BACKUP_ENGINE_LIMITS } from './limits.ts';
 import { PackReadPool, type PackLoan } from './pack-reads.ts';
 import {
   emptyFilesJob,
   FILE_DONE,
   FILE_UNTOUCHED,
   packJob,
+  packReads,
   restoreFileState,
+  wholePackRead,
   type PackRestoreResult,
 } from './pack-restorer.ts';
 import { Planner, PARTIAL_SUFFIX, type RestorePlan } from './restore-plan.ts';
@@ -48,7 +56,7 @@ export { PARTIAL_SUFFIX } from './restore-plan.ts';
 export interface RestoreOptions {
   /** A path inside the snapshot ("dir/file"); the whole snapshot when absent. */
   readonly path?: string;
-  /** Called after each pack written out, with the files done and the bytes written so far. */
+  /** Called after each range of a pack written out, with the files done and the bytes written so far. */
   readonly onProgress?: (progress: { readonly files: number; readonly bytesWritten: number }) => void;
 }
 
@@ -62,7 +70,7 @@ export interface RestoreResult {
 }
 
 /**
- * The second half of a restore: packs fetched in plan order and written out by a PackRestorer,
+ * The second half of a restore: ranges of packs fetched in plan order and written out by a PackRestorer,
  * as many at once as it takes, the next one fetched meanwhile; then directories' modes and times.
  * On failure, every partial file left is removed.
  */
@@ -109,12 +117,20 @@ async function write(
         () => undefined,
       );
     }
-    const packs = [...plan.packs.values()];
+    // Ranges where the repository reads into our buffers (the local directory: the reads are this
+    // machine's); whole packs elsewhere (the server), which then learns which packs a restore
+    // reads but not which blobs.
+    const ranged = repo.getInto !== undefined;
+    const reads = [...plan.packs.values()].flatMap((p) =>
+      ranged ? packReads(p, BACKUP_ENGINE_LIMITS.restoreReadBytes) : [wholePackRead(p)],
+    );
     const pool = new PackReadPool(repo, deps);
     const fetch = (i: number): Promise<PackLoan> => {
-      const pack = packs[i]!;
+      const { pack, range } = reads[i]!;
       const path = files.path(pack.targetFiles[0]!);
-      const fetching = pool.fetch(pack.name).catch((error: unknown) => {
+      const fetching = (
+        range === undefined ? pool.fetch(pack.name) : pool.fetchRange(pack.name, range)
+      ).catch((error: unknown) => {
         throw corrupt(error, `packs/${pack.name}`, { path });
       });
       fetching.catch(() => undefined); // awaited below
@@ -122,8 +138,8 @@ async function write(
     };
     // A lane is taken before its pack is awaited, and only then is the next one fetched: the packs
     // held are the lanes' and one more.
-    let next = packs.length > 0 ? fetch(0) : undefined;
-    for (let i = 0; i < packs.length && failed === undefined; i++) {
+    let next = reads.length > 0 ? fetch(0) : undefined;
+    for (let i = 0; i < reads.length && failed === undefined; i++) {
       await lanes.acquire();
       let loan: PackLoan;
       try {
@@ -132,10 +148,10 @@ async function write(
         lanes.release();
         throw error;
       }
-      next = i + 1 < packs.length ? fetch(i + 1) : undefined;
-      const pack = packs[i]!;
+      next = i + 1 < reads.length ? fetch(i + 1) : undefined;
+      const read = reads[i]!;
       run(
-        () => restorer.restore(packJob(files, pack, loan.bytes)),
+        () => restorer.restore(packJob(files, read, loan.bytes)),
         () => loan.release(),
       );
     }
