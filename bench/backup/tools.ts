@@ -1,7 +1,7 @@
 /**
  * The three backup programs the benchmark compares, each as the commands a user would type, with
  * its repository password from the environment:
- *   - sealpost: `node <flags> dist/cli/sealpost.mjs backup ...` (the bundle; packages/cli/src/main.ts
+ *   - sealpost: `[NAME=value ...] node <flags> dist/cli/sealpost.mjs backup ...` (the bundle; packages/cli/src/main.ts
  *     at commits before it), as package.json's "sealpost" script runs it (`cliCommand`) (zstd level 1,
  *     AES-256-GCM; seals on all cores but one, the main thread reads, chunks and computes ids),
  *     SEALPOST_PASSPHRASE;
@@ -58,24 +58,27 @@ function firstLine(cmd: string, args: string[]): string {
 }
 
 /**
- * What the "sealpost" script of package.json may look like, its node flags between `node` and the
+ * What the "sealpost" script of package.json may look like: the environment it sets for node
+ * (`NAME=value` before `node`, none at older commits), its node flags between `node` and the
  * entry: from the bundle (built first, scripts/build-cli.ts), or, at commits before the bundle,
  * from the TypeScript source.
  */
 const CLI_SCRIPTS = [
   {
-    form: /^node\s+scripts\/build-cli\.ts\s+--quiet\s*&&\s*node((?:\s+-\S+)*)\s+dist\/cli\/sealpost\.mjs$/,
+    form: /^node\s+scripts\/build-cli\.ts\s+--quiet\s*&&\s*((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)node((?:\s+-\S+)*)\s+dist\/cli\/sealpost\.mjs$/,
     entry: 'dist/cli/sealpost.mjs',
     bundled: true,
   },
   {
-    form: /^node((?:\s+-\S+)*)\s+packages\/cli\/src\/main\.ts$/,
+    form: /^()node((?:\s+-\S+)*)\s+packages\/cli\/src\/main\.ts$/,
     entry: 'packages/cli/src/main.ts',
     bundled: false,
   },
 ] as const;
 
 interface CliCommand {
+  /** The environment the script sets for node (`NAME=value` before it: glibc's malloc tunables). */
+  readonly env: Record<string, string>;
   /** The node flags of the script (memory flags included). */
   readonly flags: string[];
   /** The file node runs, relative to the root. */
@@ -84,7 +87,7 @@ interface CliCommand {
 
 /**
  * How `root`'s package.json "sealpost" script runs the CLI (`node scripts/build-cli.ts --quiet &&
- * node <flags> dist/cli/sealpost.mjs`, or `node <flags> packages/cli/src/main.ts` before the
+ * [NAME=value ...] node <flags> dist/cli/sealpost.mjs`, or `node <flags> packages/cli/src/main.ts` before the
  * bundle), so that the benchmark runs it as `npm run sealpost` does, memory flags included, and a
  * checkout of another commit (`--at`) as that commit did. Builds the bundle in `root` when the
  * script runs one.
@@ -95,17 +98,24 @@ export function cliCommand(root: string): CliCommand {
   };
   const script = (pkg.scripts?.sealpost ?? '').trim();
   for (const { form, entry, bundled } of CLI_SCRIPTS) {
-    const flags = form.exec(script)?.[1];
-    if (flags === undefined) continue;
+    const match = form.exec(script);
+    if (match === null) continue;
+    const [, assignments = '', flags = ''] = match;
     if (bundled)
       execFileSync(join(root, 'node_modules/.bin/node'), ['scripts/build-cli.ts', '--quiet'], {
         cwd: root,
         stdio: 'inherit',
       });
-    return { flags: flags.split(/\s+/).filter((f) => f !== ''), entry };
+    const env = Object.fromEntries(
+      assignments
+        .split(/\s+/)
+        .filter((a) => a !== '')
+        .map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
+    );
+    return { env, flags: flags.split(/\s+/).filter((f) => f !== ''), entry };
   }
   throw new Error(
-    `package.json's "sealpost" script is neither "node scripts/build-cli.ts --quiet && node <flags> ` +
+    `package.json's "sealpost" script is neither "node scripts/build-cli.ts --quiet && [NAME=value ...] node <flags> ` +
       `dist/cli/sealpost.mjs" nor "node <flags> packages/cli/src/main.ts": ${script}`,
   );
 }
@@ -120,8 +130,8 @@ export interface SealpostOptions {
 
 export function sealpost(options: SealpostOptions): Tool {
   const node = join(options.root, 'node_modules/.bin/node');
-  const env = environment({ SEALPOST_PASSPHRASE: PASSWORD });
-  const { flags: nodeFlags, entry } = cliCommand(options.root);
+  const { env: scriptEnv, flags: nodeFlags, entry } = cliCommand(options.root);
+  const env = environment({ ...scriptEnv, SEALPOST_PASSPHRASE: PASSWORD });
   const cli = (args: string[], step: string, cwd = options.root): Command => ({
     cmd: node,
     args: [
@@ -138,7 +148,9 @@ export function sealpost(options: SealpostOptions): Tool {
   });
   return {
     name: 'sealpost',
-    version: `sealpost ${options.label} (node ${firstLine(node, ['--version'])} ${nodeFlags.join(' ')} ${entry})`,
+    version: `sealpost ${options.label} (${Object.entries(scriptEnv)
+      .map(([k, v]) => `${k}=${v} `)
+      .join('')}node ${firstLine(node, ['--version'])} ${nodeFlags.join(' ')} ${entry})`,
     init: (repo) => cli(['init', '--repo', repo], 'init'),
     backup: (source, repo, run) => cli(['create', source, '--repo', repo], `backup-${run}`),
     restore: (repo, target) => cli(['restore', 'latest', target, '--repo', repo], 'restore'),
