@@ -66,8 +66,12 @@ import { zstdCompressor, zstdDecompressor } from './backup-zstd.ts';
  */
 const RECLAIM_EVERY_JOBS = 64;
 const RECLAIM_EVERY_BYTES = 4 * 1024 * 1024;
-/** Jobs a worker has in flight (one being done, others queued) before the caller does one itself. */
-const BUSY_BEFORE_INLINE = { seal: 4, verify: 2, restore: 1 } as const;
+/**
+ * Jobs a worker has in flight (one being done, others queued) before the caller does one itself.
+ * A check's engine thread has nothing else to do, so it verifies a pack whenever the worker has
+ * one (check.ts holds BACKUP_ENGINE_LIMITS.checkPacksInFlight packs: one each).
+ */
+const BUSY_BEFORE_INLINE = { seal: 4, verify: 1, restore: 1 } as const;
 /**
  * Jobs are sent in batches: a message costs ~50 µs of CPU between the two threads whatever it
  * carries (20 KB chunks, 2 threads: 52-62 µs a job one by one, 25 with 4 a message, 16-19 with 8),

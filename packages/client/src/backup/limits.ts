@@ -75,8 +75,12 @@ export const BACKUP_ENGINE_LIMITS = {
    * worker, one here) the worker sat idle a third of the run, waiting for this thread to finish its
    * pack and hand it the next; three (two for the worker) took the Debian set's check from 4.7-4.8 s
    * to 4.1-4.2 s for ~40 MiB more RSS (still under backup 1's peak); four gained nothing more.
+   * Two again (session 8), now that the engine thread verifies a pack itself as soon as the worker
+   * has one (backup-workers.ts BUSY_BEFORE_INLINE.verify = 1, was 2: the third pack waited in the
+   * worker's queue): Debian set, 3 alternating rounds, 4.39-4.79 -> 4.51-4.85 s, peak RSS 229-254
+   * -> 221-223 MiB.
    */
-  checkPacksInFlight: 3,
+  checkPacksInFlight: 2,
   /** Whole packs a reader keeps for trees and lookups (each at most LIMITS.backupPackMaxBytes). */
   packCacheCount: 2,
   /**
