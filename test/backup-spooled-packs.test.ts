@@ -55,8 +55,8 @@ class Counting extends LocalRepository {
   }
 }
 
-/** `spool`, its `store` failing with `error` (before anything reaches packs/). */
-function failingStore(spool: PackSpool, error: Error): PackSpool {
+/** `spool` with its `store` replaced by `store` (given the original's). */
+function withStore(spool: PackSpool, store: (inner: PackSpool) => Promise<void>): PackSpool {
   return {
     get length() {
       return spool.length;
@@ -64,7 +64,7 @@ function failingStore(spool: PackSpool, error: Error): PackSpool {
     append: (bytes) => spool.append(bytes),
     read: (offset, length) => spool.read(offset, length),
     seal: () => spool.seal(),
-    store: () => Promise.reject(error),
+    store: () => store(spool),
     discard: () => spool.discard(),
   };
 }
@@ -101,7 +101,8 @@ test('a run whose spooled pack cannot be stored fails with that error, leaves tm
   const { session } = await newRepository(root, deps, () => (repo = new Counting(root)));
   try {
     const full = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-    repo!.onSpool = (spool, n) => (n === 2 ? failingStore(spool, full) : spool);
+    // The second pack's store fails before anything reaches packs/.
+    repo!.onSpool = (spool, n) => (n === 2 ? withStore(spool, () => Promise.reject(full)) : spool);
     await assert.rejects(backup(session, source, { hostname: 'h' }), (e) => e === full);
     assert.deepEqual(await tmpEntries(root), []);
     assert.equal(await count(repo!, 'snapshots'), 0);
@@ -125,19 +126,11 @@ test('a run stopped once its first pack is stored leaves tmp/ empty and no snaps
   const { session } = await newRepository(root, deps, () => (repo = new Counting(root)));
   const stop = new AbortController();
   try {
-    repo!.onSpool = (spool) => ({
-      get length() {
-        return spool.length;
-      },
-      append: (bytes) => spool.append(bytes),
-      read: (offset, length) => spool.read(offset, length),
-      seal: () => spool.seal(),
-      store: async () => {
-        await spool.store();
+    repo!.onSpool = (spool) =>
+      withStore(spool, async (inner) => {
+        await inner.store();
         stop.abort(new Error('stopped'));
-      },
-      discard: () => spool.discard(),
-    });
+      });
     await assert.rejects(backup(session, source, { hostname: 'h', signal: stop.signal }), /stopped/);
     assert.deepEqual(await tmpEntries(root), []);
     assert.equal(await count(repo!, 'snapshots'), 0);
