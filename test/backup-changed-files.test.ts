@@ -2,7 +2,8 @@
 // with a chunk buffer (8 MiB), while new files go to the sealing workers whole. The file lanes are
 // wide for the workers' sake (BACKUP_ENGINE_LIMITS.backupFileJobsInFlight), so the changed files
 // have their own, narrower limit (backupFilesInFlight): a second backup of the Debian set had 54
-// of them open at once, and kept a buffer for each.
+// of them open at once, and kept a buffer for each. A first backup with one worker takes new files
+// here too, one at a time, once the worker has backupFilesHereAbove queued.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
@@ -99,5 +100,68 @@ test('a second backup reads its changed files here at most backupFilesInFlight a
     );
   } finally {
     second.close();
+  }
+});
+
+/** `deps` that count the files opened on this thread (the workers read theirs with node:fs). */
+function countingOpens(deps: BackupDeps): { deps: BackupDeps; opened: () => number; most: () => number } {
+  const counted = counting(deps);
+  let opened = 0;
+  return {
+    deps: {
+      ...counted.deps,
+      fs: {
+        ...counted.deps.fs,
+        openRead: (path) => {
+          opened++;
+          return counted.deps.fs.openRead(path);
+        },
+      },
+    },
+    opened: () => opened,
+    most: counted.most,
+  };
+}
+
+test('a first backup with one sealing worker takes new files here once the worker has backupFilesHereAbove, one at a time, and stores them whole', async () => {
+  const source = join(work, 'many-new');
+  const files: Record<string, string> = {};
+  const count = 4 * BACKUP_ENGINE_LIMITS.backupFilesHereAbove;
+  for (let i = 0; i < count; i++) files[`d${i % 4}/n${i}.txt`] = `new file ${i}\n`.repeat(100 + i);
+  await writeTree(source, files);
+  const { deps, opened, most } = countingOpens(nodeBackupDeps({ now: clock.now, workers: 1 }));
+  const { session } = await newRepository(join(work, 'repo-many-new'), deps);
+  try {
+    const result = await backup(session, source, { hostname: 'h' });
+    assert.ok(opened() >= 1, 'the engine thread took none of the new files');
+    assert.ok(opened() < count, `the engine thread read all ${count} files: the worker got none`);
+    assert.ok(most() <= BACKUP_ENGINE_LIMITS.backupFilesTakenMax, `${most()} files open here at once`);
+    assert.equal((await check(session, { readData: true })).ok, true);
+    assert.deepEqual(
+      await restoredDigest(session, result.snapshotId, join(work, 'out-many-new')),
+      await digestTree(source),
+    );
+  } finally {
+    session.close();
+  }
+});
+
+test('a first backup of fewer new files than backupFilesHereAbove leaves them all to the sealing worker', async () => {
+  const source = join(work, 'few-new');
+  const files: Record<string, string> = {};
+  for (let i = 0; i < BACKUP_ENGINE_LIMITS.backupFilesHereAbove - 1; i++)
+    files[`n${i}.txt`] = `few ${i}\n`.repeat(50 + i);
+  await writeTree(source, files);
+  const { deps, opened } = countingOpens(nodeBackupDeps({ now: clock.now, workers: 1 }));
+  const { session } = await newRepository(join(work, 'repo-few-new'), deps);
+  try {
+    const result = await backup(session, source, { hostname: 'h' });
+    assert.equal(opened(), 0);
+    assert.deepEqual(
+      await restoredDigest(session, result.snapshotId, join(work, 'out-few-new')),
+      await digestTree(source),
+    );
+  } finally {
+    session.close();
   }
 });

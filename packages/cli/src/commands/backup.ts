@@ -266,15 +266,18 @@ function reported(error: unknown): unknown {
 }
 
 /**
- * A sealing worker per core: each reads, chunks and seals whole files (backup-workers.ts), and this
- * thread walks the tree, deduplicates and fills packs. `check --read-data` verifies on all cores but
- * one: it has three packs in flight, two for the worker and one verified here (check.ts), and a
- * second worker only cost its memory (~30 MiB). `restore` writes packs out on all cores but one too, and on this thread when
+ * A sealing worker per core but one: each reads, chunks and seals whole files (backup-workers.ts),
+ * and this thread walks the tree, deduplicates, fills packs, and reads and seals a new file itself
+ * whenever the worker has enough queued (BACKUP_ENGINE_LIMITS.backupFilesHereAbove): Debian set,
+ * 2 cores, one worker so 6.96-7.10 s and 207 MiB against two workers' 5.98-6.75 s and 243-261 MiB
+ * (a worker thread costs ~70 MiB). `check --read-data` verifies on all cores but one: it has two
+ * packs in flight, one for the worker and one verified here (check.ts), and a second worker only
+ * cost its memory. `restore` writes packs out on all cores but one too, and on this thread when
  * they are busy (Debian set, 2 cores: 1 worker 17.2 s, 2 workers 16.6-16.9 s and ~30 MiB more).
  */
 const deps = () =>
   nodeBackupDeps({
-    workers: Math.max(1, availableParallelism()),
+    workers: Math.max(1, availableParallelism() - 1),
     verifierWorkers: Math.max(1, availableParallelism() - 1),
     restorerWorkers: Math.max(1, availableParallelism() - 1),
   });

@@ -157,6 +157,10 @@ class Run {
    * Debian set made 54 buffers of 8 MiB, kept for the rest of the run).
    */
   readonly #reading = new Lanes(BACKUP_ENGINE_LIMITS.backupFilesInFlight);
+  /** New files with the sealer now (PackSink.addFile): see `file`. */
+  #withSealer = 0;
+  /** New files this thread took from the sealer (`file`): at most `backupFilesTakenMax`. */
+  #taken = 0;
   /** Chunk buffers of lanes not reading now (one per `#reading` lane at most). */
   readonly #buffers: Uint8Array[] = [];
   files = 0;
@@ -511,20 +515,43 @@ class Run {
    * to its end all the same).
    */
   file(path: string, expected: number, isNew: boolean): Promise<{ size: number; content: BlobId[] }> {
-    if (isNew && this.sink.sealsFiles) {
+    if (
+      isNew &&
+      this.sink.sealsFiles &&
+      !(
+        this.#taken < BACKUP_ENGINE_LIMITS.backupFilesTakenMax &&
+        this.#reading.free &&
+        this.#withSealer >= BACKUP_ENGINE_LIMITS.backupFilesHereAbove
+      )
+    ) {
       // A file with no parent entry: its chunks are likely new, so the sealer reads and seals it
       // whole (on the workers: no round trip per read, no chunk copied between threads), and the
-      // sink drops the blobs it finds known.
+      // sink drops the blobs it finds known. When the sealer already has enough to do, this
+      // thread takes the file (#fileHere, sealing each chunk itself while the workers are busy).
+      this.#withSealer++;
       return this.sink
         .addFile(path, expected, (bytes) => {
           this.bytesRead += bytes;
           this.progress();
         })
-        .catch((error: unknown) => {
-          throw error instanceof FileSourceError ? new SourceError(path, error) : error;
-        });
+        .then(
+          (result) => {
+            this.#withSealer--;
+            return result;
+          },
+          (error: unknown) => {
+            this.#withSealer--;
+            throw error instanceof FileSourceError ? new SourceError(path, error) : error;
+          },
+        );
     }
-    return this.#reading.run(() => this.#fileHere(path, expected));
+    if (!isNew || !this.sink.sealsFiles) return this.#reading.run(() => this.#fileHere(path, expected));
+    this.#taken++;
+    return this.#reading
+      .run(() => this.#fileHere(path, expected))
+      .finally(() => {
+        this.#taken--;
+      });
   }
 
   /** `file` on this thread: read, chunked and each chunk added here. */

@@ -20,6 +20,11 @@ export class Lanes {
   }
 
   /** Waits for a free lane. Call `release` once done with it (prefer `run` / `start`). */
+  /** Whether a task started now would run at once (a lane is free). */
+  get free(): boolean {
+    return this.#running < this.#width;
+  }
+
   async acquire(): Promise<void> {
     this.#throwIfFailed();
     if (this.#running < this.#width) {

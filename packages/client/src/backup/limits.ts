@@ -22,6 +22,20 @@ export const BACKUP_ENGINE_LIMITS = {
    */
   backupFileJobsInFlight: 64,
   /**
+   * New files a backup leaves with its sealer (sealing on worker threads) before this thread
+   * reads and seals one itself (backup.ts `file`, `#fileHere`): the CLI runs one sealing worker
+   * fewer than there are cores, and the engine thread fills the rest of its core. A worker thread
+   * costs ~70 MiB of RSS (docs/backup-engine.md "Memory, session 9").
+   */
+  backupFilesHereAbove: 32,
+  /**
+   * New files this thread reads and seals at once when it takes them from the sealer (each holds
+   * a chunk buffer, 8 MiB at most). Debian set, 2 cores, one worker: 1 at a time 6.96-7.10 s and
+   * 207 MiB, 2 at a time 7.16-8.67 s and 209-224 MiB, 4 at a time 6.19-6.26 s and 215-235 MiB;
+   * two workers and none taken 5.98-6.75 s and 243-261 MiB.
+   */
+  backupFilesTakenMax: 1,
+  /**
    * Ids a backup shares with its sealing workers so that they skip chunks the repository holds
    * (BlobReader.liveIdWords, SealerFactory `known`): 32 bytes each, in memory the workers share. A
    * larger repository's workers seal every chunk of a new file and the engine thread drops the
