@@ -20,6 +20,7 @@ export {
 } from '../src/backup/keys.ts';
 export { addKeyWithRecovery, openRepositoryWithRecovery } from '../src/backup/recovery.ts';
 export { nodeBackupDeps } from './backup-node.ts';
+export { favourMemory } from './backup-reclaim.ts';
 export { backup, type BackupResult } from '../src/backup/backup.ts';
 export { BlobReader } from '../src/backup/blob-reader.ts';
 export { check } from '../src/backup/check.ts';
