@@ -1,6 +1,7 @@
 /**
- * `favourMemory`: V8's memory saver mode for the rest of the process; `reclaimNativeMemory`: a young-generation garbage collection, called by the backup engine after
- * each pack it handles (deps.ts `reclaim`).
+ * `favourMemory`: V8's memory saver mode for the rest of the process (below). `reclaimNativeMemory`:
+ * a young-generation garbage collection, called by the backup engine after each pack it handles
+ * (deps.ts `reclaim`).
  *
  * Why: every `zstdCompressSync` / `zstdDecompressSync` call makes a zstd context (a few hundred KiB to
  * a few MiB of native memory, not reported to V8 as external memory) that is freed only when its

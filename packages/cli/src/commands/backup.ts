@@ -275,7 +275,7 @@ function reported(error: unknown): unknown {
  * packs in flight, one for the worker and one verified here (check.ts), and a second worker only
  * cost its memory. `restore` writes packs out on all cores but one too, and on this thread when
  * they are busy (Debian set, 2 cores: 1 worker 17.2 s, 2 workers 16.6-16.9 s and ~30 MiB more).
- * `restore` and `check` run in V8's memory saver mode (backup-reclaim.ts `favourMemory`: ~20-30 MiB
+ * `restore` and `check` run in V8's memory saver mode (backup-reclaim.ts `favourMemory`: ~10-30 MiB
  * less at the same speed); `backup create` does not (~40 MiB less, ~10% slower).
  */
 const deps = () =>

@@ -515,19 +515,17 @@ class Run {
    * to its end all the same).
    */
   file(path: string, expected: number, isNew: boolean): Promise<{ size: number; content: BlobId[] }> {
-    if (
-      isNew &&
-      this.sink.sealsFiles &&
-      !(
-        this.#taken < BACKUP_ENGINE_LIMITS.backupFilesTakenMax &&
-        this.#reading.free &&
-        this.#withSealer >= BACKUP_ENGINE_LIMITS.backupFilesHereAbove
-      )
-    ) {
-      // A file with no parent entry: its chunks are likely new, so the sealer reads and seals it
-      // whole (on the workers: no round trip per read, no chunk copied between threads), and the
-      // sink drops the blobs it finds known. When the sealer already has enough to do, this
-      // thread takes the file (#fileHere, sealing each chunk itself while the workers are busy).
+    // A file with no parent entry: its chunks are likely new, so the sealer reads and seals it
+    // whole (on the workers: no round trip per read, no chunk copied between threads), and the
+    // sink drops the blobs it finds known. When the sealer already has enough to do, this thread
+    // takes the file (#fileHere, sealing each chunk itself while the workers are busy).
+    const sealed = isNew && this.sink.sealsFiles;
+    const taken =
+      sealed &&
+      this.#taken < BACKUP_ENGINE_LIMITS.backupFilesTakenMax &&
+      this.#reading.free &&
+      this.#withSealer >= BACKUP_ENGINE_LIMITS.backupFilesHereAbove;
+    if (sealed && !taken) {
       this.#withSealer++;
       return this.sink
         .addFile(path, expected, (bytes) => {
@@ -545,7 +543,7 @@ class Run {
           },
         );
     }
-    if (!isNew || !this.sink.sealsFiles) return this.#reading.run(() => this.#fileHere(path, expected));
+    if (!taken) return this.#reading.run(() => this.#fileHere(path, expected));
     this.#taken++;
     return this.#reading
       .run(() => this.#fileHere(path, expected))

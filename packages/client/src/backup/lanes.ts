@@ -19,12 +19,12 @@ export class Lanes {
     this.#width = Math.max(1, Math.floor(width));
   }
 
-  /** Waits for a free lane. Call `release` once done with it (prefer `run` / `start`). */
   /** Whether a task started now would run at once (a lane is free). */
   get free(): boolean {
     return this.#running < this.#width;
   }
 
+  /** Waits for a free lane. Call `release` once done with it (prefer `run` / `start`). */
   async acquire(): Promise<void> {
     this.#throwIfFailed();
     if (this.#running < this.#width) {
