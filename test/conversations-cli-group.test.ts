@@ -101,7 +101,7 @@ test('three users with two devices each talk in a group that changes under them,
   assert.deepEqual(await Promise.all([read(carol1), read(carol2)]), [carolSaw, carolSaw]);
 
   // Bob takes his phone out of the account: one commit per conversation, then the account.
-  const removed = await ok(bob1, ['devices', 'remove', bob.ids[1]!]);
+  const removed = await ok(bob1, ['devices', 'remove', '--', bob.ids[1]!]);
   assert.match(removed, new RegExp(`^\\[team\\] bob's device ${bob.ids[1]} was removed by you$`, 'm'));
   assert.match(removed, new RegExp(`^removed ${bob.ids[1]} from bob$`, 'm'));
 

@@ -79,7 +79,7 @@ test('a linked device gets the account key, every conversation and its history, 
   const devices = await ok(alice, ['devices', 'list']);
   assert.match(devices, new RegExp(`^${phoneId} +\\S+ +2/2 `, 'm'));
 
-  const removed = await ok(alice, ['devices', 'remove', phoneId]);
+  const removed = await ok(alice, ['devices', 'remove', '--', phoneId]);
   assert.match(removed, new RegExp(`alice's device ${phoneId} was removed by you`));
   assert.match(await ok(bob, ['read']), new RegExp(`alice's device ${phoneId} was removed by alice`));
   assert.doesNotMatch(await ok(alice, ['devices', 'list']), new RegExp(phoneId));
